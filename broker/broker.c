@@ -1,0 +1,413 @@
+/*
+ * broker.c: mailboxd's life: claim the namespace, create the segment, serve
+ * registrations and watch clients, then shut down cleanly.
+ *
+ * Start-up order matters: the control endpoint is bound first, because binding it is
+ * exclusive and the kernel frees it when its holder dies, so success proves that no live
+ * broker serves the namespace (and no second broker can race us past this point). Only
+ * then is the segment created, filled, and marked ready, last.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+#include "registry.h"
+#include "ring.h"
+#include "signals.h"
+
+/* Keys in the poller: what kind of handle, and which slot or handle. */
+enum key_kind { KEY_LISTENER = 1, KEY_SIGNAL, KEY_PENDING, KEY_CLIENT, KEY_WATCH };
+#define KEY(kind, n) (((uint64_t)(kind) << 48) | (uint64_t)(n))
+#define KEY_KIND(k) ((enum key_kind)((k) >> 48))
+#define KEY_VALUE(k) ((k) & ((1ull << 48) - 1))
+
+typedef struct broker {
+    const broker_options *opt;
+    plat_shm shm;
+    seg_view view;
+    plat_handle listener;
+    plat_handle signal_wake;
+    plat_poller *poller;
+    registry reg;
+    uint32_t uid; /* our own uid, for the peer check */
+} broker;
+
+static void describe_geometry(const broker *b)
+{
+    log_msg(LOG_LEVEL_INFO,
+            "namespace '%s' ready: %u slots x %u messages x %u bytes, %" PRIu64
+            " bytes reserved, mode %04o",
+            b->opt->namespace_name, b->view.slots, b->view.depth, b->view.max_message,
+            b->view.total_size, b->opt->mode);
+}
+
+/* Finds who is in the way when the namespace is taken, for a message that names it. */
+static int refuse_busy(const char *ns)
+{
+    plat_handle h;
+    int64_t pid = 0;
+    if (plat_chan_connect(ns, &h, &pid) == MBX_OK) {
+        plat_handle_close(h);
+        fprintf(stderr, "mailboxd: namespace '%s' is already served by mailboxd pid %" PRId64 "\n",
+                ns, pid);
+    } else {
+        fprintf(stderr, "mailboxd: namespace '%s' is already served by another broker\n", ns);
+    }
+    return BROKER_EXIT_BUSY;
+}
+
+static int create_segment(broker *b)
+{
+    const broker_options *o = b->opt;
+    seg_view v;
+    (void)segment_geometry(o->slots, o->depth, o->max_message, &v); /* checked by options */
+    mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
+    if (err == MBX_EEXIST) {
+        /* We hold the endpoint, so whoever created this segment is dead. */
+        if (!o->fresh) {
+            int64_t stale_pid = 0;
+            plat_shm old;
+            seg_view ov;
+            if (plat_shm_open(o->namespace_name, true, SEG_MAX_TOTAL, &old) == MBX_OK) {
+                if (segment_validate(old.base, old.size, &ov) == MBX_OK)
+                    stale_pid = atomic_load(&segment_header(&ov)->broker_pid);
+                plat_shm_close(&old);
+            }
+            fprintf(stderr,
+                    "mailboxd: namespace '%s' holds a segment left by a broker (pid %" PRId64
+                    ") that is gone; start with --fresh to discard it\n",
+                    o->namespace_name, stale_pid);
+            return BROKER_EXIT_STALE;
+        }
+        log_msg(LOG_LEVEL_WARN, "--fresh: discarding the segment a dead broker left behind");
+        (void)plat_shm_unlink(o->namespace_name);
+        err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
+    }
+    if (err != MBX_OK) {
+        if (err == MBX_ENOMEM)
+            fprintf(stderr,
+                    "mailboxd: cannot reserve %" PRIu64
+                    " bytes of shared memory for namespace '%s' (is /dev/shm large enough?)\n",
+                    v.total_size, o->namespace_name);
+        else
+            fprintf(stderr, "mailboxd: cannot create namespace '%s': %s\n", o->namespace_name,
+                    mbx_strerror(err));
+        return BROKER_EXIT_FAILURE;
+    }
+    v.base = b->shm.base;
+    err = segment_init(&v, o->namespace_name, o->mode);
+    if (err != MBX_OK) {
+        fprintf(stderr, "mailboxd: cannot initialise the segment: %s\n", mbx_strerror(err));
+        plat_shm_close(&b->shm);
+        (void)plat_shm_unlink(o->namespace_name);
+        return BROKER_EXIT_FAILURE;
+    }
+    b->view = v;
+    seg_header *h = segment_header(&v);
+    int64_t me = plat_pid();
+    atomic_store(&h->broker_pid, me);
+    atomic_store(&h->broker_start_time, plat_proc_start_time(me));
+    atomic_store(&h->started_us, plat_wall_us());
+    atomic_store(&h->heartbeat_us, plat_wall_us());
+    atomic_store(&h->epoch, 0);
+    return BROKER_EXIT_OK;
+}
+
+/* A peer of another user may join only when the namespace's mode lets others in; the
+ * segment's permissions are the real gate, this keeps strangers from taking slots. */
+static bool peer_allowed(const broker *b, uint32_t uid)
+{
+    return uid == b->uid || uid == 0 || (b->opt->mode & 0066) != 0;
+}
+
+static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, const char *name)
+{
+    proto_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.magic = PROTO_MAGIC;
+    rep.version = PROTO_VERSION;
+    rep.layout_version = SEG_LAYOUT_VERSION;
+    rep.status = status;
+    rep.slot = slot;
+    rep.generation = gen;
+    if (name != NULL)
+        snprintf(rep.name, sizeof rep.name, "%s", name);
+    (void)plat_chan_send(h, &rep, sizeof rep);
+}
+
+static void release_slot(broker *b, uint32_t slot, const char *why)
+{
+    client_rec *rec = &b->reg.recs[slot];
+    if (!rec->active)
+        return;
+    plat_handle chan = rec->chan, watch = rec->watch;
+    char name[MBX_NAME_MAX + 1];
+    memcpy(name, rec->name, sizeof name);
+    int64_t pid = rec->pid;
+    uint64_t dropped = registry_release(&b->reg, slot);
+    if (chan != PLAT_NO_HANDLE) {
+        (void)plat_poller_del(b->poller, chan);
+        plat_handle_close(chan);
+    }
+    if (watch != PLAT_NO_HANDLE) {
+        (void)plat_poller_del(b->poller, watch);
+        plat_handle_close(watch);
+    }
+    log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; %" PRIu64 " discarded",
+            name, pid, slot, why, dropped);
+}
+
+/* Handles REGISTER on a pending connection. Returns true when the connection now
+ * belongs to a slot. */
+static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid)
+{
+    char wanted[MBX_NAME_MAX + 1];
+    memcpy(wanted, req->name, sizeof wanted);
+    wanted[MBX_NAME_MAX] = '\0';
+    if (wanted[0] != '\0' && mbx_check_name(wanted) != MBX_OK) {
+        reply(h, MBX_EINVAL, 0, 0, NULL);
+        return false;
+    }
+    if (wanted[0] != '\0') {
+        int64_t holder = registry_find(&b->reg, wanted);
+        /* The holder may have died a moment ago with its death notice still queued:
+         * settle that now rather than refuse a legitimate successor. */
+        if (holder >= 0 && plat_handle_ready(b->reg.recs[holder].watch))
+            release_slot(b, (uint32_t)holder, "exited");
+        else if (holder >= 0) {
+            reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
+            return false;
+        }
+    }
+    plat_handle watch;
+    mbx_err err = plat_proc_watch(pid, &watch);
+    if (err != MBX_OK) {
+        reply(h, err, 0, 0, NULL);
+        return false;
+    }
+    uint32_t slot;
+    err = registry_claim(&b->reg, wanted, pid, &slot);
+    if (err != MBX_OK) {
+        plat_handle_close(watch);
+        reply(h, err, 0, 0, NULL);
+        return false;
+    }
+    client_rec *rec = &b->reg.recs[slot];
+    rec->chan = h;
+    rec->watch = watch;
+    (void)plat_poller_del(b->poller, h);
+    if (plat_poller_add(b->poller, h, KEY(KEY_CLIENT, slot)) != MBX_OK ||
+        plat_poller_add(b->poller, watch, KEY(KEY_WATCH, slot)) != MBX_OK) {
+        release_slot(b, slot, "could not be watched");
+        reply(h, MBX_ESYSTEM, 0, 0, NULL);
+        return false;
+    }
+    reply(h, MBX_OK, slot, rec->generation, rec->name);
+    log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u", rec->name, pid, slot);
+    return true;
+}
+
+/* Reads one request from h; false when h should be closed. */
+static bool read_request(plat_handle h, proto_request *req, bool *closed)
+{
+    size_t got = 0;
+    *closed = false;
+    mbx_err err = plat_chan_recv(h, req, sizeof *req, &got, plat_now_ns());
+    if (err == MBX_ETIMEDOUT)
+        return false; /* spurious readiness */
+    if (err != MBX_OK || got == 0) {
+        *closed = true;
+        return false;
+    }
+    if (got != sizeof *req || req->magic != PROTO_MAGIC || req->version != PROTO_VERSION) {
+        reply(h, MBX_EVERSION, 0, 0, NULL);
+        *closed = true;
+        return false;
+    }
+    return true;
+}
+
+static void on_pending(broker *b, plat_handle h)
+{
+    proto_request req;
+    bool closed;
+    int64_t pid = 0;
+    uint32_t uid = 0;
+    if (!read_request(h, &req, &closed)) {
+        if (closed) {
+            (void)plat_poller_del(b->poller, h);
+            plat_handle_close(h);
+        }
+        return;
+    }
+    if (req.op == PROTO_REGISTER) {
+        /* The peer's identity as the kernel saw it at connect time. */
+        if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, uid)) {
+            reply(h, MBX_EPERM, 0, 0, NULL);
+        } else if (atomic_load(&segment_header(&b->view)->state) != SEG_READY) {
+            reply(h, MBX_ESHUTDOWN, 0, 0, NULL);
+        } else if (handle_register(b, h, &req, pid)) {
+            return;
+        }
+    } else {
+        reply(h, MBX_EINVAL, 0, 0, NULL);
+    }
+    (void)plat_poller_del(b->poller, h);
+    plat_handle_close(h);
+}
+
+static void on_client(broker *b, uint32_t slot)
+{
+    client_rec *rec = &b->reg.recs[slot];
+    if (!rec->active)
+        return;
+    proto_request req;
+    bool closed;
+    plat_handle h = rec->chan;
+    if (!read_request(h, &req, &closed)) {
+        if (closed)
+            release_slot(b, slot, "disconnected");
+        return;
+    }
+    if (req.op == PROTO_UNREGISTER) {
+        rec->chan = PLAT_NO_HANDLE; /* keep it open for the answer */
+        (void)plat_poller_del(b->poller, h);
+        release_slot(b, slot, "closed");
+        reply(h, MBX_OK, slot, 0, NULL);
+        plat_handle_close(h);
+    } else {
+        reply(h, MBX_EINVAL, 0, 0, NULL);
+    }
+}
+
+static void on_listener(broker *b)
+{
+    for (int i = 0; i < 64; i++) {
+        plat_handle h;
+        int64_t pid;
+        uint32_t uid;
+        mbx_err err = plat_chan_accept(b->listener, &h, &pid, &uid);
+        if (err == MBX_ETIMEDOUT)
+            return;
+        if (err != MBX_OK) {
+            log_msg(LOG_LEVEL_WARN, "accept failed: %s", mbx_strerror(err));
+            return;
+        }
+        if (plat_poller_add(b->poller, h, KEY(KEY_PENDING, (uint64_t)h)) != MBX_OK)
+            plat_handle_close(h);
+    }
+}
+
+static void shut_down(broker *b)
+{
+    seg_header *h = segment_header(&b->view);
+    atomic_store(&h->state, SEG_CLOSING);
+    /* Everyone blocked in the namespace wakes, re-checks and sees SEG_CLOSING. */
+    for (uint32_t i = 0; i < b->view.slots; i++)
+        ring_wake_all(&b->view, i);
+    (void)plat_shm_unlink(b->opt->namespace_name);
+    for (uint32_t i = 0; i < b->view.slots; i++) {
+        client_rec *rec = &b->reg.recs[i];
+        if (rec->active) {
+            plat_handle_close(rec->chan);
+            plat_handle_close(rec->watch);
+        }
+    }
+    plat_handle_close(b->listener);
+}
+
+static void loop(broker *b)
+{
+    seg_header *h = segment_header(&b->view);
+    while (!signals_stop_requested()) {
+        uint64_t keys[64];
+        int n = plat_poller_wait(b->poller, 1000, keys, 64);
+        atomic_store(&h->heartbeat_us, plat_wall_us());
+        if (n < 0) {
+            log_msg(LOG_LEVEL_ERROR, "waiting for events failed; stopping");
+            return;
+        }
+        for (int i = 0; i < n && !signals_stop_requested(); i++) {
+            uint64_t v = KEY_VALUE(keys[i]);
+            switch (KEY_KIND(keys[i])) {
+            case KEY_LISTENER:
+                on_listener(b);
+                break;
+            case KEY_SIGNAL:
+                break;
+            case KEY_PENDING:
+                on_pending(b, (plat_handle)v);
+                break;
+            case KEY_CLIENT:
+                if (v < b->view.slots)
+                    on_client(b, (uint32_t)v);
+                break;
+            case KEY_WATCH:
+                if (v < b->view.slots && b->reg.recs[v].active)
+                    release_slot(b, (uint32_t)v, "exited");
+                break;
+            }
+        }
+    }
+}
+
+int broker_run(const broker_options *opt)
+{
+    broker b;
+    memset(&b, 0, sizeof b);
+    b.opt = opt;
+    b.uid = plat_uid();
+    log_set_verbosity(opt->verbosity);
+    plat_raise_handle_limit();
+
+    mbx_err err = plat_chan_listen(opt->namespace_name, &b.listener);
+    if (err == MBX_EEXIST)
+        return refuse_busy(opt->namespace_name);
+    if (err != MBX_OK) {
+        fprintf(stderr, "mailboxd: cannot open the control endpoint of '%s': %s\n",
+                opt->namespace_name, mbx_strerror(err));
+        return BROKER_EXIT_FAILURE;
+    }
+    int rc = create_segment(&b);
+    if (rc != BROKER_EXIT_OK) {
+        plat_handle_close(b.listener);
+        return rc;
+    }
+    if (registry_init(&b.reg, &b.view) != MBX_OK || plat_poller_open(&b.poller) != MBX_OK ||
+        signals_install(&b.signal_wake) != 0 ||
+        plat_poller_add(b.poller, b.listener, KEY(KEY_LISTENER, 0)) != MBX_OK ||
+        plat_poller_add(b.poller, b.signal_wake, KEY(KEY_SIGNAL, 0)) != MBX_OK) {
+        fprintf(stderr, "mailboxd: cannot set up the event loop\n");
+        shut_down(&b);
+        return BROKER_EXIT_FAILURE;
+    }
+    if (pidfile_write(opt->pidfile) != 0) {
+        fprintf(stderr, "mailboxd: cannot write pid file '%s'\n", opt->pidfile);
+        shut_down(&b);
+        return BROKER_EXIT_FAILURE;
+    }
+    /* Everything is in place: publish readiness, in shared memory first. */
+    atomic_store(&segment_header(&b.view)->state, SEG_READY);
+    if (opt->log_path != NULL && log_redirect(opt->log_path, 0) != 0)
+        log_msg(LOG_LEVEL_WARN, "cannot open log file '%s'; logging to stderr", opt->log_path);
+    else if (opt->log_path == NULL && opt->daemon)
+        log_redirect(NULL, 1);
+    describe_geometry(&b);
+    daemon_ready();
+    daemon_notify_ready();
+
+    loop(&b);
+
+    log_msg(LOG_LEVEL_INFO, "stopping (signal %d): namespace '%s' closed, %u clients woken",
+            signals_last(), opt->namespace_name, b.reg.active);
+    shut_down(&b);
+    pidfile_remove(opt->pidfile);
+    plat_poller_close(b.poller);
+    registry_destroy(&b.reg);
+    plat_shm_close(&b.shm);
+    return BROKER_EXIT_OK;
+}

@@ -1,0 +1,13 @@
+/* log.h: the broker's log: one line per event, to stderr, a file, or syslog. */
+#ifndef BROKER_LOG_H
+#define BROKER_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* verbosity 0 logs up to INFO, 1 and more everything. */
+void log_set_verbosity(int verbosity);
+/* Sends further lines to path (append), or to syslog when path is NULL. Returns 0 or -1. */
+int log_redirect(const char *path, int use_syslog);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

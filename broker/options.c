@@ -1,0 +1,167 @@
+/* options.c: mailboxd's options, their defaults and their checks. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "segment.h"
+
+static const char usage_text[] =
+    "Usage: mailboxd [OPTION]...\n"
+    "Serve a mailbox namespace: one shared mapping holding a mailbox per client.\n"
+    "\n"
+    "  -N, --namespace NAME   namespace to serve (default: $MBX_NAMESPACE, else 'default')\n"
+    "      --slots N          clients the namespace holds (default 64, 1..16384)\n"
+    "      --depth N          messages one mailbox holds (default 64, 1..1048576)\n"
+    "      --max-message N    largest message in bytes (default 4096, 16..1048576)\n"
+    "      --mode OCTAL       permissions of the namespace (default 0600)\n"
+    "      --fresh            discard a segment a dead broker left behind\n"
+    "  -d, --daemon           run in the background; return once clients can connect,\n"
+    "                         printing the broker's pid\n"
+    "      --pidfile PATH     write the broker's pid to PATH while it runs\n"
+    "      --log PATH         append log lines to PATH (default: stderr; syslog with -d)\n"
+    "  -v, --verbose          more log output (repeat for more)\n"
+    "  -h, --help             show this help and exit\n"
+    "      --version          show the version and exit\n"
+    "\n"
+    "Exit status: 0 stopped cleanly, 1 failure, 2 usage error, 3 namespace served by\n"
+    "another live broker, 4 a dead broker's segment is in the way (see --fresh).\n";
+
+enum {
+    OPT_SLOTS = 256,
+    OPT_DEPTH,
+    OPT_MAX_MESSAGE,
+    OPT_MODE,
+    OPT_FRESH,
+    OPT_PIDFILE,
+    OPT_LOG,
+    OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"namespace", required_argument, NULL, 'N'},
+    {"slots", required_argument, NULL, OPT_SLOTS},
+    {"depth", required_argument, NULL, OPT_DEPTH},
+    {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"fresh", no_argument, NULL, OPT_FRESH},
+    {"daemon", no_argument, NULL, 'd'},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "mailboxd: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, " (see mailboxd --help)\n");
+    return BROKER_EXIT_USAGE;
+}
+
+/* Whole-string, in-range unsigned parse: no sign, no junk, no overflow. */
+static bool parse_u32(const char *s, int base, unsigned long lo, unsigned long hi, uint32_t *out)
+{
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, base);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+int options_parse(int argc, char **argv, broker_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->slots = BROKER_DEFAULT_SLOTS;
+    opt->depth = BROKER_DEFAULT_DEPTH;
+    opt->max_message = BROKER_DEFAULT_MAX_MESSAGE;
+    opt->mode = BROKER_DEFAULT_MODE;
+    const char *ns = mbx_default_namespace();
+    char range[64];
+
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":N:dvh", long_options, NULL)) != -1) {
+        uint32_t v;
+        switch (c) {
+        case 'N':
+            ns = optarg;
+            break;
+        case OPT_SLOTS:
+            if (!parse_u32(optarg, 10, SEG_MIN_SLOTS, SEG_MAX_SLOTS, &v)) {
+                snprintf(range, sizeof range, "%u..%u", SEG_MIN_SLOTS, SEG_MAX_SLOTS);
+                return usage_error("--slots: '%s' is not a number in %s", optarg, range);
+            }
+            opt->slots = v;
+            break;
+        case OPT_DEPTH:
+            if (!parse_u32(optarg, 10, SEG_MIN_DEPTH, SEG_MAX_DEPTH, &v)) {
+                snprintf(range, sizeof range, "%u..%u", SEG_MIN_DEPTH, SEG_MAX_DEPTH);
+                return usage_error("--depth: '%s' is not a number in %s", optarg, range);
+            }
+            opt->depth = v;
+            break;
+        case OPT_MAX_MESSAGE:
+            if (!parse_u32(optarg, 10, SEG_MIN_MESSAGE, SEG_MAX_MESSAGE, &v)) {
+                snprintf(range, sizeof range, "%u..%u", SEG_MIN_MESSAGE, SEG_MAX_MESSAGE);
+                return usage_error("--max-message: '%s' is not a number in %s", optarg, range);
+            }
+            opt->max_message = v;
+            break;
+        case OPT_MODE:
+            /* Owner read-write is required: the broker itself must open the segment. */
+            if (!parse_u32(optarg, 8, 0, 0777, &v) || (v & 0600) != 0600)
+                return usage_error("--mode: '%s' is not an octal mode from 0600 to 0777%s", optarg,
+                                   "");
+            opt->mode = v;
+            break;
+        case OPT_FRESH:
+            opt->fresh = true;
+            break;
+        case 'd':
+            opt->daemon = true;
+            break;
+        case OPT_PIDFILE:
+            opt->pidfile = optarg;
+            break;
+        case OPT_LOG:
+            opt->log_path = optarg;
+            break;
+        case 'v':
+            opt->verbosity++;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return BROKER_EXIT_OK;
+        case OPT_VERSION:
+            printf("mailboxd %s\n", mbx_version());
+            return BROKER_EXIT_OK;
+        case ':':
+            return usage_error("option '%s' needs a value%s", argv[optind - 1], "");
+        default:
+            return usage_error("unknown option '%s'%s", argv[optind - 1], "");
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'%s", argv[optind], "");
+    if (mbx_check_name(ns) != MBX_OK)
+        return usage_error("invalid namespace name '%s': use 1-63 of A-Z a-z 0-9 . _ - "
+                           "(not starting with . or -, no '..')%s",
+                           ns, "");
+    strncpy(opt->namespace_name, ns, MBX_NAME_MAX);
+    seg_view probe;
+    if (segment_geometry(opt->slots, opt->depth, opt->max_message, &probe) != MBX_OK)
+        return usage_error("geometry too large: slots x depth x max-message exceeds %s%s", "16 GiB",
+                           "");
+    return -1;
+}

@@ -1,0 +1,41 @@
+/* options.h: mailboxd's command line, parsed and validated before anything is created. */
+#ifndef BROKER_OPTIONS_H
+#define BROKER_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox.h"
+
+#define BROKER_DEFAULT_SLOTS 64u
+#define BROKER_DEFAULT_DEPTH 64u
+#define BROKER_DEFAULT_MAX_MESSAGE 4096u
+#define BROKER_DEFAULT_MODE 0600u
+
+typedef struct broker_options {
+    char namespace_name[MBX_NAME_MAX + 1];
+    uint32_t slots;
+    uint32_t depth;
+    uint32_t max_message;
+    unsigned mode;
+    bool daemon;
+    bool fresh;
+    const char *pidfile;
+    const char *log_path;
+    int verbosity;
+} broker_options;
+
+/* mailboxd's exit codes (docs/cli.md). */
+enum broker_exit {
+    BROKER_EXIT_OK = 0,
+    BROKER_EXIT_FAILURE = 1, /* could not start or run */
+    BROKER_EXIT_USAGE = 2,   /* bad command line */
+    BROKER_EXIT_BUSY = 3,    /* a live broker already serves the namespace */
+    BROKER_EXIT_STALE = 4,   /* a dead broker's segment is in the way (use --fresh) */
+};
+
+/* Parses argv. Returns -1 to go on, or an exit code (after --help/--version, or a usage
+ * error already reported on stderr). */
+int options_parse(int argc, char **argv, broker_options *opt);
+
+#endif

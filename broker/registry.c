@@ -1,0 +1,107 @@
+/* registry.c: claiming and releasing slots; see registry.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "ring.h"
+
+mbx_err registry_init(registry *reg, const seg_view *view)
+{
+    memset(reg, 0, sizeof *reg);
+    reg->view = view;
+    reg->recs = calloc(view->slots, sizeof *reg->recs);
+    if (reg->recs == NULL)
+        return MBX_ENOMEM;
+    for (uint32_t i = 0; i < view->slots; i++) {
+        reg->recs[i].chan = PLAT_NO_HANDLE;
+        reg->recs[i].watch = PLAT_NO_HANDLE;
+    }
+    return MBX_OK;
+}
+
+void registry_destroy(registry *reg)
+{
+    free(reg->recs);
+    reg->recs = NULL;
+}
+
+int64_t registry_find(const registry *reg, const char *name)
+{
+    for (uint32_t i = 0; i < reg->view->slots; i++)
+        if (reg->recs[i].active && strcmp(reg->recs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void generate_name(registry *reg, int64_t pid, char *out)
+{
+    do {
+        snprintf(out, MBX_NAME_MAX + 1, "anon.%" PRId64 ".%" PRIu64, pid, ++reg->anon_counter);
+    } while (registry_find(reg, out) >= 0);
+}
+
+mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t *slot)
+{
+    uint32_t i = 0;
+    while (i < reg->view->slots && reg->recs[i].active)
+        i++;
+    if (i == reg->view->slots)
+        return MBX_ENOSLOTS;
+    client_rec *rec = &reg->recs[i];
+    if (wanted[0] != '\0')
+        snprintf(rec->name, sizeof rec->name, "%s", wanted);
+    else
+        generate_name(reg, pid, rec->name);
+
+    /* Rewrite the entry under its sequence lock: odd while writing, even after. */
+    seg_dir_entry *e = segment_dir(reg->view, i);
+    uint32_t gen = rec->generation; /* our own copy, not what shared memory says */
+    atomic_store(&e->generation, gen + 1);
+    atomic_thread_fence(memory_order_release);
+    memset(e->name, 0, sizeof e->name);
+    memcpy(e->name, rec->name, strlen(rec->name));
+    atomic_store(&e->pid, pid);
+    atomic_store(&e->start_time, plat_proc_start_time(pid));
+    gen += 2;
+    atomic_store(&e->generation, gen);
+    atomic_store(&e->state, SLOT_ACTIVE);
+
+    rec->active = true;
+    rec->pid = pid;
+    rec->generation = gen;
+    reg->active++;
+    *slot = i;
+    return MBX_OK;
+}
+
+struct free_entry {
+    seg_dir_entry *entry;
+    uint32_t next_generation;
+};
+
+/* Runs with the mailbox lock held, so no sender is between its check and its publish. */
+static void mark_free(void *arg)
+{
+    struct free_entry *f = arg;
+    atomic_store(&f->entry->state, SLOT_FREE);
+    atomic_store(&f->entry->generation, f->next_generation);
+}
+
+uint64_t registry_release(registry *reg, uint32_t slot)
+{
+    client_rec *rec = &reg->recs[slot];
+    if (!rec->active)
+        return 0;
+    rec->generation += 2;
+    struct free_entry f = {segment_dir(reg->view, slot), rec->generation};
+    uint64_t dropped = ring_reset(reg->view, slot, mark_free, &f);
+    ring_wake_all(reg->view, slot);
+    atomic_fetch_add(&segment_header(reg->view)->discarded, dropped);
+    rec->active = false;
+    rec->chan = PLAT_NO_HANDLE;
+    rec->watch = PLAT_NO_HANDLE;
+    reg->active--;
+    return dropped;
+}

@@ -1,0 +1,49 @@
+/*
+ * registry.h: the broker's side of the slot table. The broker is the only writer of the
+ * directory; it keeps a private, trusted record per slot (names, channel, death watch)
+ * and never takes a decision from what shared memory says.
+ */
+#ifndef BROKER_REGISTRY_H
+#define BROKER_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platform/platform.h"
+#include "segment.h"
+
+typedef struct client_rec {
+    bool active;
+    plat_handle chan;  /* the client's control connection */
+    plat_handle watch; /* readable when the client process exits */
+    int64_t pid;
+    uint32_t generation;
+    char name[MBX_NAME_MAX + 1];
+} client_rec;
+
+typedef struct registry {
+    const seg_view *view;
+    client_rec *recs; /* one per slot */
+    uint32_t active;
+    uint64_t anon_counter;
+} registry;
+
+mbx_err registry_init(registry *reg, const seg_view *view);
+void registry_destroy(registry *reg);
+
+/* The active slot named `name`, or -1. */
+int64_t registry_find(const registry *reg, const char *name);
+
+/*
+ * Gives a free slot to process pid under `wanted` (or a generated unique name when wanted
+ * is empty), writing its directory entry. The caller has checked the name is free.
+ * Errors: MBX_ENOSLOTS.
+ */
+mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t *slot);
+
+/* Frees a slot: drops (and counts) its waiting messages, bumps its generation so nothing
+ * addressed to the old owner lands in the next one, and wakes its waiters. Returns the
+ * number of messages discarded. The caller closes the record's handles. */
+uint64_t registry_release(registry *reg, uint32_t slot);
+
+#endif

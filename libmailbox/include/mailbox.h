@@ -1,0 +1,212 @@
+/*
+ * mailbox.h: the public API of libmailbox.
+ *
+ * A client connects to a namespace served by a running mailboxd, gets a mailbox of its
+ * own under a unique name, and exchanges small JSON messages with the other clients of
+ * the namespace through shared memory. The broker is not on the data path: mbx_send()
+ * copies the message straight into the recipient's mailbox.
+ *
+ * Conventions used throughout:
+ * - Every function that can fail returns an mbx_err; MBX_OK (0) is success.
+ * - Timeouts are in milliseconds: 0 means "do not wait", a negative value means "wait
+ *   without limit" (the call still returns when the namespace shuts down).
+ * - Strings passed in are borrowed for the duration of the call only.
+ */
+#ifndef MAILBOX_H
+#define MAILBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MBX_STATIC)
+#define MBX_API
+#elif defined(MBX_BUILDING_LIBRARY)
+#define MBX_API __attribute__((visibility("default")))
+#else
+#define MBX_API
+#endif
+
+#define MBX_VERSION_MAJOR 0
+#define MBX_VERSION_MINOR 1
+#define MBX_VERSION_PATCH 0
+#define MBX_VERSION_STRING "0.1.0"
+
+/* Longest namespace or client name, in bytes, without the terminating NUL. */
+#define MBX_NAME_MAX 63
+
+/* Every error the library reports. The numeric values are stable. */
+typedef enum mbx_err {
+    MBX_OK = 0,
+    MBX_ENOBROKER = 1,    /* no broker serves the namespace */
+    MBX_ENAMETAKEN = 2,   /* another live client already has that name */
+    MBX_ENORECIPIENT = 3, /* no client of that name is connected */
+    MBX_EFULL = 4,        /* recipient's mailbox stayed full until the timeout */
+    MBX_ETOOLARGE = 5,    /* message longer than the namespace's limit */
+    MBX_EINVALJSON = 6,   /* message is not one valid UTF-8 JSON value */
+    MBX_ETIMEDOUT = 7,    /* nothing arrived before the timeout */
+    MBX_ESHUTDOWN = 8,    /* the namespace is shutting down */
+    MBX_EPERM = 9,        /* permission denied */
+    MBX_EVERSION = 10,    /* segment or broker of another layout/protocol version */
+    MBX_ECORRUPT = 11,    /* shared memory failed validation */
+    MBX_EINVAL = 12,      /* invalid argument (bad name, bad option value, misuse) */
+    MBX_ENOSLOTS = 13,    /* every slot of the namespace is taken */
+    MBX_ENOMEM = 14,      /* out of memory */
+    MBX_EGONE = 15,       /* recipient went away while the sender waited */
+    MBX_EEXIST = 16,      /* namespace already exists (broker side) */
+    MBX_ESYSTEM = 17,     /* unexpected operating-system error */
+    MBX_ERR_COUNT_ = 18   /* number of codes; not an error */
+} mbx_err;
+
+/* A short English message for an error code; never NULL, never to be freed. */
+MBX_API const char *mbx_strerror(int err);
+
+/* The library's version string ("0.1.0"). */
+MBX_API const char *mbx_version(void);
+
+/*
+ * The namespace a program uses when none is given: $MBX_NAMESPACE when set and not empty,
+ * else "default". The returned string is static or from the environment; do not free it.
+ */
+MBX_API const char *mbx_default_namespace(void);
+
+/* MBX_OK when name is a valid namespace or client name, MBX_EINVAL otherwise. */
+MBX_API mbx_err mbx_check_name(const char *name);
+
+/* ---------------------------------------------------------------------------------- */
+/* Connecting                                                                           */
+
+typedef struct mbx_client mbx_client;
+
+typedef struct mbx_connect_options {
+    const char *namespace_name; /* NULL: mbx_default_namespace() */
+    const char *client_name;    /* NULL or "": the broker assigns a unique name */
+    int timeout_ms;             /* bound on talking to the broker; default 5000 */
+} mbx_connect_options;
+
+/* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
+MBX_API void mbx_connect_options_init(mbx_connect_options *opts);
+
+/*
+ * Connects to a namespace and takes a mailbox. On success *out is a new client handle,
+ * owned by the caller until mbx_close(). opts may be NULL for the defaults.
+ * Errors: MBX_ENOBROKER, MBX_ENAMETAKEN, MBX_ENOSLOTS, MBX_EPERM, MBX_EVERSION,
+ * MBX_ECORRUPT, MBX_ESHUTDOWN, MBX_EINVAL (bad name), MBX_ETIMEDOUT, MBX_ENOMEM.
+ */
+MBX_API mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out);
+
+/*
+ * Gives the mailbox back and frees the handle. Messages still waiting in the mailbox are
+ * discarded (and counted by the broker). No other call may be running on the handle.
+ * NULL is accepted and ignored.
+ */
+MBX_API void mbx_close(mbx_client *client);
+
+/* The client's own name (assigned or given); valid until mbx_close(). */
+MBX_API const char *mbx_client_name(const mbx_client *client);
+
+/* The namespace's limit on one message, in bytes. */
+MBX_API size_t mbx_max_message(const mbx_client *client);
+
+/* ---------------------------------------------------------------------------------- */
+/* Sending                                                                              */
+
+/*
+ * Sends one JSON value (json[0..len), UTF-8, no NUL byte) to the client named `to`.
+ * The text is validated before anything enters shared memory; the recipient receives it
+ * in compact form (insignificant white space removed). len is limited to
+ * mbx_max_message(). If the mailbox is full the call waits up to timeout_ms for space,
+ * then fails with MBX_EFULL; a message is never dropped or overwritten.
+ * Returns MBX_OK once the message is in the recipient's mailbox.
+ * Errors: MBX_EINVALJSON, MBX_ETOOLARGE, MBX_ENORECIPIENT, MBX_EFULL, MBX_EGONE,
+ * MBX_ESHUTDOWN, MBX_ECORRUPT, MBX_EINVAL.
+ * Thread safety: any number of threads may send on one client at once.
+ */
+MBX_API mbx_err mbx_send(mbx_client *client, const char *to, const char *json, size_t len,
+                         int timeout_ms);
+
+/* ---------------------------------------------------------------------------------- */
+/* Receiving                                                                            */
+
+/* A received message and its envelope. Reusable across mbx_recv() calls. */
+typedef struct mbx_message mbx_message;
+
+/* A new empty message, or NULL when out of memory. Free it with mbx_message_free(). */
+MBX_API mbx_message *mbx_message_new(void);
+MBX_API void mbx_message_free(mbx_message *msg);
+
+/*
+ * Takes the oldest message from the client's own mailbox into msg, waiting up to
+ * timeout_ms for one. msg's previous contents are replaced.
+ * Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN, MBX_ECORRUPT, MBX_EINVAL, MBX_ENOMEM.
+ * Thread safety: one thread at a time may receive on a client (a second concurrent call
+ * fails with MBX_EINVAL); receiving may run concurrently with sending.
+ */
+MBX_API mbx_err mbx_recv(mbx_client *client, mbx_message *msg, int timeout_ms);
+
+/* The message body: compact JSON text, NUL-terminated; *len (if not NULL) its length.
+ * Owned by msg; valid until msg is reused or freed. */
+MBX_API const char *mbx_message_body(const mbx_message *msg, size_t *len);
+/* The sender's and recipient's names. Owned by msg. */
+MBX_API const char *mbx_message_from(const mbx_message *msg);
+MBX_API const char *mbx_message_to(const mbx_message *msg);
+/* The sender's sequence number: 1 for its first message, then +1 for each send. */
+MBX_API uint64_t mbx_message_seq(const mbx_message *msg);
+/* When the message was sent: microseconds since the Unix epoch. */
+MBX_API int64_t mbx_message_ts_us(const mbx_message *msg);
+
+/*
+ * The envelope as one line of compact JSON ({"from","to","seq","ts","body"}, described by
+ * schemas/envelope.schema.json). Returns a new string the caller frees with mbx_free(),
+ * or NULL when out of memory.
+ */
+MBX_API char *mbx_message_envelope_json(const mbx_message *msg);
+
+/* Frees memory the library returned. */
+MBX_API void mbx_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------- */
+/* Observing a namespace (read-only; needs no mailbox)                                   */
+
+typedef struct mbx_namespace_info {
+    char namespace_name[MBX_NAME_MAX + 1];
+    int64_t broker_pid;
+    int64_t uptime_s; /* seconds since the broker created or adopted the segment */
+    uint64_t epoch;   /* how many times the namespace was adopted by a new broker */
+    uint32_t slots;   /* mailboxes in the namespace */
+    uint32_t depth;   /* messages one mailbox holds */
+    uint32_t max_message;
+    uint32_t clients; /* slots in use */
+    uint64_t segment_bytes;
+    uint64_t discarded; /* messages discarded because their recipient went away */
+} mbx_namespace_info;
+
+typedef struct mbx_client_info {
+    char name[MBX_NAME_MAX + 1];
+    uint32_t slot;
+    int64_t pid;
+    uint64_t waiting;      /* messages in its mailbox */
+    uint64_t sent;         /* messages it sent */
+    uint64_t received;     /* messages it took from its mailbox */
+    uint64_t refused_full; /* sends to it that failed because its mailbox was full */
+} mbx_client_info;
+
+/* Called once per connected client; return non-zero to stop early. */
+typedef int (*mbx_client_visitor)(const mbx_client_info *info, void *arg);
+
+/*
+ * Reads a namespace's state without connecting. namespace_name NULL: the default.
+ * Fills *info, then calls visit (if not NULL) for each connected client.
+ * Errors: MBX_ENOBROKER, MBX_EPERM, MBX_EVERSION, MBX_ECORRUPT, MBX_EINVAL.
+ */
+MBX_API mbx_err mbx_inspect(const char *namespace_name, mbx_namespace_info *info,
+                            mbx_client_visitor visit, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MAILBOX_H */

@@ -1,0 +1,142 @@
+/* client.c: connecting to a namespace and giving the mailbox back. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "names.h"
+#include "proto.h"
+
+void mbx_connect_options_init(mbx_connect_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->timeout_ms = 5000;
+}
+
+mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_view *view)
+{
+    mbx_err err = plat_shm_open(ns, read_only, SEG_MAX_TOTAL, shm);
+    if (err != MBX_OK)
+        return err;
+    err = segment_validate(shm->base, shm->size, view);
+    if (err == MBX_OK && strcmp(segment_header(view)->namespace_name, ns) != 0)
+        err = MBX_ECORRUPT;
+    if (err != MBX_OK)
+        plat_shm_close(shm);
+    return err;
+}
+
+static mbx_err registration(mbx_client *c, const char *wanted, int64_t deadline)
+{
+    proto_request req = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = PROTO_REGISTER};
+    if (wanted != NULL)
+        strncpy(req.name, wanted, MBX_NAME_MAX);
+    mbx_err err = plat_chan_send(c->chan, &req, sizeof req);
+    if (err != MBX_OK)
+        return err;
+    proto_reply rep;
+    size_t got = 0;
+    err = plat_chan_recv(c->chan, &rep, sizeof rep, &got, deadline);
+    if (err != MBX_OK)
+        return err;
+    if (got == 0)
+        return MBX_ENOBROKER;
+    if (got != sizeof rep || rep.magic != PROTO_MAGIC)
+        return MBX_EVERSION;
+    if (rep.version != PROTO_VERSION || rep.layout_version != SEG_LAYOUT_VERSION)
+        return MBX_EVERSION;
+    if (rep.status != MBX_OK)
+        return (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    /* The broker's answer is checked against the segment like anything else. */
+    if (rep.slot >= c->view.slots || !names_valid_bounded(rep.name, sizeof rep.name))
+        return MBX_ECORRUPT;
+    char name[MBX_NAME_MAX + 1];
+    uint32_t gen;
+    int64_t pid;
+    if (!segment_read_entry(&c->view, rep.slot, name, &gen, &pid) || gen != rep.generation ||
+        pid != plat_pid() || strcmp(name, rep.name) != 0)
+        return MBX_ECORRUPT;
+    c->slot = rep.slot;
+    c->generation = rep.generation;
+    memcpy(c->name, name, sizeof name);
+    return MBX_OK;
+}
+
+mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
+{
+    mbx_connect_options defaults;
+    if (opts == NULL) {
+        mbx_connect_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (out == NULL)
+        return MBX_EINVAL;
+    *out = NULL;
+    const char *ns = opts->namespace_name ? opts->namespace_name : mbx_default_namespace();
+    const char *wanted = opts->client_name;
+    if (mbx_check_name(ns) != MBX_OK)
+        return MBX_EINVAL;
+    if (wanted != NULL && wanted[0] != '\0' && mbx_check_name(wanted) != MBX_OK)
+        return MBX_EINVAL;
+    int64_t deadline = plat_deadline(opts->timeout_ms);
+
+    mbx_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return MBX_ENOMEM;
+    c->chan = PLAT_NO_HANDLE;
+    c->timeout_ms = opts->timeout_ms;
+    strncpy(c->namespace_name, ns, MBX_NAME_MAX);
+    atomic_flag_clear(&c->receiving);
+
+    /* The broker first: no broker, no namespace, whatever /dev/shm still holds. */
+    int64_t broker_pid = 0;
+    mbx_err err = plat_chan_connect(ns, &c->chan, &broker_pid);
+    if (err == MBX_OK)
+        err = client_open_segment(ns, false, &c->shm, &c->view);
+    if (err == MBX_OK) {
+        seg_header *h = segment_header(&c->view);
+        uint32_t state = atomic_load(&h->state);
+        if (state == SEG_CLOSING)
+            err = MBX_ESHUTDOWN;
+        else if (state != SEG_READY || atomic_load(&h->broker_pid) != broker_pid)
+            err = MBX_ENOBROKER; /* a segment left behind, or not ours to trust yet */
+    }
+    if (err == MBX_OK)
+        err = registration(c, wanted, deadline);
+    if (err != MBX_OK) {
+        plat_handle_close(c->chan);
+        plat_shm_close(&c->shm);
+        free(c);
+        return err;
+    }
+    *out = c;
+    return MBX_OK;
+}
+
+void mbx_close(mbx_client *c)
+{
+    if (c == NULL)
+        return;
+    /* Ask the broker to free the slot and wait for the answer, so that the name can be
+     * taken again as soon as we return. A broker that is gone or slow does not hold us
+     * up: closing the channel (or our death) frees the slot too. */
+    proto_request req = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = PROTO_UNREGISTER};
+    if (plat_chan_send(c->chan, &req, sizeof req) == MBX_OK) {
+        proto_reply rep;
+        size_t got;
+        int wait_ms = c->timeout_ms < 0 ? 5000 : c->timeout_ms;
+        (void)plat_chan_recv(c->chan, &rep, sizeof rep, &got, plat_deadline(wait_ms));
+    }
+    plat_handle_close(c->chan);
+    plat_shm_close(&c->shm);
+    free(c);
+}
+
+const char *mbx_client_name(const mbx_client *c)
+{
+    return c->name;
+}
+
+size_t mbx_max_message(const mbx_client *c)
+{
+    return c->view.max_message;
+}

@@ -1,0 +1,36 @@
+/* client.h: the client handle, shared by the files that implement the public API. */
+#ifndef MBX_CLIENT_H
+#define MBX_CLIENT_H
+
+#include <stdatomic.h>
+
+#include "platform/platform.h"
+#include "segment.h"
+
+struct mbx_client {
+    plat_shm shm;
+    seg_view view;
+    plat_handle chan; /* open for as long as we hold the slot */
+    uint32_t slot;
+    uint32_t generation;
+    char name[MBX_NAME_MAX + 1];
+    char namespace_name[MBX_NAME_MAX + 1];
+    _Atomic uint64_t next_seq;
+    atomic_flag receiving; /* guards against two concurrent mbx_recv() */
+    int timeout_ms;
+};
+
+struct mbx_message {
+    char *body; /* max_message + 1 bytes once used */
+    size_t cap;
+    size_t len;
+    char from[MBX_NAME_MAX + 1];
+    char to[MBX_NAME_MAX + 1];
+    uint64_t seq;
+    int64_t ts_us;
+};
+
+/* Opens and validates a namespace's segment (read-only or not) into shm and view. */
+mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_view *view);
+
+#endif

@@ -1,0 +1,141 @@
+/* envelope.c: message validation and the envelope's JSON form. */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+
+/* Length of the UTF-8 sequence starting at s (at most n bytes), 0 when invalid:
+ * overlong forms, surrogates and code points past U+10FFFF are refused. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t need;
+    uint32_t min, cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2, min = 0x80, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3, min = 0x800, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return need;
+}
+
+static bool json_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* One pass over the bytes: encoding, NUL, raw control characters in strings, and
+ * whether any white space stands outside strings. The grammar is cJSON's job. */
+static bool scan_text(const char *json, size_t len, bool *compact)
+{
+    const unsigned char *s = (const unsigned char *)json;
+    bool in_string = false, escaped = false, spaces = false;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(s + i, len - i);
+            if (n == 0)
+                return false;
+            i += n;
+            continue;
+        }
+        if (c == '\0')
+            return false;
+        if (in_string) {
+            if (c < 0x20)
+                return false;
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (json_space(c)) {
+            spaces = true;
+        }
+        i++;
+    }
+    *compact = !spaces;
+    return !in_string;
+}
+
+mbx_err envelope_validate(const char *json, size_t len, bool *compact)
+{
+    if (json == NULL || len == 0 || !scan_text(json, len, compact))
+        return MBX_EINVALJSON;
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (doc == NULL)
+        return MBX_EINVALJSON;
+    cJSON_Delete(doc);
+    /* cJSON stops after the first value; anything but white space after it is junk. */
+    for (const char *p = end; p < json + len; p++)
+        if (!json_space((unsigned char)*p))
+            return MBX_EINVALJSON;
+    return MBX_OK;
+}
+
+size_t envelope_compact(const char *json, size_t len, char *out)
+{
+    bool in_string = false, escaped = false;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (json_space((unsigned char)c)) {
+            continue;
+        }
+        out[o++] = c;
+    }
+    return o;
+}
+
+char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us,
+                       const char *body, size_t body_len)
+{
+    /* Names are restricted to characters that need no escaping in JSON (names.c), and the
+     * body is validated compact JSON, so plain formatting builds valid JSON. */
+    static const char fmt[] =
+        "{\"from\":\"%s\",\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"body\":";
+    int head = snprintf(NULL, 0, fmt, from, to, seq, ts_us);
+    if (head < 0)
+        return NULL;
+    size_t total = (size_t)head + body_len + 2;
+    char *out = malloc(total);
+    if (out == NULL)
+        return NULL;
+    snprintf(out, total, fmt, from, to, seq, ts_us);
+    memcpy(out + head, body, body_len);
+    out[(size_t)head + body_len] = '}';
+    out[(size_t)head + body_len + 1] = '\0';
+    return out;
+}

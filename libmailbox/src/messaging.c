@@ -1,0 +1,142 @@
+/* messaging.c: mbx_send() and mbx_recv(), the data path. The broker takes no part. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "envelope.h"
+#include "names.h"
+#include "ring.h"
+
+/* Bodies up to this size are compacted on the stack; larger ones on the heap. */
+#define STACK_COMPACT_MAX 2048
+
+mbx_err mbx_send(mbx_client *c, const char *to, const char *json, size_t len, int timeout_ms)
+{
+    if (c == NULL || to == NULL || json == NULL)
+        return MBX_EINVAL;
+    if (mbx_check_name(to) != MBX_OK)
+        return MBX_EINVAL;
+    /* Size first, so a huge input is refused without being parsed. */
+    if (len > c->view.max_message)
+        return MBX_ETOOLARGE;
+    bool compact = false;
+    mbx_err err = envelope_validate(json, len, &compact);
+    if (err != MBX_OK)
+        return err;
+
+    char stack[STACK_COMPACT_MAX];
+    char *heap = NULL;
+    const char *body = json;
+    size_t body_len = len;
+    if (!compact) {
+        char *buf = stack;
+        if (len > sizeof stack) {
+            buf = heap = malloc(len);
+            if (heap == NULL)
+                return MBX_ENOMEM;
+        }
+        body_len = envelope_compact(json, len, buf);
+        body = buf;
+    }
+
+    uint32_t slot, gen;
+    err = segment_find(&c->view, to, &slot, &gen);
+    if (err == MBX_OK) {
+        ring_outgoing msg = {
+            .body = body,
+            .len = (uint32_t)body_len,
+            .from_slot = c->slot,
+            .from_generation = c->generation,
+            .from_name = c->name,
+            .ts_us = plat_wall_us(),
+            .seq_source = &c->next_seq,
+        };
+        err = ring_put(&c->view, slot, gen, &msg, plat_deadline(timeout_ms));
+    } else if (atomic_load(&segment_header(&c->view)->state) != SEG_READY) {
+        err = MBX_ESHUTDOWN;
+    }
+    if (err == MBX_OK)
+        atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1,
+                                  memory_order_relaxed);
+    free(heap);
+    return err;
+}
+
+mbx_message *mbx_message_new(void)
+{
+    return calloc(1, sizeof(mbx_message));
+}
+
+void mbx_message_free(mbx_message *msg)
+{
+    if (msg == NULL)
+        return;
+    free(msg->body);
+    free(msg);
+}
+
+mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
+{
+    if (c == NULL || msg == NULL)
+        return MBX_EINVAL;
+    size_t need = (size_t)c->view.max_message + 1;
+    if (msg->cap < need) {
+        char *body = realloc(msg->body, need);
+        if (body == NULL)
+            return MBX_ENOMEM;
+        msg->body = body;
+        msg->cap = need;
+    }
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    ring_incoming in = {.body = msg->body};
+    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, plat_deadline(timeout_ms));
+    atomic_flag_clear(&c->receiving);
+    if (err != MBX_OK)
+        return err;
+    msg->len = in.len;
+    memcpy(msg->from, in.from, sizeof msg->from);
+    memcpy(msg->to, c->name, sizeof msg->to);
+    msg->seq = in.seq;
+    msg->ts_us = in.ts_us;
+    return MBX_OK;
+}
+
+const char *mbx_message_body(const mbx_message *msg, size_t *len)
+{
+    if (len != NULL)
+        *len = msg->len;
+    return msg->body != NULL ? msg->body : "";
+}
+
+const char *mbx_message_from(const mbx_message *msg)
+{
+    return msg->from;
+}
+
+const char *mbx_message_to(const mbx_message *msg)
+{
+    return msg->to;
+}
+
+uint64_t mbx_message_seq(const mbx_message *msg)
+{
+    return msg->seq;
+}
+
+int64_t mbx_message_ts_us(const mbx_message *msg)
+{
+    return msg->ts_us;
+}
+
+char *mbx_message_envelope_json(const mbx_message *msg)
+{
+    if (msg == NULL || msg->body == NULL || msg->len == 0)
+        return NULL;
+    return envelope_to_json(msg->from, msg->to, msg->seq, msg->ts_us, msg->body, msg->len);
+}
+
+void mbx_free(void *ptr)
+{
+    free(ptr);
+}

@@ -1,0 +1,158 @@
+/*
+ * platform.h: the only contract between mailbox and the operating system.
+ *
+ * Everything above this layer (segment, ring, client, broker) is written against these
+ * functions; posix/ implements them for Linux. Functions return an mbx_err (OS errors are
+ * mapped to it here, see plat_map_errno()) unless stated otherwise. Nothing here knows
+ * about slots, rings or JSON.
+ *
+ * Time: deadlines are absolute CLOCK_MONOTONIC nanoseconds from plat_now_ns();
+ * PLAT_FOREVER means no deadline.
+ */
+#ifndef MBX_PLATFORM_H
+#define MBX_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailbox.h"
+
+#define PLAT_FOREVER INT64_MAX
+
+/* An OS handle: a file descriptor on POSIX. PLAT_NO_HANDLE when none. */
+typedef intptr_t plat_handle;
+#define PLAT_NO_HANDLE ((plat_handle)-1)
+
+/* ---- clocks ------------------------------------------------------------------------ */
+
+/* Monotonic clock in nanoseconds; never goes back. */
+int64_t plat_now_ns(void);
+/* Wall clock in microseconds since the Unix epoch (for message timestamps). */
+int64_t plat_wall_us(void);
+/* Deadline timeout_ms from now; negative timeout_ms gives PLAT_FOREVER. */
+int64_t plat_deadline(int timeout_ms);
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+/* Maps an errno value to the library's error enum, through one table. */
+mbx_err plat_map_errno(int err);
+
+/* ---- named shared segment ---------------------------------------------------------- */
+
+typedef struct plat_shm {
+    void *base;  /* mapping address in this process */
+    size_t size; /* mapped bytes */
+} plat_shm;
+
+/*
+ * Creates the named segment exclusively with the given permission bits, sized and with
+ * its memory reserved (so a later touch cannot die with SIGBUS), and maps it read-write.
+ * Errors: MBX_EEXIST when a segment of that name exists, MBX_ENOMEM when the memory
+ * cannot be reserved, MBX_EPERM, MBX_ESYSTEM.
+ */
+mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *out);
+/*
+ * Opens an existing segment and maps all of it (writable unless read_only).
+ * The size is the segment's actual size, at most max_size; the caller validates it.
+ * Errors: MBX_ENOBROKER (no such segment), MBX_EPERM, MBX_ECORRUPT (size out of range).
+ */
+mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm *out);
+void plat_shm_close(plat_shm *shm);
+/* Removes the name; mappings stay valid until closed. */
+mbx_err plat_shm_unlink(const char *ns);
+
+/* ---- robust process-shared mutex, stored inside the segment ------------------------ */
+
+typedef struct plat_mutex {
+    _Alignas(16) unsigned char opaque[48];
+} plat_mutex;
+
+/* Result of a lock besides MBX_OK and errors: the previous owner died holding it. The
+ * caller now owns the lock, must repair what it guards, then call plat_mutex_consistent()
+ * before unlocking. */
+#define PLAT_OWNER_DIED (-1)
+
+/* Initialises a mutex in shared memory. Only the segment's creator calls it. */
+mbx_err plat_mutex_init(plat_mutex *m);
+/* Locks before the deadline. Returns MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT, or
+ * MBX_ECORRUPT when the mutex memory is not a usable mutex. */
+int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns);
+void plat_mutex_consistent(plat_mutex *m);
+void plat_mutex_unlock(plat_mutex *m);
+
+/* ---- counting semaphore, stored inside the segment --------------------------------- */
+
+typedef struct plat_sem {
+    _Alignas(16) unsigned char opaque[32];
+} plat_sem;
+
+mbx_err plat_sem_init(plat_sem *s, unsigned value);
+void plat_sem_post(plat_sem *s);
+/* Waits for a count before the deadline: MBX_OK, or MBX_ETIMEDOUT (also returned early on
+ * a signal, which callers treat as a spurious wake-up and re-check their state). */
+mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns);
+/* Sets the count back to zero (used when a mailbox is handed to a new owner). */
+void plat_sem_drain(plat_sem *s);
+
+/* ---- processes --------------------------------------------------------------------- */
+
+int64_t plat_pid(void);
+/* The effective user id of this process. */
+uint32_t plat_uid(void);
+/*
+ * An identity that, with the pid, names one process for ever: its start time in clock
+ * ticks since boot. A recycled pid has another start time. Returns 0 when the process
+ * does not exist.
+ */
+uint64_t plat_proc_start_time(int64_t pid);
+/* True when pid is alive and started at start_time. */
+bool plat_proc_alive(int64_t pid, uint64_t start_time);
+/*
+ * A handle that becomes readable (in a plat_poller) when the process exits: an exact
+ * death notice. Errors: MBX_EGONE when the process is already gone.
+ */
+mbx_err plat_proc_watch(int64_t pid, plat_handle *out);
+
+/* ---- control channel between clients and the broker -------------------------------- */
+
+/*
+ * The broker's endpoint for a namespace. Binding it is exclusive and the kernel releases
+ * it when the broker dies, so it doubles as the broker's liveness lock.
+ * Errors: MBX_EEXIST when a live broker holds it.
+ */
+mbx_err plat_chan_listen(const char *ns, plat_handle *out);
+/* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending),
+ * and gives the peer's kernel-verified pid and uid. */
+mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn, int64_t *pid, uint32_t *uid);
+/* The kernel-verified pid and uid of a connected peer. */
+mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid);
+/* Connects to the namespace's broker. Errors: MBX_ENOBROKER. *broker_pid is the
+ * kernel-verified pid of the process holding the endpoint. */
+mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid);
+/* Sends one datagram of len bytes (the channel keeps message boundaries). */
+mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len);
+/* Receives one datagram before the deadline into buf; *got its length (0: peer closed).
+ * Errors: MBX_ETIMEDOUT, MBX_ESYSTEM. */
+mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_t deadline_ns);
+void plat_handle_close(plat_handle h);
+/* True when h is readable now (for a process watch: the process has exited). */
+bool plat_handle_ready(plat_handle h);
+
+/* ---- waiting on many handles (broker event loop) ----------------------------------- */
+
+typedef struct plat_poller plat_poller;
+
+mbx_err plat_poller_open(plat_poller **out);
+void plat_poller_close(plat_poller *p);
+/* Watches h for readability (or hang-up); key comes back from plat_poller_wait(). */
+mbx_err plat_poller_add(plat_poller *p, plat_handle h, uint64_t key);
+mbx_err plat_poller_del(plat_poller *p, plat_handle h);
+/* Waits up to timeout_ms for ready handles; fills keys and returns how many (0 on
+ * timeout or signal), or a negative value on failure. */
+int plat_poller_wait(plat_poller *p, int timeout_ms, uint64_t *keys, int max_keys);
+
+/* Raises this process's open-handle limit as far as allowed; returns the new limit. */
+long plat_raise_handle_limit(void);
+
+#endif /* MBX_PLATFORM_H */

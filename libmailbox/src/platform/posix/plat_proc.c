@@ -1,0 +1,82 @@
+/* Process identity and exact death notices on Linux: /proc start times and pidfds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../platform.h"
+
+int64_t plat_pid(void)
+{
+    return (int64_t)getpid();
+}
+
+uint32_t plat_uid(void)
+{
+    return (uint32_t)geteuid();
+}
+
+uint64_t plat_proc_start_time(int64_t pid)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) is in parentheses and may itself hold spaces or ')':
+     * fields are counted from the last ')'. starttime is field 22. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    int field = 2;
+    while (*p != '\0' && field < 22) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    unsigned long long start = 0;
+    if (field != 22 || sscanf(p, "%llu", &start) != 1)
+        return 0;
+    return (uint64_t)start;
+}
+
+bool plat_proc_alive(int64_t pid, uint64_t start_time)
+{
+    uint64_t now = plat_proc_start_time(pid);
+    return now != 0 && now == start_time;
+}
+
+mbx_err plat_proc_watch(int64_t pid, plat_handle *out)
+{
+    int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (fd < 0)
+        return errno == ESRCH ? MBX_EGONE : plat_map_errno(errno);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    *out = fd;
+    return MBX_OK;
+}
+
+long plat_raise_handle_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return (long)rl.rlim_cur;
+}

@@ -1,0 +1,40 @@
+/*
+ * proto.h: the control protocol between a client and the broker, one fixed-size datagram
+ * each way over the platform's control channel. Used for registration only; messages
+ * never pass through the broker.
+ *
+ * A client stays connected for as long as it holds its slot: UNREGISTER (answered before
+ * the client closes, so its name is free when mbx_close() returns) or the channel closing
+ * or the client process dying all give the slot back.
+ */
+#ifndef MBX_PROTO_H
+#define MBX_PROTO_H
+
+#include <stdint.h>
+
+#include "mailbox.h"
+
+#define PROTO_MAGIC 0x5058424du /* "MBXP" */
+#define PROTO_VERSION 1u
+
+enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2 };
+
+typedef struct proto_request {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t op;
+    uint32_t flags;
+    char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
+} proto_request;
+
+typedef struct proto_reply {
+    uint32_t magic;
+    uint32_t version;
+    int32_t status; /* mbx_err */
+    uint32_t slot;
+    uint32_t generation;
+    uint32_t layout_version;
+    char name[MBX_NAME_MAX + 1]; /* the name granted */
+} proto_reply;
+
+#endif

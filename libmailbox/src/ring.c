@@ -1,0 +1,222 @@
+/* ring.c: the mailbox queue; the protocol is described in ring.h. */
+#include <string.h>
+
+#include "names.h"
+#include "ring.h"
+
+/* A lock is held for one copy; one held longer than this belongs to a stopped process
+ * or is corrupt, and the caller gets an error instead of waiting on. */
+#define RING_LOCK_GRACE_NS (1000 * 1000 * 1000LL)
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static bool namespace_open(const seg_view *v)
+{
+    return atomic_load_explicit(&segment_header(v)->state, memory_order_acquire) == SEG_READY;
+}
+
+static bool slot_is(const seg_view *v, uint32_t slot, uint32_t gen)
+{
+    seg_dir_entry *e = segment_dir(v, slot);
+    return atomic_load_explicit(&e->state, memory_order_acquire) == SLOT_ACTIVE &&
+           atomic_load_explicit(&e->generation, memory_order_acquire) == gen;
+}
+
+/*
+ * Takes the mailbox lock. When its previous owner died holding it, repairs what the
+ * lock guards first: `tail` is published by one store after the copy, so the dead owner
+ * left either the old or the new tail and at worst a half-written cell past it, which no
+ * reader will look at. Only the indices' relation can be wrong, and only through
+ * corruption; that is reported, not guessed at.
+ */
+static mbx_err lock_mailbox(const seg_view *v, seg_mailbox *mb, int64_t deadline_ns)
+{
+    int64_t now = plat_now_ns();
+    int64_t lock_deadline = deadline_ns;
+    if (lock_deadline != PLAT_FOREVER && lock_deadline < now + RING_LOCK_GRACE_NS)
+        lock_deadline = now + RING_LOCK_GRACE_NS;
+    int rc = plat_mutex_lock(&mb->lock, lock_deadline);
+    if (rc == PLAT_OWNER_DIED) {
+        uint64_t tail = atomic_load(&mb->tail);
+        uint64_t head = atomic_load(&mb->head);
+        plat_mutex_consistent(&mb->lock);
+        if (tail - head > v->depth) {
+            plat_mutex_unlock(&mb->lock);
+            return MBX_ECORRUPT;
+        }
+        return MBX_OK;
+    }
+    return (mbx_err)rc;
+}
+
+static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *msg)
+{
+    cell->len = msg->len;
+    cell->from_slot = msg->from_slot;
+    cell->from_generation = msg->from_generation;
+    cell->flags = 0;
+    cell->seq = atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1;
+    cell->ts_us = msg->ts_us;
+    memset(cell->from, 0, sizeof cell->from);
+    strncpy(cell->from, msg->from_name, MBX_NAME_MAX);
+    memcpy((char *)cell + SEG_CELL_HEADER, msg->body, msg->len);
+    (void)v;
+}
+
+mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
+                 int64_t deadline_ns)
+{
+    if (msg->len > v->max_message)
+        return MBX_ETOOLARGE;
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    bool waited = false;
+    for (;;) {
+        if (!namespace_open(v))
+            return MBX_ESHUTDOWN;
+        mbx_err err = lock_mailbox(v, mb, deadline_ns);
+        if (err != MBX_OK)
+            return err;
+        if (!slot_is(v, slot, gen)) {
+            plat_mutex_unlock(&mb->lock);
+            return waited ? MBX_EGONE : MBX_ENORECIPIENT;
+        }
+        uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
+        uint64_t head = atomic_load(&mb->head);
+        if (tail - head > v->depth) {
+            plat_mutex_unlock(&mb->lock);
+            return MBX_ECORRUPT;
+        }
+        if (tail - head < v->depth) {
+            fill_cell(v, segment_cell(v, mb, tail), msg);
+            atomic_store(&mb->tail, tail + 1); /* publish: the message exists from here */
+            plat_mutex_unlock(&mb->lock);
+            if (atomic_exchange(&mb->rx_sleeping, 0) != 0)
+                plat_sem_post(&mb->items);
+            return MBX_OK;
+        }
+        /* Full. Announce that we sleep, then look at head again: either the consumer
+         * sees our announcement after it moves head, or we see its move here. */
+        atomic_fetch_add(&mb->tx_waiting, 1);
+        uint64_t head_again = atomic_load(&mb->head);
+        plat_mutex_unlock(&mb->lock);
+        int64_t now = plat_now_ns();
+        if (head_again == head && now >= deadline_ns) {
+            atomic_fetch_sub(&mb->tx_waiting, 1);
+            atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);
+            return MBX_EFULL;
+        }
+        if (head_again == head)
+            (void)plat_sem_wait(&mb->space, min64(deadline_ns, now + RING_WAIT_SLICE_NS));
+        atomic_fetch_sub(&mb->tx_waiting, 1);
+        waited = true;
+    }
+}
+
+/* Copies the cell at `head` out, validating everything read from it. */
+static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring_incoming *out)
+{
+    const seg_cell *cell = segment_cell(v, mb, head);
+    uint32_t len = cell->len;
+    if (len == 0 || len > v->max_message)
+        return MBX_ECORRUPT;
+    memcpy(out->from, cell->from, sizeof out->from);
+    if (!names_valid_bounded(out->from, sizeof out->from))
+        return MBX_ECORRUPT;
+    const char *body = (const char *)cell + SEG_CELL_HEADER;
+    memcpy(out->body, body, len);
+    out->body[len] = '\0';
+    /* A NUL inside would silently cut the text for every C reader. */
+    if (memchr(out->body, '\0', len) != NULL)
+        return MBX_ECORRUPT;
+    out->len = len;
+    out->seq = cell->seq;
+    out->ts_us = cell->ts_us;
+    return MBX_OK;
+}
+
+mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int64_t deadline_ns)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    for (;;) {
+        if (!slot_is(v, slot, gen))
+            return MBX_ESHUTDOWN;
+        uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+        uint64_t tail = atomic_load(&mb->tail);
+        if (tail - head > v->depth)
+            return MBX_ECORRUPT;
+        if (tail != head) {
+            mbx_err err = read_cell(v, mb, head, out);
+            /* A corrupt cell is skipped so one bad message cannot wedge the mailbox. */
+            atomic_store(&mb->head, head + 1);
+            if (atomic_load(&mb->tx_waiting) != 0)
+                plat_sem_post(&mb->space);
+            if (err == MBX_OK)
+                atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+            return err;
+        }
+        /* Empty: deliver everything before reporting a shutdown, lose nothing. */
+        if (!namespace_open(v))
+            return MBX_ESHUTDOWN;
+        int64_t now = plat_now_ns();
+        if (now >= deadline_ns)
+            return MBX_ETIMEDOUT;
+        atomic_store(&mb->rx_sleeping, 1);
+        if (atomic_load(&mb->tail) == head)
+            (void)plat_sem_wait(&mb->items, min64(deadline_ns, now + RING_WAIT_SLICE_NS));
+        atomic_store(&mb->rx_sleeping, 0);
+    }
+}
+
+uint64_t ring_waiting(const seg_view *v, uint32_t slot)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    uint64_t head = atomic_load(&mb->head);
+    uint64_t tail = atomic_load(&mb->tail);
+    return tail - head <= v->depth ? tail - head : 0;
+}
+
+uint64_t ring_reset(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    int rc = plat_mutex_lock(&mb->lock, plat_now_ns() + RING_LOCK_GRACE_NS);
+    if (rc == PLAT_OWNER_DIED)
+        plat_mutex_consistent(&mb->lock);
+    bool locked = rc == PLAT_OWNER_DIED || rc == MBX_OK;
+    if (!locked) {
+        /* The lock is wedged (a stopped holder or garbage): rebuild it. No producer can
+         * be inside a critical section longer than the grace period. */
+        (void)plat_mutex_init(&mb->lock);
+        rc = plat_mutex_lock(&mb->lock, plat_now_ns() + RING_LOCK_GRACE_NS);
+        locked = rc == MBX_OK;
+    }
+    uint64_t head = atomic_load(&mb->head);
+    uint64_t tail = atomic_load(&mb->tail);
+    uint64_t dropped = tail - head <= v->depth ? tail - head : 0;
+    atomic_store(&mb->head, 0);
+    atomic_store(&mb->tail, 0);
+    atomic_store(&mb->rx_sleeping, 0);
+    atomic_store(&mb->sent, 0);
+    atomic_store(&mb->received, 0);
+    atomic_store(&mb->refused_full, 0);
+    plat_sem_drain(&mb->items);
+    if (under_lock != NULL)
+        under_lock(arg);
+    if (locked)
+        plat_mutex_unlock(&mb->lock);
+    return dropped;
+}
+
+void ring_wake_all(const seg_view *v, uint32_t slot)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    plat_sem_post(&mb->items);
+    uint32_t waiting = atomic_load(&mb->tx_waiting);
+    if (waiting > 4096)
+        waiting = 4096; /* the counter is a hint; a corrupt one must not spin us */
+    for (uint32_t i = 0; i <= waiting; i++)
+        plat_sem_post(&mb->space);
+}

@@ -1,0 +1,73 @@
+/*
+ * ring.h: the bounded multi-producer, single-consumer queue of cells in one mailbox.
+ *
+ * Protocol (see docs/architecture.md, "Synchronisation"):
+ * - Producers serialise on the mailbox's robust mutex, check that the slot still belongs
+ *   to the recipient they looked up (state and generation), copy the message into the
+ *   cell at `tail`, then publish it by advancing `tail`. A producer killed before that
+ *   store leaves no message; after it, a whole one (invariant 3).
+ * - The consumer reads the cell at `head` without the lock (only it moves `head`, and
+ *   producers never touch cells in [head, tail)), then advances `head`.
+ * - Semaphores are wake-up hints only. A sleeper announces itself in a flag or counter,
+ *   re-checks the indices, then sleeps with a timeout; the other side posts only when it
+ *   sees the announcement. Every wake is followed by a re-check, so a lost or extra post
+ *   costs at most one time slice, never correctness.
+ */
+#ifndef MBX_RING_H
+#define MBX_RING_H
+
+#include "segment.h"
+
+/* Longest single sleep; waits longer than that are taken in slices, re-checking the
+ * namespace state between them. */
+#define RING_WAIT_SLICE_NS (250 * 1000 * 1000LL)
+
+typedef struct ring_outgoing {
+    const char *body; /* compact, validated JSON */
+    uint32_t len;
+    uint32_t from_slot;
+    uint32_t from_generation;
+    const char *from_name;
+    int64_t ts_us;
+    _Atomic uint64_t *seq_source; /* the sender's counter, incremented under the lock */
+} ring_outgoing;
+
+typedef struct ring_incoming {
+    char *body; /* caller's buffer of at least max_message + 1 bytes */
+    uint32_t len;
+    char from[MBX_NAME_MAX + 1];
+    uint64_t seq;
+    int64_t ts_us;
+} ring_incoming;
+
+/*
+ * Puts a message into mailbox `slot`, provided it still belongs to generation `gen`.
+ * Waits for space until the deadline. Errors: MBX_ENORECIPIENT (slot not that recipient's
+ * any more), MBX_EGONE (recipient left while we waited), MBX_EFULL, MBX_ESHUTDOWN,
+ * MBX_ECORRUPT, MBX_ETIMEDOUT (the lock stayed held past the deadline).
+ */
+mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
+                 int64_t deadline_ns);
+
+/*
+ * Takes the oldest message of mailbox `slot` (owned by the caller, generation `gen`),
+ * waiting until the deadline. Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN (namespace closing, or
+ * the slot no longer ours), MBX_ECORRUPT.
+ */
+mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int64_t deadline_ns);
+
+/* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
+uint64_t ring_waiting(const seg_view *v, uint32_t slot);
+
+/*
+ * Broker side. Empties the mailbox (returns how many messages were dropped) and resets
+ * its wake-up state, holding the mailbox lock so no producer is mid-copy. The caller
+ * changes the directory entry inside `under_lock`, called with the lock held.
+ */
+uint64_t ring_reset(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg);
+
+/* Broker side: wakes the owner and every sender sleeping on the mailbox. */
+void ring_wake_all(const seg_view *v, uint32_t slot);
+
+#endif /* MBX_RING_H */

@@ -1,0 +1,161 @@
+/* segment.c: computing, writing and validating the layout described in segment.h. */
+#include <assert.h>
+#include <string.h>
+
+#include "names.h"
+#include "segment.h"
+
+_Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
+_Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
+_Static_assert(sizeof(seg_cell) == 96, "cell header size is part of the layout");
+_Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "atomics in shared memory must be lock-free");
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out)
+{
+    if (slots < SEG_MIN_SLOTS || slots > SEG_MAX_SLOTS || depth < SEG_MIN_DEPTH ||
+        depth > SEG_MAX_DEPTH || max_message < SEG_MIN_MESSAGE || max_message > SEG_MAX_MESSAGE)
+        return MBX_EINVAL;
+    /* All products below stay far inside 64 bits given the limits above. */
+    uint64_t cell = align_up((uint64_t)SEG_CELL_HEADER + max_message, SEG_CACHE_LINE);
+    uint64_t stride = align_up(sizeof(seg_mailbox) + (uint64_t)depth * cell, SEG_CACHE_LINE);
+    uint64_t dir_off = SEG_HEADER_SIZE;
+    uint64_t mailbox_off = align_up(dir_off + (uint64_t)slots * sizeof(seg_dir_entry), 4096);
+    uint64_t total = align_up(mailbox_off + (uint64_t)slots * stride, 4096);
+    if (total > SEG_MAX_TOTAL)
+        return MBX_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->total_size = total;
+    out->slots = slots;
+    out->depth = depth;
+    out->max_message = max_message;
+    out->cell_size = (uint32_t)cell;
+    out->dir_off = dir_off;
+    out->mailbox_off = mailbox_off;
+    out->mailbox_stride = stride;
+    return MBX_OK;
+}
+
+static mbx_err mailbox_init(seg_mailbox *mb)
+{
+    memset(mb, 0, sizeof *mb);
+    mbx_err err = plat_mutex_init(&mb->lock);
+    if (err == MBX_OK)
+        err = plat_sem_init(&mb->items, 0);
+    if (err == MBX_OK)
+        err = plat_sem_init(&mb->space, 0);
+    return err;
+}
+
+mbx_err segment_init(seg_view *view, const char *ns, unsigned mode)
+{
+    seg_header *h = segment_header(view);
+    memset(h, 0, SEG_HEADER_SIZE);
+    h->magic = SEG_MAGIC;
+    h->layout_version = SEG_LAYOUT_VERSION;
+    h->header_size = SEG_HEADER_SIZE;
+    h->total_size = view->total_size;
+    h->slots = view->slots;
+    h->depth = view->depth;
+    h->max_message = view->max_message;
+    h->cell_size = view->cell_size;
+    h->dir_off = view->dir_off;
+    h->mailbox_off = view->mailbox_off;
+    h->mailbox_stride = view->mailbox_stride;
+    h->mode = mode;
+    strncpy(h->namespace_name, ns, MBX_NAME_MAX);
+    atomic_store(&h->state, SEG_INITIALIZING);
+    for (uint32_t i = 0; i < view->slots; i++) {
+        memset(segment_dir(view, i), 0, sizeof(seg_dir_entry));
+        mbx_err err = mailbox_init(segment_mailbox(view, i));
+        if (err != MBX_OK)
+            return err;
+    }
+    return MBX_OK;
+}
+
+mbx_err segment_validate(void *base, size_t size, seg_view *view)
+{
+    if (base == NULL || size < SEG_HEADER_SIZE)
+        return MBX_ECORRUPT;
+    const seg_header *h = base;
+    if (h->magic != SEG_MAGIC)
+        return MBX_ECORRUPT;
+    if (h->layout_version != SEG_LAYOUT_VERSION)
+        return MBX_EVERSION;
+    seg_view expect;
+    if (h->header_size != SEG_HEADER_SIZE ||
+        segment_geometry(h->slots, h->depth, h->max_message, &expect) != MBX_OK)
+        return MBX_ECORRUPT;
+    if (h->total_size != expect.total_size || expect.total_size > size ||
+        h->cell_size != expect.cell_size || h->dir_off != expect.dir_off ||
+        h->mailbox_off != expect.mailbox_off || h->mailbox_stride != expect.mailbox_stride)
+        return MBX_ECORRUPT;
+    if (!names_valid_bounded(h->namespace_name, sizeof h->namespace_name))
+        return MBX_ECORRUPT;
+    *view = expect;
+    view->base = base;
+    return MBX_OK;
+}
+
+seg_dir_entry *segment_dir(const seg_view *v, uint32_t slot)
+{
+    assert(slot < v->slots);
+    return (seg_dir_entry *)(void *)(v->base + v->dir_off + (uint64_t)slot * sizeof(seg_dir_entry));
+}
+
+seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot)
+{
+    assert(slot < v->slots);
+    return (seg_mailbox *)(void *)(v->base + v->mailbox_off + (uint64_t)slot * v->mailbox_stride);
+}
+
+seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position)
+{
+    unsigned char *cells = (unsigned char *)mb + sizeof(seg_mailbox);
+    return (seg_cell *)(void *)(cells + (position % v->depth) * v->cell_size);
+}
+
+bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32_t *generation,
+                        int64_t *pid)
+{
+    seg_dir_entry *e = segment_dir(v, slot);
+    uint32_t g1 = atomic_load_explicit(&e->generation, memory_order_acquire);
+    if ((g1 & 1u) != 0 || atomic_load_explicit(&e->state, memory_order_acquire) != SLOT_ACTIVE)
+        return false;
+    char name[MBX_NAME_MAX + 1];
+    memcpy(name, e->name, sizeof name);
+    int64_t p = atomic_load_explicit(&e->pid, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&e->generation, memory_order_relaxed) != g1)
+        return false;
+    /* The copy is stable; it may still be garbage written by a hostile process. */
+    if (!names_valid_bounded(name, sizeof name))
+        return false;
+    memcpy(name_out, name, sizeof name);
+    if (generation != NULL)
+        *generation = g1;
+    if (pid != NULL)
+        *pid = p;
+    return true;
+}
+
+mbx_err segment_find(const seg_view *v, const char *name, uint32_t *slot, uint32_t *generation)
+{
+    char found[MBX_NAME_MAX + 1];
+    for (uint32_t i = 0; i < v->slots; i++) {
+        uint32_t g;
+        if (segment_read_entry(v, i, found, &g, NULL) && strcmp(found, name) == 0) {
+            *slot = i;
+            *generation = g;
+            return MBX_OK;
+        }
+    }
+    return MBX_ENORECIPIENT;
+}

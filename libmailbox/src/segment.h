@@ -1,0 +1,171 @@
+/*
+ * segment.h: the layout of a namespace's shared segment.
+ *
+ *   offset 0                 header (SEG_HEADER_SIZE bytes)
+ *   dir_off                  directory: one seg_dir_entry (128 bytes) per slot
+ *   mailbox_off + i*stride   mailbox of slot i: seg_mailbox, then `depth` cells
+ *
+ * Shared memory holds no pointers, only offsets and indices (every process maps the
+ * segment at another address). Every process keeps its own copy of the geometry in a
+ * seg_view, taken once from a header that passed segment_validate(), and never re-reads
+ * sizes or offsets from shared memory afterwards.
+ *
+ * Who writes what:
+ * - header: geometry fields are written once by the creating broker before `state`
+ *   becomes SEG_READY and never change; the rest is written by the broker only.
+ * - directory entries: written by the broker only. `generation` is a sequence lock: odd
+ *   while the broker rewrites the entry, even when stable; freeing a slot adds 2.
+ * - mailbox: `lock` guards `tail` and the cells in [tail, head + depth); `head` is written
+ *   by the mailbox's owner (its single consumer) only; counters are atomics.
+ */
+#ifndef MBX_SEGMENT_H
+#define MBX_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox.h"
+#include "platform/platform.h"
+
+#define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
+#define SEG_LAYOUT_VERSION 1u
+#define SEG_HEADER_SIZE 4096u
+#define SEG_CACHE_LINE 64u
+
+/* Limits on geometry; segment_geometry() refuses anything outside them. */
+#define SEG_MIN_SLOTS 1u
+#define SEG_MAX_SLOTS 16384u
+#define SEG_MIN_DEPTH 1u
+#define SEG_MAX_DEPTH 1048576u
+#define SEG_MIN_MESSAGE 16u
+#define SEG_MAX_MESSAGE (1u << 20)
+#define SEG_MAX_TOTAL (16ull << 30)
+
+enum seg_state { SEG_INITIALIZING = 0, SEG_READY = 1, SEG_CLOSING = 2 };
+enum slot_state { SLOT_FREE = 0, SLOT_ACTIVE = 1 };
+
+typedef struct seg_header {
+    /* Never change after creation. */
+    uint64_t magic;
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint64_t total_size;
+    uint32_t slots;
+    uint32_t depth;
+    uint32_t max_message;
+    uint32_t cell_size;
+    uint64_t dir_off;
+    uint64_t mailbox_off;
+    uint64_t mailbox_stride;
+    uint32_t mode;
+    uint32_t reserved0;
+    char namespace_name[MBX_NAME_MAX + 1];
+    /* Written by the broker only. */
+    _Atomic uint32_t state;
+    uint32_t reserved1;
+    _Atomic int64_t broker_pid;
+    _Atomic uint64_t broker_start_time; /* plat_proc_start_time() of broker_pid */
+    _Atomic int64_t started_us;         /* wall clock when this broker took over */
+    _Atomic uint64_t epoch;             /* adoptions so far */
+    _Atomic int64_t heartbeat_us;       /* wall clock, refreshed every second */
+    _Atomic uint64_t discarded;         /* messages dropped with their recipient */
+} seg_header;
+
+typedef struct seg_dir_entry {
+    _Atomic uint32_t state;      /* enum slot_state */
+    _Atomic uint32_t generation; /* sequence lock, see above */
+    _Atomic int64_t pid;
+    _Atomic uint64_t start_time;
+    char name[MBX_NAME_MAX + 1];
+    uint8_t reserved[40];
+} seg_dir_entry;
+
+typedef struct seg_mailbox {
+    /* Producers' cache line. */
+    plat_mutex lock;
+    _Atomic uint64_t tail;       /* next position to fill; guarded by lock */
+    _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
+    uint32_t reserved0;
+    /* The consumer's cache line. */
+    _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
+    _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */
+    uint32_t reserved1;
+    /* Wake-up hints: state is always re-checked after a wake. */
+    _Alignas(64) plat_sem items;
+    plat_sem space;
+    /* Statistics. */
+    _Alignas(64) _Atomic uint64_t sent; /* by the owner, to anyone */
+    _Atomic uint64_t received;          /* taken by the owner */
+    _Atomic uint64_t refused_full;      /* sends to this mailbox refused as full */
+} seg_mailbox;
+
+/* Each cell: this header, then the message body (max_message bytes). */
+typedef struct seg_cell {
+    uint32_t len;       /* body bytes */
+    uint32_t from_slot; /* sender's slot */
+    uint32_t from_generation;
+    uint32_t flags;
+    uint64_t seq;  /* sender's sequence number */
+    int64_t ts_us; /* wall clock at send */
+    char from[MBX_NAME_MAX + 1];
+    /* char body[]; follows */
+} seg_cell;
+
+#define SEG_CELL_HEADER ((uint32_t)sizeof(seg_cell))
+
+/* A process-local, trusted copy of a segment's geometry. */
+typedef struct seg_view {
+    unsigned char *base;
+    uint64_t total_size;
+    uint32_t slots;
+    uint32_t depth;
+    uint32_t max_message;
+    uint32_t cell_size;
+    uint64_t dir_off;
+    uint64_t mailbox_off;
+    uint64_t mailbox_stride;
+} seg_view;
+
+/* Computes the layout for a geometry into *out (base NULL). MBX_EINVAL when out of
+ * limits or when the total would exceed SEG_MAX_TOTAL. */
+mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out);
+
+/*
+ * Writes a fresh segment into view->base (view from segment_geometry, base set): header,
+ * empty directory and empty mailboxes with their locks and semaphores. The state is left
+ * SEG_INITIALIZING; the broker publishes SEG_READY last.
+ */
+mbx_err segment_init(seg_view *view, const char *ns, unsigned mode);
+
+/*
+ * Checks a mapped segment before anything else reads it: magic, layout version, sizes,
+ * and that the stored geometry is exactly the one segment_geometry() derives from the
+ * stored slots/depth/max_message and fits the mapping. Fills *view.
+ * Errors: MBX_EVERSION (another layout), MBX_ECORRUPT.
+ */
+mbx_err segment_validate(void *base, size_t size, seg_view *view);
+
+static inline seg_header *segment_header(const seg_view *v)
+{
+    return (seg_header *)(void *)v->base;
+}
+
+/* Callers pass slot < v->slots (checked with assert in debug builds). */
+seg_dir_entry *segment_dir(const seg_view *v, uint32_t slot);
+seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot);
+seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position);
+
+/*
+ * Reads a directory entry consistently (sequence lock). On success copies the name into
+ * name_out (MBX_NAME_MAX + 1 bytes) and returns true with the entry's generation and pid;
+ * false when the slot is free, being rewritten, or holds an invalid name.
+ */
+bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32_t *generation,
+                        int64_t *pid);
+
+/* Finds the active slot named `name`. MBX_OK with *slot and *generation, or
+ * MBX_ENORECIPIENT. */
+mbx_err segment_find(const seg_view *v, const char *name, uint32_t *slot, uint32_t *generation);
+
+#endif /* MBX_SEGMENT_H */

@@ -1,0 +1,40 @@
+/* cli.h: what the mbx subcommands share: exit codes, number parsing, error lines. */
+#ifndef MBX_CLI_H
+#define MBX_CLI_H
+
+#include <stdbool.h>
+
+#include "mailbox.h"
+
+/* mbx's exit codes; docs/cli.md lists them. */
+enum mbx_exit {
+    EXIT_OK_ = 0,
+    EXIT_FAILURE_ = 1,     /* anything not listed below */
+    EXIT_USAGE = 2,        /* bad command line */
+    EXIT_NO_BROKER = 3,    /* no broker serves the namespace */
+    EXIT_TIMEOUT = 4,      /* recv: fewer than COUNT messages in time; send: mailbox full */
+    EXIT_NO_RECIPIENT = 5, /* no such recipient, or it went away */
+    EXIT_BAD_MESSAGE = 6,  /* invalid JSON or too large */
+    EXIT_SHUTDOWN = 7,     /* the namespace shut down */
+    EXIT_PERMISSION = 8,   /* permission denied */
+    EXIT_NAME = 9,         /* name taken, or no free slot */
+    EXIT_CORRUPT = 10,     /* version mismatch or corrupt shared memory */
+};
+
+/* The exit code for a library error. */
+int cli_exit_code(mbx_err err);
+
+/* Prints "mbx CMD: message" on stderr (one line) and returns code. */
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
+int cli_fail_err(const char *cmd, mbx_err err, const char *what);
+
+/* Parses a whole decimal number in [lo, hi]. */
+bool cli_parse_long(const char *s, long lo, long hi, long *out);
+
+int cmd_send(int argc, char **argv);
+int cmd_recv(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+#endif

@@ -1,0 +1,69 @@
+/* cli_common.c: exit codes, error lines and number parsing for every subcommand. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int cli_exit_code(mbx_err err)
+{
+    switch (err) {
+    case MBX_OK:
+        return EXIT_OK_;
+    case MBX_ENOBROKER:
+        return EXIT_NO_BROKER;
+    case MBX_EFULL:
+    case MBX_ETIMEDOUT:
+        return EXIT_TIMEOUT;
+    case MBX_ENORECIPIENT:
+    case MBX_EGONE:
+        return EXIT_NO_RECIPIENT;
+    case MBX_EINVALJSON:
+    case MBX_ETOOLARGE:
+        return EXIT_BAD_MESSAGE;
+    case MBX_ESHUTDOWN:
+        return EXIT_SHUTDOWN;
+    case MBX_EPERM:
+        return EXIT_PERMISSION;
+    case MBX_ENAMETAKEN:
+    case MBX_ENOSLOTS:
+        return EXIT_NAME;
+    case MBX_EVERSION:
+    case MBX_ECORRUPT:
+        return EXIT_CORRUPT;
+    case MBX_EINVAL:
+        return EXIT_USAGE;
+    default:
+        return EXIT_FAILURE_;
+    }
+}
+
+int cli_fail(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mbx %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_fail_err(const char *cmd, mbx_err err, const char *what)
+{
+    return cli_fail(cmd, cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
+}
+
+bool cli_parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}

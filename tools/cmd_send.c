@@ -1,0 +1,157 @@
+/*
+ * mbx send: one message from the command line, or one per line of standard input.
+ * Lines are sent in order; the first line that fails stops the command, so everything
+ * before it was delivered and nothing after it was sent. Blank lines are skipped.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define SEND_DEFAULT_TIMEOUT_MS 5000
+
+static const char usage_text[] =
+    "Usage: mbx send [-N NS] [--from NAME] [-t MS] TO [JSON]\n"
+    "Send one JSON message to the client TO; without JSON, send each line of standard\n"
+    "input as one message (blank lines are skipped; the first bad line stops).\n"
+    "\n"
+    "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
+    "      --from NAME     send under this client name (default: an assigned one)\n"
+    "  -t, --timeout MS    wait up to MS for space in a full mailbox (default 5000)\n"
+    "  -h, --help          show this help\n";
+
+static const struct option long_options[] = {
+    {"namespace", required_argument, NULL, 'N'},
+    {"from", required_argument, NULL, 'f'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/*
+ * Reads one line (without its newline, and without a trailing CR) into buf of cap bytes.
+ * Returns false at end of input. A line longer than cap - 1 bytes is consumed to its end
+ * and reported with *too_long.
+ */
+static bool read_line(FILE *in, char *buf, size_t cap, size_t *len, bool *too_long)
+{
+    size_t n = 0;
+    int c;
+    bool any = false;
+    *too_long = false;
+    while ((c = getc(in)) != EOF) {
+        any = true;
+        if (c == '\n')
+            break;
+        if (n + 1 < cap)
+            buf[n++] = (char)c;
+        else
+            *too_long = true;
+    }
+    if (!any)
+        return false;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return true;
+}
+
+static bool blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return false;
+    return true;
+}
+
+static int send_stdin(mbx_client *c, const char *to, int timeout_ms)
+{
+    size_t max = mbx_max_message(c);
+    char *buf = malloc(max + 2);
+    if (buf == NULL)
+        return cli_fail("send", EXIT_FAILURE_, "out of memory");
+    unsigned long line = 0;
+    size_t len;
+    bool too_long;
+    int rc = EXIT_OK_;
+    while (read_line(stdin, buf, max + 2, &len, &too_long)) {
+        line++;
+        if (too_long) {
+            rc = cli_fail("send", EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
+                          line, max);
+            break;
+        }
+        if (blank(buf, len))
+            continue;
+        mbx_err err = mbx_send(c, to, buf, len, timeout_ms);
+        if (err != MBX_OK) {
+            rc = cli_fail("send", cli_exit_code(err), "line %lu: %s", line, mbx_strerror(err));
+            break;
+        }
+    }
+    if (rc == EXIT_OK_ && ferror(stdin))
+        rc = cli_fail("send", EXIT_FAILURE_, "error reading standard input");
+    free(buf);
+    return rc;
+}
+
+int cmd_send(int argc, char **argv)
+{
+    mbx_connect_options opts;
+    mbx_connect_options_init(&opts);
+    long timeout = SEND_DEFAULT_TIMEOUT_MS;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:N:t:h", long_options, NULL)) != -1) {
+        switch (ch) {
+        case 'N':
+            opts.namespace_name = optarg;
+            break;
+        case 'f':
+            opts.client_name = optarg;
+            break;
+        case 't':
+            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
+                return cli_fail("send", EXIT_USAGE,
+                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
+                                optarg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK_;
+        case ':':
+            return cli_fail("send", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_fail("send", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    int rest = argc - optind;
+    if (rest < 1 || rest > 2)
+        return cli_fail("send", EXIT_USAGE, "expected TO [JSON] (see mbx send --help)");
+    const char *to = argv[optind];
+    if (mbx_check_name(to) != MBX_OK)
+        return cli_fail("send", EXIT_USAGE, "invalid recipient name '%s'", to);
+    if (opts.client_name != NULL && mbx_check_name(opts.client_name) != MBX_OK)
+        return cli_fail("send", EXIT_USAGE, "invalid --from name '%s'", opts.client_name);
+    if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
+        return cli_fail("send", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
+
+    mbx_client *c;
+    mbx_err err = mbx_connect(&opts, &c);
+    if (err != MBX_OK)
+        return cli_fail_err("send", err, "cannot connect");
+    int rc;
+    if (rest == 2) {
+        const char *json = argv[optind + 1];
+        err = mbx_send(c, to, json, strlen(json), (int)timeout);
+        rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
+    } else {
+        rc = send_stdin(c, to, (int)timeout);
+    }
+    mbx_close(c);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* mbx: send, receive and list from the shell, over the public libmailbox API only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "Usage: mbx COMMAND [OPTION]... [ARG]...\n"
+    "Send, receive and list messages of a mailbox namespace.\n"
+    "\n"
+    "Commands:\n"
+    "  send [-N NS] [--from NAME] [-t MS] TO [JSON]\n"
+    "                 send JSON to TO, or each line of standard input when JSON is absent\n"
+    "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] NAME\n"
+    "                 take the mailbox NAME and print each message on one line\n"
+    "  list [-N NS] [--json]\n"
+    "                 show the broker, the namespace's geometry and its clients\n"
+    "\n"
+    "  -h, --help     show help (also: mbx COMMAND --help)\n"
+    "      --version  show the version\n"
+    "\n"
+    "The namespace defaults to $MBX_NAMESPACE, else 'default'.\n"
+    "Exit status: 0 ok, 1 failure, 2 usage, 3 no broker, 4 timed out or mailbox full,\n"
+    "5 no such recipient, 6 invalid or too large message, 7 shut down, 8 permission\n"
+    "denied, 9 name taken or no free slot, 10 version mismatch or corrupt segment.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK_;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("mbx %s\n", mbx_version());
+        return EXIT_OK_;
+    }
+    if (strcmp(cmd, "send") == 0)
+        return cmd_send(argc - 1, argv + 1);
+    if (strcmp(cmd, "recv") == 0)
+        return cmd_recv(argc - 1, argv + 1);
+    if (strcmp(cmd, "list") == 0)
+        return cmd_list(argc - 1, argv + 1);
+    fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", cmd);
+    return EXIT_USAGE;
+}
