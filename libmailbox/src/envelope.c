@@ -42,8 +42,55 @@ static bool json_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static bool digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Length of the JSON number at s (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+ * or 0 when the run of number characters there is not one. cJSON alone accepts forms such
+ * as "01", "1." or "-.5" that other parsers refuse.
+ */
+static size_t number_length(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0') {
+        i++;
+    } else if (i < n && s[i] >= '1' && s[i] <= '9') {
+        while (i < n && digit(s[i]))
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !digit(s[i]))
+            return 0;
+        while (i < n && digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !digit(s[i]))
+            return 0;
+        while (i < n && digit(s[i]))
+            i++;
+    }
+    /* The number must end here: a following digit, '.', 'e' or sign is malformed. */
+    if (i < n &&
+        (digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+        return 0;
+    return i;
+}
+
 /* One pass over the bytes: encoding, NUL, raw control characters in strings, and
- * whether any white space stands outside strings. The grammar is cJSON's job. */
+ * number syntax, and whether any white space stands outside strings. The rest of the
+ * grammar is cJSON's job. */
 static bool scan_text(const char *json, size_t len, bool *compact)
 {
     const unsigned char *s = (const unsigned char *)json;
@@ -73,6 +120,12 @@ static bool scan_text(const char *json, size_t len, bool *compact)
             in_string = true;
         } else if (json_space(c)) {
             spaces = true;
+        } else if (c == '-' || digit((char)c)) {
+            size_t n = number_length(json + i, len - i);
+            if (n == 0)
+                return false;
+            i += n;
+            continue;
         }
         i++;
     }

@@ -1,0 +1,236 @@
+/* harness.c: see harness.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define MAX_TRACKED 256
+
+static pid_t tracked[MAX_TRACKED];
+static int n_tracked;
+static char namespaces[32][64];
+static int n_namespaces;
+static bool cleanup_registered;
+
+static void track(pid_t pid)
+{
+    if (n_tracked < MAX_TRACKED)
+        tracked[n_tracked++] = pid;
+}
+
+static void untrack(pid_t pid)
+{
+    for (int i = 0; i < n_tracked; i++)
+        if (tracked[i] == pid)
+            tracked[i] = tracked[--n_tracked];
+}
+
+void harness_cleanup(void)
+{
+    for (int i = 0; i < n_tracked; i++) {
+        kill(tracked[i], SIGKILL);
+        waitpid(tracked[i], NULL, 0);
+    }
+    n_tracked = 0;
+    for (int i = 0; i < n_namespaces; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/mailbox.%s", namespaces[i]);
+        shm_unlink(path);
+    }
+    n_namespaces = 0;
+}
+
+void harness_namespace(char *ns, const char *tag)
+{
+    static int counter;
+    snprintf(ns, 64, "mbxtest-%s-%ld-%d", tag, (long)getpid(), ++counter);
+    if (n_namespaces < 32)
+        snprintf(namespaces[n_namespaces++], 64, "%s", ns);
+    if (!cleanup_registered) {
+        atexit(harness_cleanup);
+        cleanup_registered = true;
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In a fresh child: die with the parent, and never outlive timeout_s. */
+static void bound_child(unsigned timeout_s)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    alarm(timeout_s);
+}
+
+static int collect_args(const char **argv, int first, va_list ap)
+{
+    int n = first;
+    const char *a;
+    while (n < 30 && (a = va_arg(ap, const char *)) != NULL)
+        argv[n++] = a;
+    argv[n] = NULL;
+    return n;
+}
+
+pid_t harness_start_broker(const char *ns, ...)
+{
+    const char *argv[32] = {MAILBOXD_PATH, "-N", ns};
+    va_list ap;
+    va_start(ap, ns);
+    collect_args(argv, 3, ap);
+    va_end(ap);
+
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    char notify[64];
+    snprintf(notify, sizeof notify, "@mbxtest-notify-%ld-%s", (long)getpid(), ns);
+    snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "%s", notify + 1);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(notify));
+    assert_int_equal(bind(sock, (struct sockaddr *)&addr, len), 0);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bound_child(120);
+        setenv("NOTIFY_SOCKET", notify, 1);
+        execv(MAILBOXD_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    track(pid);
+    struct pollfd pfd = {.fd = sock, .events = POLLIN};
+    int ready = poll(&pfd, 1, 10000);
+    char buf[128] = {0};
+    if (ready == 1)
+        (void)!read(sock, buf, sizeof buf - 1);
+    close(sock);
+    if (strstr(buf, "READY=1") == NULL)
+        fail_msg("broker for %s did not get ready", ns);
+    return pid;
+}
+
+int harness_run_broker(char *err, size_t cap, ...)
+{
+    const char *argv[32] = {MAILBOXD_PATH};
+    va_list ap;
+    va_start(ap, cap);
+    collect_args(argv, 1, ap);
+    va_end(ap);
+    int pipefd[2];
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bound_child(10);
+        dup2(pipefd[1], STDERR_FILENO);
+        execv(MAILBOXD_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    track(pid);
+    close(pipefd[1]);
+    size_t got = 0;
+    ssize_t n;
+    char sink[256];
+    while ((n = read(pipefd[0], err != NULL && got + 1 < cap ? err + got : sink,
+                     err != NULL && got + 1 < cap ? cap - 1 - got : sizeof sink)) > 0)
+        if (err != NULL && got + 1 < cap)
+            got += (size_t)n;
+    if (err != NULL && cap > 0)
+        err[got] = '\0';
+    close(pipefd[0]);
+    return harness_wait(pid, 10000);
+}
+
+int harness_wait(pid_t pid, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            untrack(pid);
+            return -1;
+        }
+        usleep(2000);
+    }
+    untrack(pid);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+int harness_stop(pid_t pid, int timeout_ms)
+{
+    kill(pid, SIGTERM);
+    return harness_wait(pid, timeout_ms);
+}
+
+pid_t harness_spawn(int (*fn)(void *arg), void *arg, unsigned timeout_s)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bound_child(timeout_s);
+        _exit(fn(arg));
+    }
+    track(pid);
+    return pid;
+}
+
+mbx_client *harness_connect(const char *ns, const char *name)
+{
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = name;
+    mbx_client *c = NULL;
+    mbx_err err = mbx_connect(&o, &c);
+    if (err != MBX_OK)
+        fail_msg("connect %s as %s: %s", ns, name ? name : "(anonymous)", mbx_strerror(err));
+    return c;
+}
+
+mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
+                              mbx_client **out)
+{
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = name;
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        mbx_err err = mbx_connect(&o, out);
+        if (err != retry_on || now_ms() >= deadline)
+            return err;
+        usleep(5000);
+    }
+}

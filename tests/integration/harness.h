@@ -1,0 +1,51 @@
+/*
+ * harness.h: helpers for multi-process tests.
+ *
+ * Every process a test starts is bounded twice: the child arms alarm() on itself and
+ * dies with its parent (PR_SET_PDEATHSIG), and the parent waits with a deadline, then
+ * SIGKILLs. Brokers run in the foreground as direct children and report readiness over
+ * NOTIFY_SOCKET, so a killed test takes them with it. An atexit handler kills what is
+ * left and removes the namespace's segment, so nothing outlives a failing test.
+ */
+#ifndef MBX_TEST_HARNESS_H
+#define MBX_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mailbox.h"
+
+/* Sets a unique namespace "mbxtest-<tag>-<pid>-<n>" into ns (64 bytes). */
+void harness_namespace(char *ns, const char *tag);
+
+/* Starts mailboxd -N ns with extra arguments (NULL-terminated list) and waits until it is
+ * ready. Returns its pid; fails the test when it does not get ready in 10 s. */
+pid_t harness_start_broker(const char *ns, ...);
+
+/* Runs mailboxd with arguments (NULL-terminated), waits for it (10 s at most) and returns
+ * its exit status; its stderr goes to err (cap bytes) when err is not NULL. */
+int harness_run_broker(char *err, size_t cap, ...);
+
+/* SIGTERM, then wait up to timeout_ms; returns the exit status, or -1 after a SIGKILL. */
+int harness_stop(pid_t pid, int timeout_ms);
+
+/* Forks a child that runs fn(arg) and _exits with its return value, killed after
+ * timeout_s by its own alarm. */
+pid_t harness_spawn(int (*fn)(void *arg), void *arg, unsigned timeout_s);
+
+/* Waits for pid up to timeout_ms: its exit code, 128+signal if killed by one, or -1 when
+ * it had to be killed for running late. */
+int harness_wait(pid_t pid, int timeout_ms);
+
+/* Connects under name (NULL for an assigned one) and fails the test on error. */
+mbx_client *harness_connect(const char *ns, const char *name);
+
+/* Connects, retrying while the result is `retry_on`, up to timeout_ms. Returns the last
+ * error; *out is set on MBX_OK. */
+mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
+                              mbx_client **out);
+
+/* Kills every process this harness started and removes every namespace it named. */
+void harness_cleanup(void);
+
+#endif

@@ -1,0 +1,150 @@
+/* Unit tests: message validation, compaction and the envelope's JSON form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "envelope.h"
+
+static mbx_err check(const char *s)
+{
+    bool compact;
+    return envelope_validate(s, strlen(s), &compact);
+}
+
+static void test_accepts_json_values(void **state)
+{
+    (void)state;
+    const char *ok[] = {"{}",
+                        "[]",
+                        "0",
+                        "-1.5e3",
+                        "-0",
+                        "0.25",
+                        "1E+2",
+                        "[10,-0.0e-1]",
+                        "true",
+                        "null",
+                        "\"\"",
+                        "\"a b\"",
+                        "{\"a\":{\"b\":[1,2,{\"c\":null}]}}",
+                        " { } ",
+                        "\n[1]\r\n",
+                        "\"\\u00e9\\n\\\"\"",
+                        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (check(ok[i]) != MBX_OK)
+            fail_msg("refused %s", ok[i]);
+}
+
+static void test_refuses_non_json(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",
+                         " ",
+                         "{",
+                         "}",
+                         "[1,]",
+                         "{\"a\"}",
+                         "{a:1}",
+                         "'x'",
+                         "01",
+                         "1 2",
+                         "{} x",
+                         "nul",
+                         "1.",
+                         "-.5",
+                         ".5",
+                         "-",
+                         "1e",
+                         "1e+",
+                         "00",
+                         "-01",
+                         "[1.e3]",
+                         "[01]",
+                         "NaN",
+                         "\"unterminated",
+                         "\"tab\there\"",
+                         "\"nl\nhere\"",
+                         "/* c */ {}",
+                         "{}//c"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (check(bad[i]) != MBX_EINVALJSON)
+            fail_msg("accepted '%s'", bad[i]);
+}
+
+static void test_refuses_bad_bytes(void **state)
+{
+    (void)state;
+    bool compact;
+    assert_int_equal(envelope_validate("\"a\0b\"", 5, &compact), MBX_EINVALJSON);
+    assert_int_equal(envelope_validate("{}\0", 3, &compact), MBX_EINVALJSON);
+    const char *bad_utf8[] = {"\"\xc3\"",         "\"\xc3\x28\"",     "\"\xc0\xaf\"",
+                              "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+                              "\"\xff\"",         "\"\x80\""};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++)
+        if (check(bad_utf8[i]) != MBX_EINVALJSON)
+            fail_msg("accepted invalid UTF-8 #%zu", i);
+    assert_int_equal(envelope_validate(NULL, 0, &compact), MBX_EINVALJSON);
+}
+
+static void test_refuses_deep_nesting(void **state)
+{
+    (void)state;
+    size_t depth = 100000;
+    char *s = malloc(2 * depth + 1);
+    memset(s, '[', depth);
+    memset(s + depth, ']', depth);
+    s[2 * depth] = '\0';
+    assert_int_equal(check(s), MBX_EINVALJSON);
+    free(s);
+}
+
+static void test_compaction(void **state)
+{
+    (void)state;
+    const char *in = " { \"a b\" : [ 1 ,\t2 ] ,\n \"c\" : \"x \\\" y\" } ";
+    bool compact = true;
+    assert_int_equal(envelope_validate(in, strlen(in), &compact), MBX_OK);
+    assert_false(compact);
+    char out[128];
+    size_t n = envelope_compact(in, strlen(in), out);
+    out[n] = '\0';
+    assert_string_equal(out, "{\"a b\":[1,2],\"c\":\"x \\\" y\"}");
+    assert_int_equal(envelope_validate(out, n, &compact), MBX_OK);
+    assert_true(compact);
+}
+
+static void test_envelope_json(void **state)
+{
+    (void)state;
+    const char *body = "{\"k\":[1,\"v\"]}";
+    char *s = envelope_to_json("alice", "bob", 42, 1700000000000000, body, strlen(body));
+    assert_non_null(s);
+    cJSON *doc = cJSON_Parse(s);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "from")->valuestring, "alice");
+    assert_string_equal(cJSON_GetObjectItem(doc, "to")->valuestring, "bob");
+    assert_true(cJSON_GetObjectItem(doc, "seq")->valuedouble == 42.0);
+    assert_true(cJSON_GetObjectItem(doc, "ts")->valuedouble == 1700000000000000.0);
+    char *b = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "body"));
+    assert_string_equal(b, body);
+    free(b);
+    cJSON_Delete(doc);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepts_json_values), cmocka_unit_test(test_refuses_non_json),
+        cmocka_unit_test(test_refuses_bad_bytes),   cmocka_unit_test(test_refuses_deep_nesting),
+        cmocka_unit_test(test_compaction),          cmocka_unit_test(test_envelope_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,147 @@
+/* Unit tests: the mailbox ring in one process, including corrupt indices and cells. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "ring.h"
+#include "segment_fixture.h"
+
+static _Atomic uint64_t seq;
+
+static mbx_err put(seg_view *v, uint32_t slot, uint32_t gen, const char *body, int64_t deadline)
+{
+    ring_outgoing m = {.body = body,
+                       .len = (uint32_t)strlen(body),
+                       .from_name = "tester",
+                       .ts_us = 7,
+                       .seq_source = &seq};
+    return ring_put(v, slot, gen, &m, deadline);
+}
+
+static mbx_err take(seg_view *v, uint32_t slot, uint32_t gen, char *buf, int64_t deadline)
+{
+    ring_incoming in = {.body = buf};
+    return ring_take(v, slot, gen, &in, deadline);
+}
+
+static void test_fifo_and_full(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(2, 4, 64);
+    uint32_t gen = fixture_activate(&v, 1, "rx");
+    char body[16], buf[65];
+    for (int i = 0; i < 4; i++) {
+        snprintf(body, sizeof body, "%d", i);
+        assert_int_equal(put(&v, 1, gen, body, plat_now_ns()), MBX_OK);
+    }
+    assert_int_equal(ring_waiting(&v, 1), 4);
+    assert_int_equal(put(&v, 1, gen, "9", plat_now_ns()), MBX_EFULL);
+    assert_int_equal(put(&v, 1, gen, "9", plat_deadline(20)), MBX_EFULL);
+    assert_int_equal(atomic_load(&segment_mailbox(&v, 1)->refused_full), 2);
+    for (int i = 0; i < 4; i++) {
+        ring_incoming in = {.body = buf};
+        assert_int_equal(ring_take(&v, 1, gen, &in, plat_now_ns()), MBX_OK);
+        snprintf(body, sizeof body, "%d", i);
+        assert_string_equal(buf, body);
+        assert_string_equal(in.from, "tester");
+        assert_int_equal(in.ts_us, 7);
+    }
+    assert_int_equal(take(&v, 1, gen, buf, plat_deadline(10)), MBX_ETIMEDOUT);
+    /* Wrap around the ring several times. */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(put(&v, 1, gen, "[1]", plat_now_ns()), MBX_OK);
+        assert_int_equal(take(&v, 1, gen, buf, plat_now_ns()), MBX_OK);
+    }
+    fixture_free(&v);
+}
+
+static void test_generation_guards_the_slot(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(2, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    assert_int_equal(put(&v, 0, gen + 2, "1", plat_now_ns()), MBX_ENORECIPIENT);
+    assert_int_equal(put(&v, 1, 0, "1", plat_now_ns()), MBX_ENORECIPIENT); /* free slot */
+    char buf[65];
+    assert_int_equal(take(&v, 0, gen + 2, buf, plat_now_ns()), MBX_ESHUTDOWN);
+    fixture_free(&v);
+}
+
+static void test_corrupt_indices_and_cells(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    seg_mailbox *mb = segment_mailbox(&v, 0);
+    char buf[65];
+    atomic_store(&mb->tail, 1000); /* more than depth ahead of head */
+    assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(ring_waiting(&v, 0), 0);
+    atomic_store(&mb->tail, 0);
+
+    /* A cell with a length past the limit, a bad sender name, or a NUL in the body is
+     * reported and skipped; the next good message still arrives. */
+    assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "2", plat_now_ns()), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "\"abc\"", plat_now_ns()), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "4", plat_now_ns()), MBX_OK);
+    segment_cell(&v, mb, 0)->len = 65;
+    memset(segment_cell(&v, mb, 1)->from, '/', MBX_NAME_MAX + 1);
+    ((char *)segment_cell(&v, mb, 2) + SEG_CELL_HEADER)[2] = '\0';
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_OK);
+    assert_string_equal(buf, "4");
+    fixture_free(&v);
+}
+
+static void test_closing_drains_then_reports(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    char buf[65];
+    assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_OK);
+    atomic_store(&segment_header(&v)->state, SEG_CLOSING);
+    assert_int_equal(put(&v, 0, gen, "2", plat_now_ns()), MBX_ESHUTDOWN);
+    assert_int_equal(take(&v, 0, gen, buf, PLAT_FOREVER), MBX_OK);
+    assert_int_equal(take(&v, 0, gen, buf, PLAT_FOREVER), MBX_ESHUTDOWN);
+    fixture_free(&v);
+}
+
+static void free_entry(void *arg)
+{
+    atomic_store(&((seg_dir_entry *)arg)->state, SLOT_FREE);
+}
+
+static void test_reset_counts_dropped(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_OK);
+    assert_int_equal(ring_reset(&v, 0, free_entry, segment_dir(&v, 0)), 3);
+    assert_int_equal(ring_waiting(&v, 0), 0);
+    assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_ENORECIPIENT);
+    fixture_free(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo_and_full),
+        cmocka_unit_test(test_generation_guards_the_slot),
+        cmocka_unit_test(test_corrupt_indices_and_cells),
+        cmocka_unit_test(test_closing_drains_then_reports),
+        cmocka_unit_test(test_reset_counts_dropped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
