@@ -31,12 +31,13 @@ static const struct option long_options[] = {
 };
 
 /*
- * Reads one line (without its newline, and without a trailing CR) into buf of cap bytes.
- * Returns false at end of input. A line longer than cap - 1 bytes is consumed to its end
- * and reported with *too_long.
+ * Reads one line (without its newline, and without a trailing CR) into buf, which holds
+ * max + 2 bytes. Returns false at end of input. A line longer than max bytes is consumed
+ * to its end and reported with *too_long, so memory stays bounded whatever the input.
  */
-static bool read_line(FILE *in, char *buf, size_t cap, size_t *len, bool *too_long)
+static bool read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long)
 {
+    size_t cap = max + 2; /* room for a CR before the newline, and the NUL */
     size_t n = 0;
     int c;
     bool any = false;
@@ -54,6 +55,8 @@ static bool read_line(FILE *in, char *buf, size_t cap, size_t *len, bool *too_lo
         return false;
     if (n > 0 && buf[n - 1] == '\r')
         n--;
+    if (n > max)
+        *too_long = true;
     buf[n] = '\0';
     *len = n;
     return true;
@@ -77,7 +80,7 @@ static int send_stdin(mbx_client *c, const char *to, int timeout_ms)
     size_t len;
     bool too_long;
     int rc = EXIT_OK_;
-    while (read_line(stdin, buf, max + 2, &len, &too_long)) {
+    while (read_line(stdin, buf, max, &len, &too_long)) {
         line++;
         if (too_long) {
             rc = cli_fail("send", EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
@@ -148,7 +151,11 @@ int cmd_send(int argc, char **argv)
     if (rest == 2) {
         const char *json = argv[optind + 1];
         err = mbx_send(c, to, json, strlen(json), (int)timeout);
-        rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
+        if (err == MBX_ETOOLARGE)
+            rc = cli_fail("send", EXIT_BAD_MESSAGE, "%s: %zu bytes: %s (%zu bytes)", to,
+                          strlen(json), mbx_strerror(err), mbx_max_message(c));
+        else
+            rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
     } else {
         rc = send_stdin(c, to, (int)timeout);
     }

@@ -1,1 +1,383 @@
+#!/usr/bin/env python3
+"""End-to-end tests of mbx and mailboxd as a shell user runs them.
 
+Every program runs as a real process with a timeout. Brokers run in the foreground,
+report readiness over NOTIFY_SOCKET and die with this test process (PR_SET_PDEATHSIG);
+tearDown stops them and removes their namespace's segment even when a test fails.
+Output is checked against the JSON Schemas in schemas/ with a real validator.
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import jsonschema
+
+MBX = os.environ["MBX_BIN"]
+MAILBOXD = os.environ["MAILBOXD_BIN"]
+SCHEMAS = os.environ["MBX_SCHEMAS"]
+TIMEOUT = 20  # seconds, for any one program run
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def load_schema(name):
+    with open(os.path.join(SCHEMAS, name), encoding="utf-8") as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+ENVELOPE = load_schema("envelope.schema.json")
+LIST = load_schema("list.schema.json")
+
+_counter = 0
+
+
+def new_namespace(tag):
+    global _counter
+    _counter += 1
+    return f"mbxtest-{tag}-{os.getpid()}-{_counter}"
+
+
+def run(*args, stdin=None, env=None, timeout=TIMEOUT):
+    return subprocess.run(list(args), input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=env, preexec_fn=_die_with_parent)
+
+
+def start(*args, env=None):
+    return subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, preexec_fn=_die_with_parent)
+
+
+class Namespace:
+    """A foreground broker for one test, ready when the constructor returns."""
+
+    def __init__(self, name, *extra):
+        self.name = name
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify = f"@mbxtest-notify-{name}-{time.monotonic_ns()}"
+        sock.bind("\0" + notify[1:])
+        sock.settimeout(10)
+        env = dict(os.environ, NOTIFY_SOCKET=notify)
+        self.proc = subprocess.Popen([MAILBOXD, "-N", self.name, *extra], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, preexec_fn=_die_with_parent)
+        try:
+            msg = sock.recv(256).decode()
+        except socket.timeout:
+            msg = ""
+        finally:
+            sock.close()
+        if "READY=1" not in msg:
+            self.stop()
+            raise AssertionError(f"broker for {self.name} did not get ready")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+        try:
+            os.unlink(f"/dev/shm/mailbox.{self.name}")
+        except FileNotFoundError:
+            pass
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.namespaces = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+        for ns in self.namespaces:
+            ns.stop()
+
+    def broker(self, *extra):
+        tag = self.id().rsplit(".", 1)[-1][5:15].replace("_", "-")
+        ns = Namespace(new_namespace(tag), *extra)
+        self.namespaces.append(ns)
+        return ns.name
+
+    def background(self, *args):
+        p = start(*args)
+        self.procs.append(p)
+        return p
+
+    def wait_for_client(self, ns, name):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = run(MBX, "list", "-N", ns, "--json")
+            if r.returncode == 0 and any(c["name"] == name
+                                         for c in json.loads(r.stdout)["clients"]):
+                return
+            time.sleep(0.02)
+        self.fail(f"client {name} never showed up in {ns}")
+
+    def assert_one_line_error(self, r, code, *needles):
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        for n in needles:
+            self.assertIn(n, lines[0])
+
+    # ---- help, version and usage ------------------------------------------------------
+
+    def test_help_and_version(self):
+        for args in ([MBX, "--help"], [MBX, "send", "--help"], [MBX, "recv", "--help"],
+                     [MBX, "list", "--help"], [MAILBOXD, "--help"]):
+            r = run(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertIn("Usage:", r.stdout)
+        self.assertRegex(run(MBX, "--version").stdout, r"^mbx \d+\.\d+\.\d+\n$")
+        self.assertRegex(run(MAILBOXD, "--version").stdout, r"^mailboxd \d+\.\d+\.\d+\n$")
+
+    def test_usage_errors_exit_2_with_one_line(self):
+        cases = [
+            [MBX, "bogus"],
+            [MBX, "send"],
+            [MBX, "send", "a", "{}", "extra"],
+            [MBX, "send", "-t", "abc", "a", "{}"],
+            [MBX, "send", "-t", "-5", "a", "{}"],
+            [MBX, "send", "bad/name", "{}"],
+            [MBX, "send", "--from", "..", "a", "{}"],
+            [MBX, "recv", "-c", "x", "a"],
+            [MBX, "recv", "-c", "-1", "a"],
+            [MBX, "recv", "-t", "99999999999", "a"],
+            [MBX, "recv", ""],
+            [MBX, "recv", "a", "b"],
+            [MBX, "recv", "--nope", "a"],
+            [MBX, "list", "-N", "a/b"],
+            [MBX, "list", "-N"],
+            [MAILBOXD, "--slots", "0"],
+            [MAILBOXD, "--slots", "-1"],
+            [MAILBOXD, "--slots", "99999999999999999999"],
+            [MAILBOXD, "--depth", "abc"],
+            [MAILBOXD, "--depth", ""],
+            [MAILBOXD, "--max-message", "15"],
+            [MAILBOXD, "--mode", "0644x"],
+            [MAILBOXD, "--mode", "0400"],
+            [MAILBOXD, "-N", "../etc"],
+            [MAILBOXD, "-N", "x" * 64],
+            [MAILBOXD, "--slots", "16384", "--depth", "1048576"],
+            [MAILBOXD, "stray"],
+        ]
+        for args in cases:
+            with self.subTest(args=args[1:]):
+                self.assert_one_line_error(run(*args), 2)
+
+    # ---- sending and receiving --------------------------------------------------------
+
+    def test_round_trip_with_envelopes(self):
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")
+        self.wait_for_client(ns, "bob")
+        r = run(MBX, "send", "-N", ns, "--from", "alice", "bob",
+                stdin='{"n": 1}\n\n[1, 2,  3]\r\n"three"\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(rx.returncode, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 3)
+        bodies = []
+        for seq, line in enumerate(lines, start=1):
+            env = json.loads(line)
+            ENVELOPE.validate(env)
+            self.assertEqual(env["from"], "alice")
+            self.assertEqual(env["to"], "bob")
+            self.assertEqual(env["seq"], seq)
+            self.assertGreater(env["ts"], 1_600_000_000_000_000)
+            bodies.append(env["body"])
+        self.assertEqual(bodies, [{"n": 1}, [1, 2, 3], "three"])
+
+    def test_plain_recv_prints_compact_json_lines(self):
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "2", "-t", "15000", "sink")
+        self.wait_for_client(ns, "sink")
+        self.assertEqual(run(MBX, "send", "-N", ns, "sink", '{ "a" : [ 1, 2 ] }').returncode, 0)
+        self.assertEqual(run(MBX, "send", "-N", ns, "sink", '"x y"').returncode, 0)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, '{"a":[1,2]}\n"x y"\n')
+        self.assertEqual(rx.returncode, 0)
+
+    def test_namespace_from_environment(self):
+        ns = self.broker()
+        env = dict(os.environ, MBX_NAMESPACE=ns)
+        rx = start(MBX, "recv", "-c", "1", "-t", "15000", "envrx", env=env)
+        self.procs.append(rx)
+        self.wait_for_client(ns, "envrx")
+        self.assertEqual(run(MBX, "send", "envrx", "1", env=env).returncode, 0)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, "1\n")
+        self.assertEqual(rx.returncode, 0)
+
+    def test_invalid_line_stops_and_names_the_line(self):
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-t", "1500", "sink")
+        self.wait_for_client(ns, "sink")
+        r = run(MBX, "send", "-N", ns, "sink", stdin='1\n2\n{"bad"\n4\n')
+        self.assert_one_line_error(r, 6, "line 3", "invalid JSON")
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, "1\n2\n")  # what came before was delivered, nothing after
+        self.assertEqual(rx.returncode, 0)  # no count asked: the time limit ends it
+
+    def test_line_over_the_limit(self):
+        ns = self.broker("--max-message", "32")
+        rx = self.background(MBX, "recv", "-N", ns, "-t", "1500", "sink")
+        self.wait_for_client(ns, "sink")
+        exact = '"' + "a" * 30 + '"'
+        r = run(MBX, "send", "-N", ns, "sink", stdin=exact + "\n" + exact + "b\n")
+        self.assert_one_line_error(r, 6, "line 2", "32")
+        r = run(MBX, "send", "-N", ns, "sink", exact + "b")
+        self.assert_one_line_error(r, 6, "33 bytes", "larger", "(32 bytes)")
+        r = run(MBX, "send", "-N", ns, "sink", stdin=exact + "\r\n")  # CRLF is not content
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, exact + "\n" + exact + "\n")
+
+    def test_json_argument_errors(self):
+        ns = self.broker()
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "sink")
+        self.wait_for_client(ns, "sink")
+        for bad in ("", "{", "01", "[1,]", "{} {}", "\"\x01\""):
+            with self.subTest(json=bad):
+                self.assert_one_line_error(run(MBX, "send", "-N", ns, "sink", bad), 6,
+                                           "invalid JSON")
+
+    def test_deep_nesting_is_refused(self):
+        ns = self.broker("--max-message", "262144", "--slots", "2", "--depth", "2")
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "sink")
+        self.wait_for_client(ns, "sink")
+        deep = "[" * 100000 + "]" * 100000
+        r = run(MBX, "send", "-N", ns, "sink", stdin=deep + "\n")
+        self.assert_one_line_error(r, 6, "line 1", "invalid JSON")
+
+    def test_unknown_recipient_and_name_taken(self):
+        ns = self.broker()
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "ghost", "{}"), 5,
+                                   "ghost", "no such recipient")
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "taken")
+        self.wait_for_client(ns, "taken")
+        self.assert_one_line_error(run(MBX, "recv", "-N", ns, "-t", "100", "taken"), 9,
+                                   "name already taken")
+
+    def test_recv_timeout_exit_4(self):
+        ns = self.broker()
+        r = run(MBX, "recv", "-N", ns, "-c", "1", "-t", "200", "waiter")
+        self.assert_one_line_error(r, 4, "timed out")
+
+    def test_no_broker_exit_3(self):
+        ns = new_namespace("nobroker")
+        for args in (["send", "-N", ns, "x", "{}"], ["recv", "-N", ns, "-t", "100", "x"],
+                     ["list", "-N", ns], ["list", "-N", ns, "--json"]):
+            with self.subTest(args=args):
+                self.assert_one_line_error(run(MBX, *args), 3, "no broker")
+
+    # ---- list ---------------------------------------------------------------------------
+
+    def test_list_json_matches_schema(self):
+        ns = self.broker("--slots", "8", "--depth", "4", "--max-message", "128")
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "one")
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "two")
+        self.wait_for_client(ns, "one")
+        self.wait_for_client(ns, "two")
+        self.assertEqual(run(MBX, "send", "-N", ns, "--from", "three", "one", "{}").returncode, 0)
+        r = run(MBX, "list", "-N", ns, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        LIST.validate(doc)
+        self.assertEqual(doc["namespace"], ns)
+        self.assertEqual(doc["broker"]["pid"], self.namespaces[0].proc.pid)
+        self.assertEqual(doc["geometry"]["slots"], 8)
+        self.assertEqual(doc["geometry"]["depth"], 4)
+        self.assertEqual(doc["geometry"]["max_message"], 128)
+        names = sorted(c["name"] for c in doc["clients"])
+        self.assertEqual(names, ["one", "two"])
+
+    def test_list_table(self):
+        ns = self.broker()
+        r = run(MBX, "list", "-N", ns)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"namespace  {ns}", r.stdout)
+        self.assertIn(f"pid {self.namespaces[0].proc.pid}", r.stdout)
+        self.assertIn("64 slots x 64 messages x 4096 bytes", r.stdout)
+
+    # ---- the broker ---------------------------------------------------------------------
+
+    def test_second_broker_is_refused_naming_the_first(self):
+        ns = self.broker()
+        r = run(MAILBOXD, "-N", ns)
+        self.assert_one_line_error(r, 3, f"pid {self.namespaces[0].proc.pid}")
+
+    def test_daemon_returns_when_ready_with_pid_and_pidfile(self):
+        ns = new_namespace("daemon")
+        with tempfile.TemporaryDirectory() as tmp:
+            pidfile = os.path.join(tmp, "broker.pid")
+            r = run(MAILBOXD, "-N", ns, "-d", "--pidfile", pidfile)
+            pid = int(r.stdout.strip()) if r.returncode == 0 else 0
+            try:
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(pidfile, encoding="ascii") as f:
+                    self.assertEqual(int(f.read()), pid)
+                # Ready means ready: a client connects at once, no retry.
+                r2 = run(MBX, "recv", "-N", ns, "-t", "50", "first")
+                self.assertEqual(r2.returncode, 0, r2.stderr)
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                self.assertFalse(os.path.exists(f"/proc/{pid}"))
+                self.assertFalse(os.path.exists(pidfile))
+                self.assertFalse(os.path.exists(f"/dev/shm/mailbox.{ns}"))
+            finally:
+                if pid > 0 and os.path.exists(f"/proc/{pid}"):
+                    os.kill(pid, signal.SIGKILL)
+                if os.path.exists(f"/dev/shm/mailbox.{ns}"):
+                    os.unlink(f"/dev/shm/mailbox.{ns}")
+
+    def test_sigterm_ends_blocked_receiver_with_shutdown(self):
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "waiter")
+        self.wait_for_client(ns, "waiter")
+        self.namespaces[0].proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.namespaces[0].proc.wait(timeout=5), 0)
+        _, err = rx.communicate(timeout=5)
+        self.assertEqual(rx.returncode, 7)
+        self.assertIn("shut down", err)
+
+    def test_stale_segment_needs_fresh(self):
+        ns = self.broker()
+        broker = self.namespaces[0].proc
+        broker.kill()
+        broker.wait()
+        r = run(MAILBOXD, "-N", ns)
+        self.assert_one_line_error(r, 4, "--fresh", f"pid {broker.pid}")
+        self.assertEqual(run(MBX, "send", "-N", ns, "x", "{}").returncode, 3)
+        self.namespaces.append(Namespace(ns, "--fresh"))
+        self.assertEqual(run(MBX, "recv", "-N", ns, "-t", "10", "x").returncode, 0)
+
+
+if __name__ == "__main__":
+    result = unittest.main(verbosity=2, exit=False).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed or result.testsRun == 0 else 0)
