@@ -7,7 +7,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-"$top/build"}
 
-packages=(cmake gcc make libc6-dev libcjson-dev libcmocka-dev python3 python3-jsonschema procps)
+packages=(cmake gcc make libc6-dev pkg-config libcjson-dev libcmocka-dev python3
+          python3-jsonschema procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
