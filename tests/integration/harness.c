@@ -52,7 +52,7 @@ void harness_cleanup(void)
     n_tracked = 0;
     for (int i = 0; i < n_namespaces; i++) {
         char path[96];
-        snprintf(path, sizeof path, "/mailbox.%s", namespaces[i]);
+        snprintf(path, sizeof path, "/mailbox.%.63s", namespaces[i]);
         shm_unlink(path);
     }
     n_namespaces = 0;
