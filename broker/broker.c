@@ -347,7 +347,11 @@ static void loop(broker *b)
                     on_client(b, (uint32_t)v);
                 break;
             case KEY_WATCH:
-                if (v < b->view.slots && b->reg.recs[v].active)
+                /* The event may be stale: an earlier event of this batch may have freed
+                 * the slot and a registration given it to someone else. Act only when the
+                 * current owner's watch says it has exited. */
+                if (v < b->view.slots && b->reg.recs[v].active &&
+                    plat_handle_ready(b->reg.recs[v].watch))
                     release_slot(b, (uint32_t)v, "exited");
                 break;
             }
