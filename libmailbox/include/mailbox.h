@@ -11,6 +11,9 @@
  * - Timeouts are in milliseconds: 0 means "do not wait", a negative value means "wait
  *   without limit" (the call still returns when the namespace shuts down).
  * - Strings passed in are borrowed for the duration of the call only.
+ * - Functions that take no client (mbx_connect, mbx_inspect, mbx_strerror, ...) may be
+ *   called from any thread at any time. What may run concurrently on one client is
+ *   stated at each function. A client must not be used in a child after fork().
  */
 #ifndef MAILBOX_H
 #define MAILBOX_H

@@ -6,7 +6,7 @@
 
 /* A lock is held for one copy; one held longer than this belongs to a stopped process
  * or is corrupt, and the caller gets an error instead of waiting on. */
-#define RING_LOCK_GRACE_NS (1000 * 1000 * 1000LL)
+#define RING_LOCK_GRACE_NS (1000LL * 1000 * 1000)
 
 static int64_t min64(int64_t a, int64_t b)
 {

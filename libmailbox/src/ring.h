@@ -20,7 +20,7 @@
 
 /* Longest single sleep; waits longer than that are taken in slices, re-checking the
  * namespace state between them. */
-#define RING_WAIT_SLICE_NS (250 * 1000 * 1000LL)
+#define RING_WAIT_SLICE_NS (250LL * 1000 * 1000)
 
 typedef struct ring_outgoing {
     const char *body; /* compact, validated JSON */
