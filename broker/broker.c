@@ -288,9 +288,7 @@ static void on_listener(broker *b)
 {
     for (int i = 0; i < 64; i++) {
         plat_handle h;
-        int64_t pid;
-        uint32_t uid;
-        mbx_err err = plat_chan_accept(b->listener, &h, &pid, &uid);
+        mbx_err err = plat_chan_accept(b->listener, &h);
         if (err == MBX_ETIMEDOUT)
             return;
         if (err != MBX_OK) {

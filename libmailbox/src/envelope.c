@@ -88,13 +88,40 @@ static size_t number_length(const char *s, size_t n)
     return i;
 }
 
+/* Where a byte of valid JSON text stands: inside a string or not. Shared by the scanner and
+ * the compactor so both agree on what is white space outside strings. */
+typedef struct string_state {
+    bool in_string;
+    bool escaped;
+} string_state;
+
+/* Advances past byte c; returns true when c belongs to a string (quotes included). */
+static bool string_step(string_state *st, char c)
+{
+    if (st->in_string) {
+        if (st->escaped)
+            st->escaped = false;
+        else if (c == '\\')
+            st->escaped = true;
+        else if (c == '"')
+            st->in_string = false;
+        return true;
+    }
+    if (c == '"') {
+        st->in_string = true;
+        return true;
+    }
+    return false;
+}
+
 /* One pass over the bytes: encoding, NUL, raw control characters in strings, and
  * number syntax, and whether any white space stands outside strings. The rest of the
  * grammar is cJSON's job. */
 static bool scan_text(const char *json, size_t len, bool *compact)
 {
     const unsigned char *s = (const unsigned char *)json;
-    bool in_string = false, escaped = false, spaces = false;
+    string_state st = {false, false};
+    bool spaces = false;
     size_t i = 0;
     while (i < len) {
         unsigned char c = s[i];
@@ -105,20 +132,13 @@ static bool scan_text(const char *json, size_t len, bool *compact)
             i += n;
             continue;
         }
-        if (c == '\0')
+        if (c == '\0' || (st.in_string && c < 0x20))
             return false;
-        if (in_string) {
-            if (c < 0x20)
-                return false;
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (json_space(c)) {
+        if (string_step(&st, (char)c)) {
+            i++;
+            continue;
+        }
+        if (json_space(c)) {
             spaces = true;
         } else if (c == '-' || digit((char)c)) {
             size_t n = number_length(json + i, len - i);
@@ -130,7 +150,7 @@ static bool scan_text(const char *json, size_t len, bool *compact)
         i++;
     }
     *compact = !spaces;
-    return !in_string;
+    return !st.in_string;
 }
 
 mbx_err envelope_validate(const char *json, size_t len, bool *compact)
@@ -151,23 +171,12 @@ mbx_err envelope_validate(const char *json, size_t len, bool *compact)
 
 size_t envelope_compact(const char *json, size_t len, char *out)
 {
-    bool in_string = false, escaped = false;
+    string_state st = {false, false};
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        char c = json[i];
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (json_space((unsigned char)c)) {
+        if (!string_step(&st, json[i]) && json_space((unsigned char)json[i]))
             continue;
-        }
-        out[o++] = c;
+        out[o++] = json[i];
     }
     return o;
 }

@@ -122,9 +122,8 @@ mbx_err plat_proc_watch(int64_t pid, plat_handle *out);
  * Errors: MBX_EEXIST when a live broker holds it.
  */
 mbx_err plat_chan_listen(const char *ns, plat_handle *out);
-/* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending),
- * and gives the peer's kernel-verified pid and uid. */
-mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn, int64_t *pid, uint32_t *uid);
+/* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending). */
+mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn);
 /* The kernel-verified pid and uid of a connected peer. */
 mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid);
 /* Connects to the namespace's broker. Errors: MBX_ENOBROKER. *broker_pid is the

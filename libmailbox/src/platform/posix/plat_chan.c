@@ -50,20 +50,12 @@ static int peer_cred(int fd, struct ucred *cred)
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len);
 }
 
-mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn, int64_t *pid, uint32_t *uid)
+mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn)
 {
     int fd = accept4((int)listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? MBX_ETIMEDOUT : plat_map_errno(errno);
-    struct ucred cred;
-    if (peer_cred(fd, &cred) != 0) {
-        int e = errno;
-        close(fd);
-        return plat_map_errno(e);
-    }
     *conn = fd;
-    *pid = cred.pid;
-    *uid = cred.uid;
     return MBX_OK;
 }
 
@@ -89,14 +81,13 @@ mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid)
         close(fd);
         return (e == ECONNREFUSED || e == ENOENT) ? MBX_ENOBROKER : plat_map_errno(e);
     }
-    struct ucred cred;
-    if (peer_cred(fd, &cred) != 0) {
-        int e = errno;
+    uint32_t uid;
+    mbx_err err = plat_chan_peer(fd, broker_pid, &uid);
+    if (err != MBX_OK) {
         close(fd);
-        return plat_map_errno(e);
+        return err;
     }
     *out = fd;
-    *broker_pid = cred.pid;
     return MBX_OK;
 }
 
