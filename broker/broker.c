@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adopt.h"
 #include "broker.h"
 #include "daemon.h"
 #include "log.h"
@@ -33,7 +34,9 @@ typedef struct broker {
     plat_handle signal_wake;
     plat_poller *poller;
     registry reg;
-    uint32_t uid; /* our own uid, for the peer check */
+    uint32_t uid;  /* our own uid, for the peer check */
+    bool adopted;  /* the segment was taken over from a dead broker */
+    unsigned mode; /* the segment's permission bits */
 } broker;
 
 static void describe_geometry(const broker *b)
@@ -42,7 +45,7 @@ static void describe_geometry(const broker *b)
             "namespace '%s' ready: %u slots x %u messages x %u bytes, %" PRIu64
             " bytes reserved, mode %04o",
             b->opt->namespace_name, b->view.slots, b->view.depth, b->view.max_message,
-            b->view.total_size, b->opt->mode);
+            b->view.total_size, b->mode);
 }
 
 /* Finds who is in the way when the namespace is taken, for a message that names it. */
@@ -60,29 +63,65 @@ static int refuse_busy(const char *ns)
     return BROKER_EXIT_BUSY;
 }
 
+/* Fills the header's broker fields: who serves the namespace now, since when. */
+static void claim_header(broker *b, bool adopted)
+{
+    seg_header *h = segment_header(&b->view);
+    int64_t me = plat_pid();
+    atomic_store(&h->broker_pid, me);
+    atomic_store(&h->broker_start_time, plat_proc_start_time(me));
+    atomic_store(&h->started_us, plat_wall_us());
+    atomic_store(&h->heartbeat_us, plat_wall_us());
+    if (adopted)
+        atomic_fetch_add(&h->epoch, 1);
+    else
+        atomic_store(&h->epoch, 0);
+}
+
+/*
+ * Takes over the segment a dead broker left (we hold the endpoint, so it is dead). Returns
+ * an exit code; the segment's own geometry wins over the command line's.
+ */
+static int adopt_segment(broker *b)
+{
+    const broker_options *o = b->opt;
+    mbx_err err = plat_shm_open(o->namespace_name, false, SEG_MAX_TOTAL, &b->shm);
+    if (err == MBX_OK) {
+        err = segment_validate(b->shm.base, b->shm.size, &b->view);
+        if (err == MBX_OK &&
+            strcmp(segment_header(&b->view)->namespace_name, o->namespace_name) != 0)
+            err = MBX_ECORRUPT;
+        if (err != MBX_OK)
+            plat_shm_close(&b->shm);
+    }
+    if (err == MBX_EVERSION) {
+        fprintf(stderr,
+                "mailboxd: namespace '%s' holds a segment of another layout version (this "
+                "mailboxd speaks %u); start with --fresh to discard it\n",
+                o->namespace_name, SEG_LAYOUT_VERSION);
+        return BROKER_EXIT_STALE;
+    }
+    if (err != MBX_OK) {
+        fprintf(stderr,
+                "mailboxd: namespace '%s' holds a segment that cannot be adopted (%s); start "
+                "with --fresh to discard it\n",
+                o->namespace_name, mbx_strerror(err));
+        return BROKER_EXIT_STALE;
+    }
+    b->adopted = true;
+    b->mode = segment_header(&b->view)->mode & 0777;
+    return BROKER_EXIT_OK;
+}
+
 static int create_segment(broker *b)
 {
     const broker_options *o = b->opt;
     seg_view v;
     (void)segment_geometry(o->slots, o->depth, o->max_message, &v); /* checked by options */
     mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
+    if (err == MBX_EEXIST && !o->fresh)
+        return adopt_segment(b);
     if (err == MBX_EEXIST) {
-        /* We hold the endpoint, so whoever created this segment is dead. */
-        if (!o->fresh) {
-            int64_t stale_pid = 0;
-            plat_shm old;
-            seg_view ov;
-            if (plat_shm_open(o->namespace_name, true, SEG_MAX_TOTAL, &old) == MBX_OK) {
-                if (segment_validate(old.base, old.size, &ov) == MBX_OK)
-                    stale_pid = atomic_load(&segment_header(&ov)->broker_pid);
-                plat_shm_close(&old);
-            }
-            fprintf(stderr,
-                    "mailboxd: namespace '%s' holds a segment left by a broker (pid %" PRId64
-                    ") that is gone; start with --fresh to discard it\n",
-                    o->namespace_name, stale_pid);
-            return BROKER_EXIT_STALE;
-        }
         log_msg(LOG_LEVEL_WARN, "--fresh: discarding the segment a dead broker left behind");
         (void)plat_shm_unlink(o->namespace_name);
         err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
@@ -107,21 +146,33 @@ static int create_segment(broker *b)
         return BROKER_EXIT_FAILURE;
     }
     b->view = v;
-    seg_header *h = segment_header(&v);
-    int64_t me = plat_pid();
-    atomic_store(&h->broker_pid, me);
-    atomic_store(&h->broker_start_time, plat_proc_start_time(me));
-    atomic_store(&h->started_us, plat_wall_us());
-    atomic_store(&h->heartbeat_us, plat_wall_us());
-    atomic_store(&h->epoch, 0);
+    b->mode = o->mode;
     return BROKER_EXIT_OK;
+}
+
+/* After adoption: watch the clients that were kept, and say what was found. */
+static bool watch_adopted(broker *b)
+{
+    adopt_report r;
+    adopt_clients(&b->reg, &r);
+    for (uint32_t i = 0; i < b->view.slots; i++) {
+        client_rec *rec = &b->reg.recs[i];
+        if (rec->active && plat_poller_add(b->poller, rec->watch, KEY(KEY_WATCH, i)) != MBX_OK)
+            return false;
+    }
+    log_msg(LOG_LEVEL_INFO,
+            "adopted namespace '%s' (epoch %" PRIu64 "): %u clients kept with %" PRIu64
+            " waiting messages, %u gone (%" PRIu64 " messages discarded), %u repairs",
+            b->opt->namespace_name, atomic_load(&segment_header(&b->view)->epoch), r.kept,
+            r.messages_kept, r.freed, r.discarded, r.repaired);
+    return true;
 }
 
 /* A peer of another user may join only when the namespace's mode lets others in; the
  * segment's permissions are the real gate, this keeps strangers from taking slots. */
 static bool peer_allowed(const broker *b, uint32_t uid)
 {
-    return uid == b->uid || uid == 0 || (b->opt->mode & 0066) != 0;
+    return uid == b->uid || uid == 0 || (b->mode & 0066) != 0;
 }
 
 static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, const char *name)
@@ -244,7 +295,19 @@ static void on_pending(broker *b, plat_handle h)
         }
         return;
     }
-    if (req.op == PROTO_REGISTER) {
+    if (req.op == PROTO_UNREGISTER) {
+        /* A client whose channel died with an earlier broker gives its slot back: only
+         * the process that holds the slot may. */
+        mbx_err status = MBX_EINVAL;
+        if (plat_chan_peer(h, &pid, &uid) == MBX_OK && req.slot < b->view.slots) {
+            client_rec *rec = &b->reg.recs[req.slot];
+            if (rec->active && rec->pid == pid && rec->generation == req.generation) {
+                release_slot(b, req.slot, "closed");
+                status = MBX_OK;
+            }
+        }
+        reply(h, status, req.slot, 0, NULL);
+    } else if (req.op == PROTO_REGISTER) {
         /* The peer's identity as the kernel saw it at connect time. */
         if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, uid)) {
             reply(h, MBX_EPERM, 0, 0, NULL);
@@ -384,6 +447,12 @@ int broker_run(const broker_options *opt)
         plat_poller_add(b.poller, b.listener, KEY(KEY_LISTENER, 0)) != MBX_OK ||
         plat_poller_add(b.poller, b.signal_wake, KEY(KEY_SIGNAL, 0)) != MBX_OK) {
         fprintf(stderr, "mailboxd: cannot set up the event loop\n");
+        shut_down(&b);
+        return BROKER_EXIT_FAILURE;
+    }
+    claim_header(&b, b.adopted);
+    if (b.adopted && !watch_adopted(&b)) {
+        fprintf(stderr, "mailboxd: cannot watch the adopted clients\n");
         shut_down(&b);
         return BROKER_EXIT_FAILURE;
     }

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "      --depth N          messages one mailbox holds (default 64, 1..1048576)\n"
     "      --max-message N    largest message in bytes (default 4096, 16..1048576)\n"
     "      --mode OCTAL       permissions of the namespace (default 0600)\n"
-    "      --fresh            discard a segment a dead broker left behind\n"
+    "      --fresh            discard a segment a dead broker left (default: adopt it)\n"
     "  -d, --daemon           run in the background; return once clients can connect,\n"
     "                         printing the broker's pid\n"
     "      --pidfile PATH     write the broker's pid to PATH while it runs\n"
@@ -28,7 +28,7 @@ static const char usage_text[] =
     "      --version          show the version and exit\n"
     "\n"
     "Exit status: 0 stopped cleanly, 1 failure, 2 usage error, 3 namespace served by\n"
-    "another live broker, 4 a dead broker's segment is in the way (see --fresh).\n";
+    "another live broker, 4 a segment left behind cannot be adopted (see --fresh).\n";
 
 enum {
     OPT_SLOTS = 256,

@@ -31,7 +31,7 @@ enum broker_exit {
     BROKER_EXIT_FAILURE = 1, /* could not start or run */
     BROKER_EXIT_USAGE = 2,   /* bad command line */
     BROKER_EXIT_BUSY = 3,    /* a live broker already serves the namespace */
-    BROKER_EXIT_STALE = 4,   /* a dead broker's segment is in the way (use --fresh) */
+    BROKER_EXIT_STALE = 4,   /* a segment left behind cannot be adopted (use --fresh) */
 };
 
 /* Parses argv. Returns -1 to go on, or an exit code (after --help/--version, or a usage

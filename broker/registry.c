@@ -76,6 +76,24 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     return MBX_OK;
 }
 
+void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen)
+{
+    client_rec *rec = &reg->recs[slot];
+    snprintf(rec->name, sizeof rec->name, "%s", name);
+    rec->active = true;
+    rec->pid = pid;
+    rec->generation = gen;
+    rec->chan = PLAT_NO_HANDLE;
+    rec->watch = PLAT_NO_HANDLE;
+    reg->active++;
+}
+
+void registry_set_generation(registry *reg, uint32_t slot, uint32_t gen)
+{
+    reg->recs[slot].generation = gen;
+    atomic_store(&segment_dir(reg->view, slot)->generation, gen);
+}
+
 struct free_entry {
     seg_dir_entry *entry;
     uint32_t next_generation;

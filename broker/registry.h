@@ -41,6 +41,16 @@ int64_t registry_find(const registry *reg, const char *name);
  */
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t *slot);
 
+/*
+ * Adoption: records slot as held by a live client found in the segment, with its name and
+ * (even) generation. The caller then opens the watch.
+ */
+void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen);
+
+/* Adoption: the generation a free slot continues from, so a new owner never gets one that
+ * an earlier owner had. */
+void registry_set_generation(registry *reg, uint32_t slot, uint32_t gen);
+
 /* Frees a slot: drops (and counts) its waiting messages, bumps its generation so nothing
  * addressed to the old owner lands in the next one, and wakes its waiters. Returns the
  * number of messages discarded. The caller closes the record's handles. */

@@ -30,6 +30,10 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((for
 /* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
 int cli_fail_err(const char *cmd, mbx_err err, const char *what);
 
+/* Reports a failure to reach namespace ns; for "no broker", names the broker that left
+ * the namespace's segment behind, if one did. Returns the exit code. */
+int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns);
+
 /* Parses a whole decimal number in [lo, hi]. */
 bool cli_parse_long(const char *s, long lo, long hi, long *out);
 

@@ -55,6 +55,19 @@ int cli_fail_err(const char *cmd, mbx_err err, const char *what)
     return cli_fail(cmd, cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
 }
 
+int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
+{
+    if (ns == NULL)
+        ns = mbx_default_namespace();
+    mbx_namespace_info info;
+    if (err == MBX_ENOBROKER && mbx_inspect(ns, &info, NULL, NULL) == MBX_ENOBROKER &&
+        info.broker_pid > 0)
+        return cli_fail(cmd, EXIT_NO_BROKER,
+                        "%s: %s (its broker, pid %lld, is gone; start mailboxd to adopt it)", ns,
+                        mbx_strerror(err), (long long)info.broker_pid);
+    return cli_fail(cmd, cli_exit_code(err), "%s: %s", ns, mbx_strerror(err));
+}
+
 bool cli_parse_long(const char *s, long lo, long hi, long *out)
 {
     if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')

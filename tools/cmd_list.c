@@ -114,7 +114,7 @@ int cmd_list(int argc, char **argv)
         return list_json(ns, &info);
     mbx_err err = mbx_inspect(ns, &info, NULL, NULL);
     if (err != MBX_OK)
-        return cli_fail_err("list", err, ns);
+        return cli_fail_namespace("list", err, ns);
     int64_t up = info.uptime_s;
     printf("namespace  %s\n", info.namespace_name);
     printf("broker     pid %" PRId64 ", up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, epoch %" PRIu64

@@ -96,7 +96,7 @@ int cmd_recv(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_err("recv", err, "cannot connect");
+        return cli_fail_namespace("recv", err, opts.namespace_name);
     mbx_message *m = mbx_message_new();
     int rc = EXIT_OK_;
     if (m == NULL)

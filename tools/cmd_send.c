@@ -146,7 +146,7 @@ int cmd_send(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_err("send", err, "cannot connect");
+        return cli_fail_namespace("send", err, opts.namespace_name);
     int rc;
     if (rest == 2) {
         const char *json = argv[optind + 1];

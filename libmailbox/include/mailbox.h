@@ -204,6 +204,8 @@ typedef int (*mbx_client_visitor)(const mbx_client_info *info, void *arg);
  * Reads a namespace's state without connecting. namespace_name NULL: the default.
  * Fills *info, then calls visit (if not NULL) for each connected client.
  * Errors: MBX_ENOBROKER, MBX_EPERM, MBX_EVERSION, MBX_ECORRUPT, MBX_EINVAL.
+ * On MBX_ENOBROKER with a segment left behind by a broker that is gone, info->broker_pid
+ * names that broker (0 when there is no segment at all).
  */
 MBX_API mbx_err mbx_inspect(const char *namespace_name, mbx_namespace_info *info,
                             mbx_client_visitor visit, void *arg);

@@ -112,19 +112,38 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     return MBX_OK;
 }
 
+/* Sends UNREGISTER on h and waits for the answer; true when the broker answered. */
+static bool unregister_on(mbx_client *c, plat_handle h)
+{
+    proto_request req = {.magic = PROTO_MAGIC,
+                         .version = PROTO_VERSION,
+                         .op = PROTO_UNREGISTER,
+                         .slot = c->slot,
+                         .generation = c->generation};
+    if (plat_chan_send(h, &req, sizeof req) != MBX_OK)
+        return false;
+    proto_reply rep;
+    size_t got = 0;
+    int wait_ms = c->timeout_ms < 0 ? 5000 : c->timeout_ms;
+    return plat_chan_recv(h, &rep, sizeof rep, &got, plat_deadline(wait_ms)) == MBX_OK &&
+           got == sizeof rep;
+}
+
 void mbx_close(mbx_client *c)
 {
     if (c == NULL)
         return;
     /* Ask the broker to free the slot and wait for the answer, so that the name can be
-     * taken again as soon as we return. A broker that is gone or slow does not hold us
-     * up: closing the channel (or our death) frees the slot too. */
-    proto_request req = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = PROTO_UNREGISTER};
-    if (plat_chan_send(c->chan, &req, sizeof req) == MBX_OK) {
-        proto_reply rep;
-        size_t got;
-        int wait_ms = c->timeout_ms < 0 ? 5000 : c->timeout_ms;
-        (void)plat_chan_recv(c->chan, &rep, sizeof rep, &got, plat_deadline(wait_ms));
+     * taken again as soon as we return. If our channel died with an earlier broker, ask
+     * the current one over a new connection. A broker that is gone or slow does not hold
+     * us up: our exit frees the slot too. */
+    if (!unregister_on(c, c->chan)) {
+        plat_handle h;
+        int64_t broker_pid;
+        if (plat_chan_connect(c->namespace_name, &h, &broker_pid) == MBX_OK) {
+            (void)unregister_on(c, h);
+            plat_handle_close(h);
+        }
     }
     plat_handle_close(c->chan);
     plat_shm_close(&c->shm);

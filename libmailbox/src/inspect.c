@@ -8,6 +8,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
 {
     if (info == NULL)
         return MBX_EINVAL;
+    memset(info, 0, sizeof *info);
     if (ns == NULL)
         ns = mbx_default_namespace();
     if (mbx_check_name(ns) != MBX_OK)
@@ -19,14 +20,14 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         return err;
     seg_header *h = segment_header(&v);
     int64_t broker_pid = atomic_load(&h->broker_pid);
+    strncpy(info->namespace_name, ns, MBX_NAME_MAX);
+    info->broker_pid = broker_pid;
     if (atomic_load(&h->state) != SEG_READY ||
         !plat_proc_alive(broker_pid, atomic_load(&h->broker_start_time))) {
+        /* A segment without its broker: info names the broker that left it. */
         plat_shm_close(&shm);
         return MBX_ENOBROKER;
     }
-    memset(info, 0, sizeof *info);
-    strncpy(info->namespace_name, ns, MBX_NAME_MAX);
-    info->broker_pid = broker_pid;
     int64_t up = (plat_wall_us() - atomic_load(&h->started_us)) / 1000000;
     info->uptime_s = up > 0 ? up : 0;
     info->epoch = atomic_load(&h->epoch);

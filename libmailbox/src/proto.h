@@ -5,7 +5,9 @@
  *
  * A client stays connected for as long as it holds its slot: UNREGISTER (answered before
  * the client closes, so its name is free when mbx_close() returns) or the channel closing
- * or the client process dying all give the slot back.
+ * or the client process dying all give the slot back. A client whose channel died with an
+ * earlier broker sends UNREGISTER with its slot and generation over a new connection; the
+ * broker honours it only from the process that holds the slot.
  */
 #ifndef MBX_PROTO_H
 #define MBX_PROTO_H
@@ -25,6 +27,8 @@ typedef struct proto_request {
     uint32_t op;
     uint32_t flags;
     char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
+    uint32_t slot;               /* UNREGISTER: the slot given back ... */
+    uint32_t generation;         /* ... and its generation */
 } proto_request;
 
 typedef struct proto_reply {

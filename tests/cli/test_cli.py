@@ -364,16 +364,55 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rx.returncode, 7)
         self.assertIn("shut down", err)
 
-    def test_stale_segment_needs_fresh(self):
+    def epoch(self, ns):
+        r = run(MBX, "list", "-N", ns, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["broker"]["epoch"]
+
+    def test_restart_adopts_and_fresh_starts_over(self):
         ns = self.broker()
-        broker = self.namespaces[0].proc
-        broker.kill()
-        broker.wait()
-        r = run(MAILBOXD, "-N", ns)
-        self.assert_one_line_error(r, 4, "--fresh", f"pid {broker.pid}")
-        self.assertEqual(run(MBX, "send", "-N", ns, "x", "{}").returncode, 3)
+        first = self.namespaces[0]
+        self.assertEqual(self.epoch(ns), 0)
+        first.proc.kill()
+        first.proc.wait()
+        # Clients are told there is no broker, and which broker left the namespace.
+        for args in (["send", "-N", ns, "x", "{}"], ["list", "-N", ns]):
+            self.assert_one_line_error(run(MBX, *args), 3, "no broker", f"pid {first.proc.pid}")
+        second = Namespace(ns)
+        self.namespaces.append(second)
+        self.assertEqual(self.epoch(ns), 1)
+        second.proc.kill()
+        second.proc.wait()
+        self.namespaces.append(Namespace(ns))
+        self.assertEqual(self.epoch(ns), 2)
+        self.namespaces[-1].stop()
+        self.namespaces.append(Namespace(ns))  # a clean stop removed it: a new namespace
+        self.assertEqual(self.epoch(ns), 0)
+        self.namespaces[-1].proc.kill()
+        self.namespaces[-1].proc.wait()
         self.namespaces.append(Namespace(ns, "--fresh"))
-        self.assertEqual(run(MBX, "recv", "-N", ns, "-t", "10", "x").returncode, 0)
+        self.assertEqual(self.epoch(ns), 0)
+
+    def test_segment_of_another_version_is_refused(self):
+        ns = new_namespace("version")
+        path = f"/dev/shm/mailbox.{ns}"
+        try:
+            with open(path, "wb") as f:  # a header with magic "MAILBOX1" and layout 99
+                f.write(b"MAILBOX1" + (99).to_bytes(4, "little") + bytes(4096 - 12))
+            os.chmod(path, 0o600)
+            self.assert_one_line_error(run(MBX, "list", "-N", ns), 10, "version mismatch")
+            self.assert_one_line_error(run(MAILBOXD, "-N", ns), 4, "layout version", "--fresh")
+            garbage = run(MAILBOXD, "-N", ns, "--fresh", "-d")
+            self.assertEqual(garbage.returncode, 0, garbage.stderr)
+            os.kill(int(garbage.stdout), signal.SIGTERM)
+            for _ in range(500):
+                if not os.path.exists(path):
+                    break
+                time.sleep(0.01)
+            self.assertFalse(os.path.exists(path))
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 if __name__ == "__main__":
