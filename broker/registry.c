@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "registry.h"
 #include "ring.h"
 
@@ -61,6 +62,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     atomic_store(&e->generation, gen + 1);
     atomic_thread_fence(memory_order_release);
     memset(e->name, 0, sizeof e->name);
+    FAULT_POINT("registry.claim.writing"); /* the entry is half written */
     memcpy(e->name, rec->name, strlen(rec->name));
     atomic_store(&e->pid, pid);
     atomic_store(&e->start_time, plat_proc_start_time(pid));

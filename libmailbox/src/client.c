@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "fault.h"
 #include "names.h"
 #include "proto.h"
 
@@ -33,6 +34,7 @@ static mbx_err registration(mbx_client *c, const char *wanted, int64_t deadline)
     mbx_err err = plat_chan_send(c->chan, &req, sizeof req);
     if (err != MBX_OK)
         return err;
+    FAULT_POINT("client.register.sent"); /* the broker gives a slot to a dying client */
     proto_reply rep;
     size_t got = 0;
     err = plat_chan_recv(c->chan, &rep, sizeof rep, &got, deadline);
