@@ -18,6 +18,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "ring.h"
+#include "scrub.h"
 #include "signals.h"
 
 /* Keys in the poller: what kind of handle, and which slot or handle. */
@@ -34,6 +35,7 @@ typedef struct broker {
     plat_handle signal_wake;
     plat_poller *poller;
     registry reg;
+    scrubber scrub;
     uint32_t uid;  /* our own uid, for the peer check */
     bool adopted;  /* the segment was taken over from a dead broker */
     unsigned mode; /* the segment's permission bits */
@@ -363,6 +365,32 @@ static void on_listener(broker *b)
     }
 }
 
+static void dispatch(broker *b, uint64_t key)
+{
+    uint64_t v = KEY_VALUE(key);
+    switch (KEY_KIND(key)) {
+    case KEY_LISTENER:
+        on_listener(b);
+        break;
+    case KEY_SIGNAL:
+        break;
+    case KEY_PENDING:
+        on_pending(b, (plat_handle)v);
+        break;
+    case KEY_CLIENT:
+        if (v < b->view.slots)
+            on_client(b, (uint32_t)v);
+        break;
+    case KEY_WATCH:
+        /* The event may be stale: an earlier event of this batch may have freed the slot
+         * and a registration given it to someone else. Act only when the current owner's
+         * watch says it has exited. */
+        if (v < b->view.slots && b->reg.recs[v].active && plat_handle_ready(b->reg.recs[v].watch))
+            release_slot(b, (uint32_t)v, "exited");
+        break;
+    }
+}
+
 static void shut_down(broker *b)
 {
     seg_header *h = segment_header(&b->view);
@@ -384,6 +412,7 @@ static void shut_down(broker *b)
 static void loop(broker *b)
 {
     seg_header *h = segment_header(&b->view);
+    int64_t next_scrub = plat_now_ns();
     while (!signals_stop_requested()) {
         uint64_t keys[64];
         int n = plat_poller_wait(b->poller, 1000, keys, 64);
@@ -392,30 +421,11 @@ static void loop(broker *b)
             log_msg(LOG_LEVEL_ERROR, "waiting for events failed; stopping");
             return;
         }
-        for (int i = 0; i < n && !signals_stop_requested(); i++) {
-            uint64_t v = KEY_VALUE(keys[i]);
-            switch (KEY_KIND(keys[i])) {
-            case KEY_LISTENER:
-                on_listener(b);
-                break;
-            case KEY_SIGNAL:
-                break;
-            case KEY_PENDING:
-                on_pending(b, (plat_handle)v);
-                break;
-            case KEY_CLIENT:
-                if (v < b->view.slots)
-                    on_client(b, (uint32_t)v);
-                break;
-            case KEY_WATCH:
-                /* The event may be stale: an earlier event of this batch may have freed
-                 * the slot and a registration given it to someone else. Act only when the
-                 * current owner's watch says it has exited. */
-                if (v < b->view.slots && b->reg.recs[v].active &&
-                    plat_handle_ready(b->reg.recs[v].watch))
-                    release_slot(b, (uint32_t)v, "exited");
-                break;
-            }
+        for (int i = 0; i < n && !signals_stop_requested(); i++)
+            dispatch(b, keys[i]);
+        if (plat_now_ns() >= next_scrub) {
+            scrub_segment(&b->scrub);
+            next_scrub = plat_now_ns() + 1000000000LL;
         }
     }
 }
@@ -463,6 +473,7 @@ int broker_run(const broker_options *opt)
     }
     /* Everything is in place: publish readiness, in shared memory first. */
     atomic_store(&segment_header(&b.view)->state, SEG_READY);
+    scrub_init(&b.scrub, &b.reg);
     if (opt->log_path != NULL && log_redirect(opt->log_path, 0) != 0)
         log_msg(LOG_LEVEL_WARN, "cannot open log file '%s'; logging to stderr", opt->log_path);
     else if (opt->log_path == NULL && opt->daemon)

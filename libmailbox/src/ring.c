@@ -14,9 +14,14 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static bool namespace_open(const seg_view *v)
+/* MBX_OK while the namespace serves, MBX_ESHUTDOWN once it closes; any other value is
+ * not one the broker writes. */
+static mbx_err namespace_state(const seg_view *v)
 {
-    return atomic_load_explicit(&segment_header(v)->state, memory_order_acquire) == SEG_READY;
+    uint32_t state = atomic_load_explicit(&segment_header(v)->state, memory_order_acquire);
+    if (state == SEG_READY)
+        return MBX_OK;
+    return state == SEG_CLOSING ? MBX_ESHUTDOWN : MBX_ECORRUPT;
 }
 
 static bool slot_is(const seg_view *v, uint32_t slot, uint32_t gen)
@@ -24,6 +29,19 @@ static bool slot_is(const seg_view *v, uint32_t slot, uint32_t gen)
     seg_dir_entry *e = segment_dir(v, slot);
     return atomic_load_explicit(&e->state, memory_order_acquire) == SLOT_ACTIVE &&
            atomic_load_explicit(&e->generation, memory_order_acquire) == gen;
+}
+
+/* For the owner: MBX_OK while the slot is ours, MBX_ESHUTDOWN when the broker took it
+ * back (it frees a slot by marking it free and adding 2 to the generation), MBX_ECORRUPT
+ * for anything else. */
+static mbx_err own_slot(const seg_view *v, uint32_t slot, uint32_t gen)
+{
+    if (slot_is(v, slot, gen))
+        return MBX_OK;
+    seg_dir_entry *e = segment_dir(v, slot);
+    if (atomic_load(&e->state) == SLOT_FREE && atomic_load(&e->generation) == gen + 2)
+        return MBX_ESHUTDOWN;
+    return MBX_ECORRUPT;
 }
 
 /*
@@ -79,9 +97,10 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
     seg_mailbox *mb = segment_mailbox(v, slot);
     bool waited = false;
     for (;;) {
-        if (!namespace_open(v))
-            return MBX_ESHUTDOWN;
-        mbx_err err = lock_mailbox(v, mb, deadline_ns);
+        mbx_err err = namespace_state(v);
+        if (err != MBX_OK)
+            return err;
+        err = lock_mailbox(v, mb, deadline_ns);
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
@@ -149,14 +168,15 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     for (;;) {
-        if (!slot_is(v, slot, gen))
-            return MBX_ESHUTDOWN;
+        mbx_err err = own_slot(v, slot, gen);
+        if (err != MBX_OK)
+            return err;
         uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
         uint64_t tail = atomic_load(&mb->tail);
         if (tail - head > v->depth)
             return MBX_ECORRUPT;
         if (tail != head) {
-            mbx_err err = read_cell(v, mb, head, out);
+            err = read_cell(v, mb, head, out);
             /* A corrupt cell is skipped so one bad message cannot wedge the mailbox. */
             atomic_store(&mb->head, head + 1);
             if (atomic_load(&mb->tx_waiting) != 0)
@@ -166,8 +186,9 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             return err;
         }
         /* Empty: deliver everything before reporting a shutdown, lose nothing. */
-        if (!namespace_open(v))
-            return MBX_ESHUTDOWN;
+        err = namespace_state(v);
+        if (err != MBX_OK)
+            return err;
         int64_t now = plat_now_ns();
         if (now >= deadline_ns)
             return MBX_ETIMEDOUT;

@@ -68,7 +68,11 @@ static void test_generation_guards_the_slot(void **state)
     assert_int_equal(put(&v, 0, gen + 2, "1", plat_now_ns()), MBX_ENORECIPIENT);
     assert_int_equal(put(&v, 1, 0, "1", plat_now_ns()), MBX_ENORECIPIENT); /* free slot */
     char buf[65];
-    assert_int_equal(take(&v, 0, gen + 2, buf, plat_now_ns()), MBX_ESHUTDOWN);
+    /* An owner whose entry says something else: corrupt, unless the broker freed it. */
+    assert_int_equal(take(&v, 0, gen - 2, buf, plat_now_ns()), MBX_ECORRUPT);
+    atomic_store(&segment_dir(&v, 0)->state, SLOT_FREE);
+    atomic_store(&segment_dir(&v, 0)->generation, gen + 2);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ESHUTDOWN);
     fixture_free(&v);
 }
 
@@ -99,6 +103,18 @@ static void test_corrupt_indices_and_cells(void **state)
     assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_OK);
     assert_string_equal(buf, "4");
+    fixture_free(&v);
+}
+
+static void test_garbage_namespace_state_is_corrupt(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    char buf[65];
+    atomic_store(&segment_header(&v)->state, 0xdeadbeef);
+    assert_int_equal(put(&v, 0, gen, "1", plat_now_ns()), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, plat_now_ns()), MBX_ECORRUPT);
     fixture_free(&v);
 }
 
@@ -140,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_fifo_and_full),
         cmocka_unit_test(test_generation_guards_the_slot),
         cmocka_unit_test(test_corrupt_indices_and_cells),
+        cmocka_unit_test(test_garbage_namespace_state_is_corrupt),
         cmocka_unit_test(test_closing_drains_then_reports),
         cmocka_unit_test(test_reset_counts_dropped),
     };

@@ -1,0 +1,97 @@
+/* scrub.c: see scrub.h. */
+#include <string.h>
+
+#include "log.h"
+#include "ring.h"
+#include "scrub.h"
+
+void scrub_init(scrubber *s, registry *reg)
+{
+    const seg_header *h = segment_header(reg->view);
+    s->reg = reg;
+    memcpy(s->pristine_header, h, sizeof s->pristine_header);
+    s->broker_pid = atomic_load(&h->broker_pid);
+    s->broker_start_time = atomic_load(&h->broker_start_time);
+    s->started_us = atomic_load(&h->started_us);
+    s->epoch = atomic_load(&h->epoch);
+}
+
+static unsigned scrub_header(scrubber *s)
+{
+    seg_header *h = segment_header(s->reg->view);
+    unsigned repaired = 0;
+    if (memcmp(h, s->pristine_header, sizeof s->pristine_header) != 0) {
+        log_msg(LOG_LEVEL_WARN, "segment header overwritten (geometry or identity); restored");
+        memcpy(h, s->pristine_header, sizeof s->pristine_header);
+        repaired++;
+    }
+    if (atomic_load(&h->state) != SEG_READY || atomic_load(&h->broker_pid) != s->broker_pid ||
+        atomic_load(&h->broker_start_time) != s->broker_start_time ||
+        atomic_load(&h->started_us) != s->started_us || atomic_load(&h->epoch) != s->epoch) {
+        log_msg(LOG_LEVEL_WARN, "segment header overwritten (broker fields); restored");
+        atomic_store(&h->broker_pid, s->broker_pid);
+        atomic_store(&h->broker_start_time, s->broker_start_time);
+        atomic_store(&h->started_us, s->started_us);
+        atomic_store(&h->epoch, s->epoch);
+        atomic_store(&h->state, SEG_READY);
+        repaired++;
+    }
+    return repaired;
+}
+
+/* The directory entry the registry says slot should have. */
+static bool entry_matches(const seg_dir_entry *e, const client_rec *rec)
+{
+    if (atomic_load(&e->generation) != rec->generation)
+        return false;
+    if (!rec->active)
+        return atomic_load(&e->state) == SLOT_FREE;
+    char expect[MBX_NAME_MAX + 1] = {0};
+    memcpy(expect, rec->name, strlen(rec->name));
+    return atomic_load(&e->state) == SLOT_ACTIVE && atomic_load(&e->pid) == rec->pid &&
+           memcmp(e->name, expect, sizeof expect) == 0;
+}
+
+static void rewrite_entry(seg_dir_entry *e, const client_rec *rec)
+{
+    /* Readers skip the entry while the generation is odd. */
+    atomic_store(&e->generation, rec->generation + 1);
+    atomic_thread_fence(memory_order_release);
+    memset(e->name, 0, sizeof e->name);
+    if (rec->active) {
+        memcpy(e->name, rec->name, strlen(rec->name));
+        atomic_store(&e->pid, rec->pid);
+        atomic_store(&e->start_time, plat_proc_start_time(rec->pid));
+    } else {
+        atomic_store(&e->pid, 0);
+        atomic_store(&e->start_time, 0);
+    }
+    atomic_store(&e->generation, rec->generation);
+    atomic_store(&e->state, rec->active ? SLOT_ACTIVE : SLOT_FREE);
+}
+
+unsigned scrub_segment(scrubber *s)
+{
+    const seg_view *v = s->reg->view;
+    unsigned repaired = scrub_header(s);
+    for (uint32_t slot = 0; slot < v->slots; slot++) {
+        const client_rec *rec = &s->reg->recs[slot];
+        seg_dir_entry *e = segment_dir(v, slot);
+        if (!entry_matches(e, rec)) {
+            log_msg(LOG_LEVEL_WARN, "slot %u: directory entry overwritten; restored", slot);
+            rewrite_entry(e, rec);
+            repaired++;
+        }
+        seg_mailbox *mb = segment_mailbox(v, slot);
+        uint64_t head = atomic_load(&mb->head), tail = atomic_load(&mb->tail);
+        if (tail - head > v->depth || (!rec->active && tail != head)) {
+            uint64_t dropped = ring_reset(v, slot, NULL, NULL);
+            atomic_fetch_add(&segment_header(v)->discarded, dropped);
+            log_msg(LOG_LEVEL_WARN,
+                    "slot %u: mailbox indices overwritten (head %llu, tail %llu); emptied", slot,
+                    (unsigned long long)head, (unsigned long long)tail);
+            repaired++;
+        }
+    }
+    return repaired;
+}
