@@ -36,9 +36,7 @@ typedef struct broker {
     plat_poller *poller;
     registry reg;
     scrubber scrub;
-    uint32_t uid;  /* our own uid, for the peer check */
-    bool adopted;  /* the segment was taken over from a dead broker */
-    unsigned mode; /* the segment's permission bits */
+    bool adopted; /* the segment was taken over from a dead broker */
 } broker;
 
 static void describe_geometry(const broker *b)
@@ -47,7 +45,7 @@ static void describe_geometry(const broker *b)
             "namespace '%s' ready: %u slots x %u messages x %u bytes, %" PRIu64
             " bytes reserved, mode %04o",
             b->opt->namespace_name, b->view.slots, b->view.depth, b->view.max_message,
-            b->view.total_size, b->mode);
+            b->view.total_size, b->shm.mode);
 }
 
 /* Finds who is in the way when the namespace is taken, for a message that names it. */
@@ -111,7 +109,6 @@ static int adopt_segment(broker *b)
         return BROKER_EXIT_STALE;
     }
     b->adopted = true;
-    b->mode = segment_header(&b->view)->mode & 0777;
     return BROKER_EXIT_OK;
 }
 
@@ -148,7 +145,6 @@ static int create_segment(broker *b)
         return BROKER_EXIT_FAILURE;
     }
     b->view = v;
-    b->mode = o->mode;
     return BROKER_EXIT_OK;
 }
 
@@ -170,11 +166,17 @@ static bool watch_adopted(broker *b)
     return true;
 }
 
-/* A peer of another user may join only when the namespace's mode lets others in; the
- * segment's permissions are the real gate, this keeps strangers from taking slots. */
-static bool peer_allowed(const broker *b, uint32_t uid)
+/*
+ * Who may take a slot: the segment's owner and root always; others as the segment's
+ * permission bits say, with group membership read from the peer's own credentials. The
+ * segment's permissions are the first gate (a client must open it); this keeps those
+ * who cannot from taking slots anyway.
+ */
+static bool peer_allowed(const broker *b, int64_t pid, uint32_t uid)
 {
-    return uid == b->uid || uid == 0 || (b->mode & 0066) != 0;
+    if (uid == b->shm.uid || uid == 0 || (b->shm.mode & 0006) == 0006)
+        return true;
+    return (b->shm.mode & 0060) == 0060 && plat_proc_in_group(pid, b->shm.gid);
 }
 
 static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, const char *name)
@@ -311,7 +313,7 @@ static void on_pending(broker *b, plat_handle h)
         reply(h, status, req.slot, 0, NULL);
     } else if (req.op == PROTO_REGISTER) {
         /* The peer's identity as the kernel saw it at connect time. */
-        if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, uid)) {
+        if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, pid, uid)) {
             reply(h, MBX_EPERM, 0, 0, NULL);
         } else if (atomic_load(&segment_header(&b->view)->state) != SEG_READY) {
             reply(h, MBX_ESHUTDOWN, 0, 0, NULL);
@@ -435,7 +437,6 @@ int broker_run(const broker_options *opt)
     broker b;
     memset(&b, 0, sizeof b);
     b.opt = opt;
-    b.uid = plat_uid();
     log_set_verbosity(opt->verbosity);
     plat_raise_handle_limit();
 

@@ -56,6 +56,11 @@ def run(*args, stdin=None, env=None, timeout=TIMEOUT):
                           timeout=timeout, env=env, preexec_fn=_die_with_parent)
 
 
+def run_bytes(*args, stdin=b""):
+    return subprocess.run(list(args), input=stdin, capture_output=True, timeout=TIMEOUT,
+                          preexec_fn=_die_with_parent)
+
+
 def start(*args, env=None):
     return subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, preexec_fn=_die_with_parent)
@@ -263,6 +268,20 @@ class CliTest(unittest.TestCase):
                 self.assert_one_line_error(run(MBX, "send", "-N", ns, "sink", bad), 6,
                                            "invalid JSON")
 
+    def test_bad_bytes_on_standard_input(self):
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-t", "1500", "sink")
+        self.wait_for_client(ns, "sink")
+        cases = [b'{"a":"\x00"}\n', b'"\xc3\x28"\n', b'"\xed\xa0\x80"\n', b'"\xc0\xaf"\n',
+                 b'{"a":1}\x00\n']
+        for bad in cases:
+            with self.subTest(stdin=bad):
+                r = run_bytes(MBX, "send", "-N", ns, "sink", stdin=b'"ok"\n' + bad)
+                self.assertEqual(r.returncode, 6, r.stderr)
+                self.assertIn(b"line 2: invalid JSON", r.stderr)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, '"ok"\n' * len(cases))  # only the good line each time
+
     def test_deep_nesting_is_refused(self):
         ns = self.broker("--max-message", "262144", "--slots", "2", "--depth", "2")
         self.background(MBX, "recv", "-N", ns, "-t", "10000", "sink")
@@ -320,6 +339,37 @@ class CliTest(unittest.TestCase):
         self.assertIn(f"namespace  {ns}", r.stdout)
         self.assertIn(f"pid {self.namespaces[0].proc.pid}", r.stdout)
         self.assertIn("64 slots x 64 messages x 4096 bytes", r.stdout)
+
+    # ---- permissions ---------------------------------------------------------------------
+
+    def as_nobody(self, *args, groups=None):
+        """Runs a program as user nobody, with only the given supplementary groups."""
+        drop = ["setpriv", "--reuid=nobody", "--regid=nogroup"]
+        drop += [f"--groups={groups}"] if groups is not None else ["--clear-groups"]
+        return run(*drop, *args)
+
+    def test_default_mode_keeps_other_users_out(self):
+        ns = self.broker()
+        self.background(MBX, "recv", "-N", ns, "-t", "10000", "owner")
+        self.wait_for_client(ns, "owner")
+        for args in (["send", "-N", ns, "owner", "{}"], ["recv", "-N", ns, "-t", "100", "x"],
+                     ["list", "-N", ns]):
+            with self.subTest(args=args):
+                self.assert_one_line_error(self.as_nobody(MBX, *args), 8, "permission denied")
+
+    def test_group_mode_lets_members_in(self):
+        ns = self.broker("--mode", "0660")
+        gid = os.stat(f"/dev/shm/mailbox.{ns}").st_gid
+        self.assertEqual(os.stat(f"/dev/shm/mailbox.{ns}").st_mode & 0o777, 0o660)
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "10000", "owner")
+        self.wait_for_client(ns, "owner")
+        member = self.as_nobody(MBX, "send", "-N", ns, "--from", "member", "owner", "[1]",
+                                groups=str(gid))
+        self.assertEqual(member.returncode, 0, member.stderr)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, "[1]\n")
+        stranger = self.as_nobody(MBX, "send", "-N", ns, "owner", "[2]")
+        self.assert_one_line_error(stranger, 8, "permission denied")
 
     # ---- the broker ---------------------------------------------------------------------
 

@@ -41,8 +41,11 @@ mbx_err plat_map_errno(int err);
 /* ---- named shared segment ---------------------------------------------------------- */
 
 typedef struct plat_shm {
-    void *base;  /* mapping address in this process */
-    size_t size; /* mapped bytes */
+    void *base;    /* mapping address in this process */
+    size_t size;   /* mapped bytes */
+    uint32_t uid;  /* the segment's owner ... */
+    uint32_t gid;  /* ... and group */
+    unsigned mode; /* and permission bits, as the OS keeps them */
 } plat_shm;
 
 /*
@@ -98,14 +101,14 @@ void plat_sem_drain(plat_sem *s);
 /* ---- processes --------------------------------------------------------------------- */
 
 int64_t plat_pid(void);
-/* The effective user id of this process. */
-uint32_t plat_uid(void);
 /*
  * An identity that, with the pid, names one process for ever: its start time in clock
  * ticks since boot. A recycled pid has another start time. Returns 0 when the process
  * does not exist.
  */
 uint64_t plat_proc_start_time(int64_t pid);
+/* True when process pid has gid as its real, effective or a supplementary group. */
+bool plat_proc_in_group(int64_t pid, uint32_t gid);
 /* True when pid is alive and started at start_time. */
 bool plat_proc_alive(int64_t pid, uint64_t start_time);
 /*

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -13,11 +14,6 @@
 int64_t plat_pid(void)
 {
     return (int64_t)getpid();
-}
-
-uint32_t plat_uid(void)
-{
-    return (uint32_t)geteuid();
 }
 
 uint64_t plat_proc_start_time(int64_t pid)
@@ -50,6 +46,39 @@ uint64_t plat_proc_start_time(int64_t pid)
     if (field != 22 || sscanf(p, "%llu", &start) != 1)
         return 0;
     return (uint64_t)start;
+}
+
+bool plat_proc_in_group(int64_t pid, uint32_t gid)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return false;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld/status", (long long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    /* "Gid:\treal\teffective\tsaved\tfs" and "Groups:\tg1 g2 ...": any of them counts. */
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        char *p;
+        if (strncmp(line, "Gid:", 4) == 0)
+            p = line + 4;
+        else if (strncmp(line, "Groups:", 7) == 0)
+            p = line + 7;
+        else
+            continue;
+        char *end;
+        for (unsigned long g = strtoul(p, &end, 10); end != p; g = strtoul(p, &end, 10)) {
+            if (g == gid) {
+                found = true;
+                break;
+            }
+            p = end;
+        }
+    }
+    fclose(f);
+    return found;
 }
 
 bool plat_proc_alive(int64_t pid, uint64_t start_time)

@@ -16,6 +16,12 @@ static void shm_name(const char *ns, char *buf, size_t cap)
 
 static mbx_err map_fd(int fd, size_t size, bool writable, plat_shm *out)
 {
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return plat_map_errno(errno);
+    out->uid = st.st_uid;
+    out->gid = st.st_gid;
+    out->mode = st.st_mode & 07777;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *base = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
