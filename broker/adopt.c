@@ -6,18 +6,35 @@
 #include "names.h"
 #include "ring.h"
 
-/* Reads what the directory says of a slot; false when the entry is not a plausible live
- * one (free, half-written, invalid name, a duplicate name, a dead or recycled pid). */
-static bool entry_is_live(registry *reg, uint32_t slot, char *name, int64_t *pid, uint32_t *gen)
+/* Reads an active entry's name; false when it is not a plausible one (invalid, or a
+ * name another kept slot already has). */
+static bool entry_name(registry *reg, const seg_dir_entry *e, char *name)
 {
-    seg_dir_entry *e = segment_dir(reg->view, slot);
-    if (atomic_load(&e->state) != SLOT_ACTIVE || (*gen & 1u) != 0)
-        return false;
     memcpy(name, e->name, MBX_NAME_MAX + 1);
-    if (!names_valid_bounded(name, MBX_NAME_MAX + 1) || registry_find(reg, name) >= 0)
+    return names_valid_bounded(name, MBX_NAME_MAX + 1) && registry_find(reg, name) < 0;
+}
+
+/* Keeps a slot whose client still lives: watches it, mends out-of-range indices. */
+static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen,
+                      uint32_t linger_ms, adopt_report *report)
+{
+    const seg_view *v = reg->view;
+    registry_adopt(reg, slot, name, pid, gen);
+    client_rec *rec = &reg->recs[slot];
+    rec->linger_ms = linger_ms;
+    if (plat_proc_watch(pid, &rec->watch) != MBX_OK) {
+        rec->watch = PLAT_NO_HANDLE; /* it died just now */
         return false;
-    *pid = atomic_load(&e->pid);
-    return plat_proc_alive(*pid, atomic_load(&e->start_time));
+    }
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    if (atomic_load(&mb->tail) - atomic_load(&mb->head) > v->depth) {
+        log_msg(LOG_LEVEL_WARN, "slot %u ('%s'): indices out of range, emptied", slot, name);
+        report->discarded += ring_reset(v, slot, NULL, NULL);
+        report->repaired++;
+    }
+    report->messages_kept += ring_waiting(v, slot);
+    report->kept++;
+    return true;
 }
 
 void adopt_clients(registry *reg, adopt_report *report)
@@ -35,31 +52,31 @@ void adopt_clients(registry *reg, adopt_report *report)
         }
         uint32_t state = atomic_load(&e->state);
         char name[MBX_NAME_MAX + 1];
-        int64_t pid = 0;
-        if (!half_written && entry_is_live(reg, slot, name, &pid, &gen)) {
-            registry_adopt(reg, slot, name, pid, gen);
-            client_rec *rec = &reg->recs[slot];
-            if (plat_proc_watch(pid, &rec->watch) == MBX_OK) {
-                uint64_t tail = atomic_load(&segment_mailbox(v, slot)->tail);
-                uint64_t head = atomic_load(&segment_mailbox(v, slot)->head);
-                if (tail - head > v->depth) {
-                    log_msg(LOG_LEVEL_WARN, "slot %u ('%s'): indices out of range, emptied", slot,
-                            name);
-                    report->discarded += ring_reset(v, slot, NULL, NULL);
-                    report->repaired++;
-                }
-                report->messages_kept += ring_waiting(v, slot);
-                report->kept++;
+        if (half_written || state != SLOT_ACTIVE || !entry_name(reg, e, name)) {
+            registry_set_generation(reg, slot, gen);
+            if (state == SLOT_FREE && !half_written)
+                continue;
+            registry_adopt(reg, slot, "", 0, gen); /* to free it through the normal path */
+        } else {
+            int64_t pid = atomic_load(&e->pid);
+            uint32_t linger_ms = atomic_load(&e->linger_ms);
+            if (linger_ms > MBX_LINGER_MAX_MS)
+                linger_ms = MBX_LINGER_MAX_MS;
+            if (pid != 0 && plat_proc_alive(pid, atomic_load(&e->start_time)) &&
+                keep_live(reg, slot, name, pid, gen, linger_ms, report))
+                continue;
+            /* Gone. A mailbox that lingers, or whose client asked for it and died while no
+             * broker ran, lingers on for the rest of its time. */
+            int64_t left_us = pid == 0 ? atomic_load(&e->linger_until_us) - plat_wall_us()
+                                       : (int64_t)linger_ms * 1000;
+            if (!reg->recs[slot].active)
+                registry_adopt(reg, slot, name, 0, gen);
+            if (linger_ms > 0 && left_us > 0 && left_us <= (int64_t)linger_ms * 1000) {
+                reg->recs[slot].linger_ms = linger_ms;
+                registry_linger(reg, slot, plat_now_ns() + left_us * 1000);
+                report->lingering++;
                 continue;
             }
-            /* It died just now: free it below like any other. */
-            rec->watch = PLAT_NO_HANDLE;
-        } else {
-            registry_set_generation(reg, slot, gen);
-            if (state == SLOT_FREE)
-                continue;
-            /* Active but gone (or not plausible): free it through the normal path. */
-            registry_adopt(reg, slot, "", 0, gen);
         }
         report->discarded += registry_release(reg, slot);
         report->freed++;

@@ -155,14 +155,16 @@ static bool watch_adopted(broker *b)
     adopt_clients(&b->reg, &r);
     for (uint32_t i = 0; i < b->view.slots; i++) {
         client_rec *rec = &b->reg.recs[i];
-        if (rec->active && plat_poller_add(b->poller, rec->watch, KEY(KEY_WATCH, i)) != MBX_OK)
+        if (rec->active && !rec->lingering &&
+            plat_poller_add(b->poller, rec->watch, KEY(KEY_WATCH, i)) != MBX_OK)
             return false;
     }
     log_msg(LOG_LEVEL_INFO,
             "adopted namespace '%s' (epoch %" PRIu64 "): %u clients kept with %" PRIu64
-            " waiting messages, %u gone (%" PRIu64 " messages discarded), %u repairs",
+            " waiting messages, %u mailboxes lingering, %u gone (%" PRIu64
+            " messages discarded), %u repairs",
             b->opt->namespace_name, atomic_load(&segment_header(&b->view)->epoch), r.kept,
-            r.messages_kept, r.freed, r.discarded, r.repaired);
+            r.messages_kept, r.lingering, r.freed, r.discarded, r.repaired);
     return true;
 }
 
@@ -194,26 +196,62 @@ static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, co
     (void)plat_chan_send(h, &rep, sizeof rep);
 }
 
+/* Stops watching a slot's client: its channel and its death notice. */
+static void unwatch(broker *b, client_rec *rec)
+{
+    if (rec->chan != PLAT_NO_HANDLE) {
+        (void)plat_poller_del(b->poller, rec->chan);
+        plat_handle_close(rec->chan);
+        rec->chan = PLAT_NO_HANDLE;
+    }
+    if (rec->watch != PLAT_NO_HANDLE) {
+        (void)plat_poller_del(b->poller, rec->watch);
+        plat_handle_close(rec->watch);
+        rec->watch = PLAT_NO_HANDLE;
+    }
+}
+
+/* Frees a slot for good: its waiting messages are discarded and counted. */
 static void release_slot(broker *b, uint32_t slot, const char *why)
 {
     client_rec *rec = &b->reg.recs[slot];
     if (!rec->active)
         return;
-    plat_handle chan = rec->chan, watch = rec->watch;
+    unwatch(b, rec);
     char name[MBX_NAME_MAX + 1];
     memcpy(name, rec->name, sizeof name);
     int64_t pid = rec->pid;
     uint64_t dropped = registry_release(&b->reg, slot);
-    if (chan != PLAT_NO_HANDLE) {
-        (void)plat_poller_del(b->poller, chan);
-        plat_handle_close(chan);
-    }
-    if (watch != PLAT_NO_HANDLE) {
-        (void)plat_poller_del(b->poller, watch);
-        plat_handle_close(watch);
-    }
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; %" PRIu64 " discarded",
             name, pid, slot, why, dropped);
+}
+
+/* A client went away (closed, exited, killed): its mailbox lingers if it asked for it,
+ * else the slot is freed. */
+static void client_gone(broker *b, uint32_t slot, const char *why)
+{
+    client_rec *rec = &b->reg.recs[slot];
+    if (!rec->active || rec->lingering)
+        return;
+    if (rec->linger_ms == 0) {
+        release_slot(b, slot, why);
+        return;
+    }
+    unwatch(b, rec);
+    log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; mailbox lingers %u ms",
+            rec->name, rec->pid, slot, why, rec->linger_ms);
+    registry_linger(&b->reg, slot, plat_now_ns() + (int64_t)rec->linger_ms * 1000000);
+}
+
+/* Frees the mailboxes whose linger time is over. */
+static void expire_lingering(broker *b)
+{
+    int64_t now = plat_now_ns();
+    for (uint32_t i = 0; i < b->view.slots; i++) {
+        client_rec *rec = &b->reg.recs[i];
+        if (rec->active && rec->lingering && now >= rec->linger_until_ns)
+            release_slot(b, i, "lingered long enough");
+    }
 }
 
 /* Handles REGISTER on a pending connection. Returns true when the connection now
@@ -227,16 +265,18 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, MBX_EINVAL, 0, 0, NULL);
         return false;
     }
-    if (wanted[0] != '\0') {
-        int64_t holder = registry_find(&b->reg, wanted);
-        /* The holder may have died a moment ago with its death notice still queued:
-         * settle that now rather than refuse a legitimate successor. */
-        if (holder >= 0 && plat_handle_ready(b->reg.recs[holder].watch))
-            release_slot(b, (uint32_t)holder, "exited");
-        else if (holder >= 0) {
-            reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
-            return false;
-        }
+    uint32_t linger_ms = req->linger_ms <= MBX_LINGER_MAX_MS ? req->linger_ms : MBX_LINGER_MAX_MS;
+    int64_t holder = wanted[0] != '\0' ? registry_find(&b->reg, wanted) : -1;
+    /* The holder may have died a moment ago with its death notice still queued: settle
+     * that now rather than refuse a legitimate successor. */
+    if (holder >= 0 && !b->reg.recs[holder].lingering &&
+        plat_handle_ready(b->reg.recs[holder].watch)) {
+        client_gone(b, (uint32_t)holder, "exited");
+        holder = b->reg.recs[holder].active ? holder : -1;
+    }
+    if (holder >= 0 && !b->reg.recs[holder].lingering) {
+        reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
+        return false;
     }
     plat_handle watch;
     mbx_err err = plat_proc_watch(pid, &watch);
@@ -245,7 +285,12 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         return false;
     }
     uint32_t slot;
-    err = registry_claim(&b->reg, wanted, pid, &slot);
+    if (holder >= 0) {
+        slot = (uint32_t)holder; /* a lingering mailbox: the newcomer gets it, messages and all */
+        registry_take_over(&b->reg, slot, pid, linger_ms);
+    } else {
+        err = registry_claim(&b->reg, wanted, pid, linger_ms, &slot);
+    }
     if (err != MBX_OK) {
         plat_handle_close(watch);
         reply(h, err, 0, 0, NULL);
@@ -305,8 +350,9 @@ static void on_pending(broker *b, plat_handle h)
         mbx_err status = MBX_EINVAL;
         if (plat_chan_peer(h, &pid, &uid) == MBX_OK && req.slot < b->view.slots) {
             client_rec *rec = &b->reg.recs[req.slot];
-            if (rec->active && rec->pid == pid && rec->generation == req.generation) {
-                release_slot(b, req.slot, "closed");
+            if (rec->active && !rec->lingering && rec->pid == pid &&
+                rec->generation == req.generation) {
+                client_gone(b, req.slot, "closed");
                 status = MBX_OK;
             }
         }
@@ -337,13 +383,13 @@ static void on_client(broker *b, uint32_t slot)
     plat_handle h = rec->chan;
     if (!read_request(h, &req, &closed)) {
         if (closed)
-            release_slot(b, slot, "disconnected");
+            client_gone(b, slot, "disconnected");
         return;
     }
     if (req.op == PROTO_UNREGISTER) {
         rec->chan = PLAT_NO_HANDLE; /* keep it open for the answer */
         (void)plat_poller_del(b->poller, h);
-        release_slot(b, slot, "closed");
+        client_gone(b, slot, "closed");
         reply(h, MBX_OK, slot, 0, NULL);
         plat_handle_close(h);
     } else {
@@ -387,8 +433,9 @@ static void dispatch(broker *b, uint64_t key)
         /* The event may be stale: an earlier event of this batch may have freed the slot
          * and a registration given it to someone else. Act only when the current owner's
          * watch says it has exited. */
-        if (v < b->view.slots && b->reg.recs[v].active && plat_handle_ready(b->reg.recs[v].watch))
-            release_slot(b, (uint32_t)v, "exited");
+        if (v < b->view.slots && b->reg.recs[v].active && !b->reg.recs[v].lingering &&
+            plat_handle_ready(b->reg.recs[v].watch))
+            client_gone(b, (uint32_t)v, "exited");
         break;
     }
 }
@@ -426,6 +473,7 @@ static void loop(broker *b)
         for (int i = 0; i < n && !signals_stop_requested(); i++)
             dispatch(b, keys[i]);
         if (plat_now_ns() >= next_scrub) {
+            expire_lingering(b);
             scrub_segment(&b->scrub);
             next_scrub = plat_now_ns() + 1000000000LL;
         }

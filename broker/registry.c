@@ -43,7 +43,8 @@ static void generate_name(registry *reg, int64_t pid, char *out)
     } while (registry_find(reg, out) >= 0);
 }
 
-mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t *slot)
+mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
+                       uint32_t *slot)
 {
     uint32_t i = 0;
     while (i < reg->view->slots && reg->recs[i].active)
@@ -66,6 +67,8 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     memcpy(e->name, rec->name, strlen(rec->name));
     atomic_store(&e->pid, pid);
     atomic_store(&e->start_time, plat_proc_start_time(pid));
+    atomic_store(&e->linger_ms, linger_ms);
+    atomic_store(&e->linger_until_us, 0);
     gen += 2;
     atomic_store(&e->generation, gen);
     atomic_store(&e->state, SLOT_ACTIVE);
@@ -73,9 +76,41 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     rec->active = true;
     rec->pid = pid;
     rec->generation = gen;
+    rec->linger_ms = linger_ms;
+    rec->lingering = false;
     reg->active++;
     *slot = i;
     return MBX_OK;
+}
+
+void registry_linger(registry *reg, uint32_t slot, int64_t until_ns)
+{
+    client_rec *rec = &reg->recs[slot];
+    seg_dir_entry *e = segment_dir(reg->view, slot);
+    rec->lingering = true;
+    rec->pid = 0;
+    rec->linger_until_ns = until_ns;
+    rec->chan = PLAT_NO_HANDLE;
+    rec->watch = PLAT_NO_HANDLE;
+    atomic_store(&e->linger_until_us, plat_wall_us() + (until_ns - plat_now_ns()) / 1000);
+    atomic_store(&e->start_time, 0);
+    atomic_store(&e->pid, 0);
+}
+
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms)
+{
+    client_rec *rec = &reg->recs[slot];
+    seg_dir_entry *e = segment_dir(reg->view, slot);
+    /* Name and generation stay: it is the same mailbox, and senders that looked it up
+     * while it lingered still reach it. */
+    rec->lingering = false;
+    rec->pid = pid;
+    rec->linger_ms = linger_ms;
+    atomic_store(&segment_mailbox(reg->view, slot)->rx_sleeping, 0);
+    atomic_store(&e->start_time, plat_proc_start_time(pid));
+    atomic_store(&e->linger_ms, linger_ms);
+    atomic_store(&e->linger_until_us, 0);
+    atomic_store(&e->pid, pid);
 }
 
 void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen)
@@ -120,6 +155,10 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     ring_wake_all(reg->view, slot);
     atomic_fetch_add(&segment_header(reg->view)->discarded, dropped);
     rec->active = false;
+    rec->lingering = false;
+    rec->linger_ms = 0;
+    atomic_store(&f.entry->linger_until_us, 0);
+    atomic_store(&f.entry->linger_ms, 0);
     rec->chan = PLAT_NO_HANDLE;
     rec->watch = PLAT_NO_HANDLE;
     reg->active--;

@@ -18,6 +18,9 @@ typedef struct client_rec {
     plat_handle watch; /* readable when the client process exits */
     int64_t pid;
     uint32_t generation;
+    uint32_t linger_ms;      /* how long the mailbox outlives its client */
+    bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */
+    int64_t linger_until_ns; /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
 } client_rec;
 
@@ -39,7 +42,15 @@ int64_t registry_find(const registry *reg, const char *name);
  * is empty), writing its directory entry. The caller has checked the name is free.
  * Errors: MBX_ENOSLOTS.
  */
-mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t *slot);
+mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
+                       uint32_t *slot);
+
+/* The client of slot is gone but asked its mailbox to outlive it: keeps the slot, its
+ * messages and its generation (senders go on delivering), for rec->linger_ms. */
+void registry_linger(registry *reg, uint32_t slot, int64_t until_ns);
+
+/* A new client of the same name takes over a lingering mailbox, messages and all. */
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms);
 
 /*
  * Adoption: records slot as held by a live client found in the segment, with its name and

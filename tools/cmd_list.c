@@ -11,7 +11,8 @@
 static const char usage_text[] =
     "Usage: mbx list [-N NS] [--json]\n"
     "Show the broker (pid, uptime, epoch), the namespace's geometry and each client:\n"
-    "name, pid, messages waiting, sent, received and refused as full.\n"
+    "name, pid ('linger' for a mailbox waiting for its client to come back), messages\n"
+    "waiting, sent, received and refused as full.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --json          print one JSON object (schemas/list.schema.json)\n"
@@ -27,8 +28,13 @@ static const struct option long_options[] = {
 static int print_row(const mbx_client_info *ci, void *arg)
 {
     (void)arg;
-    printf("%-24s %5u %8" PRId64 " %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n",
-           ci->name, ci->slot, ci->pid, ci->waiting, ci->sent, ci->received, ci->refused_full);
+    char pid[24];
+    if (ci->lingering)
+        snprintf(pid, sizeof pid, "linger");
+    else
+        snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
+    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n", ci->name,
+           ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full);
     return 0;
 }
 
@@ -42,6 +48,7 @@ static int add_json_client(const mbx_client_info *ci, void *arg)
     cJSON_AddNumberToObject(o, "sent", (double)ci->sent);
     cJSON_AddNumberToObject(o, "received", (double)ci->received);
     cJSON_AddNumberToObject(o, "refused_full", (double)ci->refused_full);
+    cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
     cJSON_AddItemToArray((cJSON *)arg, o);
     return 0;
 }

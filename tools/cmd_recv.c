@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static const char usage_text[] =
-    "Usage: mbx recv [-N NS] [-c COUNT] [-t MS] [--envelope] NAME\n"
+    "Usage: mbx recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--linger SECONDS] NAME\n"
     "Connect as NAME and print each message received as one line of compact JSON.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
@@ -15,6 +15,8 @@ static const char usage_text[] =
     "  -t, --timeout MS    give up after MS in all: exit 4 if COUNT was not reached,\n"
     "                      0 when no COUNT was given (default: no limit)\n"
     "      --envelope      print {\"from\",\"to\",\"seq\",\"ts\",\"body\"} per message\n"
+    "      --linger S      keep the mailbox and what arrives in it for S seconds after\n"
+    "                      this command ends, for the next 'mbx recv NAME' (0..86400)\n"
     "  -h, --help          show this help\n";
 
 static const struct option long_options[] = {
@@ -22,6 +24,7 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, 'c'},
     {"timeout", required_argument, NULL, 't'},
     {"envelope", no_argument, NULL, 'e'},
+    {"linger", required_argument, NULL, 'l'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -75,6 +78,15 @@ int cmd_recv(int argc, char **argv)
         case 'e':
             envelope = true;
             break;
+        case 'l': {
+            long seconds;
+            if (!cli_parse_long(optarg, 0, MBX_LINGER_MAX_MS / 1000, &seconds))
+                return cli_fail("recv", EXIT_USAGE,
+                                "--linger: '%s' is not a number of seconds (0..%d)", optarg,
+                                MBX_LINGER_MAX_MS / 1000);
+            opts.linger_ms = (int)seconds * 1000;
+            break;
+        }
         case 'h':
             fputs(usage_text, stdout);
             return EXIT_OK_;

@@ -41,6 +41,9 @@ extern "C" {
 /* Longest namespace or client name, in bytes, without the terminating NUL. */
 #define MBX_NAME_MAX 63
 
+/* Longest linger a client may ask for: one day, in milliseconds. */
+#define MBX_LINGER_MAX_MS 86400000
+
 /* Every error the library reports. The numeric values are stable. */
 typedef enum mbx_err {
     MBX_OK = 0,
@@ -88,6 +91,9 @@ typedef struct mbx_connect_options {
     const char *namespace_name; /* NULL: mbx_default_namespace() */
     const char *client_name;    /* NULL or "": the broker assigns a unique name */
     int timeout_ms;             /* bound on talking to the broker; default 5000 */
+    int linger_ms;              /* keep the mailbox and its messages this long after the
+                                   client goes (closes, exits or is killed), for a new
+                                   client of the same name; 0 (default) to 86400000 */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
@@ -195,6 +201,8 @@ typedef struct mbx_client_info {
     uint64_t sent;         /* messages it sent */
     uint64_t received;     /* messages it took from its mailbox */
     uint64_t refused_full; /* sends to it that failed because its mailbox was full */
+    int lingering;         /* 1: its client is gone and the mailbox waits for a new one
+                              of the same name (pid is then 0) */
 } mbx_client_info;
 
 /* Called once per connected client; return non-zero to stop early. */

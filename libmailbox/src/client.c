@@ -26,9 +26,12 @@ mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_v
     return err;
 }
 
-static mbx_err registration(mbx_client *c, const char *wanted, int64_t deadline)
+static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, int64_t deadline)
 {
-    proto_request req = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = PROTO_REGISTER};
+    proto_request req = {.magic = PROTO_MAGIC,
+                         .version = PROTO_VERSION,
+                         .op = PROTO_REGISTER,
+                         .linger_ms = (uint32_t)linger_ms};
     if (wanted != NULL)
         strncpy(req.name, wanted, MBX_NAME_MAX);
     mbx_err err = plat_chan_send(c->chan, &req, sizeof req);
@@ -79,6 +82,8 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_EINVAL;
     if (wanted != NULL && wanted[0] != '\0' && mbx_check_name(wanted) != MBX_OK)
         return MBX_EINVAL;
+    if (opts->linger_ms < 0 || opts->linger_ms > MBX_LINGER_MAX_MS)
+        return MBX_EINVAL;
     int64_t deadline = plat_deadline(opts->timeout_ms);
 
     mbx_client *c = calloc(1, sizeof *c);
@@ -103,7 +108,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
             err = MBX_ENOBROKER; /* a segment left behind, or not ours to trust yet */
     }
     if (err == MBX_OK)
-        err = registration(c, wanted, deadline);
+        err = registration(c, wanted, opts->linger_ms, deadline);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
         plat_shm_close(&c->shm);

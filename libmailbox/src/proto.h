@@ -29,6 +29,8 @@ typedef struct proto_request {
     char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
     uint32_t slot;               /* UNREGISTER: the slot given back ... */
     uint32_t generation;         /* ... and its generation */
+    uint32_t linger_ms;          /* REGISTER: see mbx_connect_options */
+    uint32_t reserved;
 } proto_request;
 
 typedef struct proto_reply {

@@ -78,7 +78,9 @@ typedef struct seg_dir_entry {
     _Atomic int64_t pid;
     _Atomic uint64_t start_time;
     char name[MBX_NAME_MAX + 1];
-    uint8_t reserved[40];
+    _Atomic int64_t linger_until_us; /* wall clock; set while the mailbox outlives its owner */
+    _Atomic uint32_t linger_ms;      /* how long it may outlive its owner (asked at connect) */
+    uint8_t reserved[28];
 } seg_dir_entry;
 
 typedef struct seg_mailbox {

@@ -299,6 +299,22 @@ class CliTest(unittest.TestCase):
         self.assert_one_line_error(run(MBX, "recv", "-N", ns, "-t", "100", "taken"), 9,
                                    "name already taken")
 
+    def test_linger_keeps_messages_for_the_next_recv(self):
+        ns = self.broker()
+        r = run(MBX, "recv", "-N", ns, "--linger", "30", "-t", "50", "durable")
+        self.assertEqual(r.returncode, 0, r.stderr)  # gone, but its mailbox stays
+        for n in (1, 2, 3):
+            self.assertEqual(run(MBX, "send", "-N", ns, "durable", f"[{n}]").returncode, 0)
+        doc = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)
+        LIST.validate(doc)
+        [entry] = doc["clients"]
+        self.assertEqual((entry["name"], entry["lingering"], entry["pid"], entry["waiting"]),
+                         ("durable", True, 0, 3))
+        r = run(MBX, "recv", "-N", ns, "-c", "3", "-t", "5000", "durable")
+        self.assertEqual((r.returncode, r.stdout), (0, "[1]\n[2]\n[3]\n"), r.stderr)
+        for bad in ("-1", "86401", "x"):
+            self.assert_one_line_error(run(MBX, "recv", "-N", ns, "--linger", bad, "d"), 2)
+
     def test_recv_timeout_exit_4(self):
         ns = self.broker()
         r = run(MBX, "recv", "-N", ns, "-c", "1", "-t", "200", "waiter")
