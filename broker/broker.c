@@ -258,14 +258,8 @@ static void expire_lingering(broker *b)
  * belongs to a slot. */
 static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid)
 {
-    char wanted[MBX_NAME_MAX + 1];
-    memcpy(wanted, req->name, sizeof wanted);
-    wanted[MBX_NAME_MAX] = '\0';
-    if (wanted[0] != '\0' && mbx_check_name(wanted) != MBX_OK) {
-        reply(h, MBX_EINVAL, 0, 0, NULL);
-        return false;
-    }
-    uint32_t linger_ms = req->linger_ms <= MBX_LINGER_MAX_MS ? req->linger_ms : MBX_LINGER_MAX_MS;
+    const char *wanted = req->name; /* checked by proto_check_request() */
+    uint32_t linger_ms = req->linger_ms;
     int64_t holder = wanted[0] != '\0' ? registry_find(&b->reg, wanted) : -1;
     /* The holder may have died a moment ago with its death notice still queued: settle
      * that now rather than refuse a legitimate successor. */
@@ -323,8 +317,9 @@ static bool read_request(plat_handle h, proto_request *req, bool *closed)
         *closed = true;
         return false;
     }
-    if (got != sizeof *req || req->magic != PROTO_MAGIC || req->version != PROTO_VERSION) {
-        reply(h, MBX_EVERSION, 0, 0, NULL);
+    err = proto_check_request(req, got);
+    if (err != MBX_OK) {
+        reply(h, err, 0, 0, NULL);
         *closed = true;
         return false;
     }

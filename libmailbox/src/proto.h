@@ -43,4 +43,12 @@ typedef struct proto_reply {
     char name[MBX_NAME_MAX + 1]; /* the name granted */
 } proto_reply;
 
+/*
+ * Checks a request datagram of len bytes (read into buf, which holds at least one
+ * proto_request) before the broker acts on it: size, magic, version, a known operation,
+ * a NUL-terminated valid name (or "" for an assigned one) and a linger time in range.
+ * Returns MBX_OK, MBX_EVERSION (not our protocol or version) or MBX_EINVAL.
+ */
+mbx_err proto_check_request(const proto_request *req, size_t len);
+
 #endif

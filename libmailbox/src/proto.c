@@ -1,0 +1,20 @@
+/* proto.c: checking what arrives over the control channel. */
+#include <string.h>
+
+#include "names.h"
+#include "proto.h"
+
+mbx_err proto_check_request(const proto_request *req, size_t len)
+{
+    if (len != sizeof *req || req->magic != PROTO_MAGIC || req->version != PROTO_VERSION)
+        return MBX_EVERSION;
+    if (req->op != PROTO_REGISTER && req->op != PROTO_UNREGISTER)
+        return MBX_EINVAL;
+    if (memchr(req->name, '\0', sizeof req->name) == NULL)
+        return MBX_EINVAL;
+    if (req->name[0] != '\0' && !names_valid_bounded(req->name, sizeof req->name))
+        return MBX_EINVAL;
+    if (req->linger_ms > MBX_LINGER_MAX_MS)
+        return MBX_EINVAL;
+    return MBX_OK;
+}

@@ -1,0 +1,26 @@
+/*
+ * Fuzz target: the broker's check of a registration request. Whatever it accepts must be
+ * safe to act on: a known operation, a terminated valid name (or none), a linger in range.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+#include "proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    proto_request req;
+    memset(&req, 0, sizeof req);
+    memcpy(&req, data, size < sizeof req ? size : sizeof req);
+    if (proto_check_request(&req, size) != MBX_OK)
+        return 0;
+    if (size != sizeof req || (req.op != PROTO_REGISTER && req.op != PROTO_UNREGISTER))
+        abort();
+    if (req.name[0] != '\0' && mbx_check_name(req.name) != MBX_OK)
+        abort();
+    if (req.linger_ms > MBX_LINGER_MAX_MS)
+        abort();
+    return 0;
+}
