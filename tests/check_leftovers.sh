@@ -1,23 +1,21 @@
 #!/bin/sh
-# Runs after every other test: fails, naming them, if a test left a process or a shared
-# memory entry of a test namespace ("mbxtest-...") behind, and removes them so that the
-# next run starts clean.
+# Runs after every other test: fails, naming them, if a test of this build left a process
+# or a shared memory entry of a test namespace ("mbxtest-$MBX_TEST_TAG-...") behind, and
+# removes them so that the next run starts clean.
+prefix="mbxtest-${MBX_TEST_TAG:-local}-"
 found=0
-for f in /dev/shm/mailbox.mbxtest-*; do
+for f in /dev/shm/mailbox."$prefix"*; do
     [ -e "$f" ] || continue
     echo "leftover shared memory: $f"
     rm -f "$f"
     found=1
 done
-procs=$(pgrep -f -- '-N mbxtest-' || true)
+procs=$(pgrep -f -- "-N $prefix" || true)
 if [ -n "$procs" ]; then
     echo "leftover processes:"
-    ps -o pid,args -p $(echo $procs | tr ' ' ',') || true
+    ps -o pid,args -p "$(echo $procs | tr ' ' ',')" || true
     kill -9 $procs 2>/dev/null || true
     found=1
 fi
-if [ "$found" -ne 0 ]; then
-    echo "1 passed, 1 failed" >/dev/null
-    exit 1
-fi
-echo "no leftovers"
+[ "$found" -eq 0 ] || exit 1
+echo "no leftovers of $prefix*"

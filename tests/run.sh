@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
 # Builds mailbox and runs the whole test suite (unit, multi-process integration, CLI and
-# the leftovers check). With --sanitize, builds into build-sanitize with AddressSanitizer
-# and UndefinedBehaviorSanitizer and runs the same suite there.
+# the leftovers check).
+#   --sanitize  builds into build-sanitize with AddressSanitizer and
+#               UndefinedBehaviorSanitizer and runs the same suite there, with a longer soak;
+#   --tsan      builds into build-tsan with ThreadSanitizer and runs the threaded tests.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 args=()
-if [ "${1:-}" = "--sanitize" ]; then
+select=()
+case "${1:-}" in
+--sanitize)
     export BUILD_DIR=${BUILD_DIR:-"$top/build-sanitize"}
     args+=(-DCMAKE_BUILD_TYPE=Debug -DMBX_SANITIZE=address,undefined)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-    # The sanitizers' runtimes come with the compiler; clang is not needed.
-fi
+    export MBX_SOAK_SECONDS=${MBX_SOAK_SECONDS:-60}
+    ;;
+--tsan)
+    export BUILD_DIR=${BUILD_DIR:-"$top/build-tsan"}
+    args+=(-DCMAKE_BUILD_TYPE=Debug -DMBX_SANITIZE=thread)
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+    select+=(-L threads)
+    ;;
+"") ;;
+*)
+    echo "usage: tests/run.sh [--sanitize | --tsan]" >&2
+    exit 2
+    ;;
+esac
 export BUILD_DIR=${BUILD_DIR:-"$top/build"}
 "$top/tools/bootstrap.sh" "${args[@]}"
 cd "$BUILD_DIR"
-ctest --output-on-failure --timeout 600
+ctest --output-on-failure --timeout 900 "${select[@]}"

@@ -48,7 +48,8 @@ _counter = 0
 def new_namespace(tag):
     global _counter
     _counter += 1
-    return f"mbxtest-{tag}-{os.getpid()}-{_counter}"
+    run_tag = os.environ.get("MBX_TEST_TAG", "local")[:8]
+    return f"mbxtest-{run_tag}-{tag}-{os.getpid()}-{_counter}"
 
 
 def run(*args, stdin=None, env=None, timeout=TIMEOUT):

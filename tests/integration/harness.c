@@ -61,7 +61,9 @@ void harness_cleanup(void)
 void harness_namespace(char *ns, const char *tag)
 {
     static int counter;
-    snprintf(ns, 64, "mbxtest-%s-%ld-%d", tag, (long)getpid(), ++counter);
+    const char *run = getenv("MBX_TEST_TAG");
+    snprintf(ns, 64, "mbxtest-%.8s-%.12s-%ld-%d", run != NULL ? run : "local", tag,
+             (long)getpid(), ++counter);
     if (n_namespaces < 32)
         snprintf(namespaces[n_namespaces++], 64, "%s", ns);
     if (!cleanup_registered) {

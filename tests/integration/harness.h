@@ -15,7 +15,8 @@
 
 #include "mailbox.h"
 
-/* Sets a unique namespace "mbxtest-<tag>-<pid>-<n>" into ns (64 bytes). */
+/* Sets a unique namespace "mbxtest-<run>-<tag>-<pid>-<n>" into ns (64 bytes); <run> is
+ * $MBX_TEST_TAG, which ctest sets per build folder. */
 void harness_namespace(char *ns, const char *tag);
 
 /* Starts mailboxd -N ns with extra arguments (NULL-terminated list) and waits until it is
