@@ -189,11 +189,73 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
     assert_true(repairs > 0);
 }
 
+static int ghost_main(void *p)
+{
+    int fd = *(int *)p;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "ghost";
+    mbx_client *c;
+    if (mbx_connect(&o, &c) != MBX_OK)
+        return 10;
+    (void)!write(fd, "c", 1);
+    pause();
+    return 0;
+}
+
+/* A dead client's entry names a pid that is alive again (here: ours). The adopting broker
+ * compares start times, so the recycled pid does not pass for the dead client. */
+static void test_recycled_pid_does_not_pass(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    int up[2];
+    assert_int_equal(pipe(up), 0);
+    pid_t ghost = harness_spawn(ghost_main, &up[1], 30);
+    char b;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    close(up[0]);
+    close(up[1]);
+    mbx_client *tx = harness_connect(ns, "tx");
+    assert_int_equal(mbx_send(tx, "ghost", "1", 1, 1000), MBX_OK);
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    kill(ghost, SIGKILL);
+    assert_int_equal(harness_wait(ghost, 5000), 128 + SIGKILL);
+
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/mailbox.%s", ns);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    seg_view v;
+    assert_int_equal(segment_validate(base, (size_t)st.st_size, &v), MBX_OK);
+    uint32_t slot, gen;
+    assert_int_equal(segment_find(&v, "ghost", &slot, &gen), MBX_OK);
+    atomic_store(&segment_dir(&v, slot)->pid, (int64_t)getpid()); /* alive, another process */
+    munmap(base, (size_t)st.st_size);
+
+    broker = harness_start_broker(ns, NULL);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.clients, 1); /* tx only */
+    assert_int_equal(info.discarded, 1);
+    mbx_client *successor = harness_connect(ns, "ghost");
+    mbx_close(successor);
+    mbx_close(tx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scribbling_crashes_nobody_and_is_repaired, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_pid_does_not_pass, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
