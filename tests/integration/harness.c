@@ -62,8 +62,8 @@ void harness_namespace(char *ns, const char *tag)
 {
     static int counter;
     const char *run = getenv("MBX_TEST_TAG");
-    snprintf(ns, 64, "mbxtest-%.8s-%.12s-%ld-%d", run != NULL ? run : "local", tag,
-             (long)getpid(), ++counter);
+    snprintf(ns, 64, "mbxtest-%.8s-%.12s-%ld-%d", run != NULL ? run : "local", tag, (long)getpid(),
+             ++counter);
     if (n_namespaces < 32)
         snprintf(namespaces[n_namespaces++], 64, "%s", ns);
     if (!cleanup_registered) {
@@ -205,6 +205,44 @@ pid_t harness_spawn(int (*fn)(void *arg), void *arg, unsigned timeout_s)
         _exit(fn(arg));
     }
     track(pid);
+    return pid;
+}
+
+struct idle_client {
+    const char *ns;
+    const char *name;
+    int linger_ms;
+    int report_fd;
+};
+
+static int idle_client_main(void *p)
+{
+    const struct idle_client *a = p;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = a->ns;
+    o.client_name = a->name;
+    o.linger_ms = a->linger_ms;
+    mbx_client *c;
+    if (mbx_connect(&o, &c) != MBX_OK)
+        return 10;
+    (void)!write(a->report_fd, "c", 1);
+    for (;;)
+        pause();
+}
+
+pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms)
+{
+    int up[2];
+    assert_int_equal(pipe(up), 0);
+    struct idle_client a = {ns, name, linger_ms, up[1]};
+    pid_t pid = harness_spawn(idle_client_main, &a, 60);
+    close(up[1]);
+    char b;
+    ssize_t n = read(up[0], &b, 1);
+    close(up[0]);
+    if (n != 1)
+        fail_msg("client %s could not connect to %s", name, ns);
     return pid;
 }
 

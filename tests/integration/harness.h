@@ -34,6 +34,10 @@ int harness_stop(pid_t pid, int timeout_ms);
  * timeout_s by its own alarm. */
 pid_t harness_spawn(int (*fn)(void *arg), void *arg, unsigned timeout_s);
 
+/* Starts a client process that connects to ns as name (with linger_ms) and then idles
+ * until killed; returns its pid once it is connected, or fails the test. */
+pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms);
+
 /* Waits for pid up to timeout_ms: its exit code, 128+signal if killed by one, or -1 when
  * it had to be killed for running late. */
 int harness_wait(pid_t pid, int timeout_ms);

@@ -203,32 +203,11 @@ static int blocked_sender_main(void *p)
     return err == MBX_EGONE ? 0 : 20 + (int)err;
 }
 
-static int idle_client_main(void *p)
-{
-    int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "victim";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
-        return 10;
-    (void)!write(fd, "c", 1);
-    pause();
-    return 0;
-}
-
 static void test_sender_blocked_on_dead_recipient_wakes(void **state)
 {
     (void)state;
     pid_t broker = harness_start_broker(ns, "--depth", "2", NULL);
-    int up[2];
-    assert_int_equal(pipe(up), 0);
-    pid_t victim = harness_spawn(idle_client_main, &up[1], 30);
-    char b;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    close(up[0]);
-    close(up[1]);
+    pid_t victim = harness_spawn_idle_client(ns, "victim", 0);
     mbx_client *tx = harness_connect(ns, "tx");
     assert_int_equal(mbx_send(tx, "victim", "1", 1, 0), MBX_OK);
     assert_int_equal(mbx_send(tx, "victim", "1", 1, 0), MBX_OK);

@@ -37,36 +37,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static int linger_ms_for_child;
-
-/* Connects as "durable" with linger_ms_for_child, says so, then waits to be killed. */
-static int durable_main(void *p)
-{
-    int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "durable";
-    o.linger_ms = linger_ms_for_child;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
-        return 10;
-    (void)!write(fd, "c", 1);
-    pause();
-    return 0;
-}
-
 static pid_t spawn_durable(int linger_ms)
 {
-    linger_ms_for_child = linger_ms;
-    int up[2];
-    assert_int_equal(pipe(up), 0);
-    pid_t pid = harness_spawn(durable_main, &up[1], 30);
-    char b;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    close(up[0]);
-    close(up[1]);
-    return pid;
+    return harness_spawn_idle_client(ns, "durable", linger_ms);
 }
 
 static void send_numbers(mbx_client *tx, int from, int to)

@@ -189,34 +189,13 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
     assert_true(repairs > 0);
 }
 
-static int ghost_main(void *p)
-{
-    int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "ghost";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
-        return 10;
-    (void)!write(fd, "c", 1);
-    pause();
-    return 0;
-}
-
 /* A dead client's entry names a pid that is alive again (here: ours). The adopting broker
  * compares start times, so the recycled pid does not pass for the dead client. */
 static void test_recycled_pid_does_not_pass(void **state)
 {
     (void)state;
     pid_t broker = harness_start_broker(ns, NULL);
-    int up[2];
-    assert_int_equal(pipe(up), 0);
-    pid_t ghost = harness_spawn(ghost_main, &up[1], 30);
-    char b;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    close(up[0]);
-    close(up[1]);
+    pid_t ghost = harness_spawn_idle_client(ns, "ghost", 0);
     mbx_client *tx = harness_connect(ns, "tx");
     assert_int_equal(mbx_send(tx, "ghost", "1", 1, 1000), MBX_OK);
     kill(broker, SIGKILL);

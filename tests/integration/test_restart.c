@@ -196,32 +196,11 @@ static void test_broker_killed_and_restarted_loses_nothing(void **state)
     assert_int_equal(harness_stop(second, 5000), 0);
 }
 
-static int doomed_main(void *p)
-{
-    int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "doomed";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
-        return 10;
-    (void)!write(fd, "c", 1);
-    pause(); /* until killed */
-    return 0;
-}
-
 static void test_adoption_frees_the_dead_and_keeps_the_living(void **state)
 {
     (void)state;
     pid_t broker = harness_start_broker(ns, "--slots", "8", "--depth", "8", NULL);
-    int up[2];
-    assert_int_equal(pipe(up), 0);
-    pid_t doomed = harness_spawn(doomed_main, &up[1], 30);
-    char b;
-    assert_int_equal(read(up[0], &b, 1), 1);
-    close(up[0]);
-    close(up[1]);
+    pid_t doomed = harness_spawn_idle_client(ns, "doomed", 0);
     mbx_client *tx = harness_connect(ns, "tx");
     mbx_client *keeper = harness_connect(ns, "keeper");
     for (int i = 0; i < 3; i++) {
