@@ -13,7 +13,7 @@
 
 #include "segment.h"
 
-static seg_view fuzz_segment(void)
+static inline seg_view fuzz_segment(void)
 {
     seg_view v;
     if (segment_geometry(3, 4, 64, &v) != MBX_OK)
@@ -38,13 +38,19 @@ static seg_view fuzz_segment(void)
     return v;
 }
 
-/* Applies the input's (offset, byte) pairs to the segment. */
-static void fuzz_overwrite(seg_view *v, const uint8_t *data, size_t size)
+/* Applies the input's (offset, byte) pairs to bytes [lo, hi) of the segment. */
+static inline void fuzz_overwrite_range(seg_view *v, const uint8_t *data, size_t size, size_t lo,
+                                        size_t hi)
 {
     for (size_t i = 0; i + 2 < size; i += 3) {
-        size_t off = ((size_t)data[i] << 8 | data[i + 1]) % v->total_size;
+        size_t off = lo + ((size_t)data[i] << 8 | data[i + 1]) % (hi - lo);
         v->base[off] = data[i + 2];
     }
+}
+
+static inline void fuzz_overwrite(seg_view *v, const uint8_t *data, size_t size)
+{
+    fuzz_overwrite_range(v, data, size, 0, v->total_size);
 }
 
 #endif
