@@ -40,5 +40,6 @@ bool cli_parse_long(const char *s, long lo, long hi, long *out);
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -15,6 +15,9 @@ static const char usage_text[] =
     "                 take the mailbox NAME and print each message on one line\n"
     "  list [-N NS] [--json]\n"
     "                 show the broker, the namespace's geometry and its clients\n"
+    "  bench [-N NS] [--mode pingpong|throughput] [--senders N] [--size BYTES] [--count N]\n"
+    "        [--pin none|same|split] [--no-validate] [--json]\n"
+    "                 measure the namespace with benchmark processes of its own\n"
     "\n"
     "  -h, --help     show help (also: mbx COMMAND --help)\n"
     "      --version  show the version\n"
@@ -45,6 +48,8 @@ int main(int argc, char **argv)
         return cmd_recv(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", cmd);
     return EXIT_USAGE;
 }

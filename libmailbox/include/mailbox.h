@@ -137,6 +137,22 @@ MBX_API size_t mbx_max_message(const mbx_client *client);
 MBX_API mbx_err mbx_send(mbx_client *client, const char *to, const char *json, size_t len,
                          int timeout_ms);
 
+/* Options of one send. Call mbx_send_options_init() first for the defaults. */
+typedef struct mbx_send_options {
+    int timeout_ms; /* how long to wait for space in a full mailbox; default 5000 */
+    int trusted;    /* 0 (default): validate. 1: the caller vouches that the text is one
+                       valid JSON value in UTF-8, compact (no white space outside strings);
+                       validation and compaction are skipped (only the size and the absence
+                       of NUL bytes are checked). Text that breaks the promise reaches the
+                       recipient as it is; it cannot harm the namespace. */
+} mbx_send_options;
+
+MBX_API void mbx_send_options_init(mbx_send_options *opts);
+
+/* mbx_send() with options (opts NULL: the defaults). Same errors and thread safety. */
+MBX_API mbx_err mbx_send_ex(mbx_client *client, const char *to, const char *json, size_t len,
+                            const mbx_send_options *opts);
+
 /* ---------------------------------------------------------------------------------- */
 /* Receiving                                                                            */
 

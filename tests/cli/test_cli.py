@@ -40,6 +40,7 @@ def load_schema(name):
 
 
 ENVELOPE = load_schema("envelope.schema.json")
+BENCH = load_schema("bench.schema.json")
 LIST = load_schema("list.schema.json")
 
 _counter = 0
@@ -327,6 +328,31 @@ class CliTest(unittest.TestCase):
                      ["list", "-N", ns], ["list", "-N", ns, "--json"]):
             with self.subTest(args=args):
                 self.assert_one_line_error(run(MBX, *args), 3, "no broker")
+
+    # ---- bench --------------------------------------------------------------------------
+
+    def test_bench_runs_and_matches_schema(self):
+        ns = self.broker("--slots", "8", "--depth", "16", "--max-message", "256")
+        cases = [["--mode", "pingpong", "--count", "300"],
+                 ["--mode", "pingpong", "--count", "300", "--pin", "same", "--no-validate"],
+                 ["--mode", "throughput", "--count", "3000", "--senders", "3"],
+                 ["--mode", "throughput", "--count", "3000", "--pin", "split", "--size", "200"]]
+        for args in cases:
+            with self.subTest(args=args):
+                r = run(MBX, "bench", "-N", ns, "--json", *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                doc = json.loads(r.stdout)
+                BENCH.validate(doc)
+                self.assertEqual(doc["mode"], args[1])
+        human = run(MBX, "bench", "-N", ns, "--count", "100")
+        self.assertEqual(human.returncode, 0, human.stderr)
+        self.assertIn("RTT p50", human.stdout)
+        # The benchmark's processes are gone and gave their slots back.
+        self.assertEqual(json.loads(run(MBX, "list", "-N", ns, "--json").stdout)["clients"], [])
+        for bad in (["--mode", "x"], ["--senders", "0"], ["--pin", "left"], ["--size", "1"],
+                    ["--size", "257"], ["--mode", "pingpong", "--senders", "2"]):
+            with self.subTest(bad=bad):
+                self.assert_one_line_error(run(MBX, "bench", "-N", ns, *bad), 2)
 
     # ---- list ---------------------------------------------------------------------------
 

@@ -1,0 +1,420 @@
+/*
+ * mbx bench: measures a running namespace with processes of its own (never threads).
+ *
+ * pingpong:   one process sends a message to another, which sends it back; the round
+ *             trip time of each is recorded (after a warm-up) and its percentiles shown.
+ * throughput: N sender processes send COUNT messages in all to one receiver process, as
+ *             fast as they can; messages per second from the start signal to the last
+ *             message received.
+ *
+ * All processes connect first and report ready; a shared "go" releases them at once.
+ * Results come back through an anonymous shared mapping.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "affinity.h"
+#include "bench_stats.h"
+#include "cli.h"
+
+#define BENCH_MAX_SENDERS 64
+#define BENCH_RECV_TIMEOUT_MS 20000
+
+static const char usage_text[] =
+    "Usage: mbx bench [-N NS] [--mode pingpong|throughput] [--senders N] [--size BYTES]\n"
+    "                 [--count N] [--pin none|same|split] [--no-validate] [--json]\n"
+    "Measure a running namespace with benchmark processes of its own.\n"
+    "\n"
+    "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
+    "  -m, --mode MODE     pingpong (round-trip latency, default) or throughput\n"
+    "  -s, --senders N     throughput: sender processes (default 1, up to 64)\n"
+    "      --size BYTES    message size (default 120)\n"
+    "  -c, --count N       round trips, or messages in all (default 100000)\n"
+    "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
+    "                      CPU and the others on another\n"
+    "      --no-validate   send as trusted text (mbx_send_ex with trusted = 1)\n"
+    "      --json          print one JSON object (schemas/bench.schema.json)\n"
+    "  -h, --help          show this help\n";
+
+enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_JSON };
+
+static const struct option long_options[] = {
+    {"namespace", required_argument, NULL, 'N'},
+    {"mode", required_argument, NULL, 'm'},
+    {"senders", required_argument, NULL, 's'},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"count", required_argument, NULL, 'c'},
+    {"pin", required_argument, NULL, OPT_PIN},
+    {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct bench_config {
+    const char *ns;
+    bool throughput;
+    long senders;
+    long size;
+    long count;
+    long warmup;
+    const char *pin; /* "none", "same", "split" */
+    bool trusted;
+    bool json;
+} bench_config;
+
+/* Shared with the benchmark processes. */
+typedef struct bench_shared {
+    int64_t t_end_ns; /* throughput: when the receiver took the last message */
+    int failures;     /* processes that hit an error */
+    int64_t rtt_ns[]; /* pingpong: one per measured round trip */
+} bench_shared;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A JSON string of exactly size bytes: "xxxx". */
+static char *make_body(long size)
+{
+    char *b = malloc((size_t)size + 1);
+    if (b == NULL)
+        return NULL;
+    memset(b, 'x', (size_t)size);
+    b[0] = b[size - 1] = '"';
+    b[size] = '\0';
+    return b;
+}
+
+typedef struct role {
+    const bench_config *cfg;
+    bench_shared *shared;
+    char name[MBX_NAME_MAX + 1];
+    char peer[MBX_NAME_MAX + 1];
+    int cpu;
+    long messages;
+    int ready_fd;
+    int go_fd;
+    int parent_fds[2]; /* the parent's ends of both pipes, closed in the child */
+} role;
+
+static mbx_client *role_connect(role *r)
+{
+    if (affinity_pin(r->cpu) != 0)
+        return NULL;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = r->cfg->ns;
+    o.client_name = r->name;
+    mbx_client *c;
+    if (mbx_connect(&o, &c) != MBX_OK)
+        return NULL;
+    /* Ready; then wait for the parent to close the go pipe, releasing everyone. */
+    (void)!write(r->ready_fd, "r", 1);
+    char b;
+    while (read(r->go_fd, &b, 1) < 0 && errno == EINTR)
+        ;
+    return c;
+}
+
+static int pinger(role *r, mbx_send_options *so, const char *body)
+{
+    mbx_client *c = role_connect(r);
+    if (c == NULL)
+        return 1;
+    mbx_message *m = mbx_message_new();
+    long total = r->cfg->warmup + r->messages;
+    for (long i = 0; i < total; i++) {
+        int64_t t0 = now_ns();
+        if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK ||
+            mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+            return 2;
+        if (i >= r->cfg->warmup)
+            r->shared->rtt_ns[i - r->cfg->warmup] = now_ns() - t0;
+    }
+    mbx_message_free(m);
+    mbx_close(c);
+    return 0;
+}
+
+static int ponger(role *r, mbx_send_options *so)
+{
+    mbx_client *c = role_connect(r);
+    if (c == NULL)
+        return 1;
+    mbx_message *m = mbx_message_new();
+    long total = r->cfg->warmup + r->messages;
+    for (long i = 0; i < total; i++) {
+        size_t len;
+        if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+            return 2;
+        const char *body = mbx_message_body(m, &len);
+        if (mbx_send_ex(c, mbx_message_from(m), body, len, so) != MBX_OK)
+            return 3;
+    }
+    mbx_message_free(m);
+    mbx_close(c);
+    return 0;
+}
+
+static int sender(role *r, mbx_send_options *so, const char *body)
+{
+    mbx_client *c = role_connect(r);
+    if (c == NULL)
+        return 1;
+    for (long i = 0; i < r->messages; i++)
+        if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK)
+            return 2;
+    mbx_close(c);
+    return 0;
+}
+
+static int sink(role *r)
+{
+    mbx_client *c = role_connect(r);
+    if (c == NULL)
+        return 1;
+    mbx_message *m = mbx_message_new();
+    for (long i = 0; i < r->messages; i++)
+        if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+            return 2;
+    r->shared->t_end_ns = now_ns();
+    mbx_message_free(m);
+    mbx_close(c);
+    return 0;
+}
+
+typedef int (*role_fn)(role *r, mbx_send_options *so, const char *body);
+
+static int run_pinger(role *r, mbx_send_options *so, const char *body)
+{
+    return pinger(r, so, body);
+}
+static int run_ponger(role *r, mbx_send_options *so, const char *body)
+{
+    (void)body;
+    return ponger(r, so);
+}
+static int run_sender(role *r, mbx_send_options *so, const char *body)
+{
+    return sender(r, so, body);
+}
+static int run_sink(role *r, mbx_send_options *so, const char *body)
+{
+    (void)so;
+    (void)body;
+    return sink(r);
+}
+
+static pid_t start_role(role *r, role_fn fn, mbx_send_options *so, const char *body)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Without this the child would hold the go pipe open and never see it close. */
+        close(r->parent_fds[0]);
+        close(r->parent_fds[1]);
+        _exit(fn(r, so, body));
+    }
+    return pid;
+}
+
+/* CPU of the receiving side (first) and of the others, per --pin. */
+static void placement(const char *pin, int *receiver_cpu, int *other_cpu)
+{
+    *receiver_cpu = *other_cpu = -1;
+    if (strcmp(pin, "same") == 0) {
+        *receiver_cpu = *other_cpu = 0;
+    } else if (strcmp(pin, "split") == 0) {
+        *receiver_cpu = 0;
+        *other_cpu = affinity_cpus() > 1 ? 1 : 0;
+    }
+}
+
+static void print_result(const bench_config *cfg, const bench_percentiles *p, double msgs_per_s,
+                         double seconds)
+{
+    const char *validate = cfg->trusted ? "false" : "true";
+    if (cfg->json) {
+        printf("{\"mode\":\"%s\",\"size\":%ld,\"count\":%ld,\"senders\":%ld,\"validate\":%s,"
+               "\"pin\":\"%s\",\"seconds\":%.6f",
+               cfg->throughput ? "throughput" : "pingpong", cfg->size, cfg->count, cfg->senders,
+               validate, cfg->pin, seconds);
+        if (cfg->throughput)
+            printf(",\"msgs_per_s\":%.0f}\n", msgs_per_s);
+        else
+            printf(",\"rtt_us\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+                   "\"mean\":%.3f}}\n",
+                   p->p50, p->p99, p->p999, p->max, p->mean);
+        return;
+    }
+    printf("%s: %ld %s of %ld bytes, %s, pinned %s\n", cfg->throughput ? "throughput" : "pingpong",
+           cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
+           cfg->trusted ? "not validated" : "validated", cfg->pin);
+    if (cfg->throughput)
+        printf("  %ld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
+               msgs_per_s * (double)cfg->size / 1e6, seconds);
+    else
+        printf("  RTT p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us, mean %.2f us\n", p->p50,
+               p->p99, p->p999, p->max, p->mean);
+}
+
+static int run(const bench_config *cfg)
+{
+    size_t shared_size = sizeof(bench_shared) + (size_t)cfg->count * sizeof(int64_t);
+    bench_shared *shared =
+        mmap(NULL, shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char *body = make_body(cfg->size);
+    int ready[2], go[2];
+    if (shared == MAP_FAILED || body == NULL || pipe(ready) != 0 || pipe(go) != 0)
+        return cli_fail("bench", EXIT_FAILURE_, "cannot set up: %s", strerror(errno));
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = -1;
+    so.trusted = cfg->trusted;
+    int receiver_cpu, other_cpu;
+    placement(cfg->pin, &receiver_cpu, &other_cpu);
+
+    role roles[BENCH_MAX_SENDERS + 1];
+    pid_t pids[BENCH_MAX_SENDERS + 1];
+    int n = 0;
+    long self = (long)getpid();
+    role base = {.cfg = cfg,
+                 .shared = shared,
+                 .ready_fd = ready[1],
+                 .go_fd = go[0],
+                 .parent_fds = {ready[0], go[1]}};
+    /* Role 0 receives (pong, or the sink); the others send. */
+    roles[0] = base;
+    roles[0].cpu = receiver_cpu;
+    snprintf(roles[0].name, sizeof roles[0].name, "bench.%ld.%s", self,
+             cfg->throughput ? "sink" : "pong");
+    roles[0].messages = cfg->count;
+    pids[n++] = start_role(&roles[0], cfg->throughput ? run_sink : run_ponger, &so, body);
+    for (long i = 0; i < cfg->senders; i++) {
+        roles[n] = base;
+        roles[n].cpu = other_cpu;
+        snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.s%ld", self, i);
+        memcpy(roles[n].peer, roles[0].name, sizeof roles[n].peer);
+        roles[n].messages = cfg->count / cfg->senders + (i < cfg->count % cfg->senders);
+        pids[n] = start_role(&roles[n], cfg->throughput ? run_sender : run_pinger, &so, body);
+        n++;
+    }
+    close(ready[1]);
+    close(go[0]);
+    int ok = 0;
+    char b;
+    while (ok < n && read(ready[0], &b, 1) == 1)
+        ok++;
+    int64_t t0 = now_ns();
+    close(go[1]); /* go */
+    int failures = ok < n ? 1 : 0;
+    for (int i = 0; i < n; i++) {
+        int status;
+        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            failures++;
+    }
+    close(ready[0]);
+    int rc = EXIT_OK_;
+    if (failures > 0) {
+        rc = cli_fail("bench", EXIT_FAILURE_,
+                      "%d benchmark process(es) failed (is a broker running on '%s', with %ld "
+                      "free slots and --max-message >= %ld?)",
+                      failures, cfg->ns, cfg->senders + 1, cfg->size);
+    } else if (cfg->throughput) {
+        double seconds = (double)(shared->t_end_ns - t0) / 1e9;
+        print_result(cfg, NULL, (double)cfg->count / seconds, seconds);
+    } else {
+        bench_percentiles p;
+        bench_percentiles_of(shared->rtt_ns, (size_t)cfg->count, 1e-3, &p);
+        print_result(cfg, &p, 0, (double)(now_ns() - t0) / 1e9);
+    }
+    free(body);
+    munmap(shared, shared_size);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_config cfg = {.senders = 1, .size = 120, .count = 100000, .pin = "none"};
+    const char *mode = "pingpong";
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:N:m:s:c:h", long_options, NULL)) != -1) {
+        switch (ch) {
+        case 'N':
+            cfg.ns = optarg;
+            break;
+        case 'm':
+            mode = optarg;
+            break;
+        case 's':
+            if (!cli_parse_long(optarg, 1, BENCH_MAX_SENDERS, &cfg.senders))
+                return cli_fail("bench", EXIT_USAGE, "--senders: '%s' is not a number in 1..%d",
+                                optarg, BENCH_MAX_SENDERS);
+            break;
+        case OPT_SIZE:
+            if (!cli_parse_long(optarg, 2, 1 << 20, &cfg.size))
+                return cli_fail("bench", EXIT_USAGE, "--size: '%s' is not a number in 2..%d",
+                                optarg, 1 << 20);
+            break;
+        case 'c':
+            if (!cli_parse_long(optarg, 1, 100000000, &cfg.count))
+                return cli_fail("bench", EXIT_USAGE, "--count: '%s' is not a number in 1..%d",
+                                optarg, 100000000);
+            break;
+        case OPT_PIN:
+            cfg.pin = optarg;
+            break;
+        case OPT_NO_VALIDATE:
+            cfg.trusted = true;
+            break;
+        case OPT_JSON:
+            cfg.json = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK_;
+        case ':':
+            return cli_fail("bench", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_fail("bench", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cli_fail("bench", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (strcmp(mode, "pingpong") != 0 && strcmp(mode, "throughput") != 0)
+        return cli_fail("bench", EXIT_USAGE, "--mode: '%s' is not pingpong or throughput", mode);
+    if (strcmp(cfg.pin, "none") != 0 && strcmp(cfg.pin, "same") != 0 &&
+        strcmp(cfg.pin, "split") != 0)
+        return cli_fail("bench", EXIT_USAGE, "--pin: '%s' is not none, same or split", cfg.pin);
+    cfg.throughput = strcmp(mode, "throughput") == 0;
+    if (!cfg.throughput && cfg.senders != 1)
+        return cli_fail("bench", EXIT_USAGE, "--senders: pingpong takes exactly one");
+    if (cfg.ns == NULL)
+        cfg.ns = mbx_default_namespace();
+    if (mbx_check_name(cfg.ns) != MBX_OK)
+        return cli_fail("bench", EXIT_USAGE, "invalid namespace name '%s'", cfg.ns);
+    cfg.warmup = cfg.throughput ? 0 : (cfg.count / 10 < 1000 ? cfg.count / 10 : 1000);
+    mbx_namespace_info info;
+    mbx_err err = mbx_inspect(cfg.ns, &info, NULL, NULL);
+    if (err != MBX_OK)
+        return cli_fail_namespace("bench", err, cfg.ns);
+    if ((unsigned long)cfg.size > info.max_message)
+        return cli_fail("bench", EXIT_USAGE, "--size: %ld is over the namespace's limit of %u",
+                        cfg.size, info.max_message);
+    return run(&cfg);
+}
