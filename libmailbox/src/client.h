@@ -18,6 +18,12 @@ struct mbx_client {
     _Atomic uint64_t next_seq;
     atomic_flag receiving; /* guards against two concurrent mbx_recv() */
     int timeout_ms;
+    /* The last recipient looked up, so that a stream of sends to one peer does not scan
+     * the directory. Only a hint: every use checks it against the directory entry. */
+    atomic_flag lookup_lock;
+    bool lookup_valid;
+    uint32_t lookup_slot;
+    char lookup_name[MBX_NAME_MAX + 1];
 };
 
 struct mbx_message {

@@ -7,6 +7,32 @@
 #include "names.h"
 #include "ring.h"
 
+/* Finds the recipient's slot and generation, through the client's one-entry cache. */
+static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uint32_t *gen)
+{
+    size_t len = strlen(to);
+    bool hit = false;
+    while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
+        ;
+    if (c->lookup_valid && memcmp(c->lookup_name, to, len + 1) == 0) {
+        *slot = c->lookup_slot;
+        hit = true;
+    }
+    atomic_flag_clear_explicit(&c->lookup_lock, memory_order_release);
+    if (hit && segment_entry_is(&c->view, *slot, to, len, gen))
+        return MBX_OK;
+    mbx_err err = segment_find(&c->view, to, slot, gen);
+    if (err == MBX_OK) {
+        while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
+            ;
+        memcpy(c->lookup_name, to, len + 1);
+        c->lookup_slot = *slot;
+        c->lookup_valid = true;
+        atomic_flag_clear_explicit(&c->lookup_lock, memory_order_release);
+    }
+    return err;
+}
+
 /* Bodies up to this size are compacted on the stack; larger ones on the heap. */
 #define STACK_COMPACT_MAX 2048
 
@@ -62,7 +88,7 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
     }
 
     uint32_t slot, gen;
-    err = segment_find(&c->view, to, &slot, &gen);
+    err = find_recipient(c, to, &slot, &gen);
     if (err == MBX_OK) {
         ring_outgoing msg = {
             .body = body,
@@ -73,7 +99,7 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
             .ts_us = plat_wall_us(),
             .seq_source = &c->next_seq,
         };
-        err = ring_put(&c->view, slot, gen, &msg, plat_deadline(opts->timeout_ms));
+        err = ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
     } else if (atomic_load(&segment_header(&c->view)->state) != SEG_READY) {
         err = MBX_ESHUTDOWN;
     }
@@ -112,7 +138,7 @@ mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
-    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, plat_deadline(timeout_ms));
+    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, timeout_ms);
     atomic_flag_clear(&c->receiving);
     if (err != MBX_OK)
         return err;

@@ -5,35 +5,35 @@
  * quoted, and keeps names safe to embed in file names and in JSON without escaping.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "names.h"
 
-static bool name_char(unsigned char c)
+static inline bool name_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+    return (unsigned)(c - 'a') < 26 || (unsigned)(c - 'A') < 26 || (unsigned)(c - '0') < 10 ||
+           c == '.' || c == '_' || c == '-';
 }
 
+/* One pass, as it runs on the send and receive paths: length, characters and "..". */
 bool names_valid_bounded(const char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0)
         return false;
-    size_t n = 0;
-    while (n < cap && buf[n] != '\0')
-        n++;
-    if (n == 0 || n == cap || n > MBX_NAME_MAX)
-        return false;
     unsigned char first = (unsigned char)buf[0];
-    if (first == '.' || first == '-')
+    if (first == '\0' || first == '.' || first == '-')
         return false;
-    /* ".." anywhere: harmless without '/', but refused so no name ever looks like a path. */
-    if (strstr(buf, "..") != NULL)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!name_char((unsigned char)buf[i]))
+    size_t limit = cap < MBX_NAME_MAX + 1 ? cap : MBX_NAME_MAX + 1;
+    unsigned char prev = 0;
+    for (size_t i = 0; i < limit; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c == '\0')
+            return true;
+        /* ".." anywhere: harmless without '/', but refused so no name looks like a path. */
+        if (!name_char(c) || (c == '.' && prev == '.'))
             return false;
-    return true;
+        prev = c;
+    }
+    return false; /* no terminator within the bound, or longer than MBX_NAME_MAX */
 }
 
 mbx_err mbx_check_name(const char *name)

@@ -14,6 +14,23 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* A deadline read from the clock only once somebody needs it: the fast paths never wait
+ * and so never read the clock. */
+typedef struct lazy_deadline {
+    int timeout_ms;
+    bool known;
+    int64_t at;
+} lazy_deadline;
+
+static int64_t deadline_of(lazy_deadline *d)
+{
+    if (!d->known) {
+        d->at = plat_deadline(d->timeout_ms);
+        d->known = true;
+    }
+    return d->at;
+}
+
 /* MBX_OK while the namespace serves, MBX_ESHUTDOWN once it closes; any other value is
  * not one the broker writes. */
 static mbx_err namespace_state(const seg_view *v)
@@ -51,13 +68,16 @@ static mbx_err own_slot(const seg_view *v, uint32_t slot, uint32_t gen)
  * reader will look at. Only the indices' relation can be wrong, and only through
  * corruption; that is reported, not guessed at.
  */
-static mbx_err lock_mailbox(const seg_view *v, seg_mailbox *mb, int64_t deadline_ns)
+static mbx_err lock_mailbox(const seg_view *v, seg_mailbox *mb, lazy_deadline *d)
 {
-    int64_t now = plat_now_ns();
-    int64_t lock_deadline = deadline_ns;
-    if (lock_deadline != PLAT_FOREVER && lock_deadline < now + RING_LOCK_GRACE_NS)
-        lock_deadline = now + RING_LOCK_GRACE_NS;
-    int rc = plat_mutex_lock(&mb->lock, lock_deadline);
+    int rc = plat_mutex_trylock(&mb->lock);
+    if (rc == MBX_ETIMEDOUT) {
+        int64_t now = plat_now_ns();
+        int64_t lock_deadline = deadline_of(d);
+        if (lock_deadline != PLAT_FOREVER && lock_deadline < now + RING_LOCK_GRACE_NS)
+            lock_deadline = now + RING_LOCK_GRACE_NS;
+        rc = plat_mutex_lock(&mb->lock, lock_deadline);
+    }
     if (rc == PLAT_OWNER_DIED) {
         uint64_t tail = atomic_load(&mb->tail);
         uint64_t head = atomic_load(&mb->head);
@@ -90,8 +110,9 @@ static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *ms
 }
 
 mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
-                 int64_t deadline_ns)
+                 int timeout_ms)
 {
+    lazy_deadline d = {.timeout_ms = timeout_ms};
     if (msg->len > v->max_message)
         return MBX_ETOOLARGE;
     seg_mailbox *mb = segment_mailbox(v, slot);
@@ -100,7 +121,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         mbx_err err = namespace_state(v);
         if (err != MBX_OK)
             return err;
-        err = lock_mailbox(v, mb, deadline_ns);
+        err = lock_mailbox(v, mb, &d);
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
@@ -128,14 +149,14 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         atomic_fetch_add(&mb->tx_waiting, 1);
         uint64_t head_again = atomic_load(&mb->head);
         plat_mutex_unlock(&mb->lock);
-        int64_t now = plat_now_ns();
-        if (head_again == head && now >= deadline_ns) {
+        int64_t now = timeout_ms == 0 ? 0 : plat_now_ns();
+        if (head_again == head && (timeout_ms == 0 || now >= deadline_of(&d))) {
             atomic_fetch_sub(&mb->tx_waiting, 1);
             atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);
             return MBX_EFULL;
         }
         if (head_again == head)
-            (void)plat_sem_wait(&mb->space, min64(deadline_ns, now + RING_WAIT_SLICE_NS));
+            (void)plat_sem_wait(&mb->space, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));
         atomic_fetch_sub(&mb->tx_waiting, 1);
         waited = true;
     }
@@ -164,8 +185,9 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
 }
 
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int64_t deadline_ns)
+                  int timeout_ms)
 {
+    lazy_deadline d = {.timeout_ms = timeout_ms};
     seg_mailbox *mb = segment_mailbox(v, slot);
     for (;;) {
         mbx_err err = own_slot(v, slot, gen);
@@ -189,12 +211,14 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         err = namespace_state(v);
         if (err != MBX_OK)
             return err;
+        if (timeout_ms == 0)
+            return MBX_ETIMEDOUT;
         int64_t now = plat_now_ns();
-        if (now >= deadline_ns)
+        if (now >= deadline_of(&d))
             return MBX_ETIMEDOUT;
         atomic_store(&mb->rx_sleeping, 1);
         if (atomic_load(&mb->tail) == head)
-            (void)plat_sem_wait(&mb->items, min64(deadline_ns, now + RING_WAIT_SLICE_NS));
+            (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));
         atomic_store(&mb->rx_sleeping, 0);
     }
 }

@@ -42,20 +42,21 @@ typedef struct ring_incoming {
 
 /*
  * Puts a message into mailbox `slot`, provided it still belongs to generation `gen`.
- * Waits for space until the deadline. Errors: MBX_ENORECIPIENT (slot not that recipient's
+ * Waits for space up to timeout_ms (0: not at all; negative: without limit); the clock is
+ * read only when it has to wait. Errors: MBX_ENORECIPIENT (slot not that recipient's
  * any more), MBX_EGONE (recipient left while we waited), MBX_EFULL, MBX_ESHUTDOWN,
  * MBX_ECORRUPT, MBX_ETIMEDOUT (the lock stayed held past the deadline).
  */
 mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
-                 int64_t deadline_ns);
+                 int timeout_ms);
 
 /*
  * Takes the oldest message of mailbox `slot` (owned by the caller, generation `gen`),
- * waiting until the deadline. Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN (namespace closing, or
- * the slot no longer ours), MBX_ECORRUPT.
+ * waiting up to timeout_ms (as ring_put). Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN (namespace closing,
+ * or the slot no longer ours), MBX_ECORRUPT.
  */
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int64_t deadline_ns);
+                  int timeout_ms);
 
 /* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);

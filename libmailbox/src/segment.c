@@ -146,14 +146,29 @@ bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32
     return true;
 }
 
+bool segment_entry_is(const seg_view *v, uint32_t slot, const char *name, size_t len,
+                      uint32_t *generation)
+{
+    seg_dir_entry *e = segment_dir(v, slot);
+    uint32_t g = atomic_load_explicit(&e->generation, memory_order_acquire);
+    if ((g & 1u) != 0 || atomic_load_explicit(&e->state, memory_order_acquire) != SLOT_ACTIVE)
+        return false;
+    /* Compared, not validated: what equals a valid name (terminator included) is valid. */
+    if (memcmp(e->name, name, len + 1) != 0)
+        return false;
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&e->generation, memory_order_relaxed) != g)
+        return false;
+    *generation = g;
+    return true;
+}
+
 mbx_err segment_find(const seg_view *v, const char *name, uint32_t *slot, uint32_t *generation)
 {
-    char found[MBX_NAME_MAX + 1];
+    size_t len = strlen(name); /* a valid name: at most MBX_NAME_MAX */
     for (uint32_t i = 0; i < v->slots; i++) {
-        uint32_t g;
-        if (segment_read_entry(v, i, found, &g, NULL) && strcmp(found, name) == 0) {
+        if (segment_entry_is(v, i, name, len, generation)) {
             *slot = i;
-            *generation = g;
             return MBX_OK;
         }
     }

@@ -166,6 +166,10 @@ seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position);
 bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32_t *generation,
                         int64_t *pid);
 
+/* True when slot is active under `name` (a valid name of length len); sets *generation. */
+bool segment_entry_is(const seg_view *v, uint32_t slot, const char *name, size_t len,
+                      uint32_t *generation);
+
 /* Finds the active slot named `name`. MBX_OK with *slot and *generation, or
  * MBX_ENORECIPIENT. */
 mbx_err segment_find(const seg_view *v, const char *name, uint32_t *slot, uint32_t *generation);

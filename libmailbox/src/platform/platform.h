@@ -81,6 +81,9 @@ mbx_err plat_mutex_init(plat_mutex *m);
 /* Locks before the deadline. Returns MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT, or
  * MBX_ECORRUPT when the mutex memory is not a usable mutex. */
 int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns);
+/* Locks without waiting: MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT when another holds it, or
+ * MBX_ECORRUPT. The fast path of a lock; never a test of anyone's liveness. */
+int plat_mutex_trylock(plat_mutex *m);
 void plat_mutex_consistent(plat_mutex *m);
 void plat_mutex_unlock(plat_mutex *m);
 

@@ -68,6 +68,20 @@ int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns)
     }
 }
 
+int plat_mutex_trylock(plat_mutex *m)
+{
+    switch (pthread_mutex_trylock((pthread_mutex_t *)(void *)m->opaque)) {
+    case 0:
+        return MBX_OK;
+    case EOWNERDEAD:
+        return PLAT_OWNER_DIED;
+    case EBUSY:
+        return MBX_ETIMEDOUT;
+    default:
+        return MBX_ECORRUPT;
+    }
+}
+
 void plat_mutex_consistent(plat_mutex *m)
 {
     pthread_mutex_consistent((pthread_mutex_t *)(void *)m->opaque);
