@@ -94,6 +94,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     strncpy(c->namespace_name, ns, MBX_NAME_MAX);
     atomic_flag_clear(&c->receiving);
     atomic_flag_clear(&c->lookup_lock);
+    c->spin.budget_ns = RING_SPIN_MIN_NS * 8;
 
     /* The broker first: no broker, no namespace, whatever /dev/shm still holds. */
     int64_t broker_pid = 0;

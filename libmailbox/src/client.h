@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "platform/platform.h"
+#include "ring.h"
 #include "segment.h"
 
 struct mbx_client {
@@ -17,6 +18,7 @@ struct mbx_client {
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
     atomic_flag receiving; /* guards against two concurrent mbx_recv() */
+    ring_spinner spin;     /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
      * the directory. Only a hint: every use checks it against the directory entry. */

@@ -97,6 +97,7 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
             .from_generation = c->generation,
             .from_name = c->name,
             .ts_us = plat_wall_us(),
+            .sender_cpu = plat_current_cpu(),
             .seq_source = &c->next_seq,
         };
         err = ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
@@ -138,7 +139,7 @@ mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
-    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, timeout_ms);
+    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin);
     atomic_flag_clear(&c->receiving);
     if (err != MBX_OK)
         return err;

@@ -96,7 +96,7 @@ static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *ms
     cell->len = msg->len;
     cell->from_slot = msg->from_slot;
     cell->from_generation = msg->from_generation;
-    cell->flags = 0;
+    cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
     cell->seq = atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1;
     cell->ts_us = msg->ts_us;
     memset(cell->from, 0, sizeof cell->from);
@@ -181,13 +181,62 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
     out->len = len;
     out->seq = cell->seq;
     out->ts_us = cell->ts_us;
+    out->sender_cpu = (int)cell->sender_cpu - 1;
     return MBX_OK;
 }
 
+/* Watches the mailbox for up to the spinner's budget; true when a message came. */
+static bool spin_for_message(seg_mailbox *mb, uint64_t head, ring_spinner *sp, int64_t now,
+                             int64_t deadline)
+{
+    if (sp->peer_here) {
+        for (int i = 0; i < RING_YIELDS; i++) {
+            plat_yield();
+            if (atomic_load_explicit(&mb->tail, memory_order_acquire) != head)
+                return true;
+        }
+        return false;
+    }
+    if (sp->budget_ns == 0)
+        return false;
+    int64_t until = min64(now + sp->budget_ns, deadline);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(&mb->tail, memory_order_acquire) != head) {
+                sp->budget_ns =
+                    sp->budget_ns * 2 > RING_SPIN_MAX_NS ? RING_SPIN_MAX_NS : sp->budget_ns * 2;
+                return true;
+            }
+            plat_cpu_relax();
+        }
+        if (plat_now_ns() >= until)
+            break;
+    }
+    sp->budget_ns = sp->budget_ns / 2 < RING_SPIN_MIN_NS ? 0 : sp->budget_ns / 2;
+    return false;
+}
+
+/* After a message that we had to wait for: what the wait says about spinning. */
+static void spin_learn(ring_spinner *sp, const ring_incoming *in, int64_t slept_ns)
+{
+    int cpu = plat_current_cpu();
+    sp->peer_here = in->sender_cpu >= 0 && in->sender_cpu == cpu;
+    if (sp->peer_here)
+        return;
+    if (slept_ns > 0 && slept_ns < RING_SPIN_MAX_NS) {
+        int64_t want = slept_ns + slept_ns / 2;
+        if (want < RING_SPIN_MIN_NS)
+            want = RING_SPIN_MIN_NS;
+        sp->budget_ns = (uint32_t)(want > RING_SPIN_MAX_NS ? RING_SPIN_MAX_NS : want);
+    }
+}
+
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms)
+                  int timeout_ms, ring_spinner *spin)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
+    bool waited = false;
+    int64_t slept_since = 0; /* when we last went to sleep, 0 if we did not */
     seg_mailbox *mb = segment_mailbox(v, slot);
     for (;;) {
         mbx_err err = own_slot(v, slot, gen);
@@ -205,6 +254,8 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                 plat_sem_post(&mb->space);
             if (err == MBX_OK)
                 atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+            if (err == MBX_OK && waited && spin != NULL)
+                spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
         }
         /* Empty: deliver everything before reporting a shutdown, lose nothing. */
@@ -216,6 +267,10 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         int64_t now = plat_now_ns();
         if (now >= deadline_of(&d))
             return MBX_ETIMEDOUT;
+        waited = true;
+        if (spin != NULL && spin_for_message(mb, head, spin, now, deadline_of(&d)))
+            continue;
+        slept_since = plat_now_ns();
         atomic_store(&mb->rx_sleeping, 1);
         if (atomic_load(&mb->tail) == head)
             (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));

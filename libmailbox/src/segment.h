@@ -107,9 +107,9 @@ typedef struct seg_cell {
     uint32_t len;       /* body bytes */
     uint32_t from_slot; /* sender's slot */
     uint32_t from_generation;
-    uint32_t flags;
-    uint64_t seq;  /* sender's sequence number */
-    int64_t ts_us; /* wall clock at send */
+    uint32_t sender_cpu; /* CPU the sender ran on, plus one (0: unknown); a hint only */
+    uint64_t seq;        /* sender's sequence number */
+    int64_t ts_us;       /* wall clock at send */
     char from[MBX_NAME_MAX + 1];
     /* char body[]; follows */
 } seg_cell;

@@ -33,6 +33,20 @@ int64_t plat_wall_us(void);
 /* Deadline timeout_ms from now; negative timeout_ms gives PLAT_FOREVER. */
 int64_t plat_deadline(int timeout_ms);
 
+/* Tells the CPU we are in a spin-wait loop (x86 PAUSE, ARM YIELD): saves power and lets a
+ * sibling hyper-thread run. */
+static inline void plat_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Gives the CPU to another runnable thread, if any, and returns. */
+void plat_yield(void);
+
 /* ---- errors ------------------------------------------------------------------------ */
 
 /* Maps an errno value to the library's error enum, through one table. */
@@ -104,6 +118,8 @@ void plat_sem_drain(plat_sem *s);
 /* ---- processes --------------------------------------------------------------------- */
 
 int64_t plat_pid(void);
+/* The CPU the calling thread runs on now, or -1 when unknown (a hint, cheap to read). */
+int plat_current_cpu(void);
 /*
  * An identity that, with the pid, names one process for ever: its start time in clock
  * ticks since boot. A recycled pid has another start time. Returns 0 when the process

@@ -1,6 +1,7 @@
 /* Process identity and exact death notices on Linux: /proc start times and pidfds. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,16 @@
 int64_t plat_pid(void)
 {
     return (int64_t)getpid();
+}
+
+void plat_yield(void)
+{
+    sched_yield();
+}
+
+int plat_current_cpu(void)
+{
+    return sched_getcpu();
 }
 
 uint64_t plat_proc_start_time(int64_t pid)
