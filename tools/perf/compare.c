@@ -1,0 +1,451 @@
+/*
+ * mbx-compare: the same workloads, in the same run, over mailbox and over the transports
+ * a user would otherwise pick: a Unix SOCK_SEQPACKET socket, a POSIX message queue and a
+ * pipe. Each is written plainly and fairly: blocking reads, one send and one receive call
+ * per message, no extra copies. Every figure comes with the ratio mailbox/peer.
+ *
+ * Workloads (processes, never threads; everyone connects, then starts together):
+ *   pingpong     A sends to B, B sends it back; round-trip percentiles. Unpinned, and with
+ *                both processes pinned to one CPU.
+ *   throughput   N senders (1 and 4) send COUNT messages in all to one receiver.
+ *
+ * Usage: mbx-compare MAILBOXD [--quick]   (see docs/performance.md)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbox.h"
+
+#define SIZE 120
+#define MAX_SENDERS 4
+#define MQ_DEPTH 10 /* deeper queues need CAP_SYS_RESOURCE on this machine kind */
+
+enum kind { MAILBOX, MAILBOX_TRUSTED, SEQPACKET, MQUEUE, PIPE, KINDS };
+static const char *const kind_names[KINDS] = {"mailbox", "mailbox (trusted)", "unix seqpacket",
+                                              "posix mq", "pipe"};
+
+static char ns[64];
+static char body[SIZE + 1];
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (cpu >= 0)
+        (void)sched_setaffinity(0, sizeof set, &set);
+}
+
+/* ---- one end of a transport, as a child process holds it --------------------------- */
+
+typedef struct endpoint {
+    enum kind kind;
+    int in_fd, out_fd;  /* seqpacket (same fd), pipe */
+    mqd_t in_q, out_q;  /* posix mq */
+    mbx_client *client; /* mailbox */
+    mbx_message *msg;
+    char peer[MBX_NAME_MAX + 1];
+    int epoll_fd; /* seqpacket receiver of several senders */
+} endpoint;
+
+static int ep_send(endpoint *e, const char *peer)
+{
+    switch (e->kind) {
+    case MAILBOX:
+    case MAILBOX_TRUSTED: {
+        mbx_send_options o;
+        mbx_send_options_init(&o);
+        o.timeout_ms = -1;
+        o.trusted = e->kind == MAILBOX_TRUSTED;
+        return mbx_send_ex(e->client, peer != NULL ? peer : e->peer, body, SIZE, &o) == MBX_OK ? 0
+                                                                                               : -1;
+    }
+    case SEQPACKET:
+        return send(e->out_fd, body, SIZE, 0) == SIZE ? 0 : -1;
+    case MQUEUE:
+        return mq_send(e->out_q, body, SIZE, 0);
+    case PIPE:
+        return write(e->out_fd, body, SIZE) == SIZE ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Receives one message; for a mailbox, *from is its sender. */
+static int ep_recv(endpoint *e, const char **from)
+{
+    char buf[SIZE + 64];
+    switch (e->kind) {
+    case MAILBOX:
+    case MAILBOX_TRUSTED:
+        if (mbx_recv(e->client, e->msg, 30000) != MBX_OK)
+            return -1;
+        if (from != NULL)
+            *from = mbx_message_from(e->msg);
+        return 0;
+    case SEQPACKET:
+        if (e->epoll_fd >= 0) {
+            /* Several senders: wait for any, then read one message from it. */
+            for (;;) {
+                ssize_t n = recv(e->in_fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n == SIZE)
+                    return 0;
+                struct epoll_event ev;
+                if (epoll_wait(e->epoll_fd, &ev, 1, 30000) != 1)
+                    return -1;
+                e->in_fd = ev.data.fd;
+            }
+        }
+        return recv(e->in_fd, buf, sizeof buf, 0) == SIZE ? 0 : -1;
+    case MQUEUE:
+        return mq_receive(e->in_q, buf, sizeof buf, NULL) == SIZE ? 0 : -1;
+    case PIPE:
+        return read(e->in_fd, buf, SIZE) == SIZE ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+static int ep_connect_mailbox(endpoint *e, const char *name)
+{
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = name;
+    e->msg = mbx_message_new();
+    return mbx_connect(&o, &e->client) == MBX_OK ? 0 : -1;
+}
+
+/* ---- process orchestration ---------------------------------------------------------- */
+
+typedef struct run_sync {
+    int ready[2], go[2];
+} run_sync;
+
+/* In a child: says ready, then waits for the start. */
+static void child_ready(run_sync *s)
+{
+    (void)!write(s->ready[1], "r", 1);
+    char b;
+    while (read(s->go[0], &b, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static int64_t start_and_wait(run_sync *s, pid_t *pids, int n)
+{
+    close(s->ready[1]);
+    close(s->go[0]);
+    char b;
+    for (int got = 0; got < n && read(s->ready[0], &b, 1) == 1; got++)
+        ;
+    int64_t t0 = now_ns();
+    close(s->go[1]);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        int st;
+        if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed++;
+    }
+    close(s->ready[0]);
+    return failed ? -1 : t0;
+}
+
+static void sync_init(run_sync *s)
+{
+    if (pipe(s->ready) != 0 || pipe(s->go) != 0)
+        exit(1);
+}
+
+/* A child closes the parent's ends of the sync pipes before anything else. */
+static void child_enter(run_sync *s)
+{
+    close(s->ready[0]);
+    close(s->go[1]);
+}
+
+/* ---- ping-pong ---------------------------------------------------------------------- */
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct rtt {
+    double p50_us, p99_us;
+} rtt;
+
+static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
+{
+    long warmup = count / 10;
+    int64_t *samples = mmap(NULL, (size_t)count * sizeof(int64_t), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int sp[2] = {-1, -1}, ab[2] = {-1, -1}, ba[2] = {-1, -1};
+    char qa[64], qb[64];
+    snprintf(qa, sizeof qa, "/mbx-compare-%d-a", (int)getpid());
+    snprintf(qb, sizeof qb, "/mbx-compare-%d-b", (int)getpid());
+    struct mq_attr attr = {.mq_maxmsg = MQ_DEPTH, .mq_msgsize = SIZE};
+    if (k == SEQPACKET && socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) != 0)
+        exit(1);
+    if (k == PIPE && (pipe(ab) != 0 || pipe(ba) != 0))
+        exit(1);
+    if (k == MQUEUE) {
+        mq_unlink(qa);
+        mq_unlink(qb);
+        mqd_t x = mq_open(qa, O_CREAT | O_RDWR, 0600, &attr);
+        mqd_t y = mq_open(qb, O_CREAT | O_RDWR, 0600, &attr);
+        if (x == (mqd_t)-1 || y == (mqd_t)-1) {
+            perror("mq_open");
+            exit(1);
+        }
+        mq_close(x);
+        mq_close(y);
+    }
+    run_sync s;
+    sync_init(&s);
+    pid_t pids[2];
+    for (int side = 0; side < 2; side++) {
+        pids[side] = fork();
+        if (pids[side] != 0)
+            continue;
+        child_enter(&s);
+        pin(side == 0 ? cpu_a : cpu_b);
+        endpoint e = {.kind = k, .epoll_fd = -1};
+        if (k == SEQPACKET)
+            e.in_fd = e.out_fd = sp[side];
+        if (k == PIPE) {
+            e.out_fd = side == 0 ? ab[1] : ba[1];
+            e.in_fd = side == 0 ? ba[0] : ab[0];
+        }
+        if (k == MQUEUE) {
+            e.out_q = mq_open(side == 0 ? qa : qb, O_WRONLY);
+            e.in_q = mq_open(side == 0 ? qb : qa, O_RDONLY);
+        }
+        if ((k == MAILBOX || k == MAILBOX_TRUSTED) &&
+            ep_connect_mailbox(&e, side == 0 ? "cmp.a" : "cmp.b") != 0)
+            _exit(2);
+        snprintf(e.peer, sizeof e.peer, "%s", side == 0 ? "cmp.b" : "cmp.a");
+        child_ready(&s);
+        for (long i = 0; i < warmup + count; i++) {
+            if (side == 0) {
+                int64_t t0 = now_ns();
+                if (ep_send(&e, NULL) != 0 || ep_recv(&e, NULL) != 0)
+                    _exit(3);
+                if (i >= warmup)
+                    samples[i - warmup] = now_ns() - t0;
+            } else if (ep_recv(&e, NULL) != 0 || ep_send(&e, NULL) != 0) {
+                _exit(3);
+            }
+        }
+        if (e.client != NULL)
+            mbx_close(e.client);
+        _exit(0);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (sp[i] >= 0)
+            close(sp[i]);
+        if (ab[i] >= 0)
+            close(ab[i]);
+        if (ba[i] >= 0)
+            close(ba[i]);
+    }
+    rtt r = {-1, -1};
+    if (start_and_wait(&s, pids, 2) >= 0) {
+        qsort(samples, (size_t)count, sizeof *samples, compare_i64);
+        r.p50_us = (double)samples[count / 2] / 1e3;
+        r.p99_us = (double)samples[count * 99 / 100] / 1e3;
+    }
+    if (k == MQUEUE) {
+        mq_unlink(qa);
+        mq_unlink(qb);
+    }
+    munmap(samples, (size_t)count * sizeof(int64_t));
+    return r;
+}
+
+/* ---- throughput ----------------------------------------------------------------------- */
+
+static double throughput(enum kind k, long count, int senders)
+{
+    int64_t *t_end =
+        mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int pairs[MAX_SENDERS][2], p[2] = {-1, -1};
+    char q[64];
+    snprintf(q, sizeof q, "/mbx-compare-%d-q", (int)getpid());
+    struct mq_attr attr = {.mq_maxmsg = MQ_DEPTH, .mq_msgsize = SIZE};
+    for (int i = 0; i < senders; i++)
+        if (k == SEQPACKET && socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pairs[i]) != 0)
+            exit(1);
+    if (k == PIPE && pipe(p) != 0)
+        exit(1);
+    if (k == MQUEUE) {
+        mq_unlink(q);
+        mqd_t x = mq_open(q, O_CREAT | O_RDWR, 0600, &attr);
+        if (x == (mqd_t)-1)
+            exit(1);
+        mq_close(x);
+    }
+    run_sync s;
+    sync_init(&s);
+    pid_t pids[MAX_SENDERS + 1];
+    for (int role = 0; role <= senders; role++) { /* role 0 receives */
+        pids[role] = fork();
+        if (pids[role] != 0)
+            continue;
+        child_enter(&s);
+        endpoint e = {.kind = k, .epoll_fd = -1};
+        char name[32];
+        snprintf(name, sizeof name, role == 0 ? "cmp.r" : "cmp.s%d", role);
+        snprintf(e.peer, sizeof e.peer, "cmp.r");
+        if (k == SEQPACKET && role == 0) {
+            e.in_fd = pairs[0][0];
+            if (senders > 1) { /* one connection per sender, as a server would have */
+                e.epoll_fd = epoll_create1(0);
+                for (int i = 0; i < senders; i++) {
+                    struct epoll_event ev = {.events = EPOLLIN, .data.fd = pairs[i][0]};
+                    epoll_ctl(e.epoll_fd, EPOLL_CTL_ADD, pairs[i][0], &ev);
+                }
+            }
+        }
+        if (k == SEQPACKET && role > 0)
+            e.out_fd = pairs[role - 1][1];
+        if (k == PIPE) {
+            e.in_fd = p[0];
+            e.out_fd = p[1];
+        }
+        if (k == MQUEUE) {
+            e.in_q = mq_open(q, O_RDONLY);
+            e.out_q = mq_open(q, O_WRONLY);
+        }
+        if ((k == MAILBOX || k == MAILBOX_TRUSTED) && ep_connect_mailbox(&e, name) != 0)
+            _exit(2);
+        child_ready(&s);
+        long mine = role == 0 ? count : count / senders + (role - 1 < count % senders);
+        for (long i = 0; i < mine; i++)
+            if ((role == 0 ? ep_recv(&e, NULL) : ep_send(&e, NULL)) != 0)
+                _exit(3);
+        if (role == 0)
+            *t_end = now_ns();
+        if (e.client != NULL)
+            mbx_close(e.client);
+        _exit(0);
+    }
+    for (int i = 0; i < senders && k == SEQPACKET; i++) {
+        close(pairs[i][0]);
+        close(pairs[i][1]);
+    }
+    if (p[0] >= 0) {
+        close(p[0]);
+        close(p[1]);
+    }
+    int64_t t0 = start_and_wait(&s, pids, senders + 1);
+    double rate = t0 < 0 ? -1 : (double)count / ((double)(*t_end - t0) / 1e9);
+    if (k == MQUEUE)
+        mq_unlink(q);
+    munmap(t_end, sizeof(int64_t));
+    return rate;
+}
+
+/* ---- the broker for the mailbox runs -------------------------------------------------- */
+
+static pid_t start_broker(const char *mailboxd)
+{
+    snprintf(ns, sizeof ns, "compare-%d", (int)getpid());
+    int ready[2];
+    if (pipe(ready) != 0)
+        exit(1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ready[1], STDOUT_FILENO);
+        execl(mailboxd, mailboxd, "-d", "-N", ns, "--slots", "16", "--depth", "1024", "--log",
+              "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    close(ready[1]);
+    char buf[32] = {0};
+    ssize_t n = read(ready[0], buf, sizeof buf - 1);
+    close(ready[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "mbx-compare: cannot start %s\n", mailboxd);
+        exit(1);
+    }
+    return (pid_t)strtol(buf, NULL, 10);
+}
+
+/* ---- report ---------------------------------------------------------------------------- */
+
+static void report_rtt(const char *title, long count, int cpu_a, int cpu_b)
+{
+    rtt r[KINDS];
+    for (int k = 0; k < KINDS; k++)
+        r[k] = pingpong((enum kind)k, count, cpu_a, cpu_b);
+    printf("\n%s (%ld round trips of %d bytes)\n", title, count, SIZE);
+    printf("  %-20s %10s %10s %18s %18s\n", "transport", "p50 us", "p99 us", "mailbox/peer p50",
+           "trusted/peer p50");
+    for (int k = 0; k < KINDS; k++) {
+        printf("  %-20s %10.2f %10.2f", kind_names[k], r[k].p50_us, r[k].p99_us);
+        if (k >= SEQPACKET)
+            printf(" %18.3f %18.3f", r[MAILBOX].p50_us / r[k].p50_us,
+                   r[MAILBOX_TRUSTED].p50_us / r[k].p50_us);
+        printf("\n");
+    }
+}
+
+static void report_rate(int senders, long count)
+{
+    double v[KINDS];
+    for (int k = 0; k < KINDS; k++)
+        v[k] = throughput((enum kind)k, count, senders);
+    printf("\nthroughput %d -> 1 (%ld messages of %d bytes)\n", senders, count, SIZE);
+    printf("  %-20s %12s %18s %18s\n", "transport", "M msgs/s", "mailbox/peer", "trusted/peer");
+    for (int k = 0; k < KINDS; k++) {
+        printf("  %-20s %12.3f", kind_names[k], v[k] / 1e6);
+        if (k >= SEQPACKET)
+            printf(" %18.2f %18.2f", v[MAILBOX] / v[k], v[MAILBOX_TRUSTED] / v[k]);
+        printf("\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: mbx-compare MAILBOXD [--quick]\n");
+        return 2;
+    }
+    bool quick = argc > 2 && strcmp(argv[2], "--quick") == 0;
+    long rtts = quick ? 2000 : 50000, msgs = quick ? 20000 : 1000000;
+    memset(body, 'x', SIZE);
+    body[0] = body[SIZE - 1] = '"';
+    pid_t broker = start_broker(argv[1]);
+    printf("mbx-compare: %ld CPUs, %s run\n", sysconf(_SC_NPROCESSORS_ONLN),
+           quick ? "quick" : "full");
+    report_rtt("ping-pong, unpinned", rtts, -1, -1);
+    report_rtt("ping-pong, both pinned to one CPU", rtts / 5, 0, 0);
+    report_rate(1, msgs);
+    report_rate(4, msgs);
+    kill(broker, SIGTERM);
+    return 0;
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds mailbox for speed (Release, into build-rel) and runs the comparison harness:
+# the same workloads over mailbox, a Unix SOCK_SEQPACKET socket, a POSIX message queue and
+# a pipe, each figure with its ratio. --quick runs a few seconds only (as CI does).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD_DIR:-"$top/build-rel"}
+BUILD_DIR="$build" "$top/tools/bootstrap.sh" -DCMAKE_BUILD_TYPE=Release -DMBX_BUILD_TESTS=OFF
+"$build/tools/perf/mbx-compare" "$build/broker/mailboxd" "$@"
