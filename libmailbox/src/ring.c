@@ -162,6 +162,16 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
     }
 }
 
+/* Posts `space` once per sender asleep on it (a hint count, bounded against garbage). */
+static void wake_senders(seg_mailbox *mb)
+{
+    uint32_t waiting = atomic_load(&mb->tx_waiting);
+    if (waiting > 4096)
+        waiting = 4096;
+    for (uint32_t i = 0; i < waiting; i++)
+        plat_sem_post(&mb->space);
+}
+
 /* Copies the cell at `head` out, validating everything read from it. */
 static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring_incoming *out)
 {
@@ -250,8 +260,12 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             err = read_cell(v, mb, head, out);
             /* A corrupt cell is skipped so one bad message cannot wedge the mailbox. */
             atomic_store(&mb->head, head + 1);
-            if (atomic_load(&mb->tx_waiting) != 0)
-                plat_sem_post(&mb->space);
+            /* Senders asleep on a full mailbox are woken together when it has drained to
+             * half, not one per message taken: one wake-up per sender per half a mailbox. A
+             * sender sleeps only if head has not moved since it saw the mailbox full, so
+             * this crossing is still ahead of it, and it is counted in tx_waiting by then. */
+            if (tail - (head + 1) == v->depth / 2)
+                wake_senders(mb);
             if (err == MBX_OK)
                 atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
             if (err == MBX_OK && waited && spin != NULL)
@@ -321,9 +335,6 @@ void ring_wake_all(const seg_view *v, uint32_t slot)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_sem_post(&mb->items);
-    uint32_t waiting = atomic_load(&mb->tx_waiting);
-    if (waiting > 4096)
-        waiting = 4096; /* the counter is a hint; a corrupt one must not spin us */
-    for (uint32_t i = 0; i <= waiting; i++)
-        plat_sem_post(&mb->space);
+    plat_sem_post(&mb->space);
+    wake_senders(mb);
 }
