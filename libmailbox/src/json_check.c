@@ -1,0 +1,253 @@
+/*
+ * json_check.c: a validating JSON scanner that allocates nothing, for the send path.
+ *
+ * It accepts exactly one RFC 8259 value, surrounded by optional white space (space, tab,
+ * CR, LF), in valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), with
+ * no NUL byte and no raw control character in strings, escapes as the RFC lists them
+ * (\u surrogates only as a high-low pair, as cJSON requires), numbers as the RFC's grammar
+ * (no "01", "1.", "-.5"), and nesting at most JSON_MAX_DEPTH deep (cJSON's limit). The
+ * fuzz target tests/fuzz/fuzz_envelope.c holds it to cJSON: what cJSON refuses this
+ * refuses, and what cJSON accepts and prints back this accepts.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "json_check.h"
+
+#define JSON_MAX_DEPTH 1000
+
+typedef struct scanner {
+    const unsigned char *s;
+    size_t n, i;
+    bool spaces; /* white space seen outside strings */
+} scanner;
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool is_digit(unsigned char c)
+{
+    return (unsigned)(c - '0') < 10;
+}
+
+static void skip_spaces(scanner *sc)
+{
+    while (sc->i < sc->n && is_space(sc->s[sc->i])) {
+        sc->spaces = true;
+        sc->i++;
+    }
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), 0 when invalid. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t need;
+    uint32_t min, cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2, min = 0x80, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3, min = 0x800, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return need;
+}
+
+/* Four hex digits at sc->i; their value, or -1. */
+static long hex4(scanner *sc)
+{
+    if (sc->n - sc->i < 4)
+        return -1;
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned char c = sc->s[sc->i + (size_t)k];
+        int d = is_digit(c)                              ? c - '0'
+                : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                         : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    sc->i += 4;
+    return v;
+}
+
+/* A string, sc->i at its opening quote. */
+static bool scan_string(scanner *sc)
+{
+    sc->i++;
+    while (sc->i < sc->n) {
+        unsigned char c = sc->s[sc->i];
+        if (c == '"') {
+            sc->i++;
+            return true;
+        }
+        if (c < 0x20)
+            return false; /* raw control characters, NUL among them */
+        if (c >= 0x80) {
+            size_t len = utf8_sequence(sc->s + sc->i, sc->n - sc->i);
+            if (len == 0)
+                return false;
+            sc->i += len;
+            continue;
+        }
+        sc->i++;
+        if (c != '\\')
+            continue;
+        if (sc->i >= sc->n)
+            return false;
+        c = sc->s[sc->i++];
+        if (c == 'u') {
+            long cp = hex4(sc);
+            if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+                return false;
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate needs its low half */
+                if (sc->n - sc->i < 2 || sc->s[sc->i] != '\\' || sc->s[sc->i + 1] != 'u')
+                    return false;
+                sc->i += 2;
+                long low = hex4(sc);
+                if (low < 0xDC00 || low > 0xDFFF)
+                    return false;
+            }
+        } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool scan_number(scanner *sc)
+{
+    const unsigned char *s = sc->s;
+    size_t n = sc->n, i = sc->i;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && is_digit(s[i]))
+            i++;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        if (++i >= n || !is_digit(s[i]))
+            return false;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(s[i]))
+            return false;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    sc->i = i;
+    return true;
+}
+
+static bool scan_literal(scanner *sc, const char *word, size_t len)
+{
+    if (sc->n - sc->i < len || memcmp(sc->s + sc->i, word, len) != 0)
+        return false;
+    sc->i += len;
+    return true;
+}
+
+/* An object key and its colon, sc->i at the key's opening quote (spaces skipped). */
+static bool scan_key(scanner *sc)
+{
+    if (sc->i >= sc->n || sc->s[sc->i] != '"' || !scan_string(sc))
+        return false;
+    skip_spaces(sc);
+    if (sc->i >= sc->n || sc->s[sc->i] != ':')
+        return false;
+    sc->i++;
+    skip_spaces(sc);
+    return true;
+}
+
+bool json_check(const char *text, size_t len, bool *compact)
+{
+    scanner sc = {(const unsigned char *)text, len, 0, false};
+    /* One bit per open container: 1 object, 0 array. */
+    uint8_t objects[(JSON_MAX_DEPTH + 7) / 8];
+    int depth = 0;
+    skip_spaces(&sc);
+    for (;;) {
+        /* A value starts here. */
+        if (sc.i >= sc.n)
+            return false;
+        unsigned char c = sc.s[sc.i];
+        bool scalar = true;
+        if (c == '{' || c == '[') {
+            if (depth == JSON_MAX_DEPTH)
+                return false;
+            bool object = c == '{';
+            if (object)
+                objects[depth / 8] |= (uint8_t)(1u << (depth % 8));
+            else
+                objects[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
+            depth++;
+            sc.i++;
+            skip_spaces(&sc);
+            if (sc.i < sc.n && sc.s[sc.i] == (object ? '}' : ']')) {
+                sc.i++;
+                depth--;
+            } else {
+                if (object && !scan_key(&sc))
+                    return false;
+                continue; /* the first member's value */
+            }
+            scalar = false;
+        }
+        if (scalar) {
+            bool ok = c == '"'                  ? scan_string(&sc)
+                      : c == '-' || is_digit(c) ? scan_number(&sc)
+                      : c == 't'                ? scan_literal(&sc, "true", 4)
+                      : c == 'f'                ? scan_literal(&sc, "false", 5)
+                      : c == 'n'                ? scan_literal(&sc, "null", 4)
+                                                : false;
+            if (!ok)
+                return false;
+        }
+        /* After a value: close containers, or go on to the next member. */
+        for (;;) {
+            skip_spaces(&sc);
+            if (depth == 0) {
+                *compact = !sc.spaces;
+                return sc.i == sc.n;
+            }
+            if (sc.i >= sc.n)
+                return false;
+            bool object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u;
+            c = sc.s[sc.i++];
+            if (c == (object ? '}' : ']')) {
+                depth--;
+                continue;
+            }
+            if (c != ',')
+                return false;
+            skip_spaces(&sc);
+            if (object && !scan_key(&sc))
+                return false;
+            break; /* the next value */
+        }
+    }
+}

@@ -1,0 +1,12 @@
+/* json_check.h: strict, allocation-free JSON validation for the send path. */
+#ifndef MBX_JSON_CHECK_H
+#define MBX_JSON_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when text[0..len) is exactly one valid JSON value (see json_check.c for the rules);
+ * then *compact says whether it has no white space outside strings. */
+bool json_check(const char *text, size_t len, bool *compact);
+
+#endif
