@@ -172,6 +172,16 @@ MBX_API void mbx_message_free(mbx_message *msg);
  */
 MBX_API mbx_err mbx_recv(mbx_client *client, mbx_message *msg, int timeout_ms);
 
+/*
+ * Takes up to n messages into msgs[0..n) (each from mbx_message_new()): waits up to
+ * timeout_ms for the first, then takes those already waiting without waiting again.
+ * *got is how many were taken. Returns MBX_OK when at least one was taken, else as
+ * mbx_recv(). A corrupt message met after the first ends the batch early (it is reported
+ * by the next call). Thread safety as mbx_recv().
+ */
+MBX_API mbx_err mbx_recv_batch(mbx_client *client, mbx_message **msgs, size_t n, size_t *got,
+                               int timeout_ms);
+
 /* The message body: compact JSON text, NUL-terminated; *len (if not NULL) its length.
  * Owned by msg; valid until msg is reused or freed. */
 MBX_API const char *mbx_message_body(const mbx_message *msg, size_t *len);

@@ -151,6 +151,20 @@ mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
     return MBX_OK;
 }
 
+mbx_err mbx_recv_batch(mbx_client *c, mbx_message **msgs, size_t n, size_t *got, int timeout_ms)
+{
+    if (got == NULL || msgs == NULL || n == 0)
+        return MBX_EINVAL;
+    *got = 0;
+    mbx_err err = mbx_recv(c, msgs[0], timeout_ms);
+    if (err != MBX_OK)
+        return err;
+    for (*got = 1; *got < n; (*got)++)
+        if (mbx_recv(c, msgs[*got], 0) != MBX_OK)
+            break;
+    return MBX_OK;
+}
+
 const char *mbx_message_body(const mbx_message *msg, size_t *len)
 {
     if (len != NULL)

@@ -232,6 +232,38 @@ static void test_anonymous_names_are_unique(void **state)
 
 /* ---- bad input --------------------------------------------------------------------- */
 
+static void test_batch_receive(void **state)
+{
+    (void)state;
+    mbx_client *tx = harness_connect(ns, "tx");
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_message *msgs[8];
+    for (int i = 0; i < 8; i++)
+        msgs[i] = mbx_message_new();
+    size_t got = 99;
+    assert_int_equal(mbx_recv_batch(rx, msgs, 8, &got, 0), MBX_ETIMEDOUT);
+    assert_int_equal(got, 0);
+    for (int i = 0; i < 5; i++) {
+        char body[8];
+        int len = snprintf(body, sizeof body, "%d", i);
+        assert_int_equal(mbx_send(tx, "rx", body, (size_t)len, 100), MBX_OK);
+    }
+    assert_int_equal(mbx_recv_batch(rx, msgs, 3, &got, 1000), MBX_OK);
+    assert_int_equal(got, 3);
+    assert_int_equal(mbx_recv_batch(rx, msgs + 3, 5, &got, 1000), MBX_OK);
+    assert_int_equal(got, 2); /* only what was there */
+    for (int i = 0; i < 5; i++) {
+        char body[8];
+        snprintf(body, sizeof body, "%d", i);
+        assert_string_equal(mbx_message_body(msgs[i], NULL), body);
+    }
+    assert_int_equal(mbx_recv_batch(rx, msgs, 0, &got, 0), MBX_EINVAL);
+    for (int i = 0; i < 8; i++)
+        mbx_message_free(msgs[i]);
+    mbx_close(tx);
+    mbx_close(rx);
+}
+
 static void test_unknown_recipient(void **state)
 {
     (void)state;
@@ -437,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anonymous_names_are_unique, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_unknown_recipient, start_default, stop_broker),
+        cmocka_unit_test_setup_teardown(test_batch_receive, start_default, stop_broker),
         cmocka_unit_test_setup_teardown(test_invalid_json_enters_nothing, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_size_limit_exact_and_one_over, start_default,
