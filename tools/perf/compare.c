@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -378,8 +379,8 @@ static pid_t start_broker(const char *mailboxd)
     pid_t pid = fork();
     if (pid == 0) {
         dup2(ready[1], STDOUT_FILENO);
-        execl(mailboxd, mailboxd, "-d", "-N", ns, "--slots", "16", "--depth", "1024", "--log",
-              "/dev/null", (char *)NULL);
+        execl(mailboxd, mailboxd, "-d", "-N", ns, "--slots", "1040", "--depth", "1024",
+              "--max-message", "256", "--log", "/dev/null", (char *)NULL);
         _exit(127);
     }
     close(ready[1]);
@@ -393,6 +394,111 @@ static pid_t start_broker(const char *mailboxd)
         exit(1);
     }
     return (pid_t)strtol(buf, NULL, 10);
+}
+
+/* ---- mailbox alone: idle cost and connect rate ----------------------------------------- */
+
+/* CPU seconds (user + system) a process has used so far, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(buf, sizeof buf, f) == NULL) {
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    const char *p = strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    /* Fields after the name: state is 3rd; utime and stime are the 14th and 15th. */
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Connects n clients in this process and sleeps until killed. */
+static void idle_clients(int first, int n)
+{
+    for (int i = 0; i < n; i++) {
+        mbx_connect_options o;
+        mbx_connect_options_init(&o);
+        o.namespace_name = ns;
+        char name[32];
+        snprintf(name, sizeof name, "idle.%d", first + i);
+        o.client_name = name;
+        mbx_client *c;
+        if (mbx_connect(&o, &c) != MBX_OK)
+            _exit(2);
+    }
+    for (;;)
+        pause();
+}
+
+static void report_alone(pid_t broker, int seconds, int idle)
+{
+    printf("\nmailbox alone\n");
+    /* A receiver blocked in mbx_recv for the whole time. */
+    pid_t rx = fork();
+    if (rx == 0) {
+        mbx_connect_options o;
+        mbx_connect_options_init(&o);
+        o.namespace_name = ns;
+        o.client_name = "idle.rx";
+        mbx_client *c;
+        mbx_message *m = mbx_message_new();
+        if (mbx_connect(&o, &c) != MBX_OK)
+            _exit(2);
+        _exit(mbx_recv(c, m, seconds * 1000) == MBX_ETIMEDOUT ? 0 : 3);
+    }
+    /* The broker with `idle` idle clients (in processes of 128 clients each). */
+    pid_t holders[64];
+    int nh = 0;
+    for (int first = 0; first < idle && nh < 64; first += 128, nh++) {
+        holders[nh] = fork();
+        if (holders[nh] == 0)
+            idle_clients(first, idle - first < 128 ? idle - first : 128);
+    }
+    sleep(1); /* let them connect */
+    double b0 = cpu_seconds(broker);
+    int64_t t0 = now_ns();
+    sleep((unsigned)seconds);
+    double b1 = cpu_seconds(broker);
+    double wall = (double)(now_ns() - t0) / 1e9;
+    int st;
+    struct rusage ru; /* this child's own usage, not all children's */
+    wait4(rx, &st, 0, &ru);
+    double rx_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("  receiver blocked %d s in mbx_recv:   %.3f%% of a core%s\n", seconds,
+           100.0 * rx_cpu / seconds, WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " (failed)");
+    printf("  broker with %d idle clients:       %.3f%% of a core\n", idle,
+           100.0 * (b1 - b0) / wall);
+    for (int i = 0; i < nh; i++) {
+        kill(holders[i], SIGKILL);
+        waitpid(holders[i], NULL, 0);
+    }
+    sleep(1); /* the broker frees their slots */
+
+    /* Connect-and-close cycles, one process, one after another. */
+    int cycles = idle >= 1024 ? 5000 : 500;
+    int64_t c0 = now_ns();
+    for (int i = 0; i < cycles; i++) {
+        mbx_connect_options o;
+        mbx_connect_options_init(&o);
+        o.namespace_name = ns;
+        o.client_name = "cycler";
+        mbx_client *c;
+        if (mbx_connect(&o, &c) != MBX_OK) {
+            printf("  connect failed at cycle %d\n", i);
+            return;
+        }
+        mbx_close(c);
+    }
+    printf("  connect and close:                  %.0f cycles/s\n",
+           cycles / ((double)(now_ns() - c0) / 1e9));
 }
 
 /* ---- report ---------------------------------------------------------------------------- */
@@ -446,6 +552,7 @@ int main(int argc, char **argv)
     report_rtt("ping-pong, both pinned to one CPU", rtts / 5, 0, 0);
     report_rate(1, msgs);
     report_rate(4, msgs);
+    report_alone(broker, quick ? 2 : 10, quick ? 128 : 1024);
     kill(broker, SIGTERM);
     return 0;
 }
