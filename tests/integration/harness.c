@@ -246,6 +246,16 @@ pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms)
     return pid;
 }
 
+mbx_client *harness_child_connect(const char *ns, const char *name)
+{
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = name;
+    mbx_client *c = NULL;
+    return mbx_connect(&o, &c) == MBX_OK ? c : NULL;
+}
+
 mbx_client *harness_connect(const char *ns, const char *name)
 {
     mbx_connect_options o;

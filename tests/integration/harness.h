@@ -42,6 +42,10 @@ pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms)
  * it had to be killed for running late. */
 int harness_wait(pid_t pid, int timeout_ms);
 
+/* For child processes (no cmocka there): connects under name (NULL for an assigned one),
+ * or returns NULL. */
+mbx_client *harness_child_connect(const char *ns, const char *name);
+
 /* Connects under name (NULL for an assigned one) and fails the test on error. */
 mbx_client *harness_connect(const char *ns, const char *name);
 

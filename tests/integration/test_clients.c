@@ -59,12 +59,8 @@ static int sender_main(void *p)
     struct sender_arg *a = p;
     char name[32];
     snprintf(name, sizeof name, "sender-%d", a->index);
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
         return 10;
     char body[64];
     for (int n = 0; n < PER_SENDER; n++) {
@@ -126,12 +122,8 @@ static void test_many_senders_exactly_once_in_order(void **state)
 static int hold_name_main(void *p)
 {
     int *fds = p; /* [0]: write "connected", [1]: read "go away" */
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "holder";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, "holder");
+    if (c == NULL)
         return 10;
     (void)!write(fds[0], "c", 1);
     char b;
@@ -407,12 +399,8 @@ static void test_no_broker(void **state)
 static int blocked_receiver_main(void *p)
 {
     int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "waiter";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, "waiter");
+    if (c == NULL)
         return 10;
     (void)!write(fd, "c", 1);
     mbx_message *m = mbx_message_new();

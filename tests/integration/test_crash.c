@@ -50,12 +50,8 @@ static int sender_main(void *p)
     }
     char name[32];
     snprintf(name, sizeof name, "sender-%d", index);
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
         return 10;
     char body[128];
     for (int n = 0; n < PER_SENDER; n++) {
@@ -192,11 +188,8 @@ static void test_broker_killed_mid_registration(void **state)
 static int blocked_sender_main(void *p)
 {
     (void)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, NULL);
+    if (c == NULL)
         return 10;
     mbx_err err = mbx_send(c, "victim", "1", 1, 30000); /* the mailbox is full */
     mbx_close(c);

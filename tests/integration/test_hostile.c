@@ -65,12 +65,8 @@ static int chatter_main(void *p)
     char name[32], peer[32];
     snprintf(name, sizeof name, "chat-%d", me);
     snprintf(peer, sizeof peer, "chat-%d", 1 - me);
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
         return 10;
     mbx_message *m = mbx_message_new();
     long long end = now_ms() + 2500;

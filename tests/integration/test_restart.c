@@ -45,12 +45,8 @@ static int sender_main(void *p)
     int index = *(int *)p;
     char name[32];
     snprintf(name, sizeof name, "sender-%d", index);
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
         return 10;
     int ok = 0;
     char body[64];
@@ -74,12 +70,8 @@ static int sender_main(void *p)
 static int newcomer_main(void *p)
 {
     (void)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "newcomer";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, "newcomer");
+    if (c == NULL)
         return 10;
     const char *hello = "{\"hello\":\"after the restart\"}";
     mbx_err err = mbx_send(c, "sink", hello, strlen(hello), 20000);

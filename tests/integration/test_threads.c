@@ -43,12 +43,8 @@ static int teardown(void **state)
 static int echo_main(void *p)
 {
     int fd = *(int *)p;
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = "echo";
-    mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    mbx_client *c = harness_child_connect(ns, "echo");
+    if (c == NULL)
         return 10;
     (void)!write(fd, "c", 1);
     mbx_message *m = mbx_message_new();
