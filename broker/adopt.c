@@ -67,8 +67,11 @@ void adopt_clients(registry *reg, adopt_report *report)
                 continue;
             /* Gone. A mailbox that lingers, or whose client asked for it and died while no
              * broker ran, lingers on for the rest of its time. */
-            int64_t left_us = pid == 0 ? atomic_load(&e->linger_until_us) - plat_wall_us()
-                                       : (int64_t)linger_ms * 1000;
+            int64_t until_us = atomic_load(&e->linger_until_us), now_us = plat_wall_us();
+            /* Any value may be there: subtract only what cannot overflow. */
+            int64_t left_us = pid != 0            ? (int64_t)linger_ms * 1000
+                              : until_us > now_us ? until_us - now_us
+                                                  : 0;
             if (!reg->recs[slot].active)
                 registry_adopt(reg, slot, name, 0, gen);
             if (linger_ms > 0 && left_us > 0 && left_us <= (int64_t)linger_ms * 1000) {

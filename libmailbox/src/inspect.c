@@ -28,8 +28,9 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         plat_shm_close(&shm);
         return MBX_ENOBROKER;
     }
-    int64_t up = (plat_wall_us() - atomic_load(&h->started_us)) / 1000000;
-    info->uptime_s = up > 0 ? up : 0;
+    /* started_us comes from shared memory: any value; subtract only what cannot overflow. */
+    int64_t now = plat_wall_us(), started = atomic_load(&h->started_us);
+    info->uptime_s = started >= 0 && started <= now ? (now - started) / 1000000 : 0;
     info->epoch = atomic_load(&h->epoch);
     info->slots = v.slots;
     info->depth = v.depth;
