@@ -191,7 +191,9 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
     out->len = len;
     out->seq = cell->seq;
     out->ts_us = cell->ts_us;
-    out->sender_cpu = (int)cell->sender_cpu - 1;
+    /* A hint from shared memory like any other: only a plausible CPU number is used. */
+    uint32_t cpu = cell->sender_cpu;
+    out->sender_cpu = cpu >= 1 && cpu <= 65536 ? (int)(cpu - 1) : -1;
     return MBX_OK;
 }
 
