@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "daemon.h"
 #include "log.h"
+#include "pending.h"
 #include "proto.h"
 #include "registry.h"
 #include "ring.h"
@@ -35,6 +36,7 @@ typedef struct broker {
     plat_handle signal_wake;
     plat_poller *poller;
     registry reg;
+    pending_set pending; /* accepted, not registered yet */
     scrubber scrub;
     bool adopted; /* the segment was taken over from a dead broker */
 } broker;
@@ -243,6 +245,17 @@ static void client_gone(broker *b, uint32_t slot, const char *why)
     registry_linger(&b->reg, slot, plat_now_ns() + (int64_t)rec->linger_ms * 1000000);
 }
 
+/* Closes connections that were accepted but never asked for anything. */
+static void expire_pending(broker *b)
+{
+    plat_handle h;
+    while (pending_take_expired(&b->pending, plat_now_ns(), &h)) {
+        log_msg(LOG_LEVEL_DEBUG, "a connection sent no request in time; closed");
+        (void)plat_poller_del(b->poller, h);
+        plat_handle_close(h);
+    }
+}
+
 /* Frees the mailboxes whose linger time is over. */
 static void expire_lingering(broker *b)
 {
@@ -334,11 +347,13 @@ static void on_pending(broker *b, plat_handle h)
     uint32_t uid = 0;
     if (!read_request(h, &req, &closed)) {
         if (closed) {
+            pending_remove(&b->pending, h);
             (void)plat_poller_del(b->poller, h);
             plat_handle_close(h);
         }
         return;
     }
+    pending_remove(&b->pending, h); /* answered below: registered or closed */
     if (req.op == PROTO_UNREGISTER) {
         /* A client whose channel died with an earlier broker gives its slot back: only
          * the process that holds the slot may. */
@@ -403,8 +418,13 @@ static void on_listener(broker *b)
             log_msg(LOG_LEVEL_WARN, "accept failed: %s", mbx_strerror(err));
             return;
         }
-        if (plat_poller_add(b->poller, h, KEY(KEY_PENDING, (uint64_t)h)) != MBX_OK)
+        if (!pending_add(&b->pending, h, plat_now_ns())) {
+            log_msg(LOG_LEVEL_WARN, "%d connections wait to register; refusing more", PENDING_MAX);
             plat_handle_close(h);
+        } else if (plat_poller_add(b->poller, h, KEY(KEY_PENDING, (uint64_t)h)) != MBX_OK) {
+            pending_remove(&b->pending, h);
+            plat_handle_close(h);
+        }
     }
 }
 
@@ -469,6 +489,7 @@ static void loop(broker *b)
             dispatch(b, keys[i]);
         if (plat_now_ns() >= next_scrub) {
             expire_lingering(b);
+            expire_pending(b);
             scrub_segment(&b->scrub);
             next_scrub = plat_now_ns() + 1000000000LL;
         }

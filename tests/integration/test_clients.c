@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -256,6 +259,26 @@ static void test_batch_receive(void **state)
     mbx_close(rx);
 }
 
+/* A process that connects to the broker and says nothing is dropped, not kept for ever. */
+static void test_silent_connection_is_closed(void **state)
+{
+    (void)state;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "mailbox/%s", ns);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr,
+                             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)),
+                     0);
+    mbx_client *c = harness_connect(ns, "meanwhile"); /* the broker still serves others */
+    mbx_close(c);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 20000), 1); /* bounded wait; the broker's limit is 5 s */
+    char b;
+    assert_int_equal(recv(fd, &b, 1, 0), 0); /* closed by the broker */
+    close(fd);
+}
+
 static void test_unknown_recipient(void **state)
 {
     (void)state;
@@ -458,6 +481,8 @@ int main(void)
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_unknown_recipient, start_default, stop_broker),
         cmocka_unit_test_setup_teardown(test_batch_receive, start_default, stop_broker),
+        cmocka_unit_test_setup_teardown(test_silent_connection_is_closed, start_default,
+                                        stop_broker),
         cmocka_unit_test_setup_teardown(test_invalid_json_enters_nothing, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_size_limit_exact_and_one_over, start_default,
