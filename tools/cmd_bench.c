@@ -148,8 +148,9 @@ static int pinger(role *r, mbx_send_options *so, const char *body)
     return 0;
 }
 
-static int ponger(role *r, mbx_send_options *so)
+static int ponger(role *r, mbx_send_options *so, const char *body)
 {
+    (void)body; /* echoes what it receives */
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
@@ -159,8 +160,8 @@ static int ponger(role *r, mbx_send_options *so)
         size_t len;
         if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
             return 2;
-        const char *body = mbx_message_body(m, &len);
-        if (mbx_send_ex(c, mbx_message_from(m), body, len, so) != MBX_OK)
+        const char *echo = mbx_message_body(m, &len);
+        if (mbx_send_ex(c, mbx_message_from(m), echo, len, so) != MBX_OK)
             return 3;
     }
     mbx_message_free(m);
@@ -180,8 +181,10 @@ static int sender(role *r, mbx_send_options *so, const char *body)
     return 0;
 }
 
-static int sink(role *r)
+static int sink(role *r, mbx_send_options *so, const char *body)
 {
+    (void)so; /* only receives */
+    (void)body;
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
@@ -196,26 +199,6 @@ static int sink(role *r)
 }
 
 typedef int (*role_fn)(role *r, mbx_send_options *so, const char *body);
-
-static int run_pinger(role *r, mbx_send_options *so, const char *body)
-{
-    return pinger(r, so, body);
-}
-static int run_ponger(role *r, mbx_send_options *so, const char *body)
-{
-    (void)body;
-    return ponger(r, so);
-}
-static int run_sender(role *r, mbx_send_options *so, const char *body)
-{
-    return sender(r, so, body);
-}
-static int run_sink(role *r, mbx_send_options *so, const char *body)
-{
-    (void)so;
-    (void)body;
-    return sink(r);
-}
 
 static pid_t start_role(role *r, role_fn fn, mbx_send_options *so, const char *body)
 {
@@ -301,14 +284,14 @@ static int run(const bench_config *cfg)
     snprintf(roles[0].name, sizeof roles[0].name, "bench.%ld.%s", self,
              cfg->throughput ? "sink" : "pong");
     roles[0].messages = cfg->count;
-    pids[n++] = start_role(&roles[0], cfg->throughput ? run_sink : run_ponger, &so, body);
+    pids[n++] = start_role(&roles[0], cfg->throughput ? sink : ponger, &so, body);
     for (long i = 0; i < cfg->senders; i++) {
         roles[n] = base;
         roles[n].cpu = other_cpu;
         snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.s%ld", self, i);
         memcpy(roles[n].peer, roles[0].name, sizeof roles[n].peer);
         roles[n].messages = cfg->count / cfg->senders + (i < cfg->count % cfg->senders);
-        pids[n] = start_role(&roles[n], cfg->throughput ? run_sender : run_pinger, &so, body);
+        pids[n] = start_role(&roles[n], cfg->throughput ? sender : pinger, &so, body);
         n++;
     }
     close(ready[1]);

@@ -246,24 +246,26 @@ pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms)
     return pid;
 }
 
-mbx_client *harness_child_connect(const char *ns, const char *name)
+static mbx_err try_connect(const char *ns, const char *name, mbx_client **out)
 {
     mbx_connect_options o;
     mbx_connect_options_init(&o);
     o.namespace_name = ns;
     o.client_name = name;
-    mbx_client *c = NULL;
-    return mbx_connect(&o, &c) == MBX_OK ? c : NULL;
+    *out = NULL;
+    return mbx_connect(&o, out);
+}
+
+mbx_client *harness_child_connect(const char *ns, const char *name)
+{
+    mbx_client *c;
+    return try_connect(ns, name, &c) == MBX_OK ? c : NULL;
 }
 
 mbx_client *harness_connect(const char *ns, const char *name)
 {
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
-    mbx_client *c = NULL;
-    mbx_err err = mbx_connect(&o, &c);
+    mbx_client *c;
+    mbx_err err = try_connect(ns, name, &c);
     if (err != MBX_OK)
         fail_msg("connect %s as %s: %s", ns, name ? name : "(anonymous)", mbx_strerror(err));
     return c;
@@ -272,13 +274,9 @@ mbx_client *harness_connect(const char *ns, const char *name)
 mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
                               mbx_client **out)
 {
-    mbx_connect_options o;
-    mbx_connect_options_init(&o);
-    o.namespace_name = ns;
-    o.client_name = name;
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
-        mbx_err err = mbx_connect(&o, out);
+        mbx_err err = try_connect(ns, name, out);
         if (err != retry_on || now_ms() >= deadline)
             return err;
         usleep(5000);

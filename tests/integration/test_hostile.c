@@ -83,6 +83,22 @@ static int chatter_main(void *p)
     return 0;
 }
 
+/* Maps the namespace's segment read-write, as any process of the namespace could. */
+static unsigned char *map_segment(size_t *size)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/dev/shm/mailbox.%s", ns);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(base != MAP_FAILED);
+    *size = (size_t)st.st_size;
+    return base;
+}
+
 static void scribble(unsigned char *at, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -99,17 +115,10 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
     for (int i = 0; i < 2; i++)
         chatters[i] = harness_spawn(chatter_main, &index[i], 30);
 
-    char path[96];
-    snprintf(path, sizeof path, "/dev/shm/mailbox.%s", ns);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    unsigned char *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(base != MAP_FAILED);
+    size_t size;
+    unsigned char *base = map_segment(&size);
     seg_view v;
-    assert_int_equal(segment_validate(base, (size_t)st.st_size, &v), MBX_OK);
+    assert_int_equal(segment_validate(base, size, &v), MBX_OK);
 
     srand((unsigned)getpid());
     usleep(100 * 1000); /* let them start chatting */
@@ -136,7 +145,7 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
         }
         usleep(4000);
     }
-    munmap(base, (size_t)st.st_size);
+    munmap(base, size);
 
     /* Nobody crashed (a signal) or hung (killed by the harness: -1). */
     for (int i = 0; i < 2; i++)
@@ -199,20 +208,14 @@ static void test_recycled_pid_does_not_pass(void **state)
     kill(ghost, SIGKILL);
     assert_int_equal(harness_wait(ghost, 5000), 128 + SIGKILL);
 
-    char path[96];
-    snprintf(path, sizeof path, "/dev/shm/mailbox.%s", ns);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
+    size_t size;
+    unsigned char *base = map_segment(&size);
     seg_view v;
-    assert_int_equal(segment_validate(base, (size_t)st.st_size, &v), MBX_OK);
+    assert_int_equal(segment_validate(base, size, &v), MBX_OK);
     uint32_t slot, gen;
     assert_int_equal(segment_find(&v, "ghost", &slot, &gen), MBX_OK);
     atomic_store(&segment_dir(&v, slot)->pid, (int64_t)getpid()); /* alive, another process */
-    munmap(base, (size_t)st.st_size);
+    munmap(base, size);
 
     broker = harness_start_broker(ns, NULL);
     mbx_namespace_info info;
