@@ -128,14 +128,16 @@ static int create_segment(broker *b)
         err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
     }
     if (err != MBX_OK) {
+        const char *advice = plat_shm_advice(err);
         if (err == MBX_ENOMEM)
             fprintf(stderr,
                     "mailboxd: cannot reserve %" PRIu64
-                    " bytes of shared memory for namespace '%s' (is /dev/shm large enough?)\n",
-                    v.total_size, o->namespace_name);
+                    " bytes of shared memory for namespace '%s' (%s)\n",
+                    v.total_size, o->namespace_name, advice != NULL ? advice : "out of memory");
         else
-            fprintf(stderr, "mailboxd: cannot create namespace '%s': %s\n", o->namespace_name,
-                    mbx_strerror(err));
+            fprintf(stderr, "mailboxd: cannot create namespace '%s': %s%s%s%s\n",
+                    o->namespace_name, mbx_strerror(err), advice != NULL ? " (" : "",
+                    advice != NULL ? advice : "", advice != NULL ? ")" : "");
         return BROKER_EXIT_FAILURE;
     }
     v.base = b->shm.base;
@@ -504,7 +506,7 @@ int broker_run(const broker_options *opt)
     log_set_verbosity(opt->verbosity);
     plat_raise_handle_limit();
 
-    mbx_err err = plat_chan_listen(opt->namespace_name, &b.listener);
+    mbx_err err = plat_chan_listen(opt->namespace_name, opt->mode, &b.listener);
     if (err == MBX_EEXIST)
         return refuse_busy(opt->namespace_name);
     if (err != MBX_OK) {

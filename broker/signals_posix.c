@@ -1,28 +1,23 @@
-/* signals_posix.c: the handler only sets a flag and writes a byte to a self-pipe; the
- * event loop wakes on the pipe and acts on the flag. */
-#include <errno.h>
-#include <fcntl.h>
+/* signals_posix.c: the handler only sets a flag and posts a notifier; the event loop
+ * wakes on the notifier and acts on the flag. */
 #include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "signals.h"
 
 static volatile sig_atomic_t stop_signal;
-static int wake_pipe[2] = {-1, -1};
+static plat_handle wake_handle = PLAT_NO_HANDLE;
 
 static void on_stop(int sig)
 {
-    int saved = errno;
     stop_signal = sig;
-    if (wake_pipe[1] >= 0)
-        (void)!write(wake_pipe[1], "x", 1);
-    errno = saved;
+    if (wake_handle != PLAT_NO_HANDLE)
+        plat_notifier_post(wake_handle);
 }
 
 int signals_install(plat_handle *wake)
 {
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (plat_notifier_create(&wake_handle) != MBX_OK)
         return -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -33,7 +28,7 @@ int signals_install(plat_handle *wake)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    *wake = wake_pipe[0];
+    *wake = wake_handle;
     return 0;
 }
 

@@ -2,7 +2,7 @@
  * platform.h: the only contract between mailbox and the operating system.
  *
  * Everything above this layer (segment, ring, client, broker) is written against these
- * functions; posix/ implements them for Linux. Functions return an mbx_err (OS errors are
+ * functions; posix/ implements them for Linux, win32/ for Windows. Functions return an mbx_err (OS errors are
  * mapped to it here, see plat_map_errno()) unless stated otherwise. Nothing here knows
  * about slots, rings or JSON.
  *
@@ -20,7 +20,8 @@
 
 #define PLAT_FOREVER INT64_MAX
 
-/* An OS handle: a file descriptor on POSIX. PLAT_NO_HANDLE when none. */
+/* An OS handle: a file descriptor on POSIX, a pointer to the backend's own record on
+ * Windows. PLAT_NO_HANDLE when none. */
 typedef intptr_t plat_handle;
 #define PLAT_NO_HANDLE ((plat_handle)-1)
 
@@ -76,8 +77,11 @@ mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *ou
  */
 mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm *out);
 void plat_shm_close(plat_shm *shm);
-/* Removes the name; mappings stay valid until closed. */
+/* Removes the name; mappings stay valid until closed. (Windows has no such call: a
+ * segment's name goes with its last handle, and this does nothing.) */
 mbx_err plat_shm_unlink(const char *ns);
+/* One sentence of advice for a user whose plat_shm_create() failed with err, or NULL. */
+const char *plat_shm_advice(mbx_err err);
 
 /* ---- robust process-shared mutex, stored inside the segment ------------------------ */
 
@@ -90,7 +94,8 @@ typedef struct plat_mutex {
  * before unlocking. */
 #define PLAT_OWNER_DIED (-1)
 
-/* Initialises a mutex in shared memory. Only the segment's creator calls it. */
+/* Initialises a mutex in shared memory: the segment's creator, and whoever rebuilds a
+ * wedged lock (on Windows that starts a new named object; see win32/plat_sync.c). */
 mbx_err plat_mutex_init(plat_mutex *m);
 /* Locks before the deadline. Returns MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT, or
  * MBX_ECORRUPT when the mutex memory is not a usable mutex. */
@@ -140,10 +145,12 @@ mbx_err plat_proc_watch(int64_t pid, plat_handle *out);
 
 /*
  * The broker's endpoint for a namespace. Binding it is exclusive and the kernel releases
- * it when the broker dies, so it doubles as the broker's liveness lock.
+ * it when the broker dies, so it doubles as the broker's liveness lock. mode: the
+ * segment's permission bits, for systems whose endpoints carry permissions (Windows:
+ * the pipe's descriptor; Linux abstract sockets have none, and the broker checks peers).
  * Errors: MBX_EEXIST when a live broker holds it.
  */
-mbx_err plat_chan_listen(const char *ns, plat_handle *out);
+mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out);
 /* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending). */
 mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn);
 /* The kernel-verified pid and uid of a connected peer. */
@@ -175,5 +182,16 @@ int plat_poller_wait(plat_poller *p, int timeout_ms, uint64_t *keys, int max_key
 
 /* Raises this process's open-handle limit as far as allowed; returns the new limit. */
 long plat_raise_handle_limit(void);
+
+/* Ends this process at once, as SIGKILL or TerminateProcess would: no handlers, no
+ * unlocking (the fault-injection points use it). */
+void plat_kill_self(void);
+/* Registers fn to run in the child after a fork (nothing on systems without fork). */
+void plat_at_fork_child(void (*fn)(void));
+
+/* A handle a poller can wait on, made readable by plat_notifier_post(), which is safe to
+ * call from a signal or console-control handler. */
+mbx_err plat_notifier_create(plat_handle *out);
+void plat_notifier_post(plat_handle h);
 
 #endif /* MBX_PLATFORM_H */

@@ -23,8 +23,9 @@ static socklen_t chan_addr(const char *ns, struct sockaddr_un *addr)
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
-mbx_err plat_chan_listen(const char *ns, plat_handle *out)
+mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
 {
+    (void)mode; /* abstract sockets have no permissions: the broker checks each peer */
     struct sockaddr_un addr;
     socklen_t len = chan_addr(ns, &addr);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -119,4 +121,33 @@ long plat_raise_handle_limit(void)
         (void)getrlimit(RLIMIT_NOFILE, &rl);
     }
     return (long)rl.rlim_cur;
+}
+
+void plat_kill_self(void)
+{
+    raise(SIGKILL);
+}
+
+void plat_at_fork_child(void (*fn)(void))
+{
+    pthread_atfork(NULL, NULL, fn);
+}
+
+/* An eventfd: one descriptor, readable while its count is not zero, and write() is
+ * async-signal-safe. */
+mbx_err plat_notifier_create(plat_handle *out)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return plat_map_errno(errno);
+    *out = fd;
+    return MBX_OK;
+}
+
+void plat_notifier_post(plat_handle h)
+{
+    uint64_t one = 1;
+    int saved = errno;
+    (void)!write((int)h, &one, sizeof one);
+    errno = saved;
 }

@@ -92,3 +92,8 @@ mbx_err plat_shm_unlink(const char *ns)
         return plat_map_errno(errno);
     return MBX_OK;
 }
+
+const char *plat_shm_advice(mbx_err err)
+{
+    return err == MBX_ENOMEM ? "is /dev/shm large enough?" : NULL;
+}
