@@ -104,20 +104,3 @@ void daemon_notify_ready(void)
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
     close(fd);
 }
-
-int pidfile_write(const char *path)
-{
-    if (path == NULL)
-        return 0;
-    FILE *f = fopen(path, "we");
-    if (f == NULL)
-        return -1;
-    fprintf(f, "%ld\n", (long)getpid());
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-void pidfile_remove(const char *path)
-{
-    if (path != NULL)
-        unlink(path);
-}

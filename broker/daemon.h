@@ -17,6 +17,7 @@ void daemon_failed(int code);
 /* Tells a service manager that uses $NOTIFY_SOCKET (systemd's protocol) we are ready. */
 void daemon_notify_ready(void);
 
+/* pidfile.c: writes our pid to path (nothing when path is NULL); 0 or -1. */
 int pidfile_write(const char *path);
 void pidfile_remove(const char *path);
 

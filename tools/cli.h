@@ -2,6 +2,12 @@
 #ifndef MBX_CLI_H
 #define MBX_CLI_H
 
+/* Format strings are checked against the C library in use (gnu_printf with mingw-w64's
+ * C99 stdio; see CMakeLists.txt). */
+#ifndef MBX_PRINTF_ARCHETYPE
+#define MBX_PRINTF_ARCHETYPE printf
+#endif
+
 #include <stdbool.h>
 
 #include "mailbox.h"
@@ -25,7 +31,7 @@ enum mbx_exit {
 int cli_exit_code(mbx_err err);
 
 /* Prints "mbx CMD: message" on stderr (one line) and returns code. */
-int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(MBX_PRINTF_ARCHETYPE, 3, 4)));
 
 /* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
 int cli_fail_err(const char *cmd, mbx_err err, const char *what);
@@ -35,7 +41,7 @@ int cli_fail_err(const char *cmd, mbx_err err, const char *what);
 int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns);
 
 /* Parses a whole decimal number in [lo, hi]. */
-bool cli_parse_long(const char *s, long lo, long hi, long *out);
+bool cli_parse_long(const char *s, long long lo, long long hi, long long *out);
 
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);

@@ -68,13 +68,13 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
     return cli_fail(cmd, cli_exit_code(err), "%s: %s", ns, mbx_strerror(err));
 }
 
-bool cli_parse_long(const char *s, long lo, long hi, long *out)
+bool cli_parse_long(const char *s, long long lo, long long hi, long long *out)
 {
     if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')
         return false;
     errno = 0;
     char *end = NULL;
-    long v = strtol(s, &end, 10);
+    long long v = strtoll(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
         return false;
     *out = v;

@@ -62,10 +62,10 @@ static const struct option long_options[] = {
 typedef struct bench_config {
     const char *ns;
     bool throughput;
-    long senders;
-    long size;
-    long count;
-    long warmup;
+    long long senders;
+    long long size;
+    long long count;
+    long long warmup;
     const char *pin; /* "none", "same", "split" */
     bool trusted;
     bool json;
@@ -103,7 +103,7 @@ typedef struct role {
     char name[MBX_NAME_MAX + 1];
     char peer[MBX_NAME_MAX + 1];
     int cpu;
-    long messages;
+    long long messages;
     int ready_fd;
     int go_fd;
     int parent_fds[2]; /* the parent's ends of both pipes, closed in the child */
@@ -134,8 +134,8 @@ static int pinger(role *r, mbx_send_options *so, const char *body)
     if (c == NULL)
         return 1;
     mbx_message *m = mbx_message_new();
-    long total = r->cfg->warmup + r->messages;
-    for (long i = 0; i < total; i++) {
+    long long total = r->cfg->warmup + r->messages;
+    for (long long i = 0; i < total; i++) {
         int64_t t0 = now_ns();
         if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK ||
             mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
@@ -155,8 +155,8 @@ static int ponger(role *r, mbx_send_options *so, const char *body)
     if (c == NULL)
         return 1;
     mbx_message *m = mbx_message_new();
-    long total = r->cfg->warmup + r->messages;
-    for (long i = 0; i < total; i++) {
+    long long total = r->cfg->warmup + r->messages;
+    for (long long i = 0; i < total; i++) {
         size_t len;
         if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
             return 2;
@@ -174,7 +174,7 @@ static int sender(role *r, mbx_send_options *so, const char *body)
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
-    for (long i = 0; i < r->messages; i++)
+    for (long long i = 0; i < r->messages; i++)
         if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK)
             return 2;
     mbx_close(c);
@@ -189,7 +189,7 @@ static int sink(role *r, mbx_send_options *so, const char *body)
     if (c == NULL)
         return 1;
     mbx_message *m = mbx_message_new();
-    for (long i = 0; i < r->messages; i++)
+    for (long long i = 0; i < r->messages; i++)
         if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
             return 2;
     r->shared->t_end_ns = now_ns();
@@ -230,7 +230,7 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
 {
     const char *validate = cfg->trusted ? "false" : "true";
     if (cfg->json) {
-        printf("{\"mode\":\"%s\",\"size\":%ld,\"count\":%ld,\"senders\":%ld,\"validate\":%s,"
+        printf("{\"mode\":\"%s\",\"size\":%lld,\"count\":%lld,\"senders\":%lld,\"validate\":%s,"
                "\"pin\":\"%s\",\"seconds\":%.6f",
                cfg->throughput ? "throughput" : "pingpong", cfg->size, cfg->count, cfg->senders,
                validate, cfg->pin, seconds);
@@ -242,11 +242,11 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                    p->p50, p->p99, p->p999, p->max, p->mean);
         return;
     }
-    printf("%s: %ld %s of %ld bytes, %s, pinned %s\n", cfg->throughput ? "throughput" : "pingpong",
+    printf("%s: %lld %s of %lld bytes, %s, pinned %s\n", cfg->throughput ? "throughput" : "pingpong",
            cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
            cfg->trusted ? "not validated" : "validated", cfg->pin);
     if (cfg->throughput)
-        printf("  %ld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
+        printf("  %lld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
                msgs_per_s * (double)cfg->size / 1e6, seconds);
     else
         printf("  RTT p50 %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us, mean %.2f us\n", p->p50,
@@ -285,10 +285,10 @@ static int run(const bench_config *cfg)
              cfg->throughput ? "sink" : "pong");
     roles[0].messages = cfg->count;
     pids[n++] = start_role(&roles[0], cfg->throughput ? sink : ponger, &so, body);
-    for (long i = 0; i < cfg->senders; i++) {
+    for (long long i = 0; i < cfg->senders; i++) {
         roles[n] = base;
         roles[n].cpu = other_cpu;
-        snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.s%ld", self, i);
+        snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.s%lld", self, i);
         memcpy(roles[n].peer, roles[0].name, sizeof roles[n].peer);
         roles[n].messages = cfg->count / cfg->senders + (i < cfg->count % cfg->senders);
         pids[n] = start_role(&roles[n], cfg->throughput ? sender : pinger, &so, body);
@@ -313,8 +313,8 @@ static int run(const bench_config *cfg)
     int rc = EXIT_OK_;
     if (failures > 0) {
         rc = cli_fail("bench", EXIT_FAILURE_,
-                      "%d benchmark process(es) failed (is a broker running on '%s', with %ld "
-                      "free slots and --max-message >= %ld?)",
+                      "%d benchmark process(es) failed (is a broker running on '%s', with %lld "
+                      "free slots and --max-message >= %lld?)",
                       failures, cfg->ns, cfg->senders + 1, cfg->size);
     } else if (cfg->throughput) {
         double seconds = (double)(shared->t_end_ns - t0) / 1e9;
@@ -397,7 +397,7 @@ int cmd_bench(int argc, char **argv)
     if (err != MBX_OK)
         return cli_fail_namespace("bench", err, cfg.ns);
     if ((unsigned long)cfg.size > info.max_message)
-        return cli_fail("bench", EXIT_USAGE, "--size: %ld is over the namespace's limit of %u",
+        return cli_fail("bench", EXIT_USAGE, "--size: %lld is over the namespace's limit of %u",
                         cfg.size, info.max_message);
     return run(&cfg);
 }

@@ -2,9 +2,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "monotonic.h"
 
 static const char usage_text[] =
     "Usage: mbx recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--linger SECONDS] NAME\n"
@@ -29,13 +29,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool print_message(const mbx_message *m, bool envelope)
 {
     if (envelope) {
@@ -55,7 +48,7 @@ int cmd_recv(int argc, char **argv)
 {
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
-    long count = 0, timeout = -1;
+    long long count = 0, timeout = -1;
     bool envelope = false;
     optind = 1;
     opterr = 0;
@@ -79,7 +72,7 @@ int cmd_recv(int argc, char **argv)
             envelope = true;
             break;
         case 'l': {
-            long seconds;
+            long long seconds;
             if (!cli_parse_long(optarg, 0, MBX_LINGER_MAX_MS / 1000, &seconds))
                 return cli_fail("recv", EXIT_USAGE,
                                 "--linger: '%s' is not a number of seconds (0..%d)", optarg,
@@ -104,7 +97,7 @@ int cmd_recv(int argc, char **argv)
     if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
         return cli_fail("recv", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
 
-    long long deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    long long deadline = timeout < 0 ? -1 : monotonic_ms() + timeout;
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
@@ -113,10 +106,10 @@ int cmd_recv(int argc, char **argv)
     int rc = EXIT_OK_;
     if (m == NULL)
         rc = cli_fail("recv", EXIT_FAILURE_, "out of memory");
-    for (long got = 0; m != NULL && (count == 0 || got < count); got++) {
+    for (long long got = 0; m != NULL && (count == 0 || got < count); got++) {
         int wait_ms = -1;
         if (deadline >= 0) {
-            long long left = deadline - now_ms();
+            long long left = deadline - monotonic_ms();
             wait_ms = left > 0 ? (int)left : 0;
         }
         err = mbx_recv(c, m, wait_ms);
@@ -124,7 +117,7 @@ int cmd_recv(int argc, char **argv)
             break; /* no count asked for: the time limit is the normal end */
         if (err != MBX_OK) {
             rc = err == MBX_ETIMEDOUT ? cli_fail("recv", EXIT_TIMEOUT,
-                                                 "timed out after %ld of %ld messages", got, count)
+                                                 "timed out after %lld of %lld messages", got, count)
                                       : cli_fail_err("recv", err, "receive failed");
             break;
         }

@@ -105,7 +105,7 @@ int cmd_send(int argc, char **argv)
 {
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
-    long timeout = SEND_DEFAULT_TIMEOUT_MS;
+    long long timeout = SEND_DEFAULT_TIMEOUT_MS;
     optind = 1;
     opterr = 0;
     int ch;

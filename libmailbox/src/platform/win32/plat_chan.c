@@ -1,0 +1,313 @@
+/*
+ * The control channel on Windows: a message-mode named pipe "\\.\pipe\mbx.<ns>".
+ *
+ * The broker creates the first instance with FILE_FLAG_FIRST_PIPE_INSTANCE, which fails
+ * while any instance of that name exists, and the instances vanish with the broker: the
+ * same liveness lock as the POSIX abstract socket. One instance always waits for the
+ * next client (an overlapped ConnectNamedPipe); each connected instance keeps one
+ * overlapped read pending, so its event is signalled exactly while a message (or the end
+ * of the pipe) is waiting: what the poller and plat_handle_ready() look at.
+ * GetNamedPipeClientProcessId / GetNamedPipeServerProcessId give the peers' pids as the
+ * kernel knows them. The pipe carries the segment's security descriptor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "w32.h"
+
+#define PIPE_BUFFER 4096
+
+static void pipe_name(const char *ns, char *buf, size_t cap)
+{
+    const char *global = getenv("MBX_GLOBAL");
+    bool is_global = global != NULL && strcmp(global, "1") == 0;
+    snprintf(buf, cap, "\\\\.\\pipe\\mbx.%s%s", is_global ? "global." : "", ns);
+}
+
+static w32_obj *new_obj(w32_kind kind, HANDLE h)
+{
+    w32_obj *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return NULL;
+    o->kind = kind;
+    o->h = h;
+    o->ov.hEvent = CreateEventA(NULL, TRUE, FALSE, NULL);
+    o->write_done = CreateEventA(NULL, TRUE, FALSE, NULL);
+    if (o->ov.hEvent == NULL || o->write_done == NULL) {
+        if (o->ov.hEvent != NULL)
+            CloseHandle(o->ov.hEvent);
+        if (o->write_done != NULL)
+            CloseHandle(o->write_done);
+        free(o);
+        return NULL;
+    }
+    o->ready = o->ov.hEvent;
+    return o;
+}
+
+static void free_obj(w32_obj *o)
+{
+    if (o->pending) {
+        CancelIoEx(o->h, &o->ov);
+        DWORD n;
+        GetOverlappedResult(o->h, &o->ov, &n, TRUE);
+    }
+    if (o->h != NULL && o->h != INVALID_HANDLE_VALUE)
+        CloseHandle(o->h);
+    if (o->kind == W32_LISTENER || o->kind == W32_PIPE) {
+        CloseHandle(o->ov.hEvent);
+        CloseHandle(o->write_done);
+    }
+    if (o->sa != NULL) {
+        LocalFree(o->sa->lpSecurityDescriptor);
+        free(o->sa);
+    }
+    free(o);
+}
+
+/* Keeps one read pending on a connected pipe; a finished read leaves have_msg or eof. */
+static void start_read(w32_obj *o)
+{
+    if (o->pending || o->have_msg || o->eof)
+        return;
+    ResetEvent(o->ov.hEvent);
+    DWORD n = 0;
+    if (ReadFile(o->h, o->buf, sizeof o->buf, &n, &o->ov)) {
+        o->have_msg = true;
+        o->got = n;
+        SetEvent(o->ov.hEvent);
+        return;
+    }
+    DWORD e = GetLastError();
+    if (e == ERROR_IO_PENDING) {
+        o->pending = true;
+        return;
+    }
+    o->eof = true; /* broken pipe, or a message longer than any of ours */
+    SetEvent(o->ov.hEvent);
+}
+
+/* Collects a finished read, waiting up to ms for it. */
+static void finish_read(w32_obj *o, DWORD ms)
+{
+    if (!o->pending)
+        return;
+    if (WaitForSingleObject(o->ov.hEvent, ms) != WAIT_OBJECT_0)
+        return;
+    DWORD n = 0;
+    o->pending = false;
+    if (GetOverlappedResult(o->h, &o->ov, &n, FALSE)) {
+        o->have_msg = true;
+        o->got = n;
+    } else {
+        o->eof = true;
+    }
+    SetEvent(o->ov.hEvent); /* stays readable until the message is taken */
+}
+
+/* A new instance waiting for a client; first: the broker's exclusive first one. */
+static mbx_err listen_next(w32_obj *l, bool first)
+{
+    DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+                      (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    HANDLE h = CreateNamedPipeA(l->pipe_name, open_mode,
+                                PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT |
+                                    PIPE_REJECT_REMOTE_CLIENTS,
+                                PIPE_UNLIMITED_INSTANCES, PIPE_BUFFER, PIPE_BUFFER, 0, l->sa);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        return first && (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) ? MBX_EEXIST
+                                                                           : w32_map_error(e);
+    }
+    l->h = h;
+    ResetEvent(l->ov.hEvent);
+    if (ConnectNamedPipe(h, &l->ov)) {
+        SetEvent(l->ov.hEvent);
+        return MBX_OK;
+    }
+    switch (GetLastError()) {
+    case ERROR_IO_PENDING:
+        l->pending = true;
+        return MBX_OK;
+    case ERROR_PIPE_CONNECTED: /* a client came between create and connect */
+        SetEvent(l->ov.hEvent);
+        return MBX_OK;
+    default:
+        CloseHandle(h);
+        l->h = NULL;
+        return MBX_ESYSTEM;
+    }
+}
+
+mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
+{
+    w32_obj *l = new_obj(W32_LISTENER, NULL);
+    if (l == NULL)
+        return MBX_ENOMEM;
+    pipe_name(ns, l->pipe_name, sizeof l->pipe_name);
+    /* The pipe gets the segment's permissions: who may not open the segment for writing
+     * may not connect to register either. */
+    l->sa = calloc(1, sizeof *l->sa);
+    if (l->sa != NULL) {
+        l->sa->nLength = sizeof *l->sa;
+        l->sa->lpSecurityDescriptor = w32_mode_to_sd(mode);
+    }
+    if (l->sa == NULL || l->sa->lpSecurityDescriptor == NULL) {
+        free_obj(l);
+        return MBX_ESYSTEM;
+    }
+    mbx_err err = listen_next(l, true);
+    if (err != MBX_OK) {
+        free_obj(l);
+        return err;
+    }
+    *out = (plat_handle)l;
+    return MBX_OK;
+}
+
+mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn)
+{
+    w32_obj *l = w32_from(listener);
+    if (l->h == NULL) {
+        /* An earlier instance could not be made: try again now. */
+        mbx_err err = listen_next(l, false);
+        if (err != MBX_OK)
+            return err;
+    }
+    if (WaitForSingleObject(l->ov.hEvent, 0) != WAIT_OBJECT_0)
+        return MBX_ETIMEDOUT;
+    DWORD n;
+    bool ok = !l->pending || GetOverlappedResult(l->h, &l->ov, &n, FALSE) ||
+              GetLastError() == ERROR_PIPE_CONNECTED;
+    l->pending = false;
+    HANDLE connected = l->h;
+    l->h = NULL;
+    /* The next instance first, so the name never lapses while we serve this one. */
+    mbx_err next = listen_next(l, false);
+    if (!ok) {
+        CloseHandle(connected); /* the client left before we looked */
+        return next == MBX_OK ? MBX_ETIMEDOUT : next;
+    }
+    w32_obj *c = new_obj(W32_PIPE, connected);
+    if (c == NULL) {
+        CloseHandle(connected);
+        return MBX_ENOMEM;
+    }
+    start_read(c);
+    *conn = (plat_handle)c;
+    return MBX_OK;
+}
+
+mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
+{
+    ULONG p = 0;
+    if (!GetNamedPipeClientProcessId(w32_from(h)->h, &p) || p == 0)
+        return w32_map_error(GetLastError());
+    *pid = p;
+    *uid = 0; /* no uids here; the pipe's descriptor let this peer in */
+    return MBX_OK;
+}
+
+mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid)
+{
+    char name[128];
+    pipe_name(ns, name, sizeof name);
+    HANDLE h = INVALID_HANDLE_VALUE;
+    /* All instances busy is brief (the broker makes the next one at once): wait a while. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        h = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                        FILE_FLAG_OVERLAPPED, NULL);
+        if (h != INVALID_HANDLE_VALUE)
+            break;
+        DWORD e = GetLastError();
+        if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
+            return MBX_ENOBROKER;
+        if (e != ERROR_PIPE_BUSY)
+            return w32_map_error(e);
+        WaitNamedPipeA(name, 100);
+    }
+    if (h == INVALID_HANDLE_VALUE)
+        return MBX_ETIMEDOUT;
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    ULONG server = 0;
+    if (!SetNamedPipeHandleState(h, &mode, NULL, NULL) ||
+        !GetNamedPipeServerProcessId(h, &server) || server == 0) {
+        mbx_err err = w32_map_error(GetLastError());
+        CloseHandle(h);
+        return err;
+    }
+    w32_obj *c = new_obj(W32_PIPE, h);
+    if (c == NULL) {
+        CloseHandle(h);
+        return MBX_ENOMEM;
+    }
+    start_read(c);
+    *broker_pid = server;
+    *out = (plat_handle)c;
+    return MBX_OK;
+}
+
+mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)
+{
+    w32_obj *o = w32_from(h);
+    if (len > W32_PIPE_MSG_MAX)
+        return MBX_EINVAL;
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = o->write_done;
+    ResetEvent(ov.hEvent);
+    DWORD n = 0;
+    if (!WriteFile(o->h, buf, (DWORD)len, &n, &ov)) {
+        DWORD e = GetLastError();
+        if (e != ERROR_IO_PENDING)
+            return w32_map_error(e) == MBX_ENOBROKER ? MBX_ENOBROKER : MBX_ESYSTEM;
+        /* Messages are tiny and the pipe buffers one page: this wait is short unless
+         * the peer stopped reading, and then we give up. */
+        if (WaitForSingleObject(ov.hEvent, 5000) != WAIT_OBJECT_0) {
+            CancelIoEx(o->h, &ov);
+            GetOverlappedResult(o->h, &ov, &n, TRUE);
+            return MBX_ETIMEDOUT;
+        }
+        if (!GetOverlappedResult(o->h, &ov, &n, FALSE))
+            return MBX_ENOBROKER;
+    }
+    return n == len ? MBX_OK : MBX_ESYSTEM;
+}
+
+mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_t deadline_ns)
+{
+    w32_obj *o = w32_from(h);
+    start_read(o);
+    finish_read(o, w32_wait_ms(deadline_ns));
+    if (o->eof) {
+        *got = 0;
+        return MBX_OK;
+    }
+    if (!o->have_msg)
+        return MBX_ETIMEDOUT;
+    o->have_msg = false;
+    if (o->got > cap) {
+        o->eof = true;
+        return MBX_ESYSTEM;
+    }
+    memcpy(buf, o->buf, o->got);
+    *got = o->got;
+    start_read(o);
+    return MBX_OK;
+}
+
+void plat_handle_close(plat_handle h)
+{
+    if (h == PLAT_NO_HANDLE || h == 0)
+        return;
+    free_obj(w32_from(h));
+}
+
+bool plat_handle_ready(plat_handle h)
+{
+    w32_obj *o = w32_from(h);
+    if (o->kind == W32_PIPE)
+        finish_read(o, 0);
+    return WaitForSingleObject(o->ready, 0) == WAIT_OBJECT_0;
+}

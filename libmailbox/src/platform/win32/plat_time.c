@@ -1,0 +1,102 @@
+/* Clocks, waits and the error tables of the Win32 backend. */
+#include <errno.h>
+
+#include "w32.h"
+
+static int64_t qpc_frequency(void)
+{
+    static LARGE_INTEGER freq; /* constant from boot on; a racing first call is harmless */
+    if (freq.QuadPart == 0)
+        QueryPerformanceFrequency(&freq);
+    return freq.QuadPart;
+}
+
+int64_t plat_now_ns(void)
+{
+    LARGE_INTEGER now;
+    QueryPerformanceCounter(&now);
+    int64_t f = qpc_frequency();
+    /* Split to keep the product from overflowing after long uptimes. */
+    return now.QuadPart / f * 1000000000 + now.QuadPart % f * 1000000000 / f;
+}
+
+int64_t plat_wall_us(void)
+{
+    FILETIME ft;
+    GetSystemTimePreciseAsFileTime(&ft);
+    uint64_t t = ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+    /* 100 ns ticks since 1601 to microseconds since 1970. */
+    return (int64_t)((t - 116444736000000000ULL) / 10);
+}
+
+int64_t plat_deadline(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return PLAT_FOREVER;
+    return plat_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+DWORD w32_wait_ms(int64_t deadline_ns)
+{
+    if (deadline_ns == PLAT_FOREVER)
+        return INFINITE;
+    int64_t left = deadline_ns - plat_now_ns();
+    if (left <= 0)
+        return 0;
+    int64_t ms = (left + 999999) / 1000000;
+    return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
+}
+
+void plat_yield(void)
+{
+    SwitchToThread();
+}
+
+static const struct {
+    int errno_value;
+    mbx_err err;
+} errno_table[] = {
+    {EACCES, MBX_EPERM},        {EPERM, MBX_EPERM},      {ENOENT, MBX_ENOBROKER},
+    {EEXIST, MBX_EEXIST},       {ENOMEM, MBX_ENOMEM},    {ENOSPC, MBX_ENOMEM},
+    {EFBIG, MBX_ENOMEM},        {EINVAL, MBX_EINVAL},    {ENAMETOOLONG, MBX_EINVAL},
+    {ETIMEDOUT, MBX_ETIMEDOUT}, {EAGAIN, MBX_ETIMEDOUT},
+};
+
+mbx_err plat_map_errno(int err)
+{
+    for (size_t i = 0; i < sizeof errno_table / sizeof errno_table[0]; i++)
+        if (errno_table[i].errno_value == err)
+            return errno_table[i].err;
+    return MBX_ESYSTEM;
+}
+
+static const struct {
+    DWORD code;
+    mbx_err err;
+} error_table[] = {
+    {ERROR_ACCESS_DENIED, MBX_EPERM},
+    {ERROR_PRIVILEGE_NOT_HELD, MBX_EPERM},
+    {ERROR_FILE_NOT_FOUND, MBX_ENOBROKER},
+    {ERROR_PATH_NOT_FOUND, MBX_ENOBROKER},
+    {ERROR_BROKEN_PIPE, MBX_ENOBROKER},
+    {ERROR_NO_DATA, MBX_ENOBROKER},
+    {ERROR_PIPE_NOT_CONNECTED, MBX_ENOBROKER},
+    {ERROR_ALREADY_EXISTS, MBX_EEXIST},
+    {ERROR_NOT_ENOUGH_MEMORY, MBX_ENOMEM},
+    {ERROR_OUTOFMEMORY, MBX_ENOMEM},
+    {ERROR_COMMITMENT_LIMIT, MBX_ENOMEM},
+    {ERROR_NO_SYSTEM_RESOURCES, MBX_ENOMEM},
+    {ERROR_INVALID_PARAMETER, MBX_EINVAL},
+    {ERROR_INVALID_NAME, MBX_EINVAL},
+    {ERROR_FILENAME_EXCED_RANGE, MBX_EINVAL},
+    {ERROR_SEM_TIMEOUT, MBX_ETIMEDOUT},
+    {ERROR_PIPE_BUSY, MBX_ETIMEDOUT},
+};
+
+mbx_err w32_map_error(DWORD code)
+{
+    for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++)
+        if (error_table[i].code == code)
+            return error_table[i].err;
+    return MBX_ESYSTEM;
+}

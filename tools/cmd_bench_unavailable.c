@@ -1,0 +1,13 @@
+/*
+ * cmd_bench_unavailable.c: mbx bench on Windows. The benchmark's roles are forked
+ * processes sharing an anonymous mapping (cmd_bench.c); there is no fork on Windows, and
+ * the figures that matter (docs/performance.md) are Linux's. Refused with a clear line.
+ */
+#include "cli.h"
+
+int cmd_bench(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cli_fail("bench", EXIT_USAGE, "not available on Windows (see docs/windows.md)");
+}
