@@ -1,20 +1,30 @@
-/* A segment in anonymous shared memory, for unit tests of the layers that read it. */
+/* A real named segment from the platform layer, for unit tests of the layers that read
+ * it: on Windows its mutexes and semaphores are then the named kernel objects too. The
+ * name is removed at once, so not even a crashed test leaves it behind. */
 #ifndef MBX_SEGMENT_FIXTURE_H
 #define MBX_SEGMENT_FIXTURE_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "platform/platform.h"
 #include "segment.h"
 
 static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t max_message)
 {
     seg_view v;
     assert_int_equal(segment_geometry(slots, depth, max_message, &v), MBX_OK);
-    void *base =
-        mmap(NULL, v.total_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(base != MAP_FAILED);
-    v.base = base;
+    static int count;
+    const char *run = getenv("MBX_TEST_TAG");
+    char ns[64];
+    snprintf(ns, sizeof ns, "mbxtest-%s-unit-%lld-%d", run != NULL ? run : "x",
+             (long long)plat_pid(), count++);
+    plat_shm shm;
+    assert_int_equal(plat_shm_create(ns, v.total_size, 0600, &shm), MBX_OK);
+    /* The name is not needed any more; the mapping lives until fixture_free(). */
+    assert_int_equal(plat_shm_unlink(ns), MBX_OK);
+    v.base = shm.base;
     assert_int_equal(segment_init(&v, "unit", 0600), MBX_OK);
     atomic_store(&segment_header(&v)->state, SEG_READY);
     return v;
@@ -22,7 +32,8 @@ static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t 
 
 static inline void fixture_free(seg_view *v)
 {
-    munmap(v->base, v->total_size);
+    plat_shm shm = {.base = v->base, .size = (size_t)v->total_size};
+    plat_shm_close(&shm);
 }
 
 /* Marks a slot active under name, as the broker does; returns its generation. */

@@ -1,9 +1,11 @@
 /*
  * The control channel on Windows: a message-mode named pipe "\\.\pipe\mbx.<ns>".
  *
- * The broker creates the first instance with FILE_FLAG_FIRST_PIPE_INSTANCE, which fails
- * while any instance of that name exists, and the instances vanish with the broker: the
- * same liveness lock as the POSIX abstract socket. One instance always waits for the
+ * What makes a broker the only one of its namespace is a named mutex it holds for its
+ * whole life, "Local\mbx.<ns>.broker": the kernel abandons it when the broker dies, and
+ * the next broker takes it (WAIT_ABANDONED) and adopts the segment; the same liveness
+ * lock as the POSIX abstract socket. (The first pipe instance is also made with
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, which real Windows enforces and Wine 8 does not.) One instance always waits for the
  * next client (an overlapped ConnectNamedPipe); each connected instance keeps one
  * overlapped read pending, so its event is signalled exactly while a message (or the end
  * of the pipe) is waiting: what the poller and plat_handle_ready() look at.
@@ -58,6 +60,10 @@ static void free_obj(w32_obj *o)
     if (o->kind == W32_LISTENER || o->kind == W32_PIPE) {
         CloseHandle(o->ov.hEvent);
         CloseHandle(o->write_done);
+    }
+    if (o->broker_lock != NULL) {
+        ReleaseMutex(o->broker_lock); /* held by this thread since plat_chan_listen() */
+        CloseHandle(o->broker_lock);
     }
     if (o->sa != NULL) {
         LocalFree(o->sa->lpSecurityDescriptor);
@@ -157,6 +163,25 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
         free_obj(l);
         return MBX_ESYSTEM;
     }
+    char lock_name[160];
+    w32_object_prefix(ns, lock_name, sizeof lock_name);
+    strncat(lock_name, ".broker", sizeof lock_name - strlen(lock_name) - 1);
+    HANDLE lock = CreateMutexA(l->sa, TRUE, lock_name);
+    if (lock == NULL) {
+        mbx_err err = w32_map_error(GetLastError());
+        free_obj(l);
+        return err;
+    }
+    if (GetLastError() == ERROR_ALREADY_EXISTS) {
+        /* Someone made it: a live broker still holds it (timeout), or it was released or
+         * abandoned by one that is gone, and is ours now. */
+        if (WaitForSingleObject(lock, 0) == WAIT_TIMEOUT) {
+            CloseHandle(lock);
+            free_obj(l);
+            return MBX_EEXIST;
+        }
+    }
+    l->broker_lock = lock;
     mbx_err err = listen_next(l, true);
     if (err != MBX_OK) {
         free_obj(l);

@@ -241,7 +241,10 @@ mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm 
     char name[128];
     w32_object_prefix(ns, name, sizeof name);
     DWORD access = read_only ? FILE_MAP_READ : FILE_MAP_READ | FILE_MAP_WRITE;
-    HANDLE map = OpenFileMappingA(access, FALSE, name);
+    /* READ_CONTROL to read the permissions back, where the descriptor grants it. */
+    HANDLE map = OpenFileMappingA(access | READ_CONTROL, FALSE, name);
+    if (map == NULL && GetLastError() == ERROR_ACCESS_DENIED)
+        map = OpenFileMappingA(access, FALSE, name);
     if (map == NULL)
         return w32_map_error(GetLastError());
     mbx_err err = map_view(name, map, !read_only, 0, max_size, false, 0, out);

@@ -30,6 +30,7 @@ typedef struct w32_obj {
     bool eof;
     DWORD got;
     char pipe_name[128]; /* listener: to create the next instance */
+    HANDLE broker_lock;  /* listener: the named mutex that makes the broker exclusive */
     SECURITY_ATTRIBUTES *sa;
     unsigned char buf[W32_PIPE_MSG_MAX];
 } w32_obj;
@@ -50,7 +51,8 @@ void w32_object_prefix(const char *ns, char *buf, size_t cap);
 /*
  * A security descriptor built from POSIX-style permission bits: the owner bits go to the
  * current user, the "other" bits to Everyone; group bits have no Windows counterpart and
- * are refused by the broker's options. Returns NULL on failure; free with LocalFree().
+ * are left out (the mode read back shows what was granted). Returns NULL on failure;
+ * free with LocalFree().
  */
 PSECURITY_DESCRIPTOR w32_mode_to_sd(unsigned mode);
 /* The permission bits a kernel object's DACL grants, read back the same way. */

@@ -1,0 +1,274 @@
+/*
+ * Multi-process tests of the Win32 backend, run under Wine in CI: real mailboxd.exe
+ * processes, real client processes, TerminateProcess for the kills. The cases mirror the
+ * Linux integration tests (tests/integration/) where Windows has the same thing to break;
+ * docs/windows.md lists those left out and why.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "winharness.h"
+
+#define SENDERS 6
+#define PER_SENDER 400
+
+static char ns[64];
+static HANDLE broker;
+
+/* ---- child roles ------------------------------------------------------------------- */
+
+/* Sends PER_SENDER numbered messages to "sink" as "sender-<arg>". */
+static int role_sender(const char *ns_, const char *arg)
+{
+    char name[32];
+    snprintf(name, sizeof name, "sender-%s", arg);
+    mbx_client *c = wh_connect(ns_, name, 0);
+    if (c == NULL)
+        return 10;
+    char body[128];
+    for (int n = 0; n < PER_SENDER; n++) {
+        int len = snprintf(body, sizeof body, "{\"s\":%s,\"n\":%d,\"pad\":\"%040d\"}", arg, n, n);
+        mbx_err err = mbx_send(c, "sink", body, (size_t)len, 20000);
+        if (err != MBX_OK) {
+            fprintf(stderr, "sender-%s: message %d: %s\n", arg, n, mbx_strerror(err));
+            return 11;
+        }
+    }
+    mbx_close(c);
+    return 0;
+}
+
+/* Connects as arg and waits to be killed. */
+static int role_idle(const char *ns_, const char *arg)
+{
+    mbx_client *c = wh_connect(ns_, arg, 0);
+    if (c == NULL)
+        return 10;
+    Sleep(WH_CHILD_TIMEOUT_S * 1000);
+    return 0;
+}
+
+static const wh_role roles[] = {
+    {"sender", role_sender},
+    {"idle", role_idle},
+    {NULL, NULL},
+};
+
+/* ---- fixtures ---------------------------------------------------------------------- */
+
+static int start_broker(void **state)
+{
+    (void)state;
+    wh_namespace(ns, "win");
+    broker = wh_start_broker(ns, NULL);
+    return broker == NULL ? -1 : 0;
+}
+
+static int stop_all(void **state)
+{
+    (void)state;
+    wh_kill(broker);
+    broker = NULL;
+    winharness_cleanup();
+    return 0;
+}
+
+static mbx_client *connect_as(const char *name)
+{
+    mbx_client *c = wh_connect(ns, name, 0);
+    assert_non_null(c);
+    return c;
+}
+
+struct seen {
+    const char *name;
+    bool found;
+};
+
+static int find_client(const mbx_client_info *ci, void *arg)
+{
+    struct seen *s = arg;
+    s->found = s->found || strcmp(ci->name, s->name) == 0;
+    return s->found;
+}
+
+/* True when a client of that name is connected now. */
+static bool client_listed(const char *name)
+{
+    struct seen s = {name, false};
+    mbx_namespace_info info;
+    return mbx_inspect(ns, &info, find_client, &s) == MBX_OK && s.found;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void second_broker_is_refused(void **state)
+{
+    (void)state;
+    char args[128];
+    snprintf(args, sizeof args, "-N %s", ns);
+    assert_int_equal(wh_run_broker(args), 3); /* BROKER_EXIT_BUSY, as on Linux */
+    /* ... and the first one still serves. */
+    mbx_client *c = connect_as("still-there");
+    mbx_close(c);
+}
+
+/* Many sender processes into one mailbox: every message exactly once, in order per
+ * sender. The mailbox (64 cells) is far smaller than what is sent, so senders block on
+ * a full mailbox and are woken through the named semaphores. */
+static void many_senders_exactly_once_in_order(void **state)
+{
+    (void)state;
+    mbx_client *sink = connect_as("sink");
+    HANDLE senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        char arg[8];
+        snprintf(arg, sizeof arg, "%d", i);
+        senders[i] = wh_spawn("sender", ns, arg, NULL);
+        assert_non_null(senders[i]);
+    }
+    int next[SENDERS] = {0};
+    mbx_message *m = mbx_message_new();
+    for (int got = 0; got < SENDERS * PER_SENDER; got++) {
+        mbx_err err = mbx_recv(sink, m, 30000);
+        assert_int_equal(err, MBX_OK);
+        int s = -1, n = -1;
+        assert_int_equal(sscanf(mbx_message_body(m, NULL), "{\"s\":%d,\"n\":%d", &s, &n), 2);
+        assert_true(s >= 0 && s < SENDERS);
+        assert_int_equal(n, next[s]);
+        next[s]++;
+    }
+    for (int i = 0; i < SENDERS; i++)
+        assert_int_equal(wh_wait(senders[i], 30000), 0);
+    assert_int_equal(mbx_recv(sink, m, 100), MBX_ETIMEDOUT); /* nothing extra */
+    mbx_message_free(m);
+    mbx_close(sink);
+}
+
+/* Bad input of every kind is refused with its own error and loses nothing accepted. */
+static void bad_input_is_refused_and_loses_nothing(void **state)
+{
+    (void)state;
+    mbx_client *sink = connect_as("sink");
+    mbx_client *a = connect_as("a");
+    mbx_client *dup = NULL;
+    assert_int_equal(wh_connect_retry(ns, "a", MBX_ETIMEDOUT, 1000, &dup), MBX_ENAMETAKEN);
+    assert_int_equal(wh_connect_retry(ns, "bad name!", MBX_ETIMEDOUT, 1000, &dup), MBX_EINVAL);
+
+    assert_int_equal(mbx_send(a, "sink", "{\"k\":1}", 7, 1000), MBX_OK);
+    assert_int_equal(mbx_send(a, "sink", "{\"k\":", 5, 1000), MBX_EINVALJSON);
+    assert_int_equal(mbx_send(a, "sink", "[1,2]x", 6, 1000), MBX_EINVALJSON);
+    assert_int_equal(mbx_send(a, "nobody", "1", 1, 1000), MBX_ENORECIPIENT);
+    assert_int_equal(mbx_send(a, "bad name!", "1", 1, 1000), MBX_EINVAL);
+    size_t big = mbx_max_message(a) + 1;
+    char *huge = malloc(big + 1);
+    assert_non_null(huge);
+    memset(huge, ' ', big);
+    huge[0] = '1';
+    assert_int_equal(mbx_send(a, "sink", huge, big, 1000), MBX_ETOOLARGE);
+    free(huge);
+    assert_int_equal(mbx_send(a, "sink", "{\"k\":2}", 7, 1000), MBX_OK);
+
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(sink, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"k\":1}");
+    assert_string_equal(mbx_message_from(m), "a");
+    assert_int_equal(mbx_recv(sink, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"k\":2}");
+    assert_int_equal(mbx_recv(sink, m, 100), MBX_ETIMEDOUT);
+    mbx_message_free(m);
+    mbx_close(a);
+    mbx_close(sink);
+}
+
+/* A client killed with TerminateProcess: the broker sees its process handle signalled
+ * and frees the slot, so the name is free again. */
+static void killed_client_frees_its_name(void **state)
+{
+    (void)state;
+    HANDLE victim = wh_spawn("idle", ns, "victim", NULL);
+    assert_non_null(victim);
+    mbx_client *probe = NULL;
+    /* Wait until the victim holds the name ... */
+    for (int i = 0; i < 1000 && !client_listed("victim"); i++)
+        Sleep(10);
+    assert_true(client_listed("victim"));
+    assert_int_equal(wh_connect_retry(ns, "victim", MBX_ETIMEDOUT, 1000, &probe),
+                     MBX_ENAMETAKEN);
+    wh_kill(victim);
+    /* ... and after the kill it is ours. */
+    assert_int_equal(wh_connect_retry(ns, "victim", MBX_ENAMETAKEN, 10000, &probe), MBX_OK);
+    mbx_close(probe);
+}
+
+/* The broker killed: clients keep their mailboxes and messages; a new broker adopts the
+ * segment (kept alive by the clients' views) and serves them on. */
+static void killed_broker_is_replaced_and_adopts(void **state)
+{
+    (void)state;
+    mbx_client *sink = connect_as("sink");
+    mbx_client *a = connect_as("a");
+    for (int i = 0; i < 10; i++) {
+        char body[32];
+        int len = snprintf(body, sizeof body, "{\"before\":%d}", i);
+        assert_int_equal(mbx_send(a, "sink", body, (size_t)len, 1000), MBX_OK);
+    }
+    wh_kill(broker);
+    broker = NULL;
+    mbx_client *late = NULL;
+    assert_int_equal(wh_connect_retry(ns, "late", MBX_ETIMEDOUT, 1000, &late), MBX_ENOBROKER);
+    /* Messaging between connected clients goes on without a broker. */
+    assert_int_equal(mbx_send(a, "sink", "{\"during\":1}", 12, 1000), MBX_OK);
+
+    broker = wh_start_broker(ns, NULL);
+    assert_non_null(broker);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.epoch, 1);
+    assert_int_equal(info.clients, 2);
+    assert_int_equal(wh_connect_retry(ns, "late", MBX_ETIMEDOUT, 1000, &late), MBX_OK);
+    assert_int_equal(mbx_send(late, "sink", "{\"after\":1}", 11, 1000), MBX_OK);
+
+    mbx_message *m = mbx_message_new();
+    for (int i = 0; i < 10; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "{\"before\":%d}", i);
+        assert_int_equal(mbx_recv(sink, m, 5000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), want);
+    }
+    assert_int_equal(mbx_recv(sink, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"during\":1}");
+    assert_int_equal(mbx_recv(sink, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"after\":1}");
+    mbx_message_free(m);
+    mbx_close(late);
+    mbx_close(a);
+    mbx_close(sink);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = winharness_main(argc, argv, roles);
+    if (rc >= 0)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(second_broker_is_refused, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker,
+                                        stop_all),
+        cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
+                                        stop_all),
+        cmocka_unit_test_setup_teardown(killed_client_frees_its_name, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(killed_broker_is_replaced_and_adopts, start_broker,
+                                        stop_all),
+    };
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    winharness_cleanup();
+    return rc;
+}
