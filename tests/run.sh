@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds mailbox and runs the whole test suite (unit, multi-process integration, CLI and
-# the leftovers check).
+# Builds mailbox and runs the whole test suite: on Linux (unit, multi-process integration,
+# CLI and the leftovers check), then built for Windows with mingw-w64 and run under Wine
+# (tests/windows/run.sh).
+#   --linux     the Linux part only;
+#   --windows   the Windows part only;
 #   --sanitize  builds into build-sanitize with AddressSanitizer and
 #               UndefinedBehaviorSanitizer and runs the same suite there, with a longer soak;
 #   --tsan      builds into build-tsan with ThreadSanitizer and runs the threaded tests.
@@ -9,27 +12,34 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 args=()
 select=()
+windows=yes
 case "${1:-}" in
+--linux) windows=no ;;
+--windows) exec bash "$top/tests/windows/run.sh" ;;
 --sanitize)
     export BUILD_DIR=${BUILD_DIR:-"$top/build-sanitize"}
     args+=(-DCMAKE_BUILD_TYPE=Debug -DMBX_SANITIZE=address,undefined)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     export MBX_SOAK_SECONDS=${MBX_SOAK_SECONDS:-60}
+    windows=no
     ;;
 --tsan)
     export BUILD_DIR=${BUILD_DIR:-"$top/build-tsan"}
     args+=(-DCMAKE_BUILD_TYPE=Debug -DMBX_SANITIZE=thread)
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
     select+=(-L threads)
+    windows=no
     ;;
 "") ;;
 *)
-    echo "usage: tests/run.sh [--sanitize | --tsan]" >&2
+    echo "usage: tests/run.sh [--linux | --windows | --sanitize | --tsan]" >&2
     exit 2
     ;;
 esac
 export BUILD_DIR=${BUILD_DIR:-"$top/build"}
 "$top/tools/bootstrap.sh" "${args[@]}"
-cd "$BUILD_DIR"
-ctest --output-on-failure --timeout 900 "${select[@]}"
+(cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900 "${select[@]}")
+if [ "$windows" = yes ]; then
+    bash "$top/tests/windows/run.sh"
+fi
