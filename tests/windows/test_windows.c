@@ -18,11 +18,18 @@
 
 #define SENDERS 6
 #define PER_SENDER 400
+#define FIRE_AT 100 /* the armed sender's fault point fires on its 100th pass */
 
 static char ns[64];
 static HANDLE broker;
 
 /* ---- child roles ------------------------------------------------------------------- */
+
+/* A body long enough that "half a copy" would be visibly half. */
+static int format_body(char *buf, size_t cap, int sender, int n)
+{
+    return snprintf(buf, cap, "{\"s\":%d,\"n\":%d,\"pad\":\"%040d\"}", sender, n, n);
+}
 
 /* Sends PER_SENDER numbered messages to "sink" as "sender-<arg>". */
 static int role_sender(const char *ns_, const char *arg)
@@ -34,7 +41,7 @@ static int role_sender(const char *ns_, const char *arg)
         return 10;
     char body[128];
     for (int n = 0; n < PER_SENDER; n++) {
-        int len = snprintf(body, sizeof body, "{\"s\":%s,\"n\":%d,\"pad\":\"%040d\"}", arg, n, n);
+        int len = format_body(body, sizeof body, atoi(arg), n);
         mbx_err err = mbx_send(c, "sink", body, (size_t)len, 20000);
         if (err != MBX_OK) {
             fprintf(stderr, "sender-%s: message %d: %s\n", arg, n, mbx_strerror(err));
@@ -253,6 +260,90 @@ static void killed_broker_is_replaced_and_adopts(void **state)
     mbx_close(sink);
 }
 
+#ifdef MBX_FAULT_INJECTION
+/*
+ * Crashes at the worst moment, as tests/integration/test_crash.c does on Linux: the last
+ * of the senders is armed with a fault point (MBX_FAULT) that ends its process with
+ * TerminateProcess while it holds the recipient's named mutex, or halfway through a
+ * copy, or after publishing but before unlocking. The next sender to lock sees
+ * WAIT_ABANDONED and repairs; the receiver sees whole messages only, each exactly once.
+ */
+static void crash_while_sending(const char *point, int delivered)
+{
+    mbx_client *sink = connect_as("sink");
+    HANDLE senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        char arg[8], fault[64];
+        snprintf(arg, sizeof arg, "%d", i);
+        snprintf(fault, sizeof fault, "%s:%d", point, FIRE_AT);
+        senders[i] = wh_spawn("sender", ns, arg, i == SENDERS - 1 ? fault : NULL);
+        assert_non_null(senders[i]);
+    }
+    int next[SENDERS] = {0};
+    int expected = (SENDERS - 1) * PER_SENDER + delivered;
+    mbx_message *m = mbx_message_new();
+    for (int got = 0; got < expected; got++) {
+        mbx_err err = mbx_recv(sink, m, 20000);
+        if (err != MBX_OK)
+            fail_msg("%s: after %d messages: %s", point, got, mbx_strerror(err));
+        int s = -1, n = -1;
+        const char *body = mbx_message_body(m, NULL);
+        if (sscanf(body, "{\"s\":%d,\"n\":%d", &s, &n) != 2 || s < 0 || s >= SENDERS)
+            fail_msg("%s: a torn message: %s", point, body);
+        char want[128];
+        format_body(want, sizeof want, s, n);
+        assert_string_equal(body, want); /* whole, byte for byte */
+        assert_int_equal(n, next[s]);
+        next[s]++;
+    }
+    assert_int_equal(mbx_recv(sink, m, 200), MBX_ETIMEDOUT);
+    assert_int_equal(next[SENDERS - 1], delivered);
+    for (int i = 0; i < SENDERS - 1; i++)
+        assert_int_equal(wh_wait(senders[i], 30000), 0);
+    assert_int_equal(wh_wait(senders[SENDERS - 1], 30000), 137); /* plat_kill_self() */
+    /* No lock stays held: a send that may not wait goes through. */
+    assert_int_equal(mbx_send(sink, "sink", "{}", 2, 0), MBX_OK);
+    assert_int_equal(mbx_recv(sink, m, 1000), MBX_OK);
+    mbx_message_free(m);
+    mbx_close(sink);
+}
+
+static void killed_holding_the_lock(void **state)
+{
+    (void)state;
+    crash_while_sending("ring.put.locked", FIRE_AT - 1);
+}
+
+static void killed_mid_copy(void **state)
+{
+    (void)state;
+    crash_while_sending("ring.put.copy", FIRE_AT - 1);
+}
+
+static void killed_after_publish_before_unlock(void **state)
+{
+    (void)state;
+    crash_while_sending("ring.put.published", FIRE_AT);
+}
+
+/* A small mailbox (8 cells), so senders contend for the lock and wait for space. */
+static int start_small_broker(void **state)
+{
+    (void)state;
+    wh_namespace(ns, "crash");
+    broker = wh_start_broker(ns, "--depth 8 --max-message 256");
+    return broker == NULL ? -1 : 0;
+}
+
+#define CRASH_TESTS                                                                            \
+    cmocka_unit_test_setup_teardown(killed_holding_the_lock, start_small_broker, stop_all),    \
+        cmocka_unit_test_setup_teardown(killed_mid_copy, start_small_broker, stop_all),        \
+        cmocka_unit_test_setup_teardown(killed_after_publish_before_unlock, start_small_broker, \
+                                        stop_all),
+#else
+#define CRASH_TESTS /* fault points are compiled out of Release builds */
+#endif
+
 int main(int argc, char **argv)
 {
     int rc = winharness_main(argc, argv, roles);
@@ -267,6 +358,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(killed_client_frees_its_name, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(killed_broker_is_replaced_and_adopts, start_broker,
                                         stop_all),
+        CRASH_TESTS
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     winharness_cleanup();
