@@ -14,15 +14,11 @@ int daemon_start(void)
     return -1;
 }
 
-void daemon_ready(void)
-{
-}
+void daemon_ready(void) {}
 
 void daemon_failed(int code)
 {
     (void)code;
 }
 
-void daemon_notify_ready(void)
-{
-}
+void daemon_notify_ready(void) {}

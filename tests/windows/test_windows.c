@@ -207,8 +207,7 @@ static void killed_client_frees_its_name(void **state)
     for (int i = 0; i < 1000 && !client_listed("victim"); i++)
         Sleep(10);
     assert_true(client_listed("victim"));
-    assert_int_equal(wh_connect_retry(ns, "victim", MBX_ETIMEDOUT, 1000, &probe),
-                     MBX_ENAMETAKEN);
+    assert_int_equal(wh_connect_retry(ns, "victim", MBX_ETIMEDOUT, 1000, &probe), MBX_ENAMETAKEN);
     wh_kill(victim);
     /* ... and after the kill it is ours. */
     assert_int_equal(wh_connect_retry(ns, "victim", MBX_ENAMETAKEN, 10000, &probe), MBX_OK);
@@ -335,10 +334,10 @@ static int start_small_broker(void **state)
     return broker == NULL ? -1 : 0;
 }
 
-#define CRASH_TESTS                                                                            \
-    cmocka_unit_test_setup_teardown(killed_holding_the_lock, start_small_broker, stop_all),    \
-        cmocka_unit_test_setup_teardown(killed_mid_copy, start_small_broker, stop_all),        \
-        cmocka_unit_test_setup_teardown(killed_after_publish_before_unlock, start_small_broker, \
+#define CRASH_TESTS                                                                                \
+    cmocka_unit_test_setup_teardown(killed_holding_the_lock, start_small_broker, stop_all),        \
+        cmocka_unit_test_setup_teardown(killed_mid_copy, start_small_broker, stop_all),            \
+        cmocka_unit_test_setup_teardown(killed_after_publish_before_unlock, start_small_broker,    \
                                         stop_all),
 #else
 #define CRASH_TESTS /* fault points are compiled out of Release builds */
@@ -351,15 +350,13 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(second_broker_is_refused, start_broker, stop_all),
-        cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker,
-                                        stop_all),
+        cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),
         cmocka_unit_test_setup_teardown(killed_client_frees_its_name, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(killed_broker_is_replaced_and_adopts, start_broker,
                                         stop_all),
-        CRASH_TESTS
-    };
+        CRASH_TESTS};
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     winharness_cleanup();
     return rc;

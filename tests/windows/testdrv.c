@@ -85,8 +85,8 @@ int main(int argc, char **argv)
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits;
     memset(&limits, 0, sizeof limits);
     limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    if (job == NULL || !SetInformationJobObject(job, JobObjectExtendedLimitInformation,
-                                                &limits, sizeof limits)) {
+    if (job == NULL ||
+        !SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits)) {
         fprintf(stderr, "mbx-testdrv: cannot make a job object (error %lu)\n", GetLastError());
         return 125;
     }
@@ -96,8 +96,7 @@ int main(int argc, char **argv)
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
     /* Suspended until it is in the job, so not even its first child escapes. */
-    if (!CreateProcessA(program, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si,
-                        &pi)) {
+    if (!CreateProcessA(program, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &pi)) {
         fprintf(stderr, "mbx-testdrv: cannot start %s (error %lu)\n", program, GetLastError());
         return 125;
     }
@@ -125,8 +124,8 @@ int main(int argc, char **argv)
             Sleep(100);
         }
         if (acct.ActiveProcesses > 0) {
-            fprintf(stderr, "mbx-testdrv: %s left %lu process(es) running; ending them\n",
-                    argv[2], (unsigned long)acct.ActiveProcesses);
+            fprintf(stderr, "mbx-testdrv: %s left %lu process(es) running; ending them\n", argv[2],
+                    (unsigned long)acct.ActiveProcesses);
             if (code == 0)
                 code = 126;
         }

@@ -5,12 +5,12 @@
  * whole life, "Local\mbx.<ns>.broker": the kernel abandons it when the broker dies, and
  * the next broker takes it (WAIT_ABANDONED) and adopts the segment; the same liveness
  * lock as the POSIX abstract socket. (The first pipe instance is also made with
- * FILE_FLAG_FIRST_PIPE_INSTANCE, which real Windows enforces and Wine 8 does not.) One instance always waits for the
- * next client (an overlapped ConnectNamedPipe); each connected instance keeps one
- * overlapped read pending, so its event is signalled exactly while a message (or the end
- * of the pipe) is waiting: what the poller and plat_handle_ready() look at.
- * GetNamedPipeClientProcessId / GetNamedPipeServerProcessId give the peers' pids as the
- * kernel knows them. The pipe carries the segment's security descriptor.
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, which real Windows enforces and Wine 8 does not.) One instance
+ * always waits for the next client (an overlapped ConnectNamedPipe); each connected instance keeps
+ * one overlapped read pending, so its event is signalled exactly while a message (or the end of the
+ * pipe) is waiting: what the poller and plat_handle_ready() look at. GetNamedPipeClientProcessId /
+ * GetNamedPipeServerProcessId give the peers' pids as the kernel knows them. The pipe carries the
+ * segment's security descriptor.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,8 +115,8 @@ static void finish_read(w32_obj *o, DWORD ms)
 /* A new instance waiting for a client; first: the broker's exclusive first one. */
 static mbx_err listen_next(w32_obj *l, bool first)
 {
-    DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
-                      (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    DWORD open_mode =
+        PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     HANDLE h = CreateNamedPipeA(l->pipe_name, open_mode,
                                 PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT |
                                     PIPE_REJECT_REMOTE_CLIENTS,

@@ -79,7 +79,8 @@ static PSECURITY_DESCRIPTOR build_sd(unsigned mode, bool sync_object)
     /* P: protected (no inherited entries). The owner and SYSTEM always have full access,
      * as root and the owner always can on POSIX. */
     snprintf(sddl, sizeof sddl, "D:P(A;;GA;;;%s)(A;;GA;;;SY)%s%s%s", user,
-             other != NULL ? "(A;;" : "", other != NULL ? other : "", other != NULL ? ";;;WD)" : "");
+             other != NULL ? "(A;;" : "", other != NULL ? other : "",
+             other != NULL ? ";;;WD)" : "");
     PSECURITY_DESCRIPTOR sd = NULL;
     if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd, NULL))
         return NULL;
@@ -181,8 +182,8 @@ bool w32_segment_of(const void *addr, char *prefix, size_t cap, uint64_t *offset
     return found;
 }
 
-static mbx_err map_view(const char *prefix, HANDLE map, bool writable, size_t size,
-                        size_t max_size, bool creator, unsigned mode, plat_shm *out)
+static mbx_err map_view(const char *prefix, HANDLE map, bool writable, size_t size, size_t max_size,
+                        bool creator, unsigned mode, plat_shm *out)
 {
     void *base = MapViewOfFile(map, writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ, 0, 0, size);
     if (base == NULL)

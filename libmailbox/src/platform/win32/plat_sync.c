@@ -133,9 +133,9 @@ static HANDLE open_object(sync_kind kind, const sync_record *rec, LONG incarnati
              (unsigned long)incarnation);
     /* Open first, with only the rights we use; create (with the segment's descriptor)
      * when nobody holds the object any more. */
-    HANDLE h = kind == KIND_MUTEX ? OpenMutexA(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name)
-                                  : OpenSemaphoreA(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE,
-                                                   name);
+    HANDLE h = kind == KIND_MUTEX
+                   ? OpenMutexA(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name)
+                   : OpenSemaphoreA(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, name);
     if (h == NULL)
         h = kind == KIND_MUTEX ? CreateMutexA(sa, FALSE, name)
                                : CreateSemaphoreA(sa, (LONG)initial, LONG_MAX, name);
@@ -284,7 +284,7 @@ mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns)
         return MBX_ETIMEDOUT;
     }
     return WaitForSingleObject(h, w32_wait_ms(deadline_ns)) == WAIT_OBJECT_0 ? MBX_OK
-                                                                           : MBX_ETIMEDOUT;
+                                                                             : MBX_ETIMEDOUT;
 }
 
 void plat_sem_drain(plat_sem *s)
