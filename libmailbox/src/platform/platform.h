@@ -2,11 +2,12 @@
  * platform.h: the only contract between mailbox and the operating system.
  *
  * Everything above this layer (segment, ring, client, broker) is written against these
- * functions; posix/ implements them for Linux, win32/ for Windows. Functions return an mbx_err (OS errors are
- * mapped to it here, see plat_map_errno()) unless stated otherwise. Nothing here knows
- * about slots, rings or JSON.
+ * functions; posix/ implements them for Linux, win32/ for Windows (docs/windows.md).
+ * Functions return an mbx_err (each backend maps OS errors to it through one table)
+ * unless stated otherwise. Nothing here knows about slots, rings or JSON.
  *
- * Time: deadlines are absolute CLOCK_MONOTONIC nanoseconds from plat_now_ns();
+ * Time: deadlines are absolute monotonic nanoseconds from plat_now_ns() (CLOCK_MONOTONIC,
+ * QueryPerformanceCounter);
  * PLAT_FOREVER means no deadline.
  */
 #ifndef MBX_PLATFORM_H
@@ -47,11 +48,6 @@ static inline void plat_cpu_relax(void)
 
 /* Gives the CPU to another runnable thread, if any, and returns. */
 void plat_yield(void);
-
-/* ---- errors ------------------------------------------------------------------------ */
-
-/* Maps an errno value to the library's error enum, through one table. */
-mbx_err plat_map_errno(int err);
 
 /* ---- named shared segment ---------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 static socklen_t chan_addr(const char *ns, struct sockaddr_un *addr)
 {

@@ -4,7 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 struct plat_poller {
     int epfd;

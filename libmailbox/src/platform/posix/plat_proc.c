@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 int64_t plat_pid(void)
 {

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 /* "/mailbox.<ns>": the name under /dev/shm. ns is validated by the caller. */
 static void shm_name(const char *ns, char *buf, size_t cap)

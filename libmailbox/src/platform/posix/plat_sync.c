@@ -7,7 +7,7 @@
 #include <semaphore.h>
 #include <time.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(((plat_mutex *)0)->opaque), "mutex fits");
 _Static_assert(sizeof(sem_t) <= sizeof(((plat_sem *)0)->opaque), "semaphore fits");

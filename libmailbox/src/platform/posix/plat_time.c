@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "../platform.h"
+#include "posix.h"
 
 int64_t plat_now_ns(void)
 {

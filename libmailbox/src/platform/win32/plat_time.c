@@ -1,6 +1,4 @@
 /* Clocks, waits and the error tables of the Win32 backend. */
-#include <errno.h>
-
 #include "w32.h"
 
 static int64_t qpc_frequency(void)
@@ -50,24 +48,6 @@ DWORD w32_wait_ms(int64_t deadline_ns)
 void plat_yield(void)
 {
     SwitchToThread();
-}
-
-static const struct {
-    int errno_value;
-    mbx_err err;
-} errno_table[] = {
-    {EACCES, MBX_EPERM},        {EPERM, MBX_EPERM},      {ENOENT, MBX_ENOBROKER},
-    {EEXIST, MBX_EEXIST},       {ENOMEM, MBX_ENOMEM},    {ENOSPC, MBX_ENOMEM},
-    {EFBIG, MBX_ENOMEM},        {EINVAL, MBX_EINVAL},    {ENAMETOOLONG, MBX_EINVAL},
-    {ETIMEDOUT, MBX_ETIMEDOUT}, {EAGAIN, MBX_ETIMEDOUT},
-};
-
-mbx_err plat_map_errno(int err)
-{
-    for (size_t i = 0; i < sizeof errno_table / sizeof errno_table[0]; i++)
-        if (errno_table[i].errno_value == err)
-            return errno_table[i].err;
-    return MBX_ESYSTEM;
 }
 
 static const struct {
