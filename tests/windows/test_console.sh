@@ -2,6 +2,8 @@
 # Console control stops the broker as SIGTERM does on Linux: Ctrl+C (which Wine delivers
 # to a console program as CTRL_C_EVENT when its process gets SIGINT) ends mailboxd.exe
 # with exit code 0, and a client blocked in `mbx recv` wakes with exit code 7 (shutdown).
+# On the way: --mode 0666 becomes the segment's security descriptor, read back as 0606
+# (the group bits have no Windows counterpart).
 # Usage: test_console.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
 set -u
 bin=$1
@@ -20,7 +22,7 @@ fail() {
     exit 1
 }
 # Every process here is bounded: timeout(1) passes our SIGINT on and kills at its limit.
-timeout -s KILL 60 wine "$bin/mailboxd.exe" -N "$ns" >"$work/broker.log" 2>&1 &
+timeout -s KILL 60 wine "$bin/mailboxd.exe" -N "$ns" --mode 0666 >"$work/broker.log" 2>&1 &
 bpid=$!
 i=0
 until timeout 10 wine "$bin/mbx.exe" list -N "$ns" >/dev/null 2>&1; do
@@ -37,6 +39,7 @@ until timeout 10 wine "$bin/mbx.exe" list -N "$ns" 2>/dev/null | grep -q '^waite
     sleep 0.1
 done
 sleep 0.3 # let it block in mbx_recv
+grep -q "ready: .*, mode 0606" "$work/broker.log" || fail "--mode 0666 did not read back as 0606"
 
 kill -INT "$bpid"
 wait "$bpid"

@@ -259,6 +259,31 @@ static void killed_broker_is_replaced_and_adopts(void **state)
     mbx_close(sink);
 }
 
+/* MBX_GLOBAL=1 puts the namespace under Global\ names (for services and other sessions):
+ * broker and clients meet there, and a client without it does not find the broker. */
+static void global_names_are_a_namespace_of_their_own(void **state)
+{
+    (void)state;
+    char gns[64];
+    wh_namespace(gns, "global");
+    assert_int_equal(_putenv("MBX_GLOBAL=1"), 0); /* for us and the broker we start */
+    HANDLE global_broker = wh_start_broker(gns, NULL);
+    assert_non_null(global_broker);
+    mbx_client *c = wh_connect(gns, "echo", 0);
+    assert_non_null(c);
+    assert_int_equal(mbx_send(c, "echo", "[1]", 3, 1000), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(c, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    mbx_message_free(m);
+
+    assert_int_equal(_putenv("MBX_GLOBAL="), 0);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(gns, &info, NULL, NULL), MBX_ENOBROKER);
+    mbx_close(c);
+    wh_kill(global_broker);
+}
+
 #ifdef MBX_FAULT_INJECTION
 /*
  * Crashes at the worst moment, as tests/integration/test_crash.c does on Linux: the last
@@ -355,6 +380,8 @@ int main(int argc, char **argv)
                                         stop_all),
         cmocka_unit_test_setup_teardown(killed_client_frees_its_name, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(killed_broker_is_replaced_and_adopts, start_broker,
+                                        stop_all),
+        cmocka_unit_test_setup_teardown(global_names_are_a_namespace_of_their_own, start_broker,
                                         stop_all),
         CRASH_TESTS};
     rc = cmocka_run_group_tests(tests, NULL, NULL);
