@@ -129,15 +129,17 @@ static int create_segment(broker *b)
     }
     if (err != MBX_OK) {
         const char *advice = plat_shm_advice(err);
+        char why[192] = "";
+        if (advice != NULL)
+            snprintf(why, sizeof why, " (%s)", advice);
         if (err == MBX_ENOMEM)
             fprintf(stderr,
                     "mailboxd: cannot reserve %" PRIu64
-                    " bytes of shared memory for namespace '%s' (%s)\n",
-                    v.total_size, o->namespace_name, advice != NULL ? advice : "out of memory");
+                    " bytes of shared memory for namespace '%s'%s\n",
+                    v.total_size, o->namespace_name, why);
         else
-            fprintf(stderr, "mailboxd: cannot create namespace '%s': %s%s%s%s\n",
-                    o->namespace_name, mbx_strerror(err), advice != NULL ? " (" : "",
-                    advice != NULL ? advice : "", advice != NULL ? ")" : "");
+            fprintf(stderr, "mailboxd: cannot create namespace '%s': %s%s\n", o->namespace_name,
+                    mbx_strerror(err), why);
         return BROKER_EXIT_FAILURE;
     }
     v.base = b->shm.base;

@@ -14,6 +14,7 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_
 void log_set_verbosity(int verbosity);
 /* Sends further lines to path (append), or to syslog when path is NULL. Returns 0 or -1. */
 int log_redirect(const char *path, int use_syslog);
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(MBX_PRINTF_ARCHETYPE, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(MBX_PRINTF_ARCHETYPE, 2, 3)));
 
 #endif

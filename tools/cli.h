@@ -31,7 +31,8 @@ enum mbx_exit {
 int cli_exit_code(mbx_err err);
 
 /* Prints "mbx CMD: message" on stderr (one line) and returns code. */
-int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(MBX_PRINTF_ARCHETYPE, 3, 4)));
+int cli_fail(const char *cmd, int code, const char *fmt, ...)
+    __attribute__((format(MBX_PRINTF_ARCHETYPE, 3, 4)));
 
 /* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
 int cli_fail_err(const char *cmd, mbx_err err, const char *what);

@@ -242,8 +242,9 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                    p->p50, p->p99, p->p999, p->max, p->mean);
         return;
     }
-    printf("%s: %lld %s of %lld bytes, %s, pinned %s\n", cfg->throughput ? "throughput" : "pingpong",
-           cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
+    printf("%s: %lld %s of %lld bytes, %s, pinned %s\n",
+           cfg->throughput ? "throughput" : "pingpong", cfg->count,
+           cfg->throughput ? "messages" : "round trips", cfg->size,
            cfg->trusted ? "not validated" : "validated", cfg->pin);
     if (cfg->throughput)
         printf("  %lld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,

@@ -116,9 +116,10 @@ int cmd_recv(int argc, char **argv)
         if (err == MBX_ETIMEDOUT && count == 0)
             break; /* no count asked for: the time limit is the normal end */
         if (err != MBX_OK) {
-            rc = err == MBX_ETIMEDOUT ? cli_fail("recv", EXIT_TIMEOUT,
-                                                 "timed out after %lld of %lld messages", got, count)
-                                      : cli_fail_err("recv", err, "receive failed");
+            rc = err == MBX_ETIMEDOUT
+                     ? cli_fail("recv", EXIT_TIMEOUT, "timed out after %lld of %lld messages", got,
+                                count)
+                     : cli_fail_err("recv", err, "receive failed");
             break;
         }
         if (!print_message(m, envelope)) {
