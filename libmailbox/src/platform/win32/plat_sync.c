@@ -187,8 +187,9 @@ static HANDLE lookup(sync_kind kind, const sync_record *rec)
 static mbx_err init_record(sync_kind kind, void *opaque, unsigned initial)
 {
     sync_record *rec = opaque;
-    LONG inc = rec->incarnation + 1;
-    if (inc <= 0)
+    /* Unsigned: the old number is whatever the segment holds, LONG_MAX included. */
+    LONG inc = (LONG)(((ULONG)rec->incarnation + 1u) & 0x7fffffffu);
+    if (inc == 0)
         inc = 1;
     rec->magic = SYNC_MAGIC;
     uint32_t segment_id;
