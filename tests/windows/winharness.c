@@ -52,22 +52,22 @@ void wh_namespace(char *ns, const char *tag)
              (unsigned long)GetCurrentProcessId(), n++);
 }
 
+/* Starts program (in this program's folder; NULL: this program) with cmdline_tail. */
 static HANDLE start(const char *program, const char *cmdline_tail)
 {
     find_self();
     char path[MAX_PATH + 64];
-    snprintf(path, sizeof path, "%s%s", program[0] == '\0' ? "" : self_dir, program);
-    if (program[0] == '\0')
+    if (program == NULL)
         snprintf(path, sizeof path, "%s", self_path);
+    else
+        snprintf(path, sizeof path, "%s%s", self_dir, program);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "\"%s\" %s", path, cmdline_tail);
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
-    /* A process group of its own, so a console control event can be aimed at it. */
-    if (!CreateProcessA(path, cmd, NULL, NULL, FALSE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si,
-                        &pi)) {
+    if (!CreateProcessA(path, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
         fprintf(stderr, "winharness: cannot start %s (error %lu)\n", path, GetLastError());
         return NULL;
     }
@@ -115,7 +115,7 @@ HANDLE wh_spawn(const char *role, const char *ns, const char *arg, const char *f
     /* The child inherits our environment: set MBX_FAULT around its start only. */
     if (fault != NULL)
         SetEnvironmentVariableA("MBX_FAULT", fault);
-    HANDLE h = start("", tail);
+    HANDLE h = start(NULL, tail);
     if (fault != NULL)
         SetEnvironmentVariableA("MBX_FAULT", NULL);
     return h;

@@ -22,9 +22,7 @@
 
 static void pipe_name(const char *ns, char *buf, size_t cap)
 {
-    const char *global = getenv("MBX_GLOBAL");
-    bool is_global = global != NULL && strcmp(global, "1") == 0;
-    snprintf(buf, cap, "\\\\.\\pipe\\mbx.%s%s", is_global ? "global." : "", ns);
+    snprintf(buf, cap, "\\\\.\\pipe\\mbx.%s%s", w32_scope_is_global() ? "global." : "", ns);
 }
 
 static w32_obj *new_obj(w32_kind kind, HANDLE h)

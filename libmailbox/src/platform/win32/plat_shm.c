@@ -31,11 +31,15 @@ static SRWLOCK segments_lock = SRWLOCK_INIT;
 static segment_rec segments[MAX_SEGMENTS];
 static uint32_t next_segment_id = 1;
 
-void w32_object_prefix(const char *ns, char *buf, size_t cap)
+bool w32_scope_is_global(void)
 {
     const char *global = getenv("MBX_GLOBAL");
-    bool is_global = global != NULL && strcmp(global, "1") == 0;
-    snprintf(buf, cap, "%s\\mbx.%s", is_global ? "Global" : "Local", ns);
+    return global != NULL && strcmp(global, "1") == 0;
+}
+
+void w32_object_prefix(const char *ns, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s\\mbx.%s", w32_scope_is_global() ? "Global" : "Local", ns);
 }
 
 /* The current user's SID as a string, for SDDL. */
@@ -291,8 +295,7 @@ mbx_err plat_shm_unlink(const char *ns)
 
 const char *plat_shm_advice(mbx_err err)
 {
-    const char *global = getenv("MBX_GLOBAL");
-    if (err == MBX_EPERM && global != NULL && strcmp(global, "1") == 0)
+    if (err == MBX_EPERM && w32_scope_is_global())
         return "Global\\ names need the SeCreateGlobalPrivilege privilege: run as an "
                "administrator or a service, or unset MBX_GLOBAL";
     if (err == MBX_ENOMEM)

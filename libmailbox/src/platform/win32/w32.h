@@ -45,6 +45,8 @@ mbx_err w32_map_error(DWORD err);
 /* Milliseconds left until deadline_ns, rounded up, for the Wait functions. */
 DWORD w32_wait_ms(int64_t deadline_ns);
 
+/* True when MBX_GLOBAL=1 is in the environment: the namespace's objects are Global\. */
+bool w32_scope_is_global(void);
 /* "Local\mbx.<ns>" or, with MBX_GLOBAL=1 in the environment, "Global\mbx.<ns>". */
 void w32_object_prefix(const char *ns, char *buf, size_t cap);
 
