@@ -32,7 +32,10 @@ cmake --build "$build/tree" -j2
 
 # Wine: a prefix of our own, and its server started once for the whole run (else every
 # test pays ~2.5 s to start one). The server's output goes to a file: a persistent
-# server writing into a pipe hangs the run. It is stopped on exit, whatever happens.
+# server writing into a pipe hangs the run. wineboot then starts Wine's own services
+# (services.exe, rpcss, ...) with their output in a file too: left to the first test,
+# they would inherit ctest's output pipe and, living on, keep ctest waiting for ever.
+# The server is stopped on exit, whatever happens.
 export WINEPREFIX=$build/wineprefix WINEDEBUG=-all
 mkdir -p "$WINEPREFIX"
 trap 'wineserver -k >/dev/null 2>&1 || true' EXIT
