@@ -28,8 +28,8 @@ static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pi
     }
     seg_mailbox *mb = segment_mailbox(v, slot);
     if (atomic_load(&mb->tail) - atomic_load(&mb->head) > v->depth) {
-        log_msg(LOG_LEVEL_WARN, "slot %u ('%s'): indices out of range, emptied", slot, name);
-        report->discarded += ring_reset(v, slot, NULL, NULL);
+        log_msg(LOG_LEVEL_WARN, "slot %u ('%s'): indices out of range, emptying", slot, name);
+        registry_mark_dirty(reg, slot);
         report->repaired++;
     }
     report->messages_kept += ring_waiting(v, slot);
@@ -54,8 +54,14 @@ void adopt_clients(registry *reg, adopt_report *report)
         char name[MBX_NAME_MAX + 1];
         if (half_written || state != SLOT_ACTIVE || !entry_name(reg, e, name)) {
             registry_set_generation(reg, slot, gen);
-            if (state == SLOT_FREE && !half_written)
+            if (state == SLOT_FREE && !half_written) {
+                /* A free mailbox is empty, unless the dead broker was killed while
+                 * emptying it or a stopped sender published into it since. */
+                seg_mailbox *mb = segment_mailbox(v, slot);
+                if (atomic_load(&mb->tail) != atomic_load(&mb->head))
+                    registry_mark_dirty(reg, slot);
                 continue;
+            }
             registry_adopt(reg, slot, "", 0, gen); /* to free it through the normal path */
         } else {
             int64_t pid = atomic_load(&e->pid);
@@ -84,4 +90,7 @@ void adopt_clients(registry *reg, adopt_report *report)
         report->discarded += registry_release(reg, slot);
         report->freed++;
     }
+    uint64_t dropped;
+    report->dirty = registry_retry_dirty(reg, &dropped);
+    report->discarded += dropped;
 }

@@ -18,6 +18,7 @@ typedef struct adopt_report {
     uint32_t freed;         /* slots of clients that are gone */
     uint32_t lingering;     /* mailboxes of gone clients kept for their linger time */
     uint32_t repaired;      /* entries or mailboxes found inconsistent and mended */
+    uint32_t dirty;         /* free mailboxes a live sender still locks: emptied later */
     uint64_t messages_kept; /* messages waiting in the kept mailboxes */
     uint64_t discarded;     /* messages dropped with the clients that are gone */
 } adopt_report;

@@ -47,7 +47,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
                        uint32_t *slot)
 {
     uint32_t i = 0;
-    while (i < reg->view->slots && reg->recs[i].active)
+    while (i < reg->view->slots && (reg->recs[i].active || reg->recs[i].dirty))
         i++;
     if (i == reg->view->slots)
         return MBX_ENOSLOTS;
@@ -136,7 +136,8 @@ struct free_entry {
     uint32_t next_generation;
 };
 
-/* Runs with the mailbox lock held, so no sender is between its check and its publish. */
+/* Marks the entry free under its next generation. Run with the mailbox lock held when
+ * the broker has it, so no sender is between its check and its publish. */
 static void mark_free(void *arg)
 {
     struct free_entry *f = arg;
@@ -151,7 +152,13 @@ uint64_t registry_release(registry *reg, uint32_t slot)
         return 0;
     rec->generation += 2;
     struct free_entry f = {segment_dir(reg->view, slot), rec->generation};
-    uint64_t dropped = ring_reset(reg->view, slot, mark_free, &f);
+    uint64_t dropped = 0;
+    if (!ring_empty(reg->view, slot, plat_now_ns() + RING_EMPTY_WAIT_NS, mark_free, &f, &dropped)) {
+        /* A sender stopped inside the lock: the name is free at once, the mailbox only
+         * once that sender has gone on or died (registry_retry_dirty). */
+        mark_free(&f);
+        rec->dirty = true;
+    }
     ring_wake_all(reg->view, slot);
     atomic_fetch_add(&segment_header(reg->view)->discarded, dropped);
     rec->active = false;
@@ -163,4 +170,29 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     rec->watch = PLAT_NO_HANDLE;
     reg->active--;
     return dropped;
+}
+
+void registry_mark_dirty(registry *reg, uint32_t slot)
+{
+    reg->recs[slot].dirty = true;
+}
+
+uint32_t registry_retry_dirty(registry *reg, uint64_t *dropped)
+{
+    uint32_t left = 0;
+    *dropped = 0;
+    for (uint32_t i = 0; i < reg->view->slots; i++) {
+        client_rec *rec = &reg->recs[i];
+        if (!rec->dirty)
+            continue;
+        uint64_t n = 0;
+        if (ring_empty(reg->view, i, plat_now_ns() + RING_EMPTY_WAIT_NS / 4, NULL, NULL, &n)) {
+            rec->dirty = false;
+            *dropped += n;
+            atomic_fetch_add(&segment_header(reg->view)->discarded, n);
+        } else {
+            left++;
+        }
+    }
+    return left;
 }

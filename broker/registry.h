@@ -20,6 +20,7 @@ typedef struct client_rec {
     uint32_t generation;
     uint32_t linger_ms;      /* how long the mailbox outlives its client */
     bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */
+    bool dirty;              /* free, but the mailbox is not emptied yet: not claimable */
     int64_t linger_until_ns; /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
 } client_rec;
@@ -62,9 +63,19 @@ void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid,
  * an earlier owner had. */
 void registry_set_generation(registry *reg, uint32_t slot, uint32_t gen);
 
-/* Frees a slot: drops (and counts) its waiting messages, bumps its generation so nothing
- * addressed to the old owner lands in the next one, and wakes its waiters. Returns the
- * number of messages discarded. The caller closes the record's handles. */
+/* Frees a slot: bumps its generation (the name is free at once), drops (and counts) its
+ * waiting messages, and wakes its waiters. The mailbox is emptied under its lock; while
+ * a live sender keeps that lock (stopped mid-copy), the slot stays dirty: out of use
+ * until registry_retry_dirty() empties it, so nothing addressed to the old owner ever
+ * lands in the next one's mailbox. Returns the number of messages discarded. The caller
+ * closes the record's handles. */
 uint64_t registry_release(registry *reg, uint32_t slot);
+
+/* Marks a free slot whose mailbox must be emptied before anyone may claim it. */
+void registry_mark_dirty(registry *reg, uint32_t slot);
+
+/* Tries again to empty every dirty slot; returns how many stay dirty, *dropped the
+ * messages discarded now. */
+uint32_t registry_retry_dirty(registry *reg, uint64_t *dropped);
 
 #endif

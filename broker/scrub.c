@@ -84,14 +84,18 @@ unsigned scrub_segment(scrubber *s)
         }
         seg_mailbox *mb = segment_mailbox(v, slot);
         uint64_t head = atomic_load(&mb->head), tail = atomic_load(&mb->tail);
-        if (tail - head > v->depth || (!rec->active && tail != head)) {
-            uint64_t dropped = ring_reset(v, slot, NULL, NULL);
-            atomic_fetch_add(&segment_header(v)->discarded, dropped);
+        if (!rec->dirty && (tail - head > v->depth || (!rec->active && tail != head))) {
+            /* Out of range, or messages in a free mailbox (written there by a scribbler,
+             * or published by a sender that was stopped holding the lock). */
             log_msg(LOG_LEVEL_WARN,
-                    "slot %u: mailbox indices overwritten (head %llu, tail %llu); emptied", slot,
+                    "slot %u: mailbox indices overwritten (head %llu, tail %llu); emptying", slot,
                     (unsigned long long)head, (unsigned long long)tail);
+            registry_mark_dirty(s->reg, slot);
             repaired++;
         }
     }
+    /* Dirty mailboxes: those just found, and free ones a stopped sender still locks. */
+    uint64_t dropped;
+    (void)registry_retry_dirty(s->reg, &dropped);
     return repaired;
 }

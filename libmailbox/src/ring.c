@@ -62,33 +62,53 @@ static mbx_err own_slot(const seg_view *v, uint32_t slot, uint32_t gen)
 }
 
 /*
- * Takes the mailbox lock. When its previous owner died holding it, repairs what the
- * lock guards first: `tail` is published by one store after the copy, so the dead owner
- * left either the old or the new tail and at worst a half-written cell past it, which no
- * reader will look at. Only the indices' relation can be wrong, and only through
- * corruption; that is reported, not guessed at.
+ * Takes the mailbox lock for a send to (slot, gen). Waits in slices, re-checking between
+ * them that the namespace still serves and the slot is still that recipient's, so that
+ * a lock kept by a stopped holder never outlasts a shutdown or the recipient. Waits at
+ * least RING_LOCK_GRACE_NS even for a caller that does not want to wait for space: a
+ * lock is normally held for one copy.
+ *
+ * When the previous holder died holding it, what the lock guards is checked first:
+ * `tail` is published by one store after the copy, so the dead holder left either the
+ * old or the new tail and at worst a half-written cell past it, which no reader will
+ * look at. Only the indices' relation can be wrong, and only through corruption; that
+ * is reported, not guessed at.
  */
-static mbx_err lock_mailbox(const seg_view *v, seg_mailbox *mb, lazy_deadline *d)
+static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy_deadline *d,
+                            plat_lock_token *tok)
 {
-    int rc = plat_mutex_trylock(&mb->lock);
-    if (rc == MBX_ETIMEDOUT) {
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    plat_lock_rc rc = plat_mutex_trylock(&mb->lock, tok);
+    if (rc != PLAT_LOCKED) {
         int64_t now = plat_now_ns();
-        int64_t lock_deadline = deadline_of(d);
-        if (lock_deadline != PLAT_FOREVER && lock_deadline < now + RING_LOCK_GRACE_NS)
-            lock_deadline = now + RING_LOCK_GRACE_NS;
-        rc = plat_mutex_lock(&mb->lock, lock_deadline);
+        int64_t until = deadline_of(d);
+        if (until < now + RING_LOCK_GRACE_NS)
+            until = now + RING_LOCK_GRACE_NS;
+        for (;;) {
+            rc = plat_mutex_lock(&mb->lock, min64(until, now + RING_WAIT_SLICE_NS), tok);
+            if (rc != PLAT_LOCK_BUSY)
+                break;
+            mbx_err err = namespace_state(v);
+            if (err != MBX_OK)
+                return err;
+            if (!slot_is(v, slot, gen))
+                return MBX_EGONE;
+            now = plat_now_ns();
+            if (now >= until)
+                return MBX_ETIMEDOUT;
+        }
     }
-    if (rc == PLAT_OWNER_DIED) {
+    if (rc == PLAT_LOCK_BROKEN)
+        return MBX_ECORRUPT;
+    if (rc == PLAT_LOCK_OWNER_DIED) {
         uint64_t tail = atomic_load(&mb->tail);
         uint64_t head = atomic_load(&mb->head);
-        plat_mutex_consistent(&mb->lock);
         if (tail - head > v->depth) {
-            plat_mutex_unlock(&mb->lock);
+            plat_mutex_unlock(&mb->lock, tok);
             return MBX_ECORRUPT;
         }
-        return MBX_OK;
     }
-    return (mbx_err)rc;
+    return MBX_OK;
 }
 
 static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *msg)
@@ -121,17 +141,18 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         mbx_err err = namespace_state(v);
         if (err != MBX_OK)
             return err;
-        err = lock_mailbox(v, mb, &d);
+        plat_lock_token tok;
+        err = lock_mailbox(v, slot, gen, &d, &tok);
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
-            plat_mutex_unlock(&mb->lock);
+            plat_mutex_unlock(&mb->lock, &tok);
             return waited ? MBX_EGONE : MBX_ENORECIPIENT;
         }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
         uint64_t head = atomic_load(&mb->head);
         if (tail - head > v->depth) {
-            plat_mutex_unlock(&mb->lock);
+            plat_mutex_unlock(&mb->lock, &tok);
             return MBX_ECORRUPT;
         }
         if (tail - head < v->depth) {
@@ -139,7 +160,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             fill_cell(v, segment_cell(v, mb, tail), msg);
             atomic_store(&mb->tail, tail + 1); /* publish: the message exists from here */
             FAULT_POINT("ring.put.published");
-            plat_mutex_unlock(&mb->lock);
+            plat_mutex_unlock(&mb->lock, &tok);
             if (atomic_exchange(&mb->rx_sleeping, 0) != 0)
                 plat_sem_post(&mb->items);
             return MBX_OK;
@@ -148,7 +169,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
          * sees our announcement after it moves head, or we see its move here. */
         atomic_fetch_add(&mb->tx_waiting, 1);
         uint64_t head_again = atomic_load(&mb->head);
-        plat_mutex_unlock(&mb->lock);
+        plat_mutex_unlock(&mb->lock, &tok);
         int64_t now = timeout_ms == 0 ? 0 : plat_now_ns();
         if (head_again == head && (timeout_ms == 0 || now >= deadline_of(&d))) {
             atomic_fetch_sub(&mb->tx_waiting, 1);
@@ -302,25 +323,22 @@ uint64_t ring_waiting(const seg_view *v, uint32_t slot)
     return tail - head <= v->depth ? tail - head : 0;
 }
 
-uint64_t ring_reset(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg)
+bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
+                void (*under_lock)(void *arg), void *arg, uint64_t *dropped)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
-    int rc = plat_mutex_lock(&mb->lock, plat_now_ns() + RING_LOCK_GRACE_NS);
-    if (rc == PLAT_OWNER_DIED)
-        plat_mutex_consistent(&mb->lock);
-    bool locked = rc == PLAT_OWNER_DIED || rc == MBX_OK;
-    if (!locked) {
-        /* The lock is wedged (a stopped holder or garbage): rebuild it. No producer can
-         * be inside a critical section longer than the grace period. */
-        (void)plat_mutex_init(&mb->lock);
-        rc = plat_mutex_lock(&mb->lock, plat_now_ns() + RING_LOCK_GRACE_NS);
-        locked = rc == MBX_OK;
-    }
-    uint64_t head = atomic_load(&mb->head);
+    plat_lock_token tok;
+    *dropped = 0;
+    plat_lock_rc rc = plat_mutex_lock(&mb->lock, deadline_ns, &tok);
+    if (rc == PLAT_LOCK_BUSY || rc == PLAT_LOCK_BROKEN)
+        return false;
+    /* No sender is between its check of the slot and its publish now. Emptying moves
+     * head up to tail: the old cells lie behind both for good, so nothing a late writer
+     * left in them can ever be read as a message of the next owner. */
     uint64_t tail = atomic_load(&mb->tail);
-    uint64_t dropped = tail - head <= v->depth ? tail - head : 0;
-    atomic_store(&mb->head, 0);
-    atomic_store(&mb->tail, 0);
+    uint64_t head = atomic_load(&mb->head);
+    *dropped = tail - head <= v->depth ? tail - head : 0;
+    atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
     atomic_store(&mb->sent, 0);
     atomic_store(&mb->received, 0);
@@ -328,9 +346,8 @@ uint64_t ring_reset(const seg_view *v, uint32_t slot, void (*under_lock)(void *a
     plat_sem_drain(&mb->items);
     if (under_lock != NULL)
         under_lock(arg);
-    if (locked)
-        plat_mutex_unlock(&mb->lock);
-    return dropped;
+    plat_mutex_unlock(&mb->lock, &tok);
+    return true;
 }
 
 void ring_wake_all(const seg_view *v, uint32_t slot)

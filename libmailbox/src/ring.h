@@ -2,7 +2,7 @@
  * ring.h: the bounded multi-producer, single-consumer queue of cells in one mailbox.
  *
  * Protocol (see docs/architecture.md, "Synchronisation"):
- * - Producers serialise on the mailbox's robust mutex, check that the slot still belongs
+ * - Producers serialise on the mailbox's crash-safe lock, check that the slot still belongs
  *   to the recipient they looked up (state and generation), copy the message into the
  *   cell at `tail`, then publish it by advancing `tail`. A producer killed before that
  *   store leaves no message; after it, a whole one (invariant 3).
@@ -88,11 +88,19 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);
 
 /*
- * Broker side. Empties the mailbox (returns how many messages were dropped) and resets
- * its wake-up state, holding the mailbox lock so no producer is mid-copy. The caller
- * changes the directory entry inside `under_lock`, called with the lock held.
+ * Broker side. Empties the mailbox for a new owner, under its lock: head moves up to
+ * tail (old cells never look valid again), the counters and the owner's wake-up state
+ * are reset, and under_lock (may be NULL) runs with the lock held, so that no sender is
+ * between its check of the slot and its publish. Waits for the lock until deadline_ns;
+ * a holder that lives (a sender stopped mid-copy) keeps it: then nothing changes and
+ * false is returned, and the caller keeps the slot out of use and tries again later.
+ * A lock is never rebuilt. *dropped: the messages discarded.
  */
-uint64_t ring_reset(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg);
+bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
+                void (*under_lock)(void *arg), void *arg, uint64_t *dropped);
+
+/* How long the broker waits for a mailbox lock before it leaves the mailbox for later. */
+#define RING_EMPTY_WAIT_NS (20LL * 1000 * 1000)
 
 /* Broker side: wakes the owner and every sender sleeping on the mailbox. */
 void ring_wake_all(const seg_view *v, uint32_t slot);

@@ -79,30 +79,50 @@ mbx_err plat_shm_unlink(const char *ns);
 /* One sentence of advice for a user whose plat_shm_create() failed with err, or NULL. */
 const char *plat_shm_advice(mbx_err err);
 
-/* ---- robust process-shared mutex, stored inside the segment ------------------------ */
+/* ---- crash-safe process-shared lock, stored inside the segment -------------------- */
 
+/*
+ * A lock that records its holder and keeps no pointer in shared memory (POSIX: a futex
+ * word holding the holder's thread id, see posix/plat_sync.c; Windows: a named mutex).
+ * Every value the memory may hold, written by anyone, decodes as some lock state: no
+ * call ever aborts or hangs past its deadline on a scribbled lock. A holder that died
+ * is detected exactly (its thread is gone, or its id now names a thread started later)
+ * and the lock passes to a waiter with PLAT_LOCK_OWNER_DIED; a holder that is alive but
+ * stopped keeps it, and waiters time out. Nothing ever re-initialises a lock that may be
+ * held.
+ */
 typedef struct plat_mutex {
     _Alignas(16) unsigned char opaque[48];
 } plat_mutex;
 
-/* Result of a lock besides MBX_OK and errors: the previous owner died holding it. The
- * caller now owns the lock, must repair what it guards, then call plat_mutex_consistent()
- * before unlocking. */
-#define PLAT_OWNER_DIED (-1)
+typedef enum plat_lock_rc {
+    PLAT_LOCKED = 0,      /* the caller holds the lock */
+    PLAT_LOCK_OWNER_DIED, /* ... and its previous holder died holding it: repair first */
+    PLAT_LOCK_BUSY,       /* another live holder kept it past the deadline */
+    PLAT_LOCK_BROKEN      /* the lock cannot be used (Windows: no object to wait on) */
+} plat_lock_rc;
 
-/* Initialises a mutex in shared memory: the segment's creator, and whoever rebuilds a
- * wedged lock (on Windows that starts a new named object; see win32/plat_sync.c). */
+/* What a successful lock hands to the matching unlock: the unlock releases exactly the
+ * lock that was taken, whatever the shared memory says by then. */
+typedef struct plat_lock_token {
+    intptr_t value;
+} plat_lock_token;
+
+/* Initialises a lock in fresh shared memory (the segment's creator only). */
 mbx_err plat_mutex_init(plat_mutex *m);
-/* Locks before the deadline. Returns MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT, or
- * MBX_ECORRUPT when the mutex memory is not a usable mutex. */
-int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns);
-/* Locks without waiting: MBX_OK, PLAT_OWNER_DIED, MBX_ETIMEDOUT when another holds it, or
- * MBX_ECORRUPT. The fast path of a lock; never a test of anyone's liveness. */
-int plat_mutex_trylock(plat_mutex *m);
-void plat_mutex_consistent(plat_mutex *m);
-void plat_mutex_unlock(plat_mutex *m);
+/* Locks before the deadline (never PLAT_FOREVER: callers wait in slices and re-check
+ * their own state between them). */
+plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok);
+/* Locks without waiting and without judging the holder: the fast path of a lock. */
+plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok);
+/* Releases a lock taken with tok. A lock that another process took over meanwhile (only
+ * a scribbler can make it look dead) is left to its new holder. */
+void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok);
 
 /* ---- counting semaphore, stored inside the segment --------------------------------- */
+
+/* A wake-up hint: callers re-check their state after every wait, so a lost or extra post
+ * costs at most one wait slice. Like the lock, any value in its memory is a usable state. */
 
 typedef struct plat_sem {
     _Alignas(16) unsigned char opaque[32];

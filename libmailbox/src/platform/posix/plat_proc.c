@@ -29,26 +29,27 @@ int plat_current_cpu(void)
     return sched_getcpu();
 }
 
-uint64_t plat_proc_start_time(int64_t pid)
+bool posix_task_stat(int64_t id, char *state, uint64_t *start_time)
 {
-    if (pid <= 0 || pid > INT32_MAX)
-        return 0;
+    if (id <= 0 || id > INT32_MAX)
+        return false;
     char path[64];
-    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)id);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return false;
     char buf[1024];
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return false;
     buf[n] = '\0';
     /* The command name (field 2) is in parentheses and may itself hold spaces or ')':
-     * fields are counted from the last ')'. starttime is field 22. */
+     * fields are counted from the last ')'. The state is field 3, starttime field 22. */
     char *p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
+    if (p == NULL || p[1] != ' ' || p[2] == '\0')
+        return false;
+    *state = p[2];
     int field = 2;
     while (*p != '\0' && field < 22) {
         if (*p == ' ')
@@ -57,8 +58,16 @@ uint64_t plat_proc_start_time(int64_t pid)
     }
     unsigned long long start = 0;
     if (field != 22 || sscanf(p, "%llu", &start) != 1)
-        return 0;
-    return (uint64_t)start;
+        return false;
+    *start_time = (uint64_t)start;
+    return true;
+}
+
+uint64_t plat_proc_start_time(int64_t pid)
+{
+    char state;
+    uint64_t start;
+    return posix_task_stat(pid, &state, &start) ? start : 0;
 }
 
 bool plat_proc_in_group(int64_t pid, uint32_t gid)

@@ -1,127 +1,289 @@
 /*
- * Robust process-shared mutexes and process-shared semaphores living inside the segment.
- * Waits use CLOCK_MONOTONIC so a change of the wall clock cannot stretch a timeout.
+ * The crash-safe lock and the counting semaphore of the POSIX backend: Linux futexes on
+ * words inside the segment. Neither keeps a pointer in shared memory (glibc's robust
+ * mutexes link held locks into their owner's list through pointers stored in the mutex,
+ * which a scribbler could turn into writes in another process), and neither trusts a
+ * value it reads: whatever a member wrote there decodes as some state, and no call
+ * aborts (glibc asserts on a mutex or semaphore word it does not understand) or waits
+ * past its deadline.
+ *
+ * The lock is two words:
+ *   word         0 when free; else the holder's thread id (bits 0-29), plus
+ *                LOCK_WAITERS (bit 31) when a waiter may sleep on it.
+ *   owner_start  the holder thread's start time (clock ticks since boot), written just
+ *                after the word is taken and cleared just before it is released; 0 while
+ *                unknown.
+ * A waiter that has slept a while (1 ms, then doubling to 100 ms) looks at the holder:
+ * a thread id that names no thread, or a thread started at another time than
+ * owner_start (the id was reused), means the holder died holding the lock (or never
+ * existed: a scribble); the waiter
+ * takes it with a compare-and-swap against the word it judged and gets
+ * PLAT_LOCK_OWNER_DIED. A holder that lives, even stopped, is never robbed. A word that
+ * names the caller itself is garbage (no caller waits for a lock it holds) and is taken
+ * over the same way.
+ *
+ * Thread ids and start times are those of the caller's PID namespace: all members of a
+ * namespace must share one (the broker already relies on it to watch clients).
+ *
+ * The semaphore is a count and a number of sleepers; post wakes one sleeper when there
+ * is one. A count beyond SEM_COUNT_MAX is garbage: a waiter resets it and returns once,
+ * a spurious wake-up its caller re-checks.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "posix.h"
 
-_Static_assert(sizeof(pthread_mutex_t) <= sizeof(((plat_mutex *)0)->opaque), "mutex fits");
-_Static_assert(sizeof(sem_t) <= sizeof(((plat_sem *)0)->opaque), "semaphore fits");
+#define LOCK_WAITERS 0x80000000u
+#define LOCK_OWNER_MASK 0x3fffffffu
+#define LOCK_SPINS 64
+#define LOCK_FIRST_CHECK_NS (1000LL * 1000)
+#define LOCK_MAX_CHECK_NS (100LL * 1000 * 1000)
+#define SEM_COUNT_MAX (1u << 20)
 
-static struct timespec to_timespec(int64_t deadline_ns)
+typedef struct futex_lock {
+    _Atomic uint32_t word;
+    uint32_t reserved;
+    _Atomic uint64_t owner_start;
+} futex_lock;
+
+typedef struct futex_sem {
+    _Atomic uint32_t count;
+    _Atomic uint32_t sleepers;
+} futex_sem;
+
+_Static_assert(sizeof(futex_lock) <= sizeof(((plat_mutex *)0)->opaque), "lock fits");
+_Static_assert(sizeof(futex_sem) <= sizeof(((plat_sem *)0)->opaque), "semaphore fits");
+
+static futex_lock *as_lock(plat_mutex *m)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(deadline_ns / 1000000000);
-    ts.tv_nsec = (long)(deadline_ns % 1000000000);
-    return ts;
+    return (futex_lock *)(void *)m->opaque;
 }
+
+static futex_sem *as_sem(plat_sem *s)
+{
+    return (futex_sem *)(void *)s->opaque;
+}
+
+/* ---- futex calls: shared (not private) futexes, absolute CLOCK_MONOTONIC deadlines -- */
+
+/* Sleeps while *addr == expect, until woken or the deadline. Every outcome (woken, value
+ * changed, signal, timeout, any error) just returns: callers re-check their state. */
+static void futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t deadline_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline_ns != PLAT_FOREVER) {
+        if (deadline_ns < 0)
+            deadline_ns = 0;
+        ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+        ts.tv_nsec = (long)(deadline_ns % 1000000000);
+        tsp = &ts;
+    }
+    (void)syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET, expect, tsp, NULL,
+                  FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n)
+{
+    (void)syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* ---- the calling thread's identity, cached per thread ------------------------------ */
+
+static _Thread_local uint32_t self_tid;
+static _Thread_local uint64_t self_start;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+/* In a forked child the forking thread's cached identity is its parent's. */
+static void forget_self(void)
+{
+    self_tid = 0;
+    self_start = 0;
+}
+
+static void install_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, forget_self);
+}
+
+static uint32_t self_id(void)
+{
+    if (self_tid == 0) {
+        pthread_once(&fork_hook_once, install_fork_hook);
+        self_tid = (uint32_t)syscall(SYS_gettid) & LOCK_OWNER_MASK;
+        self_start = plat_proc_start_time(self_tid);
+    }
+    return self_tid;
+}
+
+/* ---- the lock ---------------------------------------------------------------------- */
 
 mbx_err plat_mutex_init(plat_mutex *m)
 {
-    pthread_mutexattr_t attr;
-    if (pthread_mutexattr_init(&attr) != 0)
-        return MBX_ESYSTEM;
-    int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (rc == 0)
-        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    if (rc == 0)
-        rc = pthread_mutex_init((pthread_mutex_t *)(void *)m->opaque, &attr);
-    pthread_mutexattr_destroy(&attr);
-    return rc == 0 ? MBX_OK : plat_map_errno(rc);
+    memset(m, 0, sizeof *m);
+    return MBX_OK;
 }
 
-int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns)
+/* Takes the word from `seen` (which names no live holder) for the caller. */
+static bool take_word(futex_lock *l, uint32_t seen, uint32_t keep_bits)
 {
-    pthread_mutex_t *pm = (pthread_mutex_t *)(void *)m->opaque;
-    int rc;
-    if (deadline_ns == PLAT_FOREVER) {
-        rc = pthread_mutex_lock(pm);
-    } else {
-#if defined(__SANITIZE_THREAD__)
-        /* ThreadSanitizer does not intercept pthread_mutex_clocklock and would then see
-         * every unlock as one of a mutex never locked: use the realtime clock there. */
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t left = deadline_ns - plat_now_ns();
-        struct timespec ts =
-            to_timespec((int64_t)now.tv_sec * 1000000000 + now.tv_nsec + (left > 0 ? left : 0));
-        rc = pthread_mutex_timedlock(pm, &ts);
-#else
-        struct timespec ts = to_timespec(deadline_ns);
-        rc = pthread_mutex_clocklock(pm, CLOCK_MONOTONIC, &ts);
-#endif
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &seen, self_id() | keep_bits,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return false;
+    atomic_store_explicit(&l->owner_start, self_start, memory_order_relaxed);
+    return true;
+}
+
+/* True when the holder named by `word` died holding the lock (see the top of the file).
+ * Existence is asked of the kernel (kill with signal 0 works on thread ids and across
+ * users); /proc then tells a zombie (dead, not yet reaped by its parent: kill still finds
+ * it) and the start time. Where /proc hides a task (hidepid), it counts as alive. */
+static bool holder_died(futex_lock *l, uint32_t word)
+{
+    uint32_t owner = word & LOCK_OWNER_MASK;
+    if (owner == self_id())
+        return true;
+    if (kill((pid_t)owner, 0) != 0 && errno == ESRCH)
+        return true;
+    char state;
+    uint64_t actual;
+    if (!posix_task_stat(owner, &state, &actual))
+        return false;
+    if (state == 'Z' || state == 'X')
+        return true;
+    uint64_t recorded = atomic_load_explicit(&l->owner_start, memory_order_relaxed);
+    /* A recorded 0: the holder is between taking the word and recording itself (or
+     * releasing); as the id names a live thread, it is taken to be that one. */
+    return recorded != 0 && recorded != actual;
+}
+
+plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok)
+{
+    futex_lock *l = as_lock(m);
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    tok->value = 0;
+    if ((w & LOCK_OWNER_MASK) == 0 && take_word(l, w, w & LOCK_WAITERS))
+        return PLAT_LOCKED;
+    return PLAT_LOCK_BUSY;
+}
+
+plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok)
+{
+    futex_lock *l = as_lock(m);
+    tok->value = 0;
+    for (int i = 0; i < LOCK_SPINS; i++) {
+        if (plat_mutex_trylock(m, tok) == PLAT_LOCKED)
+            return PLAT_LOCKED;
+        plat_cpu_relax();
     }
-    switch (rc) {
-    case 0:
-        return MBX_OK;
-    case EOWNERDEAD:
-        return PLAT_OWNER_DIED;
-    case ETIMEDOUT:
-        return MBX_ETIMEDOUT;
-    default:
-        /* ENOTRECOVERABLE, EINVAL, EDEADLK: the mutex word is not one we can use. */
-        return MBX_ECORRUPT;
+    int64_t check_every = LOCK_FIRST_CHECK_NS;
+    int64_t next_check = plat_now_ns() + check_every;
+    for (;;) {
+        uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if ((w & LOCK_OWNER_MASK) == 0) {
+            /* Free. Others may sleep on it too: keep the waiters bit so the next unlock
+             * wakes one (at worst one wake-up too many). */
+            if (take_word(l, w, LOCK_WAITERS))
+                return PLAT_LOCKED;
+            continue;
+        }
+        int64_t now = plat_now_ns();
+        if (now >= next_check) {
+            if (holder_died(l, w)) {
+                if (take_word(l, w, LOCK_WAITERS))
+                    return PLAT_LOCK_OWNER_DIED;
+                continue;
+            }
+            check_every = check_every * 2 > LOCK_MAX_CHECK_NS ? LOCK_MAX_CHECK_NS : check_every * 2;
+            next_check = now + check_every;
+        }
+        if (now >= deadline_ns)
+            return PLAT_LOCK_BUSY;
+        if ((w & LOCK_WAITERS) == 0) {
+            if (!atomic_compare_exchange_strong(&l->word, &w, w | LOCK_WAITERS))
+                continue;
+            w |= LOCK_WAITERS;
+        }
+        futex_wait(&l->word, w, next_check < deadline_ns ? next_check : deadline_ns);
     }
 }
 
-int plat_mutex_trylock(plat_mutex *m)
+void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok)
 {
-    switch (pthread_mutex_trylock((pthread_mutex_t *)(void *)m->opaque)) {
-    case 0:
-        return MBX_OK;
-    case EOWNERDEAD:
-        return PLAT_OWNER_DIED;
-    case EBUSY:
-        return MBX_ETIMEDOUT;
-    default:
-        return MBX_ECORRUPT;
+    (void)tok; /* the word itself says whether the lock is still ours */
+    futex_lock *l = as_lock(m);
+    uint32_t me = self_id();
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    if ((w & LOCK_OWNER_MASK) != me)
+        return;
+    atomic_store_explicit(&l->owner_start, 0, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&l->word, &w, 0, memory_order_release,
+                                                  memory_order_relaxed)) {
+        if ((w & LOCK_OWNER_MASK) != me)
+            return;
     }
+    if ((w & LOCK_WAITERS) != 0)
+        futex_wake(&l->word, 1);
 }
 
-void plat_mutex_consistent(plat_mutex *m)
-{
-    pthread_mutex_consistent((pthread_mutex_t *)(void *)m->opaque);
-}
-
-void plat_mutex_unlock(plat_mutex *m)
-{
-    pthread_mutex_unlock((pthread_mutex_t *)(void *)m->opaque);
-}
+/* ---- the semaphore ----------------------------------------------------------------- */
 
 mbx_err plat_sem_init(plat_sem *s, unsigned value)
 {
-    if (sem_init((sem_t *)(void *)s->opaque, 1, value) != 0)
-        return plat_map_errno(errno);
+    memset(s, 0, sizeof *s);
+    atomic_store(&as_sem(s)->count, value < SEM_COUNT_MAX ? value : SEM_COUNT_MAX);
     return MBX_OK;
 }
 
 void plat_sem_post(plat_sem *s)
 {
-    /* EOVERFLOW only: the count is a wake-up hint, one more post changes nothing. */
-    (void)sem_post((sem_t *)(void *)s->opaque);
+    futex_sem *sem = as_sem(s);
+    /* Above the bound the count is only a hint that is already set. */
+    if (atomic_load_explicit(&sem->count, memory_order_relaxed) < SEM_COUNT_MAX)
+        atomic_fetch_add(&sem->count, 1);
+    if (atomic_load(&sem->sleepers) != 0)
+        futex_wake(&sem->count, 1);
+}
+
+/* Takes one count if there is one. */
+static bool sem_take(futex_sem *sem)
+{
+    uint32_t c = atomic_load(&sem->count);
+    while (c != 0) {
+        if (c > SEM_COUNT_MAX) {
+            atomic_store(&sem->count, 0); /* garbage: one spurious wake-up, then sane */
+            return true;
+        }
+        if (atomic_compare_exchange_weak(&sem->count, &c, c - 1))
+            return true;
+    }
+    return false;
 }
 
 mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns)
 {
-    sem_t *sem = (sem_t *)(void *)s->opaque;
-    int rc;
-    if (deadline_ns == PLAT_FOREVER) {
-        rc = sem_wait(sem);
-    } else {
-        struct timespec ts = to_timespec(deadline_ns < 0 ? 0 : deadline_ns);
-        rc = sem_clockwait(sem, CLOCK_MONOTONIC, &ts);
+    futex_sem *sem = as_sem(s);
+    for (;;) {
+        if (sem_take(sem))
+            return MBX_OK;
+        if (plat_now_ns() >= deadline_ns)
+            return MBX_ETIMEDOUT;
+        /* Counted as a sleeper before the futex re-reads the count: a post either sees
+         * us and wakes us, or its count makes the futex call return at once. */
+        atomic_fetch_add(&sem->sleepers, 1);
+        futex_wait(&sem->count, 0, deadline_ns);
+        atomic_fetch_sub(&sem->sleepers, 1);
     }
-    return rc == 0 ? MBX_OK : MBX_ETIMEDOUT;
 }
 
 void plat_sem_drain(plat_sem *s)
 {
-    sem_t *sem = (sem_t *)(void *)s->opaque;
-    /* Bounded: a hostile writer could make the count look huge. */
-    for (int i = 0; i < 1 << 20 && sem_trywait(sem) == 0; i++)
-        ;
+    atomic_store(&as_sem(s)->count, 0);
 }

@@ -4,15 +4,14 @@
  * The segment keeps only a small record per object (plat_mutex / plat_sem): a magic and
  * an incarnation number. The object itself is named after the segment, the object's
  * offset in it and that incarnation: "Local\mbx.<ns>.<offset>.<incarnation>", so every
- * process finds the same one. Re-initialising (a wedged lock being rebuilt) bumps the
- * incarnation and so switches everyone to a fresh object; the kernel cannot be asked to
- * destroy a named object others still hold. Nothing in the record is trusted: whatever
- * number a scribbler writes only selects another, harmless name.
+ * process finds the same one. Only the segment's creator initialises a record; nothing
+ * rebuilds a lock that may be held. Nothing in the record is trusted: whatever number a
+ * scribbler writes only selects another, harmless name, which every process then moves to.
  *
  * A mutex whose owner died is reported by WaitForSingleObject as WAIT_ABANDONED, which
- * hands ownership to the waiter: exactly PLAT_OWNER_DIED. A Windows mutex needs no
- * "consistent" call afterwards. Each process caches its handles by (segment, offset).
- * Objects in memory outside any segment (unit tests on private memory) are unnamed.
+ * hands ownership to the waiter: exactly PLAT_LOCK_OWNER_DIED. Each process caches its handles by
+ * (segment, offset). Objects in memory outside any segment (unit tests on private memory) are
+ * unnamed.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -89,11 +88,48 @@ static bool insert(const cache_entry *e)
     return true;
 }
 
+/* Handles replaced in the cache (the record named another incarnation since): kept open
+ * until their segment is forgotten, because a holder releases the handle it locked. A
+ * scribbler churning incarnations could grow the list: past RETIRED_MAX the oldest are
+ * closed, a cost only such a scribbler pays. Under the exclusive lock. */
+#define RETIRED_MAX 4096
+typedef struct retired_handle {
+    uint32_t segment_id;
+    HANDLE h;
+} retired_handle;
+static retired_handle retired[RETIRED_MAX];
+static size_t retired_count;
+
+static void retire(uint32_t segment_id, HANDLE h)
+{
+    if (retired_count == RETIRED_MAX) {
+        CloseHandle(retired[0].h);
+        memmove(retired, retired + 1, (RETIRED_MAX - 1) * sizeof retired[0]);
+        retired_count--;
+    }
+    retired[retired_count].segment_id = segment_id;
+    retired[retired_count].h = h;
+    retired_count++;
+}
+
+static void close_retired(uint32_t segment_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < retired_count; i++) {
+        if (retired[i].segment_id == segment_id)
+            CloseHandle(retired[i].h);
+        else
+            retired[kept++] = retired[i];
+    }
+    retired_count = kept;
+}
+
 /* Removes every entry of a segment and closes its handles (rebuilding the table keeps
  * the probe chains intact). */
 void w32_sync_forget(uint32_t segment_id)
 {
     AcquireSRWLockExclusive(&cache_lock);
+    close_retired(segment_id);
     size_t cap = cache_cap;
     cache_entry *old = cache;
     cache_entry *t = cap != 0 ? calloc(cap, sizeof *t) : NULL;
@@ -166,7 +202,7 @@ static HANDLE lookup(sync_kind kind, const sync_record *rec)
         h = e->h; /* another thread was first */
         CloseHandle(fresh);
     } else if (e != NULL) {
-        CloseHandle(e->h);
+        retire(e->segment_id, e->h); /* a thread may hold it: see plat_mutex_unlock */
         e->h = fresh;
         e->incarnation = inc;
         e->segment_id = segment_id;
@@ -222,43 +258,44 @@ mbx_err plat_mutex_init(plat_mutex *m)
     return init_record(KIND_MUTEX, m->opaque, 0);
 }
 
-static int wait_mutex(plat_mutex *m, DWORD ms)
+static plat_lock_rc wait_mutex(plat_mutex *m, DWORD ms, plat_lock_token *tok)
 {
     HANDLE h = lookup(KIND_MUTEX, (sync_record *)(void *)m->opaque);
+    tok->value = 0;
     if (h == NULL)
-        return MBX_ECORRUPT;
+        return PLAT_LOCK_BROKEN;
     switch (WaitForSingleObject(h, ms)) {
     case WAIT_OBJECT_0:
-        return MBX_OK;
+        tok->value = (intptr_t)h;
+        return PLAT_LOCKED;
     case WAIT_ABANDONED:
-        return PLAT_OWNER_DIED;
+        tok->value = (intptr_t)h;
+        return PLAT_LOCK_OWNER_DIED; /* and the mutex is already ours and usable */
     case WAIT_TIMEOUT:
-        return MBX_ETIMEDOUT;
+        return PLAT_LOCK_BUSY;
     default:
-        return MBX_ECORRUPT;
+        return PLAT_LOCK_BROKEN;
     }
 }
 
-int plat_mutex_lock(plat_mutex *m, int64_t deadline_ns)
+plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok)
 {
-    return wait_mutex(m, w32_wait_ms(deadline_ns));
+    return wait_mutex(m, w32_wait_ms(deadline_ns), tok);
 }
 
-int plat_mutex_trylock(plat_mutex *m)
+plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok)
 {
-    return wait_mutex(m, 0);
+    return wait_mutex(m, 0, tok);
 }
 
-void plat_mutex_consistent(plat_mutex *m)
+/* Releases exactly the object that was locked: the record may name another incarnation
+ * by now (a scribble), and releasing that one would leave ours held. The handle stays
+ * valid: the cache closes a handle only when its segment is forgotten. */
+void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok)
 {
-    (void)m; /* WAIT_ABANDONED already made the mutex ours and usable */
-}
-
-void plat_mutex_unlock(plat_mutex *m)
-{
-    HANDLE h = lookup(KIND_MUTEX, (sync_record *)(void *)m->opaque);
-    if (h != NULL)
-        ReleaseMutex(h);
+    (void)m;
+    if (tok->value != 0)
+        ReleaseMutex((HANDLE)tok->value);
 }
 
 mbx_err plat_sem_init(plat_sem *s, unsigned value)

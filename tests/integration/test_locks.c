@@ -1,0 +1,201 @@
+/*
+ * A sender stopped inside a mailbox's lock (Ctrl-Z, a debugger, a frozen container):
+ * the lock is never rebuilt under it. When the recipient goes, its name is free at once
+ * but its mailbox stays out of use until the stopped sender has gone on and the broker
+ * has emptied it, so the late message never reaches the slot's next owner. Senders
+ * waiting for that lock, even without a time limit, return when the recipient goes or
+ * the namespace shuts down.
+ *
+ * The stopped sender replays ring_put by hand (it needs the layout: this test links the
+ * internal library): lock, write a cell, stop, then publish and unlock when continued.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "harness.h"
+
+#define LATE_BODY "{\"for\":\"victim\",\"late\":true}"
+
+static char ns[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    harness_namespace(ns, "locks");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    harness_cleanup();
+    return 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Takes victim's mailbox lock, writes a message into the cell at tail, stops itself;
+ * once continued, publishes it and unlocks. */
+static int stopped_holder_main(void *arg)
+{
+    (void)arg;
+    mbx_client *c = harness_child_connect(ns, "holder");
+    if (c == NULL)
+        return 10;
+    uint32_t slot, gen;
+    if (segment_find(&c->view, "victim", &slot, &gen) != MBX_OK)
+        return 11;
+    seg_mailbox *mb = segment_mailbox(&c->view, slot);
+    plat_lock_token tok;
+    if (plat_mutex_lock(&mb->lock, plat_now_ns() + 5000000000LL, &tok) != PLAT_LOCKED)
+        return 12;
+    uint64_t tail = atomic_load(&mb->tail);
+    seg_cell *cell = segment_cell(&c->view, mb, tail);
+    memset(cell, 0, SEG_CELL_HEADER);
+    cell->len = (uint32_t)strlen(LATE_BODY);
+    strcpy(cell->from, "holder");
+    memcpy((char *)cell + SEG_CELL_HEADER, LATE_BODY, strlen(LATE_BODY));
+    raise(SIGSTOP);
+    atomic_store(&mb->tail, tail + 1);
+    plat_mutex_unlock(&mb->lock, &tok);
+    return 0;
+}
+
+/* Sends to victim without a time limit: it waits for the lock the holder keeps. Exits
+ * with 100 + the send's result. */
+static int patient_sender_main(void *arg)
+{
+    (void)arg;
+    mbx_client *c = harness_child_connect(ns, "patient");
+    if (c == NULL)
+        return 10;
+    return 100 + (int)mbx_send(c, "victim", "{\"patient\":1}", 13, -1);
+}
+
+static pid_t start_stopped_holder(void)
+{
+    pid_t holder = harness_spawn(stopped_holder_main, NULL, 60);
+    int status;
+    assert_int_equal(waitpid(holder, &status, WUNTRACED), holder);
+    assert_true(WIFSTOPPED(status));
+    return holder;
+}
+
+static int find_name(const mbx_client_info *info, void *arg)
+{
+    if (strcmp(info->name, ((const char **)arg)[0]) == 0)
+        ((const char **)arg)[1] = "found";
+    return 0;
+}
+
+static bool client_listed(const char *name)
+{
+    mbx_namespace_info info;
+    const char *args[2] = {name, NULL};
+    return mbx_inspect(ns, &info, find_name, args) == MBX_OK && args[1] != NULL;
+}
+
+static uint64_t discarded(void)
+{
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    return info.discarded;
+}
+
+static void test_stopped_sender_cannot_deliver_to_the_next_owner(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--slots", "8", NULL);
+    pid_t victim = harness_spawn_idle_client(ns, "victim", 0);
+    mbx_client *tx = harness_connect(ns, "tx");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mbx_send(tx, "victim", "{\"for\":\"victim\"}", 16, 1000), MBX_OK);
+    uint32_t victim_slot, gen;
+    assert_int_equal(segment_find(&tx->view, "victim", &victim_slot, &gen), MBX_OK);
+    pid_t holder = start_stopped_holder();
+    pid_t patient = harness_spawn(patient_sender_main, NULL, 60);
+
+    /* The recipient dies while the stopped sender holds its lock. */
+    kill(victim, SIGKILL);
+    assert_int_equal(harness_wait(victim, 5000), 128 + SIGKILL);
+    long long until = now_ms() + 5000;
+    while (client_listed("victim") && now_ms() < until)
+        usleep(10 * 1000);
+    assert_false(client_listed("victim"));
+    /* The waiting sender learns that its recipient is gone, although it never got the
+     * lock. */
+    assert_int_equal(harness_wait(patient, 5000), 100 + MBX_EGONE);
+
+    /* The name is free at once; its mailbox is not handed out. */
+    mbx_client *newbie = harness_connect(ns, "victim");
+    assert_int_not_equal(newbie->slot, victim_slot);
+    kill(holder, SIGCONT);
+    assert_int_equal(harness_wait(holder, 5000), 0);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(newbie, m, 300), MBX_ETIMEDOUT);
+
+    /* Once the stopped sender has gone on, the broker empties the old mailbox: the three
+     * waiting messages and the late one are discarded, and the slot serves again, empty. */
+    until = now_ms() + 5000;
+    while (discarded() < 4 && now_ms() < until)
+        usleep(20 * 1000);
+    assert_int_equal(discarded(), 4);
+    mbx_client *reuse = harness_connect(ns, "reuse");
+    assert_int_equal(reuse->slot, victim_slot);
+    assert_int_equal(mbx_recv(reuse, m, 200), MBX_ETIMEDOUT);
+    assert_int_equal(mbx_send(tx, "reuse", "[1]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(reuse, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    mbx_message_free(m);
+    mbx_close(reuse);
+    mbx_close(newbie);
+    mbx_close(tx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
+static void test_shutdown_wakes_a_sender_waiting_for_a_held_lock(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    pid_t victim = harness_spawn_idle_client(ns, "victim", 0);
+    pid_t holder = start_stopped_holder();
+    pid_t patient = harness_spawn(patient_sender_main, NULL, 60);
+    usleep(100 * 1000); /* not needed for correctness: lets it reach the lock */
+    long long t0 = now_ms();
+    assert_int_equal(harness_stop(broker, 5000), 0);
+    assert_int_equal(harness_wait(patient, 5000), 100 + MBX_ESHUTDOWN);
+    printf("blocked sender returned %lld ms after the shutdown began\n", now_ms() - t0);
+    kill(holder, SIGCONT);
+    assert_int_equal(harness_wait(holder, 5000), 0);
+    kill(victim, SIGKILL);
+    assert_int_equal(harness_wait(victim, 5000), 128 + SIGKILL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stopped_sender_cannot_deliver_to_the_next_owner, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_wakes_a_sender_waiting_for_a_held_lock, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
