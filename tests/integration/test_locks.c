@@ -106,6 +106,18 @@ static int find_name(const mbx_client_info *info, void *arg)
     return 0;
 }
 
+/* Waits until a sender sleeps on the mailbox lock of slot (the POSIX lock word's waiters
+ * bit, platform/posix/plat_sync.c), so the test knows the patient sender is blocked
+ * there and not still starting. */
+static void wait_for_lock_waiter(const seg_view *v, uint32_t slot)
+{
+    _Atomic uint32_t *word = (_Atomic uint32_t *)(void *)segment_mailbox(v, slot)->lock.opaque;
+    long long until = now_ms() + 5000;
+    while ((atomic_load(word) & 0x80000000u) == 0 && now_ms() < until)
+        usleep(1000);
+    assert_true((atomic_load(word) & 0x80000000u) != 0);
+}
+
 static bool client_listed(const char *name)
 {
     mbx_namespace_info info;
@@ -132,6 +144,7 @@ static void test_stopped_sender_cannot_deliver_to_the_next_owner(void **state)
     assert_int_equal(segment_find(&tx->view, "victim", &victim_slot, &gen), MBX_OK);
     pid_t holder = start_stopped_holder();
     pid_t patient = harness_spawn(patient_sender_main, NULL, 60);
+    wait_for_lock_waiter(&tx->view, victim_slot);
 
     /* The recipient dies while the stopped sender holds its lock. */
     kill(victim, SIGKILL);
@@ -178,11 +191,15 @@ static void test_shutdown_wakes_a_sender_waiting_for_a_held_lock(void **state)
     pid_t victim = harness_spawn_idle_client(ns, "victim", 0);
     pid_t holder = start_stopped_holder();
     pid_t patient = harness_spawn(patient_sender_main, NULL, 60);
-    usleep(100 * 1000); /* not needed for correctness: lets it reach the lock */
+    mbx_client *observer = harness_connect(ns, "observer");
+    uint32_t victim_slot, gen;
+    assert_int_equal(segment_find(&observer->view, "victim", &victim_slot, &gen), MBX_OK);
+    wait_for_lock_waiter(&observer->view, victim_slot);
     long long t0 = now_ms();
     assert_int_equal(harness_stop(broker, 5000), 0);
     assert_int_equal(harness_wait(patient, 5000), 100 + MBX_ESHUTDOWN);
     printf("blocked sender returned %lld ms after the shutdown began\n", now_ms() - t0);
+    mbx_close(observer);
     kill(holder, SIGCONT);
     assert_int_equal(harness_wait(holder, 5000), 0);
     kill(victim, SIGKILL);
