@@ -25,6 +25,7 @@ enum mbx_exit {
     EXIT_PERMISSION = 8,   /* permission denied */
     EXIT_NAME = 9,         /* name taken, or no free slot */
     EXIT_CORRUPT = 10,     /* version mismatch or corrupt shared memory */
+    EXIT_OUTPUT = 11,      /* recv: a message could not be written out (it stays queued) */
 };
 
 /* The exit code for a library error. */

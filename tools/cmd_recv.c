@@ -1,5 +1,7 @@
 /* mbx recv: take a mailbox and print its messages, one compact JSON line each. */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +31,8 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Writes one message as a line and flushes it; false (errno set) when it could not be
+ * written out whole. */
 static bool print_message(const mbx_message *m, bool envelope)
 {
     if (envelope) {
@@ -97,6 +101,11 @@ int cmd_recv(int argc, char **argv)
     if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
         return cli_fail("recv", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
 
+#ifdef SIGPIPE
+    /* A closed output is a write error we report (and the message stays queued), not a
+     * signal that ends us with the message taken. */
+    signal(SIGPIPE, SIG_IGN);
+#endif
     long long deadline = timeout < 0 ? -1 : monotonic_ms() + timeout;
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
@@ -112,7 +121,10 @@ int cmd_recv(int argc, char **argv)
             long long left = deadline - monotonic_ms();
             wait_ms = left > 0 ? (int)left : 0;
         }
-        err = mbx_recv(c, m, wait_ms);
+        /* A message leaves the mailbox only once it is written out: peek, write, then
+         * acknowledge. Killed in between, we leave it queued (a --linger mailbox hands it
+         * to the next 'mbx recv NAME'); at worst a line is written twice, never lost. */
+        err = mbx_peek(c, m, wait_ms);
         if (err == MBX_ETIMEDOUT && count == 0)
             break; /* no count asked for: the time limit is the normal end */
         if (err != MBX_OK) {
@@ -123,7 +135,15 @@ int cmd_recv(int argc, char **argv)
             break;
         }
         if (!print_message(m, envelope)) {
-            rc = cli_fail("recv", EXIT_FAILURE_, "cannot write to standard output");
+            rc = cli_fail("recv", EXIT_OUTPUT,
+                          "cannot write to standard output (%s); the message stays in the "
+                          "mailbox",
+                          strerror(errno));
+            break;
+        }
+        err = mbx_ack(c, m);
+        if (err != MBX_OK) {
+            rc = cli_fail_err("recv", err, "receive failed");
             break;
         }
     }

@@ -173,6 +173,24 @@ MBX_API void mbx_message_free(mbx_message *msg);
 MBX_API mbx_err mbx_recv(mbx_client *client, mbx_message *msg, int timeout_ms);
 
 /*
+ * Receives the oldest message into msg like mbx_recv(), but leaves it in the mailbox:
+ * the next mbx_peek() or mbx_recv() returns the same message again, until mbx_ack()
+ * removes it. For consumers that must not lose a message they fail to handle or to
+ * write out (`mbx recv` acknowledges a message only once it is written). A message that
+ * cannot be read (MBX_ECORRUPT) is removed at once, so that it cannot block the mailbox.
+ * Errors and thread safety as mbx_recv().
+ */
+MBX_API mbx_err mbx_peek(mbx_client *client, mbx_message *msg, int timeout_ms);
+
+/*
+ * Removes the message that mbx_peek() put into msg from the mailbox. Errors: MBX_EINVAL
+ * when msg does not hold the oldest message any more (it was acknowledged or received
+ * already, or msg did not come from mbx_peek() on this client), MBX_ESHUTDOWN when the
+ * mailbox is no longer this client's. Thread safety as mbx_recv().
+ */
+MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
+
+/*
  * Takes up to n messages into msgs[0..n) (each from mbx_message_new()): waits up to
  * timeout_ms for the first, then takes those already waiting without waiting again.
  * *got is how many were taken. Returns MBX_OK when at least one was taken, else as

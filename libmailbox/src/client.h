@@ -36,6 +36,11 @@ struct mbx_message {
     char to[MBX_NAME_MAX + 1];
     uint64_t seq;
     int64_t ts_us;
+    /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
+    bool peeked;
+    uint32_t peek_slot;
+    uint32_t peek_generation;
+    uint64_t peek_position;
 };
 
 /* Opens and validates a namespace's segment (read-only or not) into shm and view. */

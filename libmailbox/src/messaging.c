@@ -124,7 +124,7 @@ void mbx_message_free(mbx_message *msg)
     free(msg);
 }
 
-mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
+static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep)
 {
     if (c == NULL || msg == NULL)
         return MBX_EINVAL;
@@ -139,8 +139,10 @@ mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
-    mbx_err err = ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin);
+    mbx_err err = keep ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin)
+                       : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin);
     atomic_flag_clear(&c->receiving);
+    msg->peeked = false;
     if (err != MBX_OK)
         return err;
     msg->len = in.len;
@@ -148,7 +150,35 @@ mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
     memcpy(msg->to, c->name, sizeof msg->to);
     msg->seq = in.seq;
     msg->ts_us = in.ts_us;
+    if (keep) {
+        msg->peeked = true;
+        msg->peek_slot = c->slot;
+        msg->peek_generation = c->generation;
+        msg->peek_position = in.position;
+    }
     return MBX_OK;
+}
+
+mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
+{
+    return receive(c, msg, timeout_ms, false);
+}
+
+mbx_err mbx_peek(mbx_client *c, mbx_message *msg, int timeout_ms)
+{
+    return receive(c, msg, timeout_ms, true);
+}
+
+mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
+{
+    if (c == NULL || msg == NULL || !msg->peeked || msg->peek_slot != c->slot ||
+        msg->peek_generation != c->generation)
+        return MBX_EINVAL;
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    mbx_err err = ring_commit(&c->view, c->slot, c->generation, msg->peek_position);
+    atomic_flag_clear(&c->receiving);
+    return err;
 }
 
 mbx_err mbx_recv_batch(mbx_client *c, mbx_message **msgs, size_t n, size_t *got, int timeout_ms)

@@ -264,8 +264,23 @@ static void spin_learn(ring_spinner *sp, const ring_incoming *in, int64_t slept_
     }
 }
 
-mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_spinner *spin)
+/* Removes the message at head (the consumer's side of a take). */
+static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, bool good)
+{
+    uint64_t tail = atomic_load(&mb->tail);
+    atomic_store(&mb->head, head + 1);
+    /* Senders asleep on a full mailbox are woken together when it has drained to half,
+     * not one per message taken: one wake-up per sender per half a mailbox. A sender
+     * sleeps only if head has not moved since it saw the mailbox full, so this crossing
+     * is still ahead of it, and it is counted in tx_waiting by then. */
+    if (tail - (head + 1) == v->depth / 2)
+        wake_senders(mb);
+    if (good)
+        atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+}
+
+static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                            int timeout_ms, ring_spinner *spin, bool keep)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     bool waited = false;
@@ -281,16 +296,10 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             return MBX_ECORRUPT;
         if (tail != head) {
             err = read_cell(v, mb, head, out);
+            out->position = head;
             /* A corrupt cell is skipped so one bad message cannot wedge the mailbox. */
-            atomic_store(&mb->head, head + 1);
-            /* Senders asleep on a full mailbox are woken together when it has drained to
-             * half, not one per message taken: one wake-up per sender per half a mailbox. A
-             * sender sleeps only if head has not moved since it saw the mailbox full, so
-             * this crossing is still ahead of it, and it is counted in tx_waiting by then. */
-            if (tail - (head + 1) == v->depth / 2)
-                wake_senders(mb);
-            if (err == MBX_OK)
-                atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+            if (err != MBX_OK || !keep)
+                consume(v, mb, head, err == MBX_OK);
             if (err == MBX_OK && waited && spin != NULL)
                 spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
@@ -313,6 +322,34 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));
         atomic_store(&mb->rx_sleeping, 0);
     }
+}
+
+mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_spinner *spin)
+{
+    return take_or_peek(v, slot, gen, out, timeout_ms, spin, false);
+}
+
+mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_spinner *spin)
+{
+    return take_or_peek(v, slot, gen, out, timeout_ms, spin, true);
+}
+
+mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position)
+{
+    mbx_err err = own_slot(v, slot, gen);
+    if (err != MBX_OK)
+        return err;
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+    uint64_t tail = atomic_load(&mb->tail);
+    if (tail - head > v->depth)
+        return MBX_ECORRUPT;
+    if (head != position || tail == head)
+        return MBX_EINVAL;
+    consume(v, mb, head, true);
+    return MBX_OK;
 }
 
 uint64_t ring_waiting(const seg_view *v, uint32_t slot)

@@ -57,7 +57,8 @@ typedef struct ring_spinner {
 } ring_spinner;
 
 typedef struct ring_incoming {
-    char *body; /* caller's buffer of at least max_message + 1 bytes */
+    char *body;        /* caller's buffer of at least max_message + 1 bytes */
+    uint64_t position; /* where the message is in the mailbox (for ring_commit) */
     uint32_t len;
     char from[MBX_NAME_MAX + 1];
     uint64_t seq;
@@ -83,6 +84,15 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
  */
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                   int timeout_ms, ring_spinner *spin);
+
+/* As ring_take, but a good message stays in the mailbox until ring_commit() (a corrupt
+ * one is removed at once). */
+mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_spinner *spin);
+
+/* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
+ * the oldest message any more; MBX_ESHUTDOWN or MBX_ECORRUPT as ring_take. */
+mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position);
 
 /* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);

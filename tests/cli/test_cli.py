@@ -457,6 +457,65 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rx.returncode, 7)
         self.assertIn("shut down", err)
 
+    def wait_until_lingering(self, ns, name):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = run(MBX, "list", "-N", ns, "--json")
+            if r.returncode == 0 and any(c["name"] == name and c["lingering"]
+                                         for c in json.loads(r.stdout)["clients"]):
+                return
+            time.sleep(0.02)
+        self.fail(f"{name} never lingered")
+
+    def test_recv_keeps_a_message_it_cannot_write_out(self):
+        ns = self.broker()
+        # Standard output a full device, then a pipe whose reader has gone: one line on
+        # stderr, exit 11, and the message is still there for the next 'mbx recv'.
+        with open("/dev/full", "w") as full:
+            rx = subprocess.Popen([MBX, "recv", "-N", ns, "--linger", "30", "-c", "1", "keep"],
+                                  stdout=full, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=_die_with_parent)
+            self.procs.append(rx)
+            self.wait_for_client(ns, "keep")
+            self.assertEqual(run(MBX, "send", "-N", ns, "keep", '{"n":1}').returncode, 0)
+            _, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(rx.returncode, 11, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("stays in the mailbox", err)
+        self.wait_until_lingering(ns, "keep")
+        rx = self.background(MBX, "recv", "-N", ns, "--linger", "30", "-c", "1", "keep")
+        rx.stdout.close()  # the reader goes away before anything is written
+        _, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(rx.returncode, 11, err)
+        self.wait_until_lingering(ns, "keep")
+        r = run(MBX, "recv", "-N", ns, "-c", "1", "-t", "5000", "keep")
+        self.assertEqual((r.returncode, r.stdout), (0, '{"n":1}\n'), r.stderr)
+
+    def test_recv_killed_while_its_output_blocks_loses_nothing(self):
+        ns = self.broker()
+        total = 100
+        rx = subprocess.Popen([MBX, "recv", "-N", ns, "--linger", "30", "blocked"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=_die_with_parent)
+        self.procs.append(rx)
+        self.wait_for_client(ns, "blocked")
+        pad = "x" * 1000  # a line is one write below PIPE_BUF: never torn
+        lines = "".join(f'{{"n":{i},"pad":"{pad}"}}\n' for i in range(total))
+        r = run(MBX, "send", "-N", ns, "-t", "10000", "blocked", stdin=lines)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The pipe (64 KiB) is full and nobody reads it: the receiver is blocked writing.
+        rx.send_signal(signal.SIGTERM)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.wait_until_lingering(ns, "blocked")
+        r = run(MBX, "recv", "-N", ns, "-t", "2000", "blocked")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        seen = [json.loads(line)["n"] for line in out.decode().splitlines() + r.stdout.splitlines()]
+        # Every message, in order; at most one written twice (killed between its write and
+        # its acknowledgement).
+        self.assertEqual(sorted(set(seen)), list(range(total)))
+        self.assertLessEqual(len(seen), total + 1)
+        self.assertEqual(seen, sorted(seen))
+
     def epoch(self, ns):
         r = run(MBX, "list", "-N", ns, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
