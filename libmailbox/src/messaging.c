@@ -141,8 +141,18 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     ring_incoming in = {.body = msg->body};
     mbx_err err = keep ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin)
                        : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin);
-    atomic_flag_clear(&c->receiving);
     msg->peeked = false;
+    /* The body is checked again on this side: any member could have written the cell,
+     * and a trusted sender skipped the check. Exactly one compact JSON value, or it is
+     * refused (and removed) as corrupt: a receiver never hands out text that would
+     * break a line-per-message stream. The pass is bounded by the cell's length. */
+    bool compact = false;
+    if (err == MBX_OK && (envelope_validate(msg->body, in.len, &compact) != MBX_OK || !compact)) {
+        if (keep)
+            (void)ring_commit(&c->view, c->slot, c->generation, in.position);
+        err = MBX_ECORRUPT;
+    }
+    atomic_flag_clear(&c->receiving);
     if (err != MBX_OK)
         return err;
     msg->len = in.len;

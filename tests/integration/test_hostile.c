@@ -277,6 +277,50 @@ static void test_garbage_in_locks_and_semaphores(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Forged bodies in queued cells: text that is not JSON, two values in one cell, and
+ * valid JSON with a line break outside strings. Each is refused as corrupt and removed;
+ * the good message behind them arrives; nothing that could break a line-per-message
+ * stream is ever handed out, by mbx_recv or by mbx_peek. */
+static void test_forged_bodies_are_refused(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    size_t size;
+    unsigned char *base = map_segment(&size);
+    seg_view v;
+    assert_int_equal(segment_validate(base, size, &v), MBX_OK);
+    uint32_t slot, gen;
+    assert_int_equal(segment_find(&v, "rx", &slot, &gen), MBX_OK);
+    seg_mailbox *mb = segment_mailbox(&v, slot);
+    const char *forged[] = {"{\"a\":1}\n{\"b\":2}", "1 2", "{\"a\":\n1}", "\"open", "nul"};
+    mbx_message *m = mbx_message_new();
+    for (int peek = 0; peek < 2; peek++) {
+        for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+            size_t len = strlen(forged[i]);
+            /* A placeholder of the same length, then its body overwritten in the cell. */
+            char placeholder[64];
+            memset(placeholder, '1', len);
+            assert_int_equal(mbx_send(tx, "rx", placeholder, len, 1000), MBX_OK);
+            seg_cell *cell = segment_cell(&v, mb, atomic_load(&mb->tail) - 1);
+            memcpy((char *)cell + SEG_CELL_HEADER, forged[i], len);
+        }
+        assert_int_equal(mbx_send(tx, "rx", "{\"good\":true}", 13, 1000), MBX_OK);
+        for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++)
+            assert_int_equal(peek ? mbx_peek(rx, m, 1000) : mbx_recv(rx, m, 1000), MBX_ECORRUPT);
+        assert_int_equal(peek ? mbx_peek(rx, m, 1000) : mbx_recv(rx, m, 1000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), "{\"good\":true}");
+        if (peek)
+            assert_int_equal(mbx_ack(rx, m), MBX_OK);
+    }
+    mbx_message_free(m);
+    munmap(base, size);
+    mbx_close(tx);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +328,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recycled_pid_does_not_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_in_locks_and_semaphores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_bodies_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
