@@ -54,3 +54,9 @@ void fault_point(const char *name)
     if (atomic_fetch_sub(&countdown, 1) == 1)
         plat_kill_self();
 }
+
+bool fault_no_wait_slice(void)
+{
+    const char *v = getenv("MBX_TEST_NO_WAIT_SLICE");
+    return v != NULL && strcmp(v, "1") == 0;
+}

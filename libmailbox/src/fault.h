@@ -11,7 +11,12 @@
 #define MBX_FAULT_H
 
 #ifdef MBX_FAULT_INJECTION
+#include <stdbool.h>
 void fault_point(const char *name);
+/* True when the environment asks sleeps on semaphores to last until their deadline, not
+ * one 250 ms slice (MBX_TEST_NO_WAIT_SLICE=1): tests of wake-ups then fail when the
+ * wake-up is missing, instead of passing one slice later. Read at every sleep. */
+bool fault_no_wait_slice(void);
 #define FAULT_POINT(name) fault_point(name)
 #else
 #define FAULT_POINT(name) ((void)0)

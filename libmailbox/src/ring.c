@@ -14,6 +14,20 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* When a sleep on a semaphore ends: at the deadline, or after one slice, since a wake-up
+ * is a hint that could be lost (a poster killed between its check and its post). Test
+ * builds let MBX_TEST_NO_WAIT_SLICE=1 remove the slice, so that a lost wake-up hangs
+ * the test instead of hiding behind one slice. Lock waits keep their slices: nothing
+ * wakes them, they re-check the namespace between slices. */
+static int64_t sleep_until(int64_t deadline, int64_t now)
+{
+#ifdef MBX_FAULT_INJECTION
+    if (fault_no_wait_slice())
+        return deadline;
+#endif
+    return min64(deadline, now + RING_WAIT_SLICE_NS);
+}
+
 /* A deadline read from the clock only once somebody needs it: the fast paths never wait
  * and so never read the clock. */
 typedef struct lazy_deadline {
@@ -155,7 +169,16 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             plat_mutex_unlock(&mb->lock, &tok);
             return MBX_ECORRUPT;
         }
-        if (tail - head < v->depth) {
+        uint64_t count = tail - head;
+        /* Senders asleep on this mailbox are woken together when it drains to half. One
+         * that arrives meanwhile, and may wait, queues behind them instead of taking the
+         * cells they wait for: else a steady stream of newcomers keeps the mailbox above
+         * half and the sleepers asleep past their deadlines (refused as full although
+         * the receiver drains all along). */
+        bool wait_turn = count < v->depth && count > v->depth / 2 && !waited && timeout_ms != 0 &&
+                         atomic_load_explicit(&mb->tx_waiting, memory_order_relaxed) != 0 &&
+                         plat_now_ns() < deadline_of(&d);
+        if (count < v->depth && !wait_turn) {
             FAULT_POINT("ring.put.locked");
             fill_cell(v, segment_cell(v, mb, tail), msg);
             atomic_store(&mb->tail, tail + 1); /* publish: the message exists from here */
@@ -165,19 +188,25 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                 plat_sem_post(&mb->items);
             return MBX_OK;
         }
-        /* Full. Announce that we sleep, then look at head again: either the consumer
-         * sees our announcement after it moves head, or we see its move here. */
+        /* Full (or our turn is behind the sleepers'). Announce that we sleep, then look
+         * at head again: either the consumer sees our announcement after it moves head,
+         * or we see its move here. Either way the half-way crossing is still ahead of us
+         * when we sleep (count > depth / 2 and head has not moved). */
         atomic_fetch_add(&mb->tx_waiting, 1);
         uint64_t head_again = atomic_load(&mb->head);
         plat_mutex_unlock(&mb->lock, &tok);
         int64_t now = timeout_ms == 0 ? 0 : plat_now_ns();
         if (head_again == head && (timeout_ms == 0 || now >= deadline_of(&d))) {
             atomic_fetch_sub(&mb->tx_waiting, 1);
+            if (wait_turn) { /* out of time while queueing: there is room, take it */
+                waited = true;
+                continue;
+            }
             atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);
             return MBX_EFULL;
         }
         if (head_again == head)
-            (void)plat_sem_wait(&mb->space, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));
+            (void)plat_sem_wait(&mb->space, sleep_until(deadline_of(&d), now));
         atomic_fetch_sub(&mb->tx_waiting, 1);
         waited = true;
     }
@@ -319,7 +348,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         slept_since = plat_now_ns();
         atomic_store(&mb->rx_sleeping, 1);
         if (atomic_load(&mb->tail) == head)
-            (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_WAIT_SLICE_NS));
+            (void)plat_sem_wait(&mb->items, sleep_until(deadline_of(&d), now));
         atomic_store(&mb->rx_sleeping, 0);
     }
 }
