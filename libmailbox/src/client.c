@@ -159,6 +159,22 @@ void mbx_close(mbx_client *c)
     free(c);
 }
 
+mbx_err client_confirm_shutdown(mbx_client *c)
+{
+    /* The words in shared memory say "closing" or "your slot was freed", and any member
+     * can write those. The broker, when it means it, also closes our control channel,
+     * which nobody else can do: wait a moment for that end of file. */
+    unsigned char scratch[sizeof(proto_reply)];
+    size_t got = 1;
+    int64_t deadline = plat_now_ns() + CLIENT_CONFIRM_NS;
+    while (plat_now_ns() < deadline) {
+        mbx_err err = plat_chan_recv(c->chan, scratch, sizeof scratch, &got, deadline);
+        if (err != MBX_OK || got == 0)
+            break;
+    }
+    return got == 0 || c->chan == PLAT_NO_HANDLE ? MBX_ESHUTDOWN : MBX_ECORRUPT;
+}
+
 const char *mbx_client_name(const mbx_client *c)
 {
     return c->name;

@@ -43,6 +43,19 @@ struct mbx_message {
     uint64_t peek_position;
 };
 
+/* How long a client waits for the broker to close its channel before it believes a
+ * shutdown or an eviction that shared memory reports. */
+#define CLIENT_CONFIRM_NS (1000LL * 1000 * 1000)
+
+/*
+ * Called when shared memory says the namespace is closing or the client's slot was taken
+ * back: MBX_ESHUTDOWN when the broker confirms it by closing the client's control channel
+ * (within CLIENT_CONFIRM_NS), else MBX_ECORRUPT: a forged word, which the broker's scrub
+ * puts back, so the caller may go on. A channel that died with an earlier broker cannot
+ * confirm anything and is believed.
+ */
+mbx_err client_confirm_shutdown(mbx_client *c);
+
 /* Opens and validates a namespace's segment (read-only or not) into shm and view. */
 mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_view *view);
 

@@ -104,6 +104,8 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
     } else if (atomic_load(&segment_header(&c->view)->state) != SEG_READY) {
         err = MBX_ESHUTDOWN;
     }
+    if (err == MBX_ESHUTDOWN)
+        err = client_confirm_shutdown(c);
     if (err == MBX_OK)
         atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1,
                                   memory_order_relaxed);
@@ -153,6 +155,8 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         err = MBX_ECORRUPT;
     }
     atomic_flag_clear(&c->receiving);
+    if (err == MBX_ESHUTDOWN)
+        err = client_confirm_shutdown(c);
     if (err != MBX_OK)
         return err;
     msg->len = in.len;

@@ -321,6 +321,41 @@ static void test_forged_bodies_are_refused(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A forged shutdown: any member can write "closing" into the header. Clients ask the
+ * broker (it closes their channel when it means it) before they believe it: here it does
+ * not, so they report a corrupt segment, which is not final, and go on once the scrub has
+ * put the header back. */
+static void test_forged_shutdown_is_not_final(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--log", log_path, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    size_t size;
+    unsigned char *base = map_segment(&size);
+    seg_view v;
+    assert_int_equal(segment_validate(base, size, &v), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    /* Written again before each call: the scrub may have restored it meanwhile. */
+    atomic_store(&segment_header(&v)->state, SEG_CLOSING);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ECORRUPT);
+    atomic_store(&segment_header(&v)->state, SEG_CLOSING);
+    assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 0), MBX_ECORRUPT);
+    long long until = now_ms() + 5000;
+    while (atomic_load(&segment_header(&v)->state) != SEG_READY && now_ms() < until)
+        usleep(10 * 1000);
+    assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[2]");
+    munmap(base, size);
+    /* A real shutdown is believed. */
+    assert_int_equal(harness_stop(broker, 5000), 0);
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_ESHUTDOWN);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recycled_pid_does_not_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_in_locks_and_semaphores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_bodies_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_shutdown_is_not_final, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
