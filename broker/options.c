@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "options.h"
 #include "segment.h"
 
@@ -59,9 +60,11 @@ static const struct option long_options[] = {
 
 static int usage_error(const char *fmt, const char *a, const char *b)
 {
-    fprintf(stderr, "mailboxd: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, " (see mailboxd --help)\n");
+    /* Escaped as a whole: the arguments quoted may hold line breaks or escape sequences. */
+    char raw[1024], safe[1024];
+    snprintf(raw, sizeof raw, fmt, a, b);
+    escape_text(raw, safe, sizeof safe);
+    fprintf(stderr, "mailboxd: %s (see mailboxd --help)\n", safe);
     return BROKER_EXIT_USAGE;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "escape.h"
 
 int cli_exit_code(mbx_err err)
 {
@@ -41,12 +42,15 @@ int cli_exit_code(mbx_err err)
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 {
+    /* The message may quote what the user typed (a name with a line break or an escape
+     * sequence in it): it is escaped as a whole, so it stays one line of plain text. */
+    char raw[1024], safe[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "mbx %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    escape_text(raw, safe, sizeof safe);
+    fprintf(stderr, "mbx %s: %s\n", cmd, safe);
     return code;
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 
 static const char usage_text[] =
     "Usage: mbx COMMAND [OPTION]... [ARG]...\n"
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
         return cmd_list(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
-    fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", cmd);
+    char safe[256];
+    escape_text(cmd, safe, sizeof safe);
+    fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", safe);
     return EXIT_USAGE;
 }

@@ -457,6 +457,22 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rx.returncode, 7)
         self.assertIn("shut down", err)
 
+    def test_control_characters_in_names_are_escaped(self):
+        ns = self.broker()
+        for args in (["send", "-N", ns, "a\nb\x1b[31m", "{}"], ["recv", "-N", ns, "x\ty"],
+                     ["list", "-N", "bad\nns"], ["no\x1bcommand"]):
+            r = run(MBX, *args)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, repr(r.stderr))
+            self.assertNotIn("\x1b", r.stderr)
+            self.assertNotIn("\t", r.stderr)
+        self.assertIn("\\n", run(MBX, "send", "-N", ns, "a\nb", "{}").stderr)
+        r = run(MAILBOXD, "-N", "evil\x1b]0;title\x07")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, repr(r.stderr))
+        self.assertNotIn("\x1b", r.stderr)
+        self.assertNotIn("\x07", r.stderr)
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
