@@ -285,9 +285,20 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         client_gone(b, (uint32_t)holder, "exited");
         holder = b->reg.recs[holder].active ? holder : -1;
     }
-    if (holder >= 0 && !b->reg.recs[holder].lingering) {
+    /* A slot adopted from a dead broker has no channel: its process could not give it
+     * back (it closed, or its registration's answer was lost, while no broker ran). When
+     * that same process asks for the name again, it takes its mailbox back, messages and
+     * all, as from a lingering one; another process is refused as usual. */
+    bool reclaim = holder >= 0 && !b->reg.recs[holder].lingering &&
+                   b->reg.recs[holder].chan == PLAT_NO_HANDLE && b->reg.recs[holder].pid == pid;
+    if (holder >= 0 && !b->reg.recs[holder].lingering && !reclaim) {
         reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
         return false;
+    }
+    if (reclaim) {
+        unwatch(b, &b->reg.recs[holder]);
+        log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") takes its adopted slot %u back",
+                b->reg.recs[holder].name, pid, (unsigned)holder);
     }
     plat_handle watch;
     mbx_err err = plat_proc_watch(pid, &watch);
@@ -322,8 +333,12 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
     return true;
 }
 
-/* Reads one request from h; false when h should be closed. */
-static bool read_request(plat_handle h, proto_request *req, bool *closed)
+/* Reads one request from h; false when there is none to act on, with *closed set when h
+ * should be closed: at end of file or a transport error, and for a bad request only on a
+ * connection that does not hold a slot yet (`registered` false). A registered client's
+ * bad request (a newer library, a bug) is answered with an error and changes nothing:
+ * it must not cost a live client its slot. */
+static bool read_request(plat_handle h, proto_request *req, bool registered, bool *closed)
 {
     size_t got = 0;
     *closed = false;
@@ -337,7 +352,7 @@ static bool read_request(plat_handle h, proto_request *req, bool *closed)
     err = proto_check_request(req, got);
     if (err != MBX_OK) {
         reply(h, err, 0, 0, NULL);
-        *closed = true;
+        *closed = !registered;
         return false;
     }
     return true;
@@ -349,7 +364,7 @@ static void on_pending(broker *b, plat_handle h)
     bool closed;
     int64_t pid = 0;
     uint32_t uid = 0;
-    if (!read_request(h, &req, &closed)) {
+    if (!read_request(h, &req, false, &closed)) {
         if (closed) {
             pending_remove(&b->pending, h);
             (void)plat_poller_del(b->poller, h);
@@ -395,7 +410,7 @@ static void on_client(broker *b, uint32_t slot)
     proto_request req;
     bool closed;
     plat_handle h = rec->chan;
-    if (!read_request(h, &req, &closed)) {
+    if (!read_request(h, &req, true, &closed)) {
         if (closed)
             client_gone(b, slot, "disconnected");
         return;

@@ -25,7 +25,9 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
+#include "proto.h"
 #include "segment.h"
 
 static char ns[64];
@@ -356,6 +358,40 @@ static void test_forged_shutdown_is_not_final(void **state)
     mbx_close(rx);
 }
 
+/* A registered client sends requests the broker does not understand on its channel (a
+ * newer library, a bug): each is answered with an error, and the client keeps its slot. */
+static void test_bad_request_does_not_evict(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    proto_request bad;
+    memset(&bad, 0x5a, sizeof bad);
+    proto_request future = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = 99};
+    const void *requests[] = {"garbage", &bad, &future};
+    size_t sizes[] = {7, sizeof bad, sizeof future};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(plat_chan_send(rx->chan, requests[i], sizes[i]), MBX_OK);
+        proto_reply rep;
+        size_t got = 0;
+        assert_int_equal(plat_chan_recv(rx->chan, &rep, sizeof rep, &got, plat_deadline(5000)),
+                         MBX_OK);
+        assert_int_equal(got, sizeof rep);
+        assert_int_not_equal(rep.status, MBX_OK);
+    }
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.clients, 2);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_in_locks_and_semaphores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_bodies_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_shutdown_is_not_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

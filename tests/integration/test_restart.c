@@ -243,12 +243,73 @@ static void test_adoption_frees_the_dead_and_keeps_the_living(void **state)
     assert_int_equal(harness_stop(second, 5000), 0);
 }
 
+/* A client closes while no broker runs (nobody can take its name back), or loses the
+ * answer to its registration with the broker: the next broker adopts its slot, as its
+ * process lives. That same process can take the name back; another one cannot. */
+static void test_same_process_takes_its_name_back_after_adoption(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *c = harness_connect(ns, "worker");
+    mbx_client *tx = harness_connect(ns, "tx");
+    assert_int_equal(mbx_send(tx, "worker", "[1]", 3, 1000), MBX_OK);
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    mbx_close(c); /* nobody answers */
+    broker = harness_start_broker(ns, NULL);
+    (void)harness_spawn_idle_client(ns, "bystander", 0);
+    mbx_client *again = NULL;
+    assert_int_equal(harness_connect_retry(ns, "worker", MBX_ENOBROKER, 5000, &again), MBX_OK);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.clients, 3); /* worker, tx, bystander: no orphaned slot */
+    /* It is the same mailbox: what waited in it is still there. */
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(again, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    mbx_message_free(m);
+    mbx_close(again);
+    mbx_close(tx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
+static int connect_as_worker_main(void *p)
+{
+    (void)p;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "worker";
+    mbx_client *c;
+    mbx_err err = mbx_connect(&o, &c);
+    return err == MBX_OK ? 0 : 100 + (int)err;
+}
+
+/* ... but a different process asking for an adopted name is refused. */
+static void test_other_process_cannot_take_an_adopted_name(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *c = harness_connect(ns, "worker");
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    broker = harness_start_broker(ns, NULL);
+    pid_t child = harness_spawn(connect_as_worker_main, NULL, 30);
+    assert_int_equal(harness_wait(child, 10000), 100 + MBX_ENAMETAKEN);
+    mbx_close(c);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_broker_killed_and_restarted_loses_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_adoption_frees_the_dead_and_keeps_the_living, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_process_takes_its_name_back_after_adoption, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_other_process_cannot_take_an_adopted_name, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
