@@ -55,7 +55,7 @@ static int refuse_busy(const char *ns)
 {
     plat_handle h;
     int64_t pid = 0;
-    if (plat_chan_connect(ns, &h, &pid) == MBX_OK) {
+    if (plat_chan_connect(ns, plat_deadline(1000), &h, &pid) == MBX_OK) {
         plat_handle_close(h);
         fprintf(stderr, "mailboxd: namespace '%s' is already served by mailboxd pid %" PRId64 "\n",
                 ns, pid);

@@ -107,6 +107,9 @@ int cmd_recv(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 #endif
     long long deadline = timeout < 0 ? -1 : monotonic_ms() + timeout;
+    /* -t bounds talking to the broker too: connecting, and closing at the end. */
+    if (timeout > 0 && timeout < opts.timeout_ms)
+        opts.timeout_ms = (int)timeout;
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)

@@ -90,7 +90,9 @@ typedef struct mbx_client mbx_client;
 typedef struct mbx_connect_options {
     const char *namespace_name; /* NULL: mbx_default_namespace() */
     const char *client_name;    /* NULL or "": the broker assigns a unique name */
-    int timeout_ms;             /* bound on talking to the broker; default 5000 */
+    int timeout_ms;             /* bound on talking to the broker (connecting and
+                                   registering in mbx_connect, giving the mailbox back in
+                                   mbx_close), even when it is stopped; default 5000 */
     int linger_ms;              /* keep the mailbox and its messages this long after the
                                    client goes (closes, exits or is killed), for a new
                                    client of the same name; 0 (default) to 86400000 */
@@ -109,7 +111,10 @@ MBX_API mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out);
 
 /*
  * Gives the mailbox back and frees the handle. Messages still waiting in the mailbox are
- * discarded (and counted by the broker). No other call may be running on the handle.
+ * discarded (and counted by the broker). The name is free again when this returns if
+ * the broker answered within the client's timeout_ms; a broker that is gone or stopped
+ * frees it later (when its successor adopts the namespace, this process may take the
+ * name back by connecting again). No other call may be running on the handle.
  * NULL is accepted and ignored.
  */
 MBX_API void mbx_close(mbx_client *client);

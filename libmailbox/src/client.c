@@ -98,7 +98,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
 
     /* The broker first: no broker, no namespace, whatever /dev/shm still holds. */
     int64_t broker_pid = 0;
-    mbx_err err = plat_chan_connect(ns, &c->chan, &broker_pid);
+    mbx_err err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
     if (err == MBX_OK)
         err = client_open_segment(ns, false, &c->shm, &c->view);
     if (err == MBX_OK) {
@@ -121,8 +121,9 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     return MBX_OK;
 }
 
-/* Sends UNREGISTER on h and waits for the answer; true when the broker answered. */
-static bool unregister_on(mbx_client *c, plat_handle h)
+/* Sends UNREGISTER on h and waits for the answer until the deadline; true when the
+ * broker answered. */
+static bool unregister_on(mbx_client *c, plat_handle h, int64_t deadline)
 {
     proto_request req = {.magic = PROTO_MAGIC,
                          .version = PROTO_VERSION,
@@ -133,9 +134,7 @@ static bool unregister_on(mbx_client *c, plat_handle h)
         return false;
     proto_reply rep;
     size_t got = 0;
-    int wait_ms = c->timeout_ms < 0 ? 5000 : c->timeout_ms;
-    return plat_chan_recv(h, &rep, sizeof rep, &got, plat_deadline(wait_ms)) == MBX_OK &&
-           got == sizeof rep;
+    return plat_chan_recv(h, &rep, sizeof rep, &got, deadline) == MBX_OK && got == sizeof rep;
 }
 
 void mbx_close(mbx_client *c)
@@ -144,13 +143,16 @@ void mbx_close(mbx_client *c)
         return;
     /* Ask the broker to free the slot and wait for the answer, so that the name can be
      * taken again as soon as we return. If our channel died with an earlier broker, ask
-     * the current one over a new connection. A broker that is gone or slow does not hold
-     * us up: our exit frees the slot too. */
-    if (!unregister_on(c, c->chan)) {
+     * the current one over a new connection. Both attempts share one deadline (the
+     * client's timeout, 5 s when it has none): a broker that is gone, stopped or slow
+     * does not hold us up longer, and our exit frees the slot too. */
+    int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
+    if (!unregister_on(c, c->chan, deadline)) {
         plat_handle h;
         int64_t broker_pid;
-        if (plat_chan_connect(c->namespace_name, &h, &broker_pid) == MBX_OK) {
-            (void)unregister_on(c, h);
+        if (plat_now_ns() < deadline &&
+            plat_chan_connect(c->namespace_name, deadline, &h, &broker_pid) == MBX_OK) {
+            (void)unregister_on(c, h, deadline);
             plat_handle_close(h);
         }
     }

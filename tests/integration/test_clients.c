@@ -2,6 +2,7 @@
  * Multi-process tests of the core: a real broker process, real shared memory, real client
  * processes. Child processes report through their exit codes only (no cmocka inside).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -379,6 +380,84 @@ static void test_full_mailbox_times_out_then_wakes(void **state)
     mbx_close(rx);
 }
 
+/* ---- a broker that does not answer ------------------------------------------------- */
+
+/* Connects with a 300 ms limit, then closes; exits 100 + the connect's result. */
+static int bounded_connect_main(void *p)
+{
+    (void)p;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.timeout_ms = 300;
+    mbx_client *c;
+    mbx_err err = mbx_connect(&o, &c);
+    if (err == MBX_OK)
+        mbx_close(c);
+    return 100 + (int)err;
+}
+
+/* Closes a client whose broker has stopped: bounded by the client's timeout. */
+static int bounded_close_main(void *p)
+{
+    mbx_client *c = p;
+    mbx_close(c);
+    return 0;
+}
+
+/* Fills the stopped broker's listen backlog, so that a connect is refused at once. */
+static int flood_backlog(int *fds, int max)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "mailbox/%s", ns);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    int opened = 0;
+    while (opened < max) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            break;
+        if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+            int e = errno;
+            close(fd);
+            assert_int_equal(e, EAGAIN); /* the backlog is full */
+            return opened;
+        }
+        fds[opened++] = fd;
+    }
+    fail_msg("the backlog took %d connections and is still not full", opened);
+    return opened;
+}
+
+static void test_stopped_broker_does_not_hold_connect_or_close(void **state)
+{
+    (void)state;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "closing";
+    o.timeout_ms = 300;
+    mbx_client *c;
+    assert_int_equal(mbx_connect(&o, &c), MBX_OK);
+    kill(broker, SIGSTOP);
+    /* Registration that nobody answers ends at the limit. */
+    pid_t child = harness_spawn(bounded_connect_main, NULL, 30);
+    assert_int_equal(harness_wait(child, 5000), 100 + MBX_ETIMEDOUT);
+    /* So does closing (no answer to UNREGISTER, no second connection). */
+    child = harness_spawn(bounded_close_main, c, 30);
+    assert_int_equal(harness_wait(child, 5000), 0);
+    /* With the listen backlog full, connecting itself is bounded. */
+    static int fds[900]; /* the broker listens with a backlog of 512 */
+    int opened = flood_backlog(fds, 900);
+    child = harness_spawn(bounded_connect_main, NULL, 30);
+    assert_int_equal(harness_wait(child, 5000), 100 + MBX_ETIMEDOUT);
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    kill(broker, SIGCONT);
+    mbx_close(c);
+}
+
 static int count_refusals(const mbx_client_info *ci, void *arg)
 {
     if (strcmp(ci->name, "slow") == 0)
@@ -493,6 +572,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_mailbox_times_out_then_wakes, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_full_refusals_are_counted, start_default, stop_broker),
+        cmocka_unit_test_setup_teardown(test_stopped_broker_does_not_hold_connect_or_close,
+                                        start_default, stop_broker),
         cmocka_unit_test(test_no_broker),
         cmocka_unit_test_setup_teardown(test_sigterm_wakes_blocked_receiver, start_default,
                                         stop_broker),

@@ -171,9 +171,11 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out);
 mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn);
 /* The kernel-verified pid and uid of a connected peer. */
 mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid);
-/* Connects to the namespace's broker. Errors: MBX_ENOBROKER. *broker_pid is the
- * kernel-verified pid of the process holding the endpoint. */
-mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid);
+/* Connects to the namespace's broker before the deadline (a broker that is stopped or
+ * overwhelmed does not hold us past it). Errors: MBX_ENOBROKER, MBX_ETIMEDOUT.
+ * *broker_pid is the kernel-verified pid of the process holding the endpoint. */
+mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *broker_pid);
 /* Sends one datagram of len bytes (the channel keeps message boundaries). */
 mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len);
 /* Receives one datagram before the deadline into buf; *got its length (0: peer closed).

@@ -5,11 +5,13 @@
  * SO_PEERCRED gives each side the other's pid and uid, verified by the kernel.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -70,18 +72,36 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
     return MBX_OK;
 }
 
-mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid)
+mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *broker_pid)
 {
     struct sockaddr_un addr;
     socklen_t len = chan_addr(ns, &addr);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return plat_map_errno(errno);
-    if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+    /* Non-blocking: a Unix socket whose listener's backlog is full (a broker stopped or
+     * overwhelmed) refuses with EAGAIN instead of blocking without bound; retry until
+     * the deadline, a little slower each time. */
+    int64_t pause_ns = 1000000;
+    while (connect(fd, (struct sockaddr *)&addr, len) != 0) {
         int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN && plat_now_ns() + pause_ns < deadline_ns) {
+            struct timespec ts = {0, (long)pause_ns};
+            nanosleep(&ts, NULL);
+            pause_ns = pause_ns * 2 > 50000000 ? 50000000 : pause_ns * 2;
+            continue;
+        }
         close(fd);
+        if (e == EAGAIN)
+            return MBX_ETIMEDOUT;
         return (e == ECONNREFUSED || e == ENOENT) ? MBX_ENOBROKER : plat_map_errno(e);
     }
+    /* Blocking again for the two datagrams a client ever sends; replies are read with
+     * poll and a deadline (plat_chan_recv). */
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     uint32_t uid;
     mbx_err err = plat_chan_peer(fd, broker_pid, &uid);
     if (err != MBX_OK) {

@@ -232,15 +232,19 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
     return MBX_OK;
 }
 
-mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid)
+mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *broker_pid)
 {
     char name[128];
     pipe_name(ns, name, sizeof name);
     HANDLE h = INVALID_HANDLE_VALUE;
-    /* All instances busy is brief (the broker makes the next one at once): wait a while. */
-    for (int attempt = 0; attempt < 50; attempt++) {
+    /* All instances busy is brief (the broker makes the next one at once): wait, up to
+     * the deadline. SECURITY_IDENTIFICATION: whoever serves the pipe may learn who we
+     * are, never act as us. */
+    for (;;) {
         h = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                        FILE_FLAG_OVERLAPPED, NULL);
+                        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                        NULL);
         if (h != INVALID_HANDLE_VALUE)
             break;
         DWORD e = GetLastError();
@@ -248,7 +252,10 @@ mbx_err plat_chan_connect(const char *ns, plat_handle *out, int64_t *broker_pid)
             return MBX_ENOBROKER;
         if (e != ERROR_PIPE_BUSY)
             return w32_map_error(e);
-        WaitNamedPipeA(name, 100);
+        DWORD left = w32_wait_ms(deadline_ns);
+        if (left == 0)
+            break;
+        WaitNamedPipeA(name, left < 100 ? left : 100);
     }
     if (h == INVALID_HANDLE_VALUE)
         return MBX_ETIMEDOUT;
