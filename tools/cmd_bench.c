@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,8 +119,10 @@ static mbx_client *role_connect(role *r)
     o.namespace_name = r->cfg->ns;
     o.client_name = r->name;
     mbx_client *c;
-    if (mbx_connect(&o, &c) != MBX_OK)
+    if (mbx_connect(&o, &c) != MBX_OK) {
+        (void)!write(r->ready_fd, "f", 1); /* the parent stops everyone at once */
         return NULL;
+    }
     /* Ready; then wait for the parent to close the go pipe, releasing everyone. */
     (void)!write(r->ready_fd, "r", 1);
     char b;
@@ -203,8 +206,14 @@ typedef int (*role_fn)(role *r, mbx_send_options *so, const char *body);
 static pid_t start_role(role *r, role_fn fn, mbx_send_options *so, const char *body)
 {
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A benchmark process dies with the command: killed, it must not leave processes
+         * holding slots and spinning. (Checked again after arming, in case the parent
+         * died just before.) */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(4);
         /* Without this the child would hold the go pipe open and never see it close. */
         close(r->parent_fds[0]);
         close(r->parent_fds[1]);
@@ -254,8 +263,32 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                p->p99, p->p999, p->max, p->mean);
 }
 
+/* Fails fast, before any process starts, when the namespace cannot hold the benchmark. */
+static int check_namespace(const bench_config *cfg)
+{
+    mbx_namespace_info info;
+    mbx_err err = mbx_inspect(cfg->ns, &info, NULL, NULL);
+    if (err != MBX_OK)
+        return cli_fail_namespace("bench", err, cfg->ns);
+    long long needed = cfg->senders + 1;
+    long long free_slots = (long long)info.slots - (long long)info.clients;
+    if (free_slots < needed)
+        return cli_fail("bench", EXIT_NAME,
+                        "namespace '%s' has %lld free slots; this benchmark needs %lld "
+                        "(--senders + 1)",
+                        cfg->ns, free_slots, needed);
+    if (cfg->size > (long long)info.max_message)
+        return cli_fail("bench", EXIT_USAGE,
+                        "--size: %lld bytes is more than namespace '%s' allows (%u)", cfg->size,
+                        cfg->ns, info.max_message);
+    return EXIT_OK_;
+}
+
 static int run(const bench_config *cfg)
 {
+    int rc_check = check_namespace(cfg);
+    if (rc_check != EXIT_OK_)
+        return rc_check;
     size_t shared_size = sizeof(bench_shared) + (size_t)cfg->count * sizeof(int64_t);
     bench_shared *shared =
         mmap(NULL, shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -299,11 +332,25 @@ static int run(const bench_config *cfg)
     close(go[0]);
     int ok = 0;
     char b;
-    while (ok < n && read(ready[0], &b, 1) == 1)
+    while (ok < n && read(ready[0], &b, 1) == 1 && b == 'r')
         ok++;
+    if (ok < n) {
+        /* One could not connect: the others wait for a start that must not come. */
+        for (int i = 0; i < n; i++)
+            kill(pids[i], SIGKILL);
+        for (int i = 0; i < n; i++)
+            (void)waitpid(pids[i], NULL, 0);
+        close(ready[0]);
+        close(go[1]);
+        free(body);
+        munmap(shared, shared_size);
+        return cli_fail("bench", EXIT_FAILURE_,
+                        "a benchmark process could not connect to '%s' (is a broker running?)",
+                        cfg->ns);
+    }
     int64_t t0 = now_ns();
     close(go[1]); /* go */
-    int failures = ok < n ? 1 : 0;
+    int failures = 0;
     for (int i = 0; i < n; i++) {
         int status;
         if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||

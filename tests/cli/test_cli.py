@@ -473,6 +473,33 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("\x1b", r.stderr)
         self.assertNotIn("\x07", r.stderr)
 
+    def test_bench_fails_fast_without_enough_slots(self):
+        ns = self.broker("--slots", "2")
+        r = run(MBX, "bench", "-N", ns, "--mode", "throughput", "--senders", "4", "-c", "100")
+        self.assert_one_line_error(r, 9, "free slots", "needs 5")
+        r = run(MBX, "bench", "-N", ns, "--size", "100000", "-c", "10")
+        self.assert_one_line_error(r, 2, "--size")
+
+    def test_bench_processes_die_with_the_command(self):
+        ns = self.broker()
+        bench = self.background(MBX, "bench", "-N", ns, "--mode", "throughput", "--senders",
+                                "2", "-c", "100000000")
+        deadline = time.monotonic() + 10
+        names = []
+        while time.monotonic() < deadline and len(names) < 3:
+            r = run(MBX, "list", "-N", ns, "--json")
+            names = [c["name"] for c in json.loads(r.stdout)["clients"]]
+            time.sleep(0.02)
+        self.assertEqual(len(names), 3, names)
+        bench.kill()
+        bench.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and names:
+            r = run(MBX, "list", "-N", ns, "--json")
+            names = [c["name"] for c in json.loads(r.stdout)["clients"]]
+            time.sleep(0.05)
+        self.assertEqual(names, [])
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
