@@ -426,6 +426,10 @@ static void on_client(broker *b, uint32_t slot)
     }
 }
 
+/* Accepts what is pending. Each connection is judged at once by the kernel-verified
+ * credentials of its peer: a user the namespace does not admit is closed before it can
+ * hold anything, one user may keep only PENDING_PER_UID connections waiting to register,
+ * and what is refused is logged at most once a second per kind. */
 static void on_listener(broker *b)
 {
     for (int i = 0; i < 64; i++) {
@@ -434,11 +438,29 @@ static void on_listener(broker *b)
         if (err == MBX_ETIMEDOUT)
             return;
         if (err != MBX_OK) {
-            log_msg(LOG_LEVEL_WARN, "accept failed: %s", mbx_strerror(err));
+            log_limited(LOG_LEVEL_WARN, "accept", "accept failed: %s", mbx_strerror(err));
             return;
         }
-        if (!pending_add(&b->pending, h, plat_now_ns())) {
-            log_msg(LOG_LEVEL_WARN, "%d connections wait to register; refusing more", PENDING_MAX);
+        int64_t pid = 0;
+        uint32_t uid = 0;
+        if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, pid, uid)) {
+            log_limited(LOG_LEVEL_WARN, "refused",
+                        "refused a connection from pid %" PRId64 " (uid %u): not admitted by "
+                        "the namespace's mode %04o",
+                        pid, uid, b->shm.mode);
+            reply(h, MBX_EPERM, 0, 0, NULL);
+            plat_handle_close(h);
+            continue;
+        }
+        pending_result added = pending_add(&b->pending, h, uid, plat_now_ns());
+        if (added != PENDING_ADDED) {
+            if (added == PENDING_FULL)
+                log_limited(LOG_LEVEL_WARN, "pending-full",
+                            "%d connections wait to register; refusing more", PENDING_MAX);
+            else
+                log_limited(LOG_LEVEL_WARN, "pending-uid",
+                            "uid %u has %d connections waiting to register; refusing more", uid,
+                            PENDING_PER_UID);
             plat_handle_close(h);
         } else if (plat_poller_add(b->poller, h, KEY(KEY_PENDING, (uint64_t)h)) != MBX_OK) {
             pending_remove(&b->pending, h);
@@ -489,7 +511,28 @@ static void shut_down(broker *b)
             plat_handle_close(rec->watch);
         }
     }
-    plat_handle_close(b->listener);
+    plat_chan_unlisten(b->opt->namespace_name, b->listener);
+}
+
+/* The control endpoint can be removed under us (rm, a session manager clearing the
+ * runtime directory): new clients would be told "no broker" for ever. Put it back. */
+static void check_endpoint(broker *b)
+{
+    plat_handle before = b->listener;
+    mbx_err err = plat_chan_relisten(b->opt->namespace_name, b->opt->mode, &b->listener);
+    char where[256];
+    if (err != MBX_OK) {
+        log_limited(LOG_LEVEL_ERROR, "endpoint",
+                    "the control endpoint %s is gone and cannot be made again: %s",
+                    plat_chan_where(b->opt->namespace_name, where, sizeof where),
+                    mbx_strerror(err));
+    } else if (b->listener != before) {
+        (void)plat_poller_del(b->poller, before);
+        if (plat_poller_add(b->poller, b->listener, KEY(KEY_LISTENER, 0)) != MBX_OK)
+            log_msg(LOG_LEVEL_ERROR, "cannot watch the new control endpoint");
+        log_msg(LOG_LEVEL_WARN, "the control endpoint %s was removed; made it again",
+                plat_chan_where(b->opt->namespace_name, where, sizeof where));
+    }
 }
 
 static void loop(broker *b)
@@ -507,6 +550,7 @@ static void loop(broker *b)
         for (int i = 0; i < n && !signals_stop_requested(); i++)
             dispatch(b, keys[i]);
         if (plat_now_ns() >= next_scrub) {
+            check_endpoint(b);
             expire_lingering(b);
             expire_pending(b);
             scrub_segment(&b->scrub);
@@ -527,13 +571,18 @@ int broker_run(const broker_options *opt)
     if (err == MBX_EEXIST)
         return refuse_busy(opt->namespace_name);
     if (err != MBX_OK) {
-        fprintf(stderr, "mailboxd: cannot open the control endpoint of '%s': %s\n",
-                opt->namespace_name, mbx_strerror(err));
+        char where[256];
+        fprintf(stderr, "mailboxd: cannot open the control endpoint of '%s' (%s): %s%s\n",
+                opt->namespace_name, plat_chan_where(opt->namespace_name, where, sizeof where),
+                mbx_strerror(err),
+                err == MBX_EPERM ? "; its directory must belong to this user and be writable by "
+                                   "no one else (MBX_RUNTIME_DIR chooses another)"
+                                 : "");
         return BROKER_EXIT_FAILURE;
     }
     int rc = create_segment(&b);
     if (rc != BROKER_EXIT_OK) {
-        plat_handle_close(b.listener);
+        plat_chan_unlisten(opt->namespace_name, b.listener);
         return rc;
     }
     if (registry_init(&b.reg, &b.view) != MBX_OK || plat_poller_open(&b.poller) != MBX_OK ||

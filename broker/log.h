@@ -17,4 +17,10 @@ int log_redirect(const char *path, int use_syslog);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(MBX_PRINTF_ARCHETYPE, 2, 3)));
 
+/* As log_msg, but at most one line a second per key (a string naming the kind of event):
+ * what a flood of bad connections triggers cannot flood the log. The next line that goes
+ * out says how many were held back. */
+void log_limited(enum log_level level, const char *key, const char *fmt, ...)
+    __attribute__((format(MBX_PRINTF_ARCHETYPE, 3, 4)));
+
 #endif

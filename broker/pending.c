@@ -1,14 +1,20 @@
 /* pending.c: see pending.h. A small array: registration is quick, few ever wait. */
 #include "pending.h"
 
-bool pending_add(pending_set *set, plat_handle h, int64_t now_ns)
+pending_result pending_add(pending_set *set, plat_handle h, uint32_t uid, int64_t now_ns)
 {
     if (set->count == PENDING_MAX)
-        return false;
+        return PENDING_FULL;
+    int of_uid = 0;
+    for (int i = 0; i < set->count; i++)
+        of_uid += set->items[i].uid == uid;
+    if (of_uid >= PENDING_PER_UID)
+        return PENDING_UID_FULL;
     set->items[set->count].handle = h;
+    set->items[set->count].uid = uid;
     set->items[set->count].since_ns = now_ns;
     set->count++;
-    return true;
+    return PENDING_ADDED;
 }
 
 static void remove_at(pending_set *set, int i)

@@ -10,6 +10,17 @@ for f in /dev/shm/mailbox."$prefix"*; do
     rm -f "$f"
     found=1
 done
+# A broker's control socket and lock in its runtime directory (root's, or this user's).
+for dir in "${MBX_RUNTIME_DIR:-}" /run/mailbox "${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/mailbox}" \
+    "/tmp/mailbox-$(id -u)"; do
+    [ -n "$dir" ] || continue
+    for f in "$dir/$prefix"*; do
+        [ -e "$f" ] || continue
+        echo "leftover runtime file: $f"
+        rm -f "$f"
+        found=1
+    done
+done
 procs=$(pgrep -f -- "-N $prefix" || true)
 if [ -n "$procs" ]; then
     echo "leftover processes:"

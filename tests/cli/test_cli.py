@@ -68,6 +68,21 @@ def start(*args, env=None):
                             text=True, env=env, preexec_fn=_die_with_parent)
 
 
+def runtime_dir():
+    """The runtime directory of docs/architecture.md, for this user."""
+    if os.environ.get("MBX_RUNTIME_DIR"):
+        return os.environ["MBX_RUNTIME_DIR"]
+    if os.geteuid() == 0:
+        return "/run/mailbox"
+    if os.environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
+        return os.environ["XDG_RUNTIME_DIR"] + "/mailbox"
+    return f"/tmp/mailbox-{os.geteuid()}"
+
+
+def runtime_files(ns):
+    return [f"{runtime_dir()}/{ns}.sock", f"{runtime_dir()}/{ns}.lock"]
+
+
 class Namespace:
     """A foreground broker for one test, ready when the constructor returns."""
 
@@ -100,10 +115,12 @@ class Namespace:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stderr.close()
-        try:
-            os.unlink(f"/dev/shm/mailbox.{self.name}")
-        except FileNotFoundError:
-            pass
+        # What a killed broker leaves: its segment, its socket and lock.
+        for path in (f"/dev/shm/mailbox.{self.name}", *runtime_files(self.name)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 class CliTest(unittest.TestCase):
@@ -413,6 +430,101 @@ class CliTest(unittest.TestCase):
         self.assertEqual(out, "[1]\n")
         stranger = self.as_nobody(MBX, "send", "-N", ns, "owner", "[2]")
         self.assert_one_line_error(stranger, 8, "permission denied")
+
+    FLOOD = """
+import socket, sys, time
+socks = []
+for _ in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(sys.argv[1])
+    except OSError as e:
+        print("refused", e.errno, flush=True)
+        break
+    socks.append(s)
+print("open", len(socks), flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+    def socket_path(self, ns):
+        return runtime_files(ns)[0]
+
+    def test_other_users_cannot_flood_or_squat(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        # A 0600 namespace: another user cannot even connect (the socket's mode).
+        ns = self.broker()
+        r = self.as_nobody("/usr/bin/python3", "-c", self.FLOOD, self.socket_path(ns), "0")
+        self.assertIn("refused 13", r.stdout)  # EACCES
+        # Nor take the name first: the runtime directory is root's.
+        self.assertEqual((os.stat("/run/mailbox").st_uid, os.stat("/run/mailbox").st_mode & 0o777),
+                         (0, 0o711))
+        r = self.as_nobody("/usr/bin/python3", "-c",
+                           "import socket,sys; socket.socket(socket.AF_UNIX, "
+                           "socket.SOCK_SEQPACKET).bind(sys.argv[1])", "/run/mailbox/squat.sock")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+
+    def test_open_namespace_survives_a_flood_of_silent_connections(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        log = os.path.join(tempfile.mkdtemp(), "broker.log")
+        ns = self.broker("--mode", "0666", "--log", log)
+        flood = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  "/usr/bin/python3", "-c", self.FLOOD, self.socket_path(ns), "8"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=_die_with_parent)
+        self.procs.append(flood)
+        self.assertIn("open", flood.stdout.readline())
+        # The owner's clients still get in, at once.
+        self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "10000", "owner")
+        self.wait_for_client(ns, "owner")
+        r = run(MBX, "send", "-N", ns, "owner", "[1]")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        flood.kill()
+        flood.communicate()
+        with open(log, encoding="utf-8") as f:
+            refusals = [line for line in f if "refusing more" in line]
+        # One user's excess is refused, and said so at most about once a second.
+        self.assertGreaterEqual(len(refusals), 1)
+        self.assertLessEqual(len(refusals), 12)
+
+    def test_broker_refuses_an_unsafe_runtime_directory(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make a directory of another user")
+        d = tempfile.mkdtemp()
+        os.chown(d, 65534, 65534)
+        env = dict(os.environ, MBX_RUNTIME_DIR=d)
+        r = run(MAILBOXD, "-N", new_namespace("unsafe"), env=env)
+        self.assert_one_line_error(r, 1, "permission denied", d)
+        os.chown(d, 0, 0)
+        os.chmod(d, 0o777)
+        r = run(MAILBOXD, "-N", new_namespace("unsafe"), env=env)
+        self.assert_one_line_error(r, 1, "permission denied", d)
+        os.rmdir(d)
+
+    def test_client_insists_on_the_broker_uid(self):
+        ns = self.broker()
+        env = dict(os.environ, MBX_BROKER_UID=str(os.geteuid() + 12345))
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "x", "{}", env=env), 8,
+                                   "permission denied")
+        env["MBX_BROKER_UID"] = str(os.geteuid())
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "x", "{}", env=env), 5)
+
+    def test_removed_endpoint_is_made_again(self):
+        if os.geteuid() != 0:
+            self.skipTest("the runtime directory of a non-root user depends on its session")
+        log = os.path.join(tempfile.mkdtemp(), "broker.log")
+        ns = self.broker("--log", log)
+        os.unlink(self.socket_path(ns))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.exists(self.socket_path(ns)):
+            time.sleep(0.05)
+        self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "10000", "back")
+        self.wait_for_client(ns, "back")
+        self.assertEqual(run(MBX, "send", "-N", ns, "back", "[1]").returncode, 0)
+        with open(log, encoding="utf-8") as f:
+            self.assertIn("was removed; made it again", f.read())
 
     # ---- the broker ---------------------------------------------------------------------
 

@@ -43,6 +43,31 @@ static void untrack(pid_t pid)
             tracked[i] = tracked[--n_tracked];
 }
 
+/* The runtime directory of docs/architecture.md, for this user. */
+static void runtime_dir(char *out, size_t cap)
+{
+    const char *env = getenv("MBX_RUNTIME_DIR");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (env != NULL && env[0] != '\0')
+        snprintf(out, cap, "%s", env);
+    else if (geteuid() == 0)
+        snprintf(out, cap, "/run/mailbox");
+    else if (xdg != NULL && xdg[0] == '/')
+        snprintf(out, cap, "%s/mailbox", xdg);
+    else
+        snprintf(out, cap, "/tmp/mailbox-%u", (unsigned)geteuid());
+}
+
+unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr)
+{
+    char dir[64];
+    runtime_dir(dir, sizeof dir);
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    snprintf(addr->sun_path, sizeof addr->sun_path, "%s/%s.sock", dir, ns);
+    return (unsigned)(offsetof(struct sockaddr_un, sun_path) + strlen(addr->sun_path) + 1);
+}
+
 void harness_cleanup(void)
 {
     for (int i = 0; i < n_tracked; i++) {
@@ -54,6 +79,13 @@ void harness_cleanup(void)
         char path[96];
         snprintf(path, sizeof path, "/mailbox.%.63s", namespaces[i]);
         shm_unlink(path);
+        /* What a killed broker left in the runtime directory. */
+        char dir[64], file[160];
+        runtime_dir(dir, sizeof dir);
+        snprintf(file, sizeof file, "%s/%.63s.sock", dir, namespaces[i]);
+        unlink(file);
+        snprintf(file, sizeof file, "%s/%.63s.lock", dir, namespaces[i]);
+        unlink(file);
     }
     n_namespaces = 0;
 }

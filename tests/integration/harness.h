@@ -54,6 +54,11 @@ mbx_client *harness_connect(const char *ns, const char *name);
 mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
                               mbx_client **out);
 
+/* The address of ns's control socket, as a broker of this user makes it (the runtime
+ * directory of docs/architecture.md): fills addr, returns its length. */
+struct sockaddr_un;
+unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr);
+
 /* Kills every process this harness started and removes every namespace it named. */
 void harness_cleanup(void);
 

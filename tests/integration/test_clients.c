@@ -266,11 +266,9 @@ static void test_silent_connection_is_closed(void **state)
     (void)state;
     int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
     assert_true(fd >= 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "mailbox/%s", ns);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr,
-                             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)),
-                     0);
+    struct sockaddr_un addr;
+    socklen_t len = harness_socket_addr(ns, &addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, len), 0);
     mbx_client *c = harness_connect(ns, "meanwhile"); /* the broker still serves others */
     mbx_close(c);
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -409,10 +407,7 @@ static int bounded_close_main(void *p)
 static int flood_backlog(int *fds, int max)
 {
     struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "mailbox/%s", ns);
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    socklen_t len = harness_socket_addr(ns, &addr);
     int opened = 0;
     while (opened < max) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);

@@ -160,13 +160,22 @@ mbx_err plat_proc_watch(int64_t pid, plat_handle *out);
 /* ---- control channel between clients and the broker -------------------------------- */
 
 /*
- * The broker's endpoint for a namespace. Binding it is exclusive and the kernel releases
- * it when the broker dies, so it doubles as the broker's liveness lock. mode: the
- * segment's permission bits, for systems whose endpoints carry permissions (Windows:
- * the pipe's descriptor; Linux abstract sockets have none, and the broker checks peers).
- * Errors: MBX_EEXIST when a live broker holds it.
+ * The broker's endpoint for a namespace, with its liveness lock: taking it is exclusive
+ * and the kernel releases it when the broker dies. mode: the segment's permission bits,
+ * which the endpoint carries (the socket file's mode; Windows: the pipe's descriptor).
+ * Errors: MBX_EEXIST when a live broker holds it, MBX_EPERM when the place it lives in
+ * is not safe (POSIX: the runtime directory, see posix/plat_runtime.c).
  */
 mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out);
+/* The broker's clean exit: closes the endpoint and removes what it left in the file
+ * system (a socket file, the lock), then releases the liveness lock. */
+void plat_chan_unlisten(const char *ns, plat_handle listener);
+/* Checks that the broker's endpoint is still reachable (a socket file can be removed
+ * under a live broker: rm, or a session manager clearing the runtime directory) and
+ * makes it again when it is not, replacing *listener. MBX_OK when it is in place. */
+mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener);
+/* Where the namespace's endpoint is (a path, a pipe name), for messages; returns buf. */
+const char *plat_chan_where(const char *ns, char *buf, size_t cap);
 /* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending). */
 mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn);
 /* The kernel-verified pid and uid of a connected peer. */

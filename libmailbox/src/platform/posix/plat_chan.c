@@ -1,50 +1,167 @@
 /*
- * The control channel: a SOCK_SEQPACKET Unix socket in the abstract namespace, named
- * "mailbox/<ns>". Abstract names leave no file behind, and the kernel drops the name the
- * moment the broker dies, so a successful bind proves no live broker holds the namespace.
- * SO_PEERCRED gives each side the other's pid and uid, verified by the kernel.
+ * The control channel: a SOCK_SEQPACKET Unix socket, "<ns>.sock" in the broker's runtime
+ * directory (plat_runtime.c), next to "<ns>.lock", the broker's liveness lock: an
+ * exclusive flock the kernel drops the moment the broker dies, so holding it proves that
+ * no live broker serves the namespace, and only then is a stale socket file replaced.
+ * The socket carries the namespace's permission bits, so the kernel refuses connections
+ * from users the namespace does not admit before the broker sees them. SO_PEERCRED gives
+ * each side the other's pid and uid, verified by the kernel: a client accepts only a
+ * broker of the directory's owner (or of the uid in MBX_BROKER_UID).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "posix.h"
 
-static socklen_t chan_addr(const char *ns, struct sockaddr_un *addr)
+/* The broker's side, one namespace per process: its lock and the socket file it bound. */
+static int held_lock = -1;
+static char bound_path[POSIX_PATH_MAX];
+static dev_t bound_dev;
+static ino_t bound_ino;
+
+static bool unix_addr(const char *path, struct sockaddr_un *addr, socklen_t *len)
 {
     memset(addr, 0, sizeof *addr);
     addr->sun_family = AF_UNIX;
-    /* sun_path[0] stays '\0': the abstract namespace. */
-    int n = snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "mailbox/%s", ns);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    size_t n = strlen(path);
+    if (n >= sizeof addr->sun_path)
+        return false;
+    memcpy(addr->sun_path, path, n);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return true;
 }
 
-mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
+/* Takes the namespace's liveness lock in dir, writing our pid into it. */
+static mbx_err take_lock(const char *dir, const char *ns)
 {
-    (void)mode; /* abstract sockets have no permissions: the broker checks each peer */
+    char path[POSIX_PATH_MAX];
+    if (!posix_runtime_path(dir, ns, "lock", path, sizeof path))
+        return MBX_EINVAL;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return plat_map_errno(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? MBX_EEXIST : plat_map_errno(e);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        close(fd);
+        return MBX_ESYSTEM;
+    }
+    if (held_lock >= 0)
+        close(held_lock);
+    held_lock = fd;
+    return MBX_OK;
+}
+
+/* Binds and listens on "<ns>.sock" in dir (the lock is ours: a file there is stale). */
+static mbx_err bind_socket(const char *dir, const char *ns, unsigned mode, int *out)
+{
+    char path[POSIX_PATH_MAX];
     struct sockaddr_un addr;
-    socklen_t len = chan_addr(ns, &addr);
+    socklen_t len;
+    if (!posix_runtime_path(dir, ns, "sock", path, sizeof path) || !unix_addr(path, &addr, &len))
+        return MBX_EINVAL;
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return plat_map_errno(errno);
-    if (bind(fd, (struct sockaddr *)&addr, len) != 0) {
-        int e = errno;
-        close(fd);
-        return e == EADDRINUSE ? MBX_EEXIST : plat_map_errno(e);
-    }
-    if (listen(fd, 512) != 0) {
+    (void)unlink(path);
+    /* Nobody may connect before the permissions are right: bind owner-only, then widen. */
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&addr, len);
+    umask(old);
+    struct stat st;
+    if (rc != 0 || chmod(path, (mode_t)(mode & 0666)) != 0 || listen(fd, 512) != 0 ||
+        stat(path, &st) != 0) {
         int e = errno;
         close(fd);
         return plat_map_errno(e);
     }
+    snprintf(bound_path, sizeof bound_path, "%s", path);
+    bound_dev = st.st_dev;
+    bound_ino = st.st_ino;
     *out = fd;
     return MBX_OK;
+}
+
+mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
+{
+    char dir[POSIX_PATH_MAX];
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    if (err == MBX_OK)
+        err = take_lock(dir, ns);
+    int fd = -1;
+    if (err == MBX_OK)
+        err = bind_socket(dir, ns, mode, &fd);
+    if (err != MBX_OK)
+        return err;
+    *out = fd;
+    return MBX_OK;
+}
+
+void plat_chan_unlisten(const char *ns, plat_handle listener)
+{
+    (void)ns;
+    struct stat st;
+    if (bound_path[0] != '\0' && stat(bound_path, &st) == 0 && st.st_dev == bound_dev &&
+        st.st_ino == bound_ino)
+        (void)unlink(bound_path);
+    plat_handle_close(listener);
+    if (held_lock >= 0) {
+        /* Removed while still held: a broker that starts now makes a new file and takes
+         * its lock, which is right, as we are leaving. */
+        char path[POSIX_PATH_MAX];
+        snprintf(path, sizeof path, "%.*s.lock", (int)(strlen(bound_path) - 5), bound_path);
+        (void)unlink(path);
+        close(held_lock);
+        held_lock = -1;
+    }
+    bound_path[0] = '\0';
+}
+
+mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
+{
+    struct stat st;
+    if (stat(bound_path, &st) == 0 && st.st_dev == bound_dev && st.st_ino == bound_ino)
+        return MBX_OK;
+    /* Removed (rm, or a session manager clearing the runtime directory): make it again,
+     * the lock with it if that went too. */
+    char dir[POSIX_PATH_MAX];
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    char lock[POSIX_PATH_MAX];
+    if (err == MBX_OK && posix_runtime_path(dir, ns, "lock", lock, sizeof lock) &&
+        stat(lock, &st) != 0)
+        err = take_lock(dir, ns);
+    int fd = -1;
+    if (err == MBX_OK)
+        err = bind_socket(dir, ns, mode, &fd);
+    if (err != MBX_OK)
+        return err;
+    plat_handle_close(*listener);
+    *listener = fd;
+    return MBX_OK;
+}
+
+const char *plat_chan_where(const char *ns, char *buf, size_t cap)
+{
+    char dirs[2][POSIX_PATH_MAX];
+    posix_runtime_dirs(dirs, 1);
+    if (!posix_runtime_path(dirs[0], ns, "sock", buf, cap))
+        snprintf(buf, cap, "%s", dirs[0]);
+    return buf;
 }
 
 static int peer_cred(int fd, struct ucred *cred)
@@ -72,11 +189,14 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
     return MBX_OK;
 }
 
-mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
-                          int64_t *broker_pid)
+/* Connects to the socket at path before the deadline; ENOENT and ECONNREFUSED mean no
+ * broker there. */
+static mbx_err connect_path(const char *path, int64_t deadline_ns, int *out)
 {
     struct sockaddr_un addr;
-    socklen_t len = chan_addr(ns, &addr);
+    socklen_t len;
+    if (!unix_addr(path, &addr, &len))
+        return MBX_EINVAL;
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return plat_map_errno(errno);
@@ -97,19 +217,67 @@ mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
         close(fd);
         if (e == EAGAIN)
             return MBX_ETIMEDOUT;
-        return (e == ECONNREFUSED || e == ENOENT) ? MBX_ENOBROKER : plat_map_errno(e);
+        if (e == ECONNREFUSED || e == ENOENT || e == ENOTDIR)
+            return MBX_ENOBROKER;
+        return plat_map_errno(e);
     }
     /* Blocking again for the two datagrams a client ever sends; replies are read with
      * poll and a deadline (plat_chan_recv). */
     (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    uint32_t uid;
-    mbx_err err = plat_chan_peer(fd, broker_pid, &uid);
-    if (err != MBX_OK) {
-        close(fd);
-        return err;
-    }
     *out = fd;
     return MBX_OK;
+}
+
+/* The broker uid a client insists on: MBX_BROKER_UID, else -1 (the directory's owner). */
+static long wanted_broker_uid(void)
+{
+    const char *v = getenv("MBX_BROKER_UID");
+    if (v == NULL || v[0] == '\0')
+        return -1;
+    char *end;
+    long uid = strtol(v, &end, 10);
+    return *end == '\0' && uid >= 0 ? uid : -2; /* -2: nothing can match */
+}
+
+mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *broker_pid)
+{
+    char dirs[2][POSIX_PATH_MAX];
+    int n = posix_runtime_dirs(dirs, 2);
+    long want = wanted_broker_uid();
+    mbx_err result = MBX_ENOBROKER;
+    for (int i = 0; i < n; i++) {
+        uint32_t owner;
+        mbx_err err = posix_runtime_check(dirs[i], &owner);
+        char path[POSIX_PATH_MAX];
+        int fd = -1;
+        if (err == MBX_OK && !posix_runtime_path(dirs[i], ns, "sock", path, sizeof path))
+            err = MBX_EINVAL;
+        if (err == MBX_OK)
+            err = connect_path(path, deadline_ns, &fd);
+        if (err == MBX_ENOBROKER)
+            continue;
+        if (err != MBX_OK) {
+            result = err; /* EPERM (unsafe directory, or a socket we may not use) ... */
+            continue;     /* ... unless another directory serves the namespace */
+        }
+        int64_t pid = 0;
+        uint32_t uid = UINT32_MAX;
+        err = plat_chan_peer(fd, &pid, &uid);
+        /* Only the directory's owner could have bound the socket; a broker of another
+         * uid than the one insisted on is not ours to talk to. */
+        if (err == MBX_OK && (uid != owner || (want != -1 && (long)uid != want)))
+            err = MBX_EPERM;
+        if (err != MBX_OK) {
+            close(fd);
+            result = err;
+            continue;
+        }
+        *broker_pid = pid;
+        *out = fd;
+        return MBX_OK;
+    }
+    return result;
 }
 
 mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)

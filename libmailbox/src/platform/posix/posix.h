@@ -12,4 +12,18 @@ mbx_err plat_map_errno(int err);
  * by /proc's hidepid). */
 bool posix_task_stat(int64_t id, char *state, uint64_t *start_time);
 
+#define POSIX_PATH_MAX 108 /* what a Unix socket address holds */
+
+/* The runtime directories to look in for a namespace's endpoint, first one's own (see
+ * plat_runtime.c); returns how many were written (at most max). */
+int posix_runtime_dirs(char dirs[][POSIX_PATH_MAX], int max);
+/* Checks that dir is safe to use: a real directory, not writable by group or others,
+ * owned by the caller or root (*owner). MBX_ENOBROKER when it does not exist, MBX_EPERM
+ * when it is not safe. */
+mbx_err posix_runtime_check(const char *dir, uint32_t *owner);
+/* Makes (if needed) and checks the caller's own runtime directory, into dir. */
+mbx_err posix_runtime_make(char *dir, size_t cap);
+/* "<dir>/<ns>.<suffix>" into out; false when it does not fit. */
+bool posix_runtime_path(const char *dir, const char *ns, const char *suffix, char *out, size_t cap);
+
 #endif

@@ -232,6 +232,26 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
     return MBX_OK;
 }
 
+void plat_chan_unlisten(const char *ns, plat_handle listener)
+{
+    (void)ns;
+    plat_handle_close(listener); /* releases the broker mutex too */
+}
+
+mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
+{
+    (void)ns;
+    (void)mode;
+    (void)listener;
+    return MBX_OK; /* a named pipe has no file anyone could remove */
+}
+
+const char *plat_chan_where(const char *ns, char *buf, size_t cap)
+{
+    pipe_name(ns, buf, cap);
+    return buf;
+}
+
 mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
                           int64_t *broker_pid)
 {
