@@ -14,6 +14,7 @@
 #include "adopt.h"
 #include "broker.h"
 #include "daemon.h"
+#include "keeper.h"
 #include "log.h"
 #include "pending.h"
 #include "proto.h"
@@ -81,18 +82,27 @@ static void claim_header(broker *b, bool adopted)
 }
 
 /*
- * Takes over the segment a dead broker left (we hold the endpoint, so it is dead). Returns
- * an exit code; the segment's own geometry wins over the command line's.
+ * Takes over the segment a dead broker left (we hold the liveness lock, so it is dead):
+ * from its keeper (POSIX) or by its name (Windows). Returns an exit code, or -1 when there
+ * is nothing to adopt. The segment's own geometry wins over the command line's.
  */
 static int adopt_segment(broker *b)
 {
     const broker_options *o = b->opt;
-    mbx_err err = plat_shm_open(o->namespace_name, false, SEG_MAX_TOTAL, &b->shm);
+    mbx_err err = keeper_adopt(o->namespace_name, &b->shm);
+    if (err == MBX_ENOBROKER)
+        return -1;
     if (err == MBX_OK) {
         err = segment_validate(b->shm.base, b->shm.size, &b->view);
         if (err == MBX_OK &&
             strcmp(segment_header(&b->view)->namespace_name, o->namespace_name) != 0)
             err = MBX_ECORRUPT;
+        if (err != MBX_OK && o->fresh) {
+            /* Not adoptable, and not wanted: the keeper lets it go. */
+            keeper_release(o->namespace_name);
+            plat_shm_close(&b->shm);
+            return -1;
+        }
         if (err != MBX_OK)
             plat_shm_close(&b->shm);
     }
@@ -110,6 +120,14 @@ static int adopt_segment(broker *b)
                 o->namespace_name, mbx_strerror(err));
         return BROKER_EXIT_STALE;
     }
+    if (o->fresh) {
+        log_msg(LOG_LEVEL_WARN, "--fresh: discarding the segment a dead broker left behind");
+        keeper_release(o->namespace_name);
+        plat_shm_close(&b->shm);
+        return -1;
+    }
+    /* The permissions the namespace was created with (POSIX segments carry none). */
+    b->shm.mode = segment_header(&b->view)->mode & 0777;
     b->adopted = true;
     return BROKER_EXIT_OK;
 }
@@ -117,16 +135,12 @@ static int adopt_segment(broker *b)
 static int create_segment(broker *b)
 {
     const broker_options *o = b->opt;
+    int rc = adopt_segment(b);
+    if (rc != -1)
+        return rc;
     seg_view v;
     (void)segment_geometry(o->slots, o->depth, o->max_message, &v); /* checked by options */
     mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
-    if (err == MBX_EEXIST && !o->fresh)
-        return adopt_segment(b);
-    if (err == MBX_EEXIST) {
-        log_msg(LOG_LEVEL_WARN, "--fresh: discarding the segment a dead broker left behind");
-        (void)plat_shm_unlink(o->namespace_name);
-        err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
-    }
     if (err != MBX_OK) {
         const char *advice = plat_shm_advice(err);
         char why[192] = "";
@@ -147,10 +161,13 @@ static int create_segment(broker *b)
     if (err != MBX_OK) {
         fprintf(stderr, "mailboxd: cannot initialise the segment: %s\n", mbx_strerror(err));
         plat_shm_close(&b->shm);
-        (void)plat_shm_unlink(o->namespace_name);
         return BROKER_EXIT_FAILURE;
     }
     b->view = v;
+    if (keeper_start(o->namespace_name, &b->shm) != 0) {
+        plat_shm_close(&b->shm);
+        return BROKER_EXIT_FAILURE;
+    }
     return BROKER_EXIT_OK;
 }
 
@@ -187,7 +204,8 @@ static bool peer_allowed(const broker *b, int64_t pid, uint32_t uid)
     return (b->shm.mode & 0060) == 0060 && plat_proc_in_group(pid, b->shm.gid);
 }
 
-static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, const char *name)
+static void reply_passing(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen,
+                          const char *name, plat_handle pass)
 {
     proto_reply rep;
     memset(&rep, 0, sizeof rep);
@@ -199,7 +217,18 @@ static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, co
     rep.generation = gen;
     if (name != NULL)
         snprintf(rep.name, sizeof rep.name, "%s", name);
-    (void)plat_chan_send(h, &rep, sizeof rep);
+    (void)plat_chan_send_handle(h, &rep, sizeof rep, pass);
+}
+
+static void reply(plat_handle h, mbx_err status, uint32_t slot, uint32_t gen, const char *name)
+{
+    reply_passing(h, status, slot, gen, name, PLAT_NO_HANDLE);
+}
+
+/* The segment, for a client to map (POSIX), or nothing where clients open it by name. */
+static plat_handle segment_to_pass(const broker *b)
+{
+    return b->shm.has_handle ? b->shm.handle : PLAT_NO_HANDLE;
 }
 
 /* Stops watching a slot's client: its channel and its death notice. */
@@ -328,7 +357,7 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, MBX_ESYSTEM, 0, 0, NULL);
         return false;
     }
-    reply(h, MBX_OK, slot, rec->generation, rec->name);
+    reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u", rec->name, pid, slot);
     return true;
 }
@@ -386,6 +415,12 @@ static void on_pending(broker *b, plat_handle h)
             }
         }
         reply(h, status, req.slot, 0, NULL);
+    } else if (req.op == PROTO_INSPECT) {
+        /* `mbx list` and mbx_inspect(): the segment, for whoever may take a slot. */
+        if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, pid, uid))
+            reply(h, MBX_EPERM, 0, 0, NULL);
+        else
+            reply_passing(h, MBX_OK, 0, 0, NULL, segment_to_pass(b));
     } else if (req.op == PROTO_REGISTER) {
         /* The peer's identity as the kernel saw it at connect time. */
         if (plat_chan_peer(h, &pid, &uid) != MBX_OK || !peer_allowed(b, pid, uid)) {
@@ -503,7 +538,7 @@ static void shut_down(broker *b)
     /* Everyone blocked in the namespace wakes, re-checks and sees SEG_CLOSING. */
     for (uint32_t i = 0; i < b->view.slots; i++)
         ring_wake_all(&b->view, i);
-    (void)plat_shm_unlink(b->opt->namespace_name);
+    keeper_release(b->opt->namespace_name);
     for (uint32_t i = 0; i < b->view.slots; i++) {
         client_rec *rec = &b->reg.recs[i];
         if (rec->active) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs after every other test: fails, naming them, if a test of this build left a process
-# or a shared memory entry of a test namespace ("mbxtest-$MBX_TEST_TAG-...") behind, and
+# or a shared memory entry or runtime file (control socket, lock, keeper socket) of a test
+# namespace ("mbxtest-$MBX_TEST_TAG-...") behind, and
 # removes them so that the next run starts clean.
 prefix="mbxtest-${MBX_TEST_TAG:-local}-"
 found=0

@@ -16,7 +16,7 @@ out=$(mktemp)
 cleanup() {
     [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null || true
     [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null || true
-    rm -f "$out" "/dev/shm/mailbox.$MBX_NAMESPACE"
+    rm -f "$out"
 }
 trap cleanup EXIT
 
@@ -50,5 +50,5 @@ kill -TERM "$broker_pid"
 for _ in $(seq 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$broker_pid" 2>/dev/null; then echo "broker did not stop" >&2; exit 1; fi
 broker_pid=""
-if [ -e "/dev/shm/mailbox.$MBX_NAMESPACE" ]; then echo "namespace left behind" >&2; exit 1; fi
+if "$mbx" list >/dev/null 2>&1; then echo "namespace left behind" >&2; exit 1; fi
 echo "broker stopped, namespace removed: demo done"

@@ -13,9 +13,12 @@ void mbx_connect_options_init(mbx_connect_options *opts)
     opts->timeout_ms = 5000;
 }
 
-mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_view *view)
+mbx_err client_attach_segment(const char *ns, plat_handle passed, bool read_only, plat_shm *shm,
+                              seg_view *view)
 {
-    mbx_err err = plat_shm_open(ns, read_only, SEG_MAX_TOTAL, shm);
+    memset(shm, 0, sizeof *shm);
+    mbx_err err = passed != PLAT_NO_HANDLE ? plat_shm_map(passed, read_only, SEG_MAX_TOTAL, shm)
+                                           : plat_shm_open(ns, read_only, SEG_MAX_TOTAL, shm);
     if (err != MBX_OK)
         return err;
     err = segment_validate(shm->base, shm->size, view);
@@ -26,7 +29,11 @@ mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_v
     return err;
 }
 
-static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, int64_t deadline)
+/* Asks for a slot, and maps the segment the broker passes with its answer (Windows: the
+ * one of the namespace's name). Everything the broker says is checked against the
+ * segment, and the segment like anything else. */
+static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, int64_t deadline,
+                            int64_t broker_pid)
 {
     proto_request req = {.magic = PROTO_MAGIC,
                          .version = PROTO_VERSION,
@@ -40,17 +47,30 @@ static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, in
     FAULT_POINT("client.register.sent"); /* the broker gives a slot to a dying client */
     proto_reply rep;
     size_t got = 0;
-    err = plat_chan_recv(c->chan, &rep, sizeof rep, &got, deadline);
+    plat_handle passed = PLAT_NO_HANDLE;
+    err = plat_chan_recv_handle(c->chan, &rep, sizeof rep, &got, deadline, &passed);
+    if (err == MBX_OK && got == 0)
+        err = MBX_ENOBROKER;
+    else if (err == MBX_OK && (got != sizeof rep || rep.magic != PROTO_MAGIC))
+        err = MBX_EVERSION;
+    else if (err == MBX_OK &&
+             (rep.version != PROTO_VERSION || rep.layout_version != SEG_LAYOUT_VERSION))
+        err = MBX_EVERSION;
+    else if (err == MBX_OK && rep.status != MBX_OK)
+        err = (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    if (err != MBX_OK) {
+        plat_handle_close(passed);
+        return err;
+    }
+    err = client_attach_segment(c->namespace_name, passed, false, &c->shm, &c->view);
     if (err != MBX_OK)
         return err;
-    if (got == 0)
-        return MBX_ENOBROKER;
-    if (got != sizeof rep || rep.magic != PROTO_MAGIC)
-        return MBX_EVERSION;
-    if (rep.version != PROTO_VERSION || rep.layout_version != SEG_LAYOUT_VERSION)
-        return MBX_EVERSION;
-    if (rep.status != MBX_OK)
-        return (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    seg_header *h = segment_header(&c->view);
+    uint32_t state = atomic_load(&h->state);
+    if (state == SEG_CLOSING)
+        return MBX_ESHUTDOWN;
+    if (state != SEG_READY || atomic_load(&h->broker_pid) != broker_pid)
+        return MBX_ENOBROKER; /* not ours to trust yet */
     /* The broker's answer is checked against the segment like anything else. */
     if (rep.slot >= c->view.slots || !names_valid_bounded(rep.name, sizeof rep.name))
         return MBX_ECORRUPT;
@@ -96,21 +116,11 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     atomic_flag_clear(&c->lookup_lock);
     c->spin.budget_ns = RING_SPIN_MIN_NS * 8;
 
-    /* The broker first: no broker, no namespace, whatever /dev/shm still holds. */
+    /* The broker first: no broker, no namespace. */
     int64_t broker_pid = 0;
     mbx_err err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
     if (err == MBX_OK)
-        err = client_open_segment(ns, false, &c->shm, &c->view);
-    if (err == MBX_OK) {
-        seg_header *h = segment_header(&c->view);
-        uint32_t state = atomic_load(&h->state);
-        if (state == SEG_CLOSING)
-            err = MBX_ESHUTDOWN;
-        else if (state != SEG_READY || atomic_load(&h->broker_pid) != broker_pid)
-            err = MBX_ENOBROKER; /* a segment left behind, or not ours to trust yet */
-    }
-    if (err == MBX_OK)
-        err = registration(c, wanted, opts->linger_ms, deadline);
+        err = registration(c, wanted, opts->linger_ms, deadline, broker_pid);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
         plat_shm_close(&c->shm);

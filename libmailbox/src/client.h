@@ -56,7 +56,9 @@ struct mbx_message {
  */
 mbx_err client_confirm_shutdown(mbx_client *c);
 
-/* Opens and validates a namespace's segment (read-only or not) into shm and view. */
-mbx_err client_open_segment(const char *ns, bool read_only, plat_shm *shm, seg_view *view);
+/* Maps a namespace's segment (read-only or not) into shm and view and validates it: the
+ * handle passed by the broker, or (PLAT_NO_HANDLE, Windows) the segment of that name. */
+mbx_err client_attach_segment(const char *ns, plat_handle passed, bool read_only, plat_shm *shm,
+                              seg_view *view);
 
 #endif

@@ -2,7 +2,66 @@
 #include <string.h>
 
 #include "client.h"
+#include "proto.h"
 #include "ring.h"
+
+/* With no broker: the pid of the broker that left a segment behind (its keeper holds it,
+ * POSIX; or it is still named, Windows), or 0 when nothing is left. */
+static int64_t broker_left_behind(const char *ns)
+{
+    plat_handle h;
+    int64_t keeper_pid, broker_pid = 0;
+    if (plat_keep_connect(ns, plat_deadline(1000), &h, &keeper_pid) == MBX_OK) {
+        char op = KEEPER_PROBE;
+        size_t got = 0;
+        if (plat_chan_send(h, &op, 1) != MBX_OK ||
+            plat_chan_recv(h, &broker_pid, sizeof broker_pid, &got, plat_deadline(1000)) !=
+                MBX_OK ||
+            got != sizeof broker_pid)
+            broker_pid = 0;
+        plat_handle_close(h);
+        return broker_pid;
+    }
+    plat_shm shm;
+    seg_view v;
+    if (client_attach_segment(ns, PLAT_NO_HANDLE, true, &shm, &v) == MBX_OK) {
+        broker_pid = atomic_load(&segment_header(&v)->broker_pid);
+        plat_shm_close(&shm);
+    }
+    return broker_pid;
+}
+
+/* Asks the broker for the segment (INSPECT), as a client registering would, and maps it
+ * read-only. */
+static mbx_err inspect_segment(const char *ns, int64_t *broker_pid, plat_shm *shm, seg_view *v)
+{
+    plat_handle chan;
+    int64_t deadline = plat_deadline(5000);
+    mbx_err err = plat_chan_connect(ns, deadline, &chan, broker_pid);
+    if (err != MBX_OK)
+        return err;
+    proto_request req = {.magic = PROTO_MAGIC, .version = PROTO_VERSION, .op = PROTO_INSPECT};
+    proto_reply rep;
+    size_t got = 0;
+    plat_handle passed = PLAT_NO_HANDLE;
+    err = plat_chan_send(chan, &req, sizeof req);
+    if (err == MBX_OK)
+        err = plat_chan_recv_handle(chan, &rep, sizeof rep, &got, deadline, &passed);
+    plat_handle_close(chan);
+    if (err == MBX_OK && got == 0)
+        err = MBX_ENOBROKER;
+    else if (err == MBX_OK &&
+             (got != sizeof rep || rep.magic != PROTO_MAGIC || rep.version != PROTO_VERSION ||
+              rep.layout_version != SEG_LAYOUT_VERSION))
+        err = MBX_EVERSION;
+    else if (err == MBX_OK && rep.status != MBX_OK)
+        err = (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    if (err != MBX_OK) {
+        plat_handle_close(passed);
+        return err;
+    }
+    return client_attach_segment(ns, passed, true, shm, v);
+}
 
 mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor visit, void *arg)
 {
@@ -13,18 +72,20 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ns = mbx_default_namespace();
     if (mbx_check_name(ns) != MBX_OK)
         return MBX_EINVAL;
+    strncpy(info->namespace_name, ns, MBX_NAME_MAX);
     plat_shm shm;
     seg_view v;
-    mbx_err err = client_open_segment(ns, true, &shm, &v);
+    int64_t chan_pid = 0;
+    mbx_err err = inspect_segment(ns, &chan_pid, &shm, &v);
+    if (err == MBX_ENOBROKER)
+        info->broker_pid = broker_left_behind(ns);
     if (err != MBX_OK)
         return err;
     seg_header *h = segment_header(&v);
     int64_t broker_pid = atomic_load(&h->broker_pid);
-    strncpy(info->namespace_name, ns, MBX_NAME_MAX);
     info->broker_pid = broker_pid;
-    if (atomic_load(&h->state) != SEG_READY ||
-        !plat_proc_alive(broker_pid, atomic_load(&h->broker_start_time))) {
-        /* A segment without its broker: info names the broker that left it. */
+    if (atomic_load(&h->state) != SEG_READY || broker_pid != chan_pid) {
+        /* Not ready yet, or closing: no broker to speak of. */
         plat_shm_close(&shm);
         return MBX_ENOBROKER;
     }

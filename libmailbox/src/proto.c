@@ -8,7 +8,7 @@ mbx_err proto_check_request(const proto_request *req, size_t len)
 {
     if (len != sizeof *req || req->magic != PROTO_MAGIC || req->version != PROTO_VERSION)
         return MBX_EVERSION;
-    if (req->op != PROTO_REGISTER && req->op != PROTO_UNREGISTER)
+    if (req->op != PROTO_REGISTER && req->op != PROTO_UNREGISTER && req->op != PROTO_INSPECT)
         return MBX_EINVAL;
     if (memchr(req->name, '\0', sizeof req->name) == NULL)
         return MBX_EINVAL;

@@ -19,7 +19,7 @@
 #define PROTO_MAGIC 0x5058424du /* "MBXP" */
 #define PROTO_VERSION 1u
 
-enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2 };
+enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2, PROTO_INSPECT = 3 };
 
 typedef struct proto_request {
     uint32_t magic;
@@ -42,6 +42,15 @@ typedef struct proto_reply {
     uint32_t layout_version;
     char name[MBX_NAME_MAX + 1]; /* the name granted */
 } proto_reply;
+
+/* The keeper's protocol (broker/keeper.h), one byte from whoever connects:
+ * ADOPT: a starting broker; the keeper answers ADOPT with the segment's handle and from
+ *        then on the connection is its link to that broker (BYE on it: exit);
+ * PROBE: a client asking whether a segment is held; the answer is the last broker's pid
+ *        as an int64_t, and the connection is closed. */
+#define KEEPER_ADOPT 'A'
+#define KEEPER_PROBE 'P'
+#define KEEPER_BYE 'B'
 
 /*
  * Checks a request datagram of len bytes (read into buf, which holds at least one

@@ -7,6 +7,7 @@ tearDown stops them and removes their namespace's segment even when a test fails
 Output is checked against the JSON Schemas in schemas/ with a real validator.
 """
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -80,7 +82,21 @@ def runtime_dir():
 
 
 def runtime_files(ns):
-    return [f"{runtime_dir()}/{ns}.sock", f"{runtime_dir()}/{ns}.lock"]
+    return [f"{runtime_dir()}/{ns}.sock", f"{runtime_dir()}/{ns}.lock",
+            f"{runtime_dir()}/{ns}.keep"]
+
+
+def keeper_pid(ns):
+    """The pid of the keeper holding ns's segment while no broker runs, or 0."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(runtime_files(ns)[2])
+        cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        return int.from_bytes(cred[:4], "little")
+    except OSError:
+        return 0
+    finally:
+        s.close()
 
 
 class Namespace:
@@ -115,8 +131,14 @@ class Namespace:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stderr.close()
-        # What a killed broker leaves: its segment, its socket and lock.
-        for path in (f"/dev/shm/mailbox.{self.name}", *runtime_files(self.name)):
+        # What a killed broker leaves: its keeper, its socket, lock and keeper's socket.
+        keeper = keeper_pid(self.name)
+        if keeper > 0:
+            try:
+                os.kill(keeper, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for path in runtime_files(self.name):
             try:
                 os.unlink(path)
             except FileNotFoundError:
@@ -419,8 +441,8 @@ class CliTest(unittest.TestCase):
 
     def test_group_mode_lets_members_in(self):
         ns = self.broker("--mode", "0660")
-        gid = os.stat(f"/dev/shm/mailbox.{ns}").st_gid
-        self.assertEqual(os.stat(f"/dev/shm/mailbox.{ns}").st_mode & 0o777, 0o660)
+        gid = os.getegid()  # the namespace's group: the broker's
+        self.assertEqual(os.stat(runtime_files(ns)[0]).st_mode & 0o777, 0o660)
         rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "10000", "owner")
         self.wait_for_client(ns, "owner")
         member = self.as_nobody(MBX, "send", "-N", ns, "--from", "member", "owner", "[1]",
@@ -612,6 +634,32 @@ time.sleep(float(sys.argv[2]))
             time.sleep(0.05)
         self.assertEqual(names, [])
 
+    def test_segment_cannot_be_resized(self):
+        # Any member can get at the segment (here: through the broker's /proc entry, as
+        # its own user may) but nobody can change its size: a truncation would kill every
+        # process that maps it with SIGBUS.
+        ns = self.broker()
+        broker = self.namespaces[0].proc
+        self.assertFalse(os.path.exists(f"/dev/shm/mailbox.{ns}"))  # no name to open
+        fds = [f"/proc/{broker.pid}/fd/{n}" for n in os.listdir(f"/proc/{broker.pid}/fd")]
+        segment = [p for p in fds if os.readlink(p).startswith(f"/memfd:mailbox.{ns}")]
+        self.assertEqual(len(segment), 1, [os.readlink(p) for p in fds])
+        fd = os.open(segment[0], os.O_RDWR)
+        try:
+            size = os.fstat(fd).st_size
+            for new_size in (4096, 0, size * 2):
+                with self.assertRaises(PermissionError):
+                    os.ftruncate(fd, new_size)
+            self.assertEqual(os.fstat(fd).st_size, size)
+        finally:
+            os.close(fd)
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "10000", "alive")
+        self.wait_for_client(ns, "alive")
+        self.assertEqual(run(MBX, "send", "-N", ns, "alive", "[1]").returncode, 0)
+        out, _ = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(out, "[1]\n")
+        self.assertIsNone(broker.poll())
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -680,6 +728,10 @@ time.sleep(float(sys.argv[2]))
         ns = self.broker()
         first = self.namespaces[0]
         self.assertEqual(self.epoch(ns), 0)
+        # A mailbox that lingers: something a broker to come would adopt (a namespace with
+        # nothing worth keeping goes with its broker).
+        r = run(MBX, "recv", "-N", ns, "--linger", "60", "-t", "50", "durable")
+        self.assertEqual(r.returncode, 0, r.stderr)
         first.proc.kill()
         first.proc.wait()
         # Clients are told there is no broker, and which broker left the namespace.
@@ -695,32 +747,57 @@ time.sleep(float(sys.argv[2]))
         self.namespaces[-1].stop()
         self.namespaces.append(Namespace(ns))  # a clean stop removed it: a new namespace
         self.assertEqual(self.epoch(ns), 0)
+        r = run(MBX, "recv", "-N", ns, "--linger", "60", "-t", "50", "durable")
+        self.assertEqual(r.returncode, 0, r.stderr)
         self.namespaces[-1].proc.kill()
         self.namespaces[-1].proc.wait()
         self.namespaces.append(Namespace(ns, "--fresh"))
         self.assertEqual(self.epoch(ns), 0)
+        self.namespaces[-1].stop()
+        # Killed with nothing in it worth keeping, a namespace goes with its broker.
+        self.namespaces.append(Namespace(ns))
+        self.namespaces[-1].proc.kill()
+        self.namespaces[-1].proc.wait()
+        self.assert_one_line_error(run(MBX, "list", "-N", ns), 3, "no broker")
+        self.assertNotIn("pid", run(MBX, "list", "-N", ns).stderr)
 
     def test_segment_of_another_version_is_refused(self):
+        # A keeper (here a stand-in) holds a segment of another layout version.
         ns = new_namespace("version")
-        path = f"/dev/shm/mailbox.{ns}"
-        try:
-            with open(path, "wb") as f:  # a header with magic "MAILBOX1" and layout 99
-                f.write(b"MAILBOX1" + (99).to_bytes(4, "little") + bytes(4096 - 12))
-            os.chmod(path, 0o600)
-            self.assert_one_line_error(run(MBX, "list", "-N", ns), 10, "version mismatch")
-            self.assert_one_line_error(run(MAILBOXD, "-N", ns), 4, "layout version", "--fresh")
-            garbage = run(MAILBOXD, "-N", ns, "--fresh", "-d")
-            self.assertEqual(garbage.returncode, 0, garbage.stderr)
-            os.kill(int(garbage.stdout), signal.SIGTERM)
-            for _ in range(500):
-                if not os.path.exists(path):
-                    break
-                time.sleep(0.01)
-            self.assertFalse(os.path.exists(path))
-        finally:
-            if os.path.exists(path):
-                os.unlink(path)
+        os.makedirs(runtime_dir(), mode=0o711, exist_ok=True)
+        keep_path = f"{runtime_dir()}/{ns}.keep"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(keep_path)
+        listener.listen(4)
+        listener.settimeout(10)
+        fd = os.memfd_create("stand-in", os.MFD_ALLOW_SEALING)
+        os.write(fd, b"MAILBOX1" + (99).to_bytes(4, "little") + bytes(4096 - 12))
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
 
+        def serve(times):
+            for _ in range(times):
+                conn, _ = listener.accept()
+                if conn.recv(1) == b"A":
+                    socket.send_fds(conn, [b"A"], [fd])
+                    conn.recv(1)  # until the broker lets go (bye, or its exit)
+                conn.close()
+
+        server = threading.Thread(target=serve, args=(2,), daemon=True)
+        server.start()
+        try:
+            self.assert_one_line_error(run(MAILBOXD, "-N", ns), 4, "layout version", "--fresh")
+            fresh = run(MAILBOXD, "-N", ns, "--fresh", "-d")
+            self.assertEqual(fresh.returncode, 0, fresh.stderr)
+            self.assertEqual(self.epoch(ns), 0)
+            os.kill(int(fresh.stdout), signal.SIGTERM)
+            server.join(timeout=10)
+            self.assertFalse(server.is_alive())
+        finally:
+            listener.close()
+            os.close(fd)
+            for path in (keep_path, *runtime_files(ns)):
+                if os.path.exists(path):
+                    os.unlink(path)
 
 if __name__ == "__main__":
     result = unittest.main(verbosity=2, exit=False).result

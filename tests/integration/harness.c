@@ -68,6 +68,27 @@ unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr)
     return (unsigned)(offsetof(struct sockaddr_un, sun_path) + strlen(addr->sun_path) + 1);
 }
 
+pid_t harness_keeper_pid(const char *ns)
+{
+    char dir[64];
+    runtime_dir(dir, sizeof dir);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s.keep", dir, ns);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    pid_t pid = 0;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            pid = cred.pid;
+    }
+    if (fd >= 0)
+        close(fd);
+    return pid;
+}
+
 void harness_cleanup(void)
 {
     for (int i = 0; i < n_tracked; i++) {
@@ -79,9 +100,14 @@ void harness_cleanup(void)
         char path[96];
         snprintf(path, sizeof path, "/mailbox.%.63s", namespaces[i]);
         shm_unlink(path);
-        /* What a killed broker left in the runtime directory. */
+        /* What a killed broker left: its keeper, and its files in the runtime directory. */
+        pid_t keeper = harness_keeper_pid(namespaces[i]);
+        if (keeper > 0)
+            kill(keeper, SIGKILL);
         char dir[64], file[160];
         runtime_dir(dir, sizeof dir);
+        snprintf(file, sizeof file, "%s/%.63s.keep", dir, namespaces[i]);
+        unlink(file);
         snprintf(file, sizeof file, "%s/%.63s.sock", dir, namespaces[i]);
         unlink(file);
         snprintf(file, sizeof file, "%s/%.63s.lock", dir, namespaces[i]);

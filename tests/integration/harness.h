@@ -59,7 +59,12 @@ mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on
 struct sockaddr_un;
 unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr);
 
-/* Kills every process this harness started and removes every namespace it named. */
+/* The pid of the keeper holding ns's segment while no broker runs (docs/architecture.md),
+ * or 0 when there is none. */
+pid_t harness_keeper_pid(const char *ns);
+
+/* Kills every process this harness started and removes every namespace it named (a
+ * killed broker's keeper and files included). */
 void harness_cleanup(void);
 
 #endif

@@ -83,20 +83,12 @@ static int chatter_main(void *p)
     return 0;
 }
 
-/* Maps the namespace's segment read-write, as any process of the namespace could. */
-static unsigned char *map_segment(size_t *size)
+/* The namespace's segment as a member sees it: the mapping of a client of this process
+ * (read-write, as any member's), valid until that client closes. */
+static unsigned char *map_segment(mbx_client *member, size_t *size)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/dev/shm/mailbox.%s", ns);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(base != MAP_FAILED);
-    *size = (size_t)st.st_size;
-    return base;
+    *size = member->shm.size;
+    return member->shm.base;
 }
 
 static void scribble(unsigned char *at, size_t len)
@@ -115,8 +107,9 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
     for (int i = 0; i < 2; i++)
         chatters[i] = harness_spawn(chatter_main, &index[i], 30);
 
+    mbx_client *observer = harness_connect(ns, "observer");
     size_t size;
-    unsigned char *base = map_segment(&size);
+    unsigned char *base = map_segment(observer, &size);
     seg_view v;
     assert_int_equal(segment_validate(base, size, &v), MBX_OK);
 
@@ -150,7 +143,7 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
         }
         usleep(4000);
     }
-    munmap(base, size);
+    mbx_close(observer);
 
     /* Nobody crashed (a signal) or hung (killed by the harness: -1). */
     for (int i = 0; i < 2; i++)
@@ -214,13 +207,12 @@ static void test_recycled_pid_does_not_pass(void **state)
     assert_int_equal(harness_wait(ghost, 5000), 128 + SIGKILL);
 
     size_t size;
-    unsigned char *base = map_segment(&size);
+    unsigned char *base = map_segment(tx, &size);
     seg_view v;
     assert_int_equal(segment_validate(base, size, &v), MBX_OK);
     uint32_t slot, gen;
     assert_int_equal(segment_find(&v, "ghost", &slot, &gen), MBX_OK);
     atomic_store(&segment_dir(&v, slot)->pid, (int64_t)getpid()); /* alive, another process */
-    munmap(base, size);
 
     broker = harness_start_broker(ns, NULL);
     mbx_namespace_info info;
@@ -243,7 +235,7 @@ static void test_garbage_in_locks_and_semaphores(void **state)
     mbx_client *rx = harness_connect(ns, "rx");
     mbx_client *tx = harness_connect(ns, "tx");
     size_t size;
-    unsigned char *base = map_segment(&size);
+    unsigned char *base = map_segment(rx, &size);
     seg_view v;
     assert_int_equal(segment_validate(base, size, &v), MBX_OK);
     uint32_t slot, gen;
@@ -264,7 +256,6 @@ static void test_garbage_in_locks_and_semaphores(void **state)
     memcpy(mb + offsetof(seg_mailbox, lock), &garbage, sizeof garbage);
     memcpy(mb + offsetof(seg_mailbox, items), &garbage, sizeof garbage);
     assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 3000), MBX_OK);
-    munmap(base, size);
     kill(broker, SIGKILL);
     assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
     broker = harness_start_broker(ns, "--log", log_path, NULL);
@@ -290,7 +281,7 @@ static void test_forged_bodies_are_refused(void **state)
     mbx_client *rx = harness_connect(ns, "rx");
     mbx_client *tx = harness_connect(ns, "tx");
     size_t size;
-    unsigned char *base = map_segment(&size);
+    unsigned char *base = map_segment(rx, &size);
     seg_view v;
     assert_int_equal(segment_validate(base, size, &v), MBX_OK);
     uint32_t slot, gen;
@@ -317,7 +308,6 @@ static void test_forged_bodies_are_refused(void **state)
             assert_int_equal(mbx_ack(rx, m), MBX_OK);
     }
     mbx_message_free(m);
-    munmap(base, size);
     mbx_close(tx);
     mbx_close(rx);
     assert_int_equal(harness_stop(broker, 5000), 0);
@@ -334,7 +324,7 @@ static void test_forged_shutdown_is_not_final(void **state)
     mbx_client *rx = harness_connect(ns, "rx");
     mbx_client *tx = harness_connect(ns, "tx");
     size_t size;
-    unsigned char *base = map_segment(&size);
+    unsigned char *base = map_segment(rx, &size);
     seg_view v;
     assert_int_equal(segment_validate(base, size, &v), MBX_OK);
     mbx_message *m = mbx_message_new();
@@ -349,7 +339,6 @@ static void test_forged_shutdown_is_not_final(void **state)
     assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
     assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
     assert_string_equal(mbx_message_body(m, NULL), "[2]");
-    munmap(base, size);
     /* A real shutdown is believed. */
     assert_int_equal(harness_stop(broker, 5000), 0);
     assert_int_equal(mbx_recv(rx, m, 1000), MBX_ESHUTDOWN);

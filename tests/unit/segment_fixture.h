@@ -1,6 +1,6 @@
-/* A real named segment from the platform layer, for unit tests of the layers that read
- * it: on Windows its mutexes and semaphores are then the named kernel objects too. The
- * name is removed at once, so not even a crashed test leaves it behind. */
+/* A real segment from the platform layer, for unit tests of the layers that read it: on
+ * Windows its mutexes and semaphores are then the named kernel objects too. On Linux it
+ * is a memfd, which no crashed test can leave behind. */
 #ifndef MBX_SEGMENT_FIXTURE_H
 #define MBX_SEGMENT_FIXTURE_H
 
@@ -22,8 +22,9 @@ static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t 
              (long long)plat_pid(), count++);
     plat_shm shm;
     assert_int_equal(plat_shm_create(ns, v.total_size, 0600, &shm), MBX_OK);
-    /* The name is not needed any more; the mapping lives until fixture_free(). */
-    assert_int_equal(plat_shm_unlink(ns), MBX_OK);
+    /* No handle is passed to anyone here; the mapping lives until fixture_free(). */
+    if (shm.has_handle)
+        plat_handle_close(shm.handle);
     v.base = shm.base;
     assert_int_equal(segment_init(&v, "unit", 0600), MBX_OK);
     atomic_store(&segment_header(&v)->state, SEG_READY);

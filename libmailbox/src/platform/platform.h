@@ -49,33 +49,50 @@ static inline void plat_cpu_relax(void)
 /* Gives the CPU to another runnable thread, if any, and returns. */
 void plat_yield(void);
 
-/* ---- named shared segment ---------------------------------------------------------- */
+/* ---- the namespace's shared segment ------------------------------------------------- */
 
+/*
+ * Two ways to share a segment, one per backend:
+ * - POSIX: an anonymous, sealed memfd (no size change is possible, not even by its
+ *   creator: a member cannot SIGBUS the others by truncating it). It has no name: the
+ *   broker passes it to each client over the control channel (plat_chan_send_handle),
+ *   and a keeper process holds it while no broker runs (broker/keeper_posix.c).
+ * - Windows: a named section, which cannot shrink; clients open it by name, and it lives
+ *   while any process holds a handle.
+ */
 typedef struct plat_shm {
-    void *base;    /* mapping address in this process */
-    size_t size;   /* mapped bytes */
-    uint32_t uid;  /* the segment's owner ... */
-    uint32_t gid;  /* ... and group */
-    unsigned mode; /* and permission bits, as the OS keeps them */
+    void *base;         /* mapping address in this process */
+    size_t size;        /* mapped bytes */
+    uint32_t uid;       /* the segment's owner ... */
+    uint32_t gid;       /* ... and group */
+    unsigned mode;      /* and permission bits (POSIX: as the broker was told) */
+    bool has_handle;    /* handle is set (a zeroed plat_shm has none) */
+    plat_handle handle; /* what the broker passes to clients (POSIX); Windows clients
+                           open the segment by name instead */
 } plat_shm;
 
 /*
- * Creates the named segment exclusively with the given permission bits, sized and with
- * its memory reserved (so a later touch cannot die with SIGBUS), and maps it read-write.
- * Errors: MBX_EEXIST when a segment of that name exists, MBX_ENOMEM when the memory
- * cannot be reserved, MBX_EPERM, MBX_ESYSTEM.
+ * Creates the segment (Windows: named, exclusively) with the given permission bits, sized
+ * and with its memory reserved (so a later touch cannot die with SIGBUS), and maps it
+ * read-write. Errors: MBX_EEXIST when a segment of that name exists (Windows), MBX_ENOMEM
+ * when the memory cannot be reserved, MBX_EPERM, MBX_ESYSTEM.
  */
 mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *out);
 /*
- * Opens an existing segment and maps all of it (writable unless read_only).
- * The size is the segment's actual size, at most max_size; the caller validates it.
+ * Windows: opens the named segment and maps all of it (writable unless read_only). The
+ * size is the segment's actual size, at most max_size; the caller validates it.
  * Errors: MBX_ENOBROKER (no such segment), MBX_EPERM, MBX_ECORRUPT (size out of range).
+ * POSIX: segments have no name; MBX_ENOBROKER.
  */
 mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm *out);
+/*
+ * Maps a segment passed as a handle (POSIX: a memfd received over the control channel;
+ * the handle is closed, the mapping stays). As plat_shm_open otherwise; MBX_ECORRUPT also
+ * when the handle is not a sealed segment. Windows: MBX_EINVAL (never passed).
+ */
+mbx_err plat_shm_map(plat_handle h, bool read_only, size_t max_size, plat_shm *out);
+/* Unmaps, and closes the handle if the segment has one. */
 void plat_shm_close(plat_shm *shm);
-/* Removes the name; mappings stay valid until closed. (Windows has no such call: a
- * segment's name goes with its last handle, and this does nothing.) */
-mbx_err plat_shm_unlink(const char *ns);
 /* One sentence of advice for a user whose plat_shm_create() failed with err, or NULL. */
 const char *plat_shm_advice(mbx_err err);
 
@@ -185,6 +202,23 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid);
  * *broker_pid is the kernel-verified pid of the process holding the endpoint. */
 mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
                           int64_t *broker_pid);
+/* Sends one datagram of len bytes and, with it, a handle the peer receives as its own
+ * (POSIX: SCM_RIGHTS; PLAT_NO_HANDLE: none; Windows: the handle is not sent). */
+mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_handle pass);
+/* As plat_chan_recv; *passed is the handle that came with the datagram, or
+ * PLAT_NO_HANDLE. */
+mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
+                              int64_t deadline_ns, plat_handle *passed);
+/*
+ * The keeper's endpoint (POSIX, where segments are handles): "<ns>.keep" in the caller's
+ * runtime directory. listen: a stale file is replaced (the caller holds the namespace's
+ * liveness lock). connect: MBX_ENOBROKER when no keeper answers, MBX_EPERM when the one
+ * that does runs as another user. Windows: MBX_EINVAL.
+ */
+mbx_err plat_keep_listen(const char *ns, plat_handle *out);
+mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *keeper_pid);
+void plat_keep_unlink(const char *ns);
 /* Sends one datagram of len bytes (the channel keeps message boundaries). */
 mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len);
 /* Receives one datagram before the deadline into buf; *got its length (0: peer closed).

@@ -280,18 +280,41 @@ mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
     return result;
 }
 
-mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)
+mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_handle pass)
 {
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pass != PLAT_NO_HANDLE) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = sizeof control.bytes;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        int fd = (int)pass;
+        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    }
     ssize_t n;
     do {
-        n = send((int)h, buf, len, MSG_NOSIGNAL);
+        n = sendmsg((int)h, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return (errno == EPIPE || errno == ECONNRESET) ? MBX_ENOBROKER : plat_map_errno(errno);
     return (size_t)n == len ? MBX_OK : MBX_ESYSTEM;
 }
 
-mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_t deadline_ns)
+mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)
+{
+    return plat_chan_send_handle(h, buf, len, PLAT_NO_HANDLE);
+}
+
+/* Waits until h is readable or the deadline passes: MBX_OK, MBX_ETIMEDOUT, or an error. */
+static mbx_err wait_readable(plat_handle h, int64_t deadline_ns)
 {
     for (;;) {
         int timeout = -1;
@@ -307,16 +330,125 @@ mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_
             continue;
         if (rc < 0)
             return plat_map_errno(errno);
-        if (rc == 0)
-            return MBX_ETIMEDOUT;
-        ssize_t n = recv((int)h, buf, cap, MSG_DONTWAIT);
+        return rc == 0 ? MBX_ETIMEDOUT : MBX_OK;
+    }
+}
+
+mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
+                              int64_t deadline_ns, plat_handle *passed)
+{
+    *passed = PLAT_NO_HANDLE;
+    for (;;) {
+        mbx_err err = wait_readable(h, deadline_ns);
+        if (err != MBX_OK)
+            return err;
+        struct iovec iov = {.iov_base = buf, .iov_len = cap};
+        union {
+            struct cmsghdr align;
+            char bytes[CMSG_SPACE(sizeof(int) * 4)];
+        } control;
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+        ssize_t n = recvmsg((int)h, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0)
             return errno == ECONNRESET ? (*got = 0, MBX_OK) : plat_map_errno(errno);
+        /* Keep the first descriptor passed; close any other a peer might have added. */
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                if (*passed == PLAT_NO_HANDLE)
+                    *passed = fd;
+                else
+                    close(fd);
+            }
+        }
         *got = (size_t)n;
         return MBX_OK;
     }
+}
+
+mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_t deadline_ns)
+{
+    plat_handle passed;
+    mbx_err err = plat_chan_recv_handle(h, buf, cap, got, deadline_ns, &passed);
+    if (passed != PLAT_NO_HANDLE)
+        close((int)passed); /* nobody asked for one */
+    return err;
+}
+
+/* ---- the keeper's endpoint --------------------------------------------------------- */
+
+mbx_err plat_keep_listen(const char *ns, plat_handle *out)
+{
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    struct sockaddr_un addr;
+    socklen_t len;
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    if (err != MBX_OK)
+        return err;
+    if (!posix_runtime_path(dir, ns, "keep", path, sizeof path) || !unix_addr(path, &addr, &len))
+        return MBX_EINVAL;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return plat_map_errno(errno);
+    (void)unlink(path);
+    mode_t old = umask(0177); /* the broker's user only */
+    int rc = bind(fd, (struct sockaddr *)&addr, len);
+    umask(old);
+    if (rc != 0 || listen(fd, 16) != 0) {
+        int e = errno;
+        close(fd);
+        return plat_map_errno(e);
+    }
+    *out = fd;
+    return MBX_OK;
+}
+
+mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *keeper_pid)
+{
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    uint32_t owner;
+    char dirs[1][POSIX_PATH_MAX];
+    posix_runtime_dirs(dirs, 1);
+    snprintf(dir, sizeof dir, "%s", dirs[0]);
+    mbx_err err = posix_runtime_check(dir, &owner);
+    if (err != MBX_OK)
+        return err;
+    if (!posix_runtime_path(dir, ns, "keep", path, sizeof path))
+        return MBX_EINVAL;
+    int fd = -1;
+    err = connect_path(path, deadline_ns, &fd);
+    if (err != MBX_OK)
+        return err;
+    int64_t pid = 0;
+    uint32_t uid = UINT32_MAX;
+    err = plat_chan_peer(fd, &pid, &uid);
+    if (err == MBX_OK && uid != (uint32_t)geteuid())
+        err = MBX_EPERM;
+    if (err != MBX_OK) {
+        close(fd);
+        return err;
+    }
+    *keeper_pid = pid;
+    *out = fd;
+    return MBX_OK;
+}
+
+void plat_keep_unlink(const char *ns)
+{
+    char dirs[1][POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    posix_runtime_dirs(dirs, 1);
+    if (posix_runtime_path(dirs[0], ns, "keep", path, sizeof path))
+        (void)unlink(path);
 }
 
 void plat_handle_close(plat_handle h)

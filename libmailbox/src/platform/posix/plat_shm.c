@@ -1,4 +1,11 @@
-/* Named shared segments: POSIX shm_open + mmap, memory reserved with posix_fallocate. */
+/*
+ * The segment on Linux: an anonymous memfd, its memory reserved with posix_fallocate,
+ * then sealed against any change of size (F_SEAL_SHRINK, F_SEAL_GROW) and against
+ * further sealing (F_SEAL_SEAL). Nobody can truncate it, not even its creator, so no
+ * member can kill the others with SIGBUS. It has no name in any file system: clients
+ * receive it from the broker over the control channel, and nothing is left behind in
+ * /dev/shm. (The name given to memfd_create only labels it in /proc/<pid>/maps.)
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,20 +15,10 @@
 
 #include "posix.h"
 
-/* "/mailbox.<ns>": the name under /dev/shm. ns is validated by the caller. */
-static void shm_name(const char *ns, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "/mailbox.%s", ns);
-}
+#define SEGMENT_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static mbx_err map_fd(int fd, size_t size, bool writable, plat_shm *out)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return plat_map_errno(errno);
-    out->uid = st.st_uid;
-    out->gid = st.st_gid;
-    out->mode = st.st_mode & 07777;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *base = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
@@ -33,67 +30,80 @@ static mbx_err map_fd(int fd, size_t size, bool writable, plat_shm *out)
 
 mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *out)
 {
-    char name[96];
-    shm_name(ns, name, sizeof name);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char label[96];
+    snprintf(label, sizeof label, "mailbox.%s", ns);
+    int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return plat_map_errno(errno);
-    /* shm_open applies the umask; set the requested bits exactly. */
+    /* ftruncate alone would succeed where the memory is short, and the first touch of a
+     * missing page would later kill us with SIGBUS: reserve every page now. */
     mbx_err err = MBX_OK;
-    if (fchmod(fd, (mode_t)mode) != 0) {
+    int rc = posix_fallocate(fd, 0, (off_t)size);
+    if (rc != 0)
+        err = (rc == ENOSPC || rc == EFBIG || rc == ENOMEM) ? MBX_ENOMEM : plat_map_errno(rc);
+    else if (fcntl(fd, F_ADD_SEALS, SEGMENT_SEALS) != 0)
         err = plat_map_errno(errno);
-    } else {
-        /* ftruncate alone succeeds on a too-small /dev/shm and the first touch of a
-         * missing page later kills us with SIGBUS: reserve every page now. */
-        int rc = posix_fallocate(fd, 0, (off_t)size);
-        if (rc != 0)
-            err = (rc == ENOSPC || rc == EFBIG) ? MBX_ENOMEM : plat_map_errno(rc);
-        else
-            err = map_fd(fd, size, true, out);
+    else
+        err = map_fd(fd, size, true, out);
+    if (err != MBX_OK) {
+        close(fd);
+        return err;
     }
-    close(fd);
-    if (err != MBX_OK)
-        shm_unlink(name);
-    return err;
+    out->uid = (uint32_t)geteuid();
+    out->gid = (uint32_t)getegid();
+    out->mode = mode & 0777;
+    out->has_handle = true;
+    out->handle = fd;
+    return MBX_OK;
 }
 
 mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm *out)
 {
-    char name[96];
-    shm_name(ns, name, sizeof name);
-    int fd = shm_open(name, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
-    if (fd < 0)
-        return plat_map_errno(errno);
+    (void)ns;
+    (void)read_only;
+    (void)max_size;
+    (void)out;
+    return MBX_ENOBROKER; /* no names: segments are passed as handles */
+}
+
+mbx_err plat_shm_map(plat_handle h, bool read_only, size_t max_size, plat_shm *out)
+{
+    int fd = (int)h;
     struct stat st;
-    mbx_err err;
+    mbx_err err = MBX_OK;
+    /* Only a segment whose size nobody can change is safe to map: check the seals. */
+    int seals = fcntl(fd, F_GET_SEALS);
     if (fstat(fd, &st) != 0)
         err = plat_map_errno(errno);
+    else if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+        err = MBX_ECORRUPT;
     else if (st.st_size <= 0 || (uint64_t)st.st_size > max_size)
         err = MBX_ECORRUPT;
     else
         err = map_fd(fd, (size_t)st.st_size, !read_only, out);
     close(fd);
-    return err;
+    if (err != MBX_OK)
+        return err;
+    out->uid = st.st_uid;
+    out->gid = st.st_gid;
+    out->mode = st.st_mode & 0777;
+    out->has_handle = false;
+    return MBX_OK;
 }
 
 void plat_shm_close(plat_shm *shm)
 {
     if (shm->base != NULL)
         munmap(shm->base, shm->size);
+    if (shm->has_handle)
+        close((int)shm->handle);
     shm->base = NULL;
     shm->size = 0;
-}
-
-mbx_err plat_shm_unlink(const char *ns)
-{
-    char name[96];
-    shm_name(ns, name, sizeof name);
-    if (shm_unlink(name) != 0)
-        return plat_map_errno(errno);
-    return MBX_OK;
+    shm->has_handle = false;
 }
 
 const char *plat_shm_advice(mbx_err err)
 {
-    return err == MBX_ENOMEM ? "is /dev/shm large enough?" : NULL;
+    return err == MBX_ENOMEM ? "is there enough memory, or does a memory limit (cgroup) apply?"
+                             : NULL;
 }

@@ -238,6 +238,42 @@ void plat_chan_unlisten(const char *ns, plat_handle listener)
     plat_handle_close(listener); /* releases the broker mutex too */
 }
 
+mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_handle pass)
+{
+    (void)pass; /* clients open the named section themselves */
+    return plat_chan_send(h, buf, len);
+}
+
+mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
+                              int64_t deadline_ns, plat_handle *passed)
+{
+    *passed = PLAT_NO_HANDLE;
+    return plat_chan_recv(h, buf, cap, got, deadline_ns);
+}
+
+/* No keeper on Windows: a named section lives while any process holds a handle. */
+mbx_err plat_keep_listen(const char *ns, plat_handle *out)
+{
+    (void)ns;
+    (void)out;
+    return MBX_EINVAL;
+}
+
+mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
+                          int64_t *keeper_pid)
+{
+    (void)ns;
+    (void)deadline_ns;
+    (void)out;
+    (void)keeper_pid;
+    return MBX_EINVAL;
+}
+
+void plat_keep_unlink(const char *ns)
+{
+    (void)ns;
+}
+
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
 {
     (void)ns;

@@ -235,6 +235,7 @@ mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *ou
         CloseHandle(map);
         return MBX_EEXIST;
     }
+    out->has_handle = false;
     mbx_err err = map_view(name, map, true, size, size, true, mode, out);
     if (err != MBX_OK)
         CloseHandle(map);
@@ -252,6 +253,7 @@ mbx_err plat_shm_open(const char *ns, bool read_only, size_t max_size, plat_shm 
         map = OpenFileMappingA(access, FALSE, name);
     if (map == NULL)
         return w32_map_error(GetLastError());
+    out->has_handle = false;
     mbx_err err = map_view(name, map, !read_only, 0, max_size, false, 0, out);
     if (err != MBX_OK)
         CloseHandle(map);
@@ -286,11 +288,13 @@ void plat_shm_close(plat_shm *shm)
     shm->size = 0;
 }
 
-mbx_err plat_shm_unlink(const char *ns)
+mbx_err plat_shm_map(plat_handle h, bool read_only, size_t max_size, plat_shm *out)
 {
-    /* A Windows section has no name to remove: it goes when its last handle closes. */
-    (void)ns;
-    return MBX_OK;
+    (void)h;
+    (void)read_only;
+    (void)max_size;
+    (void)out;
+    return MBX_EINVAL; /* clients open the named section: nothing is ever passed */
 }
 
 const char *plat_shm_advice(mbx_err err)
