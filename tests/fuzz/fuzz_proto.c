@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&req, data, size < sizeof req ? size : sizeof req);
     if (proto_check_request(&req, size) != MBX_OK)
         return 0;
-    if (size != sizeof req || (req.op != PROTO_REGISTER && req.op != PROTO_UNREGISTER))
+    if (size != sizeof req ||
+        (req.op != PROTO_REGISTER && req.op != PROTO_UNREGISTER && req.op != PROTO_INSPECT))
         abort();
     if (req.name[0] != '\0' && mbx_check_name(req.name) != MBX_OK)
         abort();

@@ -20,9 +20,17 @@
 
 #define PIPE_BUFFER 4096
 
+/* Pipe names are machine-wide, while Local\ objects are per session: the session id in
+ * the name keeps two sessions that use one namespace name apart. */
 static void pipe_name(const char *ns, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "\\\\.\\pipe\\mbx.%s%s", w32_scope_is_global() ? "global." : "", ns);
+    DWORD session = 0;
+    if (w32_scope_is_global())
+        snprintf(buf, cap, "\\\\.\\pipe\\mbx.global.%s", ns);
+    else if (ProcessIdToSessionId(GetCurrentProcessId(), &session))
+        snprintf(buf, cap, "\\\\.\\pipe\\mbx.s%lu.%s", (unsigned long)session, ns);
+    else
+        snprintf(buf, cap, "\\\\.\\pipe\\mbx.s0.%s", ns);
 }
 
 static w32_obj *new_obj(w32_kind kind, HANDLE h)
@@ -155,7 +163,7 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
     l->sa = calloc(1, sizeof *l->sa);
     if (l->sa != NULL) {
         l->sa->nLength = sizeof *l->sa;
-        l->sa->lpSecurityDescriptor = w32_mode_to_sd(mode);
+        l->sa->lpSecurityDescriptor = w32_pipe_sd(mode);
     }
     if (l->sa == NULL || l->sa->lpSecurityDescriptor == NULL) {
         free_obj(l);
@@ -298,9 +306,10 @@ mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
      * the deadline. SECURITY_IDENTIFICATION: whoever serves the pipe may learn who we
      * are, never act as us. */
     for (;;) {
-        h = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                        NULL);
+        /* Only the rights a client uses (the pipe's descriptor grants no more). */
+        h = CreateFileA(
+            name, GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES, 0, NULL, OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
         if (h != INVALID_HANDLE_VALUE)
             break;
         DWORD e = GetLastError();

@@ -63,23 +63,34 @@ static bool user_sid_string(char *out, size_t cap)
     return true;
 }
 
-/* Access for the "other" bits: r and w map to generic read and write. Sync objects need
- * full access to be waited on and released, so for them any w grants all. */
-static const char *other_rights(unsigned mode, bool sync_object)
+typedef enum { SD_SECTION, SD_SYNC, SD_PIPE } sd_kind;
+
+/* Access granted to Everyone for the "other" bits, per kind of object: no more than each
+ * use needs. Sync objects: waiting and releasing (SYNCHRONIZE | MUTEX_MODIFY_STATE |
+ * SEMAPHORE_MODIFY_STATE), never WRITE_DAC or WRITE_OWNER. The pipe: reading, writing data
+ * and setting the read mode (FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES),
+ * never FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE: another user could
+ * otherwise serve instances of the broker's pipe. */
+static const char *other_rights(unsigned mode, sd_kind kind)
 {
     bool r = mode & 0004, w = mode & 0002;
-    if (sync_object)
-        return w ? "GA" : NULL;
-    return r && w ? "GRGW" : r ? "GR" : w ? "GW" : NULL;
+    switch (kind) {
+    case SD_SYNC:
+        return w ? "0x100003" : NULL;
+    case SD_PIPE:
+        return r && w ? "0x12018b" : NULL; /* a client both writes and reads */
+    default:
+        return r && w ? "GRGW" : r ? "GR" : w ? "GW" : NULL;
+    }
 }
 
-static PSECURITY_DESCRIPTOR build_sd(unsigned mode, bool sync_object)
+static PSECURITY_DESCRIPTOR build_sd(unsigned mode, sd_kind kind)
 {
     char user[184];
     if (!user_sid_string(user, sizeof user))
         return NULL;
     char sddl[320];
-    const char *other = other_rights(mode, sync_object);
+    const char *other = other_rights(mode, kind);
     /* P: protected (no inherited entries). The owner and SYSTEM always have full access,
      * as root and the owner always can on POSIX. */
     snprintf(sddl, sizeof sddl, "D:P(A;;GA;;;%s)(A;;GA;;;SY)%s%s%s", user,
@@ -91,9 +102,14 @@ static PSECURITY_DESCRIPTOR build_sd(unsigned mode, bool sync_object)
     return sd;
 }
 
+PSECURITY_DESCRIPTOR w32_pipe_sd(unsigned mode)
+{
+    return build_sd(mode, SD_PIPE);
+}
+
 PSECURITY_DESCRIPTOR w32_mode_to_sd(unsigned mode)
 {
-    return build_sd(mode, false);
+    return build_sd(mode, SD_SECTION);
 }
 
 unsigned w32_object_mode(HANDLE h)
@@ -155,9 +171,11 @@ static bool remember(const char *prefix, void *base, size_t size, HANDLE map, un
         s->id = next_segment_id++;
         snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
         s->sa.nLength = sizeof s->sa;
-        /* Only the creator makes the sync objects with the segment's permissions; others
-         * open them, or make them with the default descriptor if all handles were gone. */
-        s->sa.lpSecurityDescriptor = creator ? build_sd(mode, true) : NULL;
+        /* Sync objects get the segment's permissions, also when a process that did not
+         * create the segment makes one again (all handles to it were gone): the mode read
+         * back from the section's descriptor. */
+        (void)creator;
+        s->sa.lpSecurityDescriptor = build_sd(mode, SD_SYNC);
         ok = true;
         break;
     }
@@ -202,6 +220,8 @@ static mbx_err map_view(const char *prefix, HANDLE map, bool writable, size_t si
         }
         size = mbi.RegionSize;
     }
+    if (!creator)
+        mode = w32_object_mode(map);
     if (!remember(prefix, base, size, map, mode, creator)) {
         UnmapViewOfFile(base);
         return MBX_ENOMEM;

@@ -57,6 +57,8 @@ void w32_object_prefix(const char *ns, char *buf, size_t cap);
  * free with LocalFree().
  */
 PSECURITY_DESCRIPTOR w32_mode_to_sd(unsigned mode);
+/* The descriptor of the broker's pipe for a mode (no pipe-instance creation for others). */
+PSECURITY_DESCRIPTOR w32_pipe_sd(unsigned mode);
 /* The permission bits a kernel object's DACL grants, read back the same way. */
 unsigned w32_object_mode(HANDLE h);
 
