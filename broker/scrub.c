@@ -83,6 +83,13 @@ unsigned scrub_segment(scrubber *s)
             repaired++;
         }
         seg_mailbox *mb = segment_mailbox(v, slot);
+        /* A starving sender asks for at most 2 * RING_STARVE_MS: anything further off is
+         * a scribble that would make newcomers queue for nothing. */
+        uint32_t starve = atomic_load(&mb->tx_starving_until_ms);
+        if (starve != 0 && (int32_t)(starve - (uint32_t)(plat_now_ns() / 1000000)) > 1000) {
+            atomic_store(&mb->tx_starving_until_ms, 0);
+            repaired++;
+        }
         uint64_t head = atomic_load(&mb->head), tail = atomic_load(&mb->tail);
         if (!rec->dirty && (tail - head > v->depth || (!rec->active && tail != head))) {
             /* Out of range, or messages in a free mailbox (written there by a scribbler,

@@ -14,6 +14,18 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* True while a sender that waited long for space asks newcomers to queue (any value is a
+ * hint: a scribbled one at worst makes newcomers wait for the sleepers, up to their own
+ * deadlines, and the broker's scrub puts far-off values back). */
+static bool someone_starves(seg_mailbox *mb)
+{
+    uint32_t until = atomic_load_explicit(&mb->tx_starving_until_ms, memory_order_relaxed);
+    if (until == 0)
+        return false;
+    uint32_t now_ms = (uint32_t)(plat_now_ns() / 1000000);
+    return (int32_t)(until - now_ms) > 0;
+}
+
 /* When a sleep on a semaphore ends: at the deadline, or after one slice, since a wake-up
  * is a hint that could be lost (a poster killed between its check and its post). Test
  * builds let MBX_TEST_NO_WAIT_SLICE=1 remove the slice, so that a lost wake-up hangs
@@ -26,6 +38,18 @@ static int64_t sleep_until(int64_t deadline, int64_t now)
         return deadline;
 #endif
     return min64(deadline, now + RING_WAIT_SLICE_NS);
+}
+
+/* Whether sleeps for space are cut into RING_STARVE_MS slices (to notice starving). Test
+ * builds turn that off with MBX_TEST_NO_WAIT_SLICE=1, like the wait slice: a lost wake-up
+ * must then hang. */
+static bool starve_slices(void)
+{
+#ifdef MBX_FAULT_INJECTION
+    return !fault_no_wait_slice();
+#else
+    return true;
+#endif
 }
 
 /* A deadline read from the clock only once somebody needs it: the fast paths never wait
@@ -151,6 +175,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         return MBX_ETOOLARGE;
     seg_mailbox *mb = segment_mailbox(v, slot);
     bool waited = false;
+    int64_t first_sleep_ns = 0; /* when we first slept for space, 0: not yet */
     for (;;) {
         mbx_err err = namespace_state(v);
         if (err != MBX_OK)
@@ -170,14 +195,14 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             return MBX_ECORRUPT;
         }
         uint64_t count = tail - head;
-        /* Senders asleep on this mailbox are woken together when it drains to half. One
-         * that arrives meanwhile, and may wait, queues behind them instead of taking the
-         * cells they wait for: else a steady stream of newcomers keeps the mailbox above
-         * half and the sleepers asleep past their deadlines (refused as full although
-         * the receiver drains all along). */
+        /* Senders asleep on this mailbox are woken together when it drains to half. A
+         * steady stream of newcomers can keep it above half, and a sleeper asleep past
+         * its deadline (refused as full although the receiver drains all along). So a
+         * sender that has waited RING_STARVE_MS says so, and while it does, a newcomer
+         * that may wait queues behind the sleepers instead of taking the cells they wait
+         * for. Only then: queueing costs wake-ups, and the common case never starves. */
         bool wait_turn = count < v->depth && count > v->depth / 2 && !waited && timeout_ms != 0 &&
-                         atomic_load_explicit(&mb->tx_waiting, memory_order_relaxed) != 0 &&
-                         plat_now_ns() < deadline_of(&d);
+                         someone_starves(mb) && plat_now_ns() < deadline_of(&d);
         if (count < v->depth && !wait_turn) {
             FAULT_POINT("ring.put.locked");
             fill_cell(v, segment_cell(v, mb, tail), msg);
@@ -205,8 +230,20 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);
             return MBX_EFULL;
         }
-        if (head_again == head)
-            (void)plat_sem_wait(&mb->space, sleep_until(deadline_of(&d), now));
+        if (head_again == head) {
+            /* Sleeps for space last at most RING_STARVE_MS: a sender that has waited that
+             * long says it starves, and says it again every time, as the word expires. */
+            int64_t until = sleep_until(deadline_of(&d), now);
+            if (first_sleep_ns == 0)
+                first_sleep_ns = now;
+            if (now - first_sleep_ns >= RING_STARVE_MS * 1000000LL)
+                atomic_store_explicit(&mb->tx_starving_until_ms,
+                                      (uint32_t)(now / 1000000 + 2 * RING_STARVE_MS) | 1u,
+                                      memory_order_relaxed);
+            if (starve_slices())
+                until = min64(until, now + RING_STARVE_MS * 1000000LL);
+            (void)plat_sem_wait(&mb->space, until);
+        }
         atomic_fetch_sub(&mb->tx_waiting, 1);
         waited = true;
     }

@@ -22,6 +22,10 @@
  * namespace state between them. */
 #define RING_WAIT_SLICE_NS (250LL * 1000 * 1000)
 
+/* A sender that has waited this long for space in a full mailbox is starving: newcomers
+ * queue behind the sleepers until the mailbox drains to half (see ring_put). */
+#define RING_STARVE_MS 10
+
 typedef struct ring_outgoing {
     const char *body; /* compact, validated JSON */
     uint32_t len;

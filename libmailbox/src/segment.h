@@ -88,7 +88,9 @@ typedef struct seg_mailbox {
     plat_mutex lock;
     _Atomic uint64_t tail;       /* next position to fill; guarded by lock */
     _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
-    uint32_t reserved0;
+    /* Monotonic milliseconds (low 32 bits) until which a sender that has waited long for
+     * space asks newcomers to queue behind the sleepers (ring.c, "starving"); a hint. */
+    _Atomic uint32_t tx_starving_until_ms;
     /* The consumer's cache line. */
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
     _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */

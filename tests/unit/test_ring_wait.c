@@ -31,9 +31,10 @@ static mbx_err take(seg_view *v, uint32_t slot, uint32_t gen, char *buf, int tim
     return ring_take(v, slot, gen, &in, timeout_ms, NULL);
 }
 
-/* A sender that may wait queues behind senders asleep on the mailbox (tx_waiting), even
- * when a cell is free, until the half-way crossing wakes them all: newcomers cannot keep
- * taking the cells the sleepers wait for. */
+/* While a sender asleep on the mailbox starves (tx_starving_until_ms), a sender that may
+ * wait queues behind the sleepers, even when a cell is free, until the half-way crossing
+ * wakes them all: newcomers cannot keep taking the cells they wait for. Without a
+ * starving sender, newcomers take free cells at once (queueing costs wake-ups). */
 struct queued_put {
     seg_view *v;
     uint32_t gen;
@@ -56,7 +57,11 @@ static void test_newcomer_queues_behind_sleepers(void **state)
     char buf[65];
     for (int i = 0; i < 4; i++)
         assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK);
-    atomic_store(&mb->tx_waiting, 1);                   /* a sender asleep on the full mailbox */
+    atomic_store(&mb->tx_waiting, 1);                     /* a sender asleep on the full mailbox */
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);   /* 3 of 4 */
+    assert_int_equal(put(&v, 0, gen, "0", 1000), MBX_OK); /* nobody starves: straight in */
+    /* Now it starves (for the next 5 s). */
+    atomic_store(&mb->tx_starving_until_ms, (uint32_t)(plat_now_ns() / 1000000 + 5000) | 1u);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK); /* 3 of 4: one cell free */
     /* A sender that may not wait takes the free cell at once... */
     assert_int_equal(put(&v, 0, gen, "2", 0), MBX_OK);
@@ -80,6 +85,9 @@ static void test_newcomer_queues_behind_sleepers(void **state)
 
 int main(void)
 {
+    /* Sleeps end when woken, not after a slice (test builds): the newcomer must stay
+     * queued until the half-way crossing wakes it. */
+    setenv("MBX_TEST_NO_WAIT_SLICE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_newcomer_queues_behind_sleepers),
     };
