@@ -17,6 +17,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "pending.h"
+#include "presence.h"
 #include "proto.h"
 #include "registry.h"
 #include "ring.h"
@@ -639,8 +640,10 @@ int broker_run(const broker_options *opt)
         shut_down(&b);
         return BROKER_EXIT_FAILURE;
     }
-    /* Everything is in place: publish readiness, in shared memory first. */
+    /* Everything is in place: publish readiness, in shared memory first, and wake whoever
+     * waits for a name (a namespace adopted with clients in it: they are there now). */
     atomic_store(&segment_header(&b.view)->state, SEG_READY);
+    presence_changed(&b.view);
     scrub_init(&b.scrub, &b.reg);
     if (opt->log_path != NULL && log_redirect(opt->log_path, 0) != 0)
         log_msg(LOG_LEVEL_WARN, "cannot open log file '%s'; logging to stderr", opt->log_path);

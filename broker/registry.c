@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "presence.h"
 #include "registry.h"
 #include "ring.h"
 
@@ -80,6 +81,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     rec->lingering = false;
     reg->active++;
     *slot = i;
+    presence_changed(reg->view);
     return MBX_OK;
 }
 
@@ -95,6 +97,7 @@ void registry_linger(registry *reg, uint32_t slot, int64_t until_ns)
     atomic_store(&e->linger_until_us, plat_wall_us() + (until_ns - plat_now_ns()) / 1000);
     atomic_store(&e->start_time, 0);
     atomic_store(&e->pid, 0);
+    presence_changed(reg->view);
 }
 
 void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms)
@@ -111,6 +114,7 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->pid, pid);
+    presence_changed(reg->view);
 }
 
 void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen)
@@ -169,6 +173,7 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     rec->chan = PLAT_NO_HANDLE;
     rec->watch = PLAT_NO_HANDLE;
     reg->active--;
+    presence_changed(reg->view);
     return dropped;
 }
 

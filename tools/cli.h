@@ -48,6 +48,7 @@ bool cli_parse_long(const char *s, long long lo, long long hi, long long *out);
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -9,7 +9,8 @@
 #include "monotonic.h"
 
 static const char usage_text[] =
-    "Usage: mbx recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--linger SECONDS] NAME\n"
+    "Usage: mbx recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--linger SECONDS] [--ready]\n"
+    "                NAME\n"
     "Connect as NAME and print each message received as one line of compact JSON.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
@@ -19,6 +20,8 @@ static const char usage_text[] =
     "      --envelope      print {\"from\",\"to\",\"seq\",\"ts\",\"body\"} per message\n"
     "      --linger S      keep the mailbox and what arrives in it for S seconds after\n"
     "                      this command ends, for the next 'mbx recv NAME' (0..86400)\n"
+    "      --ready         once the mailbox is taken, print 'ready NAME' on standard\n"
+    "                      error (for scripts and tests to wait on)\n"
     "  -h, --help          show this help\n";
 
 static const struct option long_options[] = {
@@ -27,6 +30,7 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, 't'},
     {"envelope", no_argument, NULL, 'e'},
     {"linger", required_argument, NULL, 'l'},
+    {"ready", no_argument, NULL, 'r'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -53,7 +57,7 @@ int cmd_recv(int argc, char **argv)
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
     long long count = 0, timeout = -1;
-    bool envelope = false;
+    bool envelope = false, ready = false;
     optind = 1;
     opterr = 0;
     int ch;
@@ -74,6 +78,9 @@ int cmd_recv(int argc, char **argv)
             break;
         case 'e':
             envelope = true;
+            break;
+        case 'r':
+            ready = true;
             break;
         case 'l': {
             long long seconds;
@@ -114,6 +121,10 @@ int cmd_recv(int argc, char **argv)
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
         return cli_fail_namespace("recv", err, opts.namespace_name);
+    if (ready) {
+        fprintf(stderr, "ready %s\n", mbx_client_name(c));
+        fflush(stderr);
+    }
     mbx_message *m = mbx_message_new();
     int rc = EXIT_OK_;
     if (m == NULL)

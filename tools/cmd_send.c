@@ -9,23 +9,27 @@
 #include <string.h>
 
 #include "cli.h"
+#include "monotonic.h"
 
 #define SEND_DEFAULT_TIMEOUT_MS 5000
 
 static const char usage_text[] =
-    "Usage: mbx send [-N NS] [--from NAME] [-t MS] TO [JSON]\n"
+    "Usage: mbx send [-N NS] [--from NAME] [-t MS] [--wait MS] TO [JSON]\n"
     "Send one JSON message to the client TO; without JSON, send each line of standard\n"
     "input as one message (blank lines are skipped; the first bad line stops).\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --from NAME     send under this client name (default: an assigned one)\n"
     "  -t, --timeout MS    wait up to MS for space in a full mailbox (default 5000)\n"
+    "      --wait MS       wait up to MS for TO (and the broker) to be there, then send\n"
+    "                      (default 0: fail at once when TO is not connected)\n"
     "  -h, --help          show this help\n";
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"from", required_argument, NULL, 'f'},
     {"timeout", required_argument, NULL, 't'},
+    {"wait", required_argument, NULL, 'w'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -70,7 +74,7 @@ static bool blank(const char *s, size_t len)
     return true;
 }
 
-static int send_stdin(mbx_client *c, const char *to, int timeout_ms)
+static int send_stdin(mbx_client *c, const char *to, const mbx_send_options *so)
 {
     size_t max = mbx_max_message(c);
     char *buf = malloc(max + 2);
@@ -89,7 +93,7 @@ static int send_stdin(mbx_client *c, const char *to, int timeout_ms)
         }
         if (blank(buf, len))
             continue;
-        mbx_err err = mbx_send(c, to, buf, len, timeout_ms);
+        mbx_err err = mbx_send_ex(c, to, buf, len, so);
         if (err != MBX_OK) {
             rc = cli_fail("send", cli_exit_code(err), "line %lu: %s", line, mbx_strerror(err));
             break;
@@ -105,7 +109,7 @@ int cmd_send(int argc, char **argv)
 {
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
-    long long timeout = SEND_DEFAULT_TIMEOUT_MS;
+    long long timeout = SEND_DEFAULT_TIMEOUT_MS, wait = 0;
     optind = 1;
     opterr = 0;
     int ch;
@@ -121,6 +125,12 @@ int cmd_send(int argc, char **argv)
             if (!cli_parse_long(optarg, -1, 86400000, &timeout))
                 return cli_fail("send", EXIT_USAGE,
                                 "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
+                                optarg);
+            break;
+        case 'w':
+            if (!cli_parse_long(optarg, 0, 86400000, &wait))
+                return cli_fail("send", EXIT_USAGE,
+                                "--wait: '%s' is not a number of milliseconds (0..86400000)",
                                 optarg);
             break;
         case 'h':
@@ -143,21 +153,38 @@ int cmd_send(int argc, char **argv)
     if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
         return cli_fail("send", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
 
+    /* --wait: the recipient (and the broker, if none runs yet) first, so that sender,
+     * receiver and broker may start in any order; then connect and send. */
+    long long wait_until = monotonic_ms() + wait;
+    if (wait > 0) {
+        mbx_err err = mbx_wait_for(opts.namespace_name, to, (int)wait);
+        if (err == MBX_ETIMEDOUT)
+            return cli_fail("send", EXIT_NO_RECIPIENT, "%s: not there after %lld ms", to, wait);
+        if (err != MBX_OK)
+            return cli_fail_namespace("send", err, opts.namespace_name);
+    }
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
         return cli_fail_namespace("send", err, opts.namespace_name);
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = (int)timeout;
+    if (wait > 0) {
+        long long left = wait_until - monotonic_ms();
+        so.wait_ms = left > 0 ? (int)left : 1;
+    }
     int rc;
     if (rest == 2) {
         const char *json = argv[optind + 1];
-        err = mbx_send(c, to, json, strlen(json), (int)timeout);
+        err = mbx_send_ex(c, to, json, strlen(json), &so);
         if (err == MBX_ETOOLARGE)
             rc = cli_fail("send", EXIT_BAD_MESSAGE, "%s: %zu bytes: %s (%zu bytes)", to,
                           strlen(json), mbx_strerror(err), mbx_max_message(c));
         else
             rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
     } else {
-        rc = send_stdin(c, to, (int)timeout);
+        rc = send_stdin(c, to, &so);
     }
     mbx_close(c);
     return rc;

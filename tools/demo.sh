@@ -29,7 +29,7 @@ echo "mailboxd running, pid $broker_pid"
 say "start a receiver 'console' that prints each message with its envelope"
 timeout 20 "$mbx" recv --envelope -c 4 -t 15000 console >"$out" &
 rx_pid=$!
-for _ in $(seq 100); do "$mbx" list --json | grep -q '"console"' && break; sleep 0.05; done
+"$mbx" wait -t 5000 console   # no race: returns once the receiver has its mailbox
 
 say "send one message as an argument"
 "$mbx" send --from greeter console '{"hello": "world"}'

@@ -10,10 +10,12 @@ static const char usage_text[] =
     "Send, receive and list messages of a mailbox namespace.\n"
     "\n"
     "Commands:\n"
-    "  send [-N NS] [--from NAME] [-t MS] TO [JSON]\n"
+    "  send [-N NS] [--from NAME] [-t MS] [--wait MS] TO [JSON]\n"
     "                 send JSON to TO, or each line of standard input when JSON is absent\n"
-    "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] NAME\n"
+    "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--ready] NAME\n"
     "                 take the mailbox NAME and print each message on one line\n"
+    "  wait [-N NS] [-t MS] NAME...\n"
+    "                 wait until every NAME is there (and the broker, if none runs yet)\n"
     "  list [-N NS] [--json]\n"
     "                 show the broker, the namespace's geometry and its clients\n"
     "  bench [-N NS] [--mode pingpong|throughput] [--senders N] [--size BYTES] [--count N]\n"
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
         return cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "recv") == 0)
         return cmd_recv(argc - 1, argv + 1);
+    if (strcmp(cmd, "wait") == 0)
+        return cmd_wait(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0)
         return cmd_list(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)

@@ -148,8 +148,11 @@ typedef struct mbx_send_options {
     int trusted;    /* 0 (default): validate. 1: the caller vouches that the text is one
                        valid JSON value in UTF-8, compact (no white space outside strings);
                        validation and compaction are skipped (only the size and the absence
-                       of NUL bytes are checked). Text that breaks the promise reaches the
-                       recipient as it is; it cannot harm the namespace. */
+                       of NUL bytes are checked). Text that breaks the promise is refused
+                       by its recipient (MBX_ECORRUPT); it cannot harm the namespace. */
+    int wait_ms;    /* when no client of that name is there yet, wait up to this long for
+                       one to appear (as mbx_wait_for), then send; default 0: fail at once
+                       with MBX_ENORECIPIENT */
 } mbx_send_options;
 
 MBX_API void mbx_send_options_init(mbx_send_options *opts);
@@ -157,6 +160,22 @@ MBX_API void mbx_send_options_init(mbx_send_options *opts);
 /* mbx_send() with options (opts NULL: the defaults). Same errors and thread safety. */
 MBX_API mbx_err mbx_send_ex(mbx_client *client, const char *to, const char *json, size_t len,
                             const mbx_send_options *opts);
+
+/* ---------------------------------------------------------------------------------- */
+/* Waiting for a peer                                                                   */
+
+/*
+ * Waits until a send to client_name in the namespace would be accepted (a client of that
+ * name is connected, or its mailbox lingers), up to timeout_ms (negative: no limit).
+ * Also waits for the broker itself when none runs yet, so that a broker and its clients
+ * may start in any order. It sleeps on what the broker signals at every change of its
+ * directory (and, with no broker, on the appearance of its endpoint): no polling.
+ * namespace_name NULL: the default. Needs no mailbox.
+ * Returns MBX_OK, or MBX_ETIMEDOUT; MBX_EINVAL for a bad name; MBX_EPERM when the
+ * namespace does not admit the caller; MBX_EVERSION, MBX_ECORRUPT.
+ * Thread safety: any thread, any time.
+ */
+MBX_API mbx_err mbx_wait_for(const char *namespace_name, const char *client_name, int timeout_ms);
 
 /* ---------------------------------------------------------------------------------- */
 /* Receiving                                                                            */

@@ -43,6 +43,12 @@ struct mbx_message {
     uint64_t peek_position;
 };
 
+/* Asks ns's broker for the segment (INSPECT), as a client registering would, and maps it
+ * (read-only or not) without taking a slot; *broker_pid: the broker's, kernel-verified.
+ * Errors as mbx_connect(). */
+mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_pid, plat_shm *shm,
+                               seg_view *v);
+
 /* How long a client waits for the broker to close its channel before it believes a
  * shutdown or an eviction that shared memory reports. */
 #define CLIENT_CONFIRM_NS (1000LL * 1000 * 1000)

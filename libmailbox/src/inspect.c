@@ -31,9 +31,8 @@ static int64_t broker_left_behind(const char *ns)
     return broker_pid;
 }
 
-/* Asks the broker for the segment (INSPECT), as a client registering would, and maps it
- * read-only. */
-static mbx_err inspect_segment(const char *ns, int64_t *broker_pid, plat_shm *shm, seg_view *v)
+mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_pid, plat_shm *shm,
+                               seg_view *v)
 {
     plat_handle chan;
     int64_t deadline = plat_deadline(5000);
@@ -60,7 +59,7 @@ static mbx_err inspect_segment(const char *ns, int64_t *broker_pid, plat_shm *sh
         plat_handle_close(passed);
         return err;
     }
-    return client_attach_segment(ns, passed, true, shm, v);
+    return client_attach_segment(ns, passed, read_only, shm, v);
 }
 
 mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor visit, void *arg)
@@ -76,7 +75,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
     plat_shm shm;
     seg_view v;
     int64_t chan_pid = 0;
-    mbx_err err = inspect_segment(ns, &chan_pid, &shm, &v);
+    mbx_err err = client_inspect_segment(ns, true, &chan_pid, &shm, &v);
     if (err == MBX_ENOBROKER)
         info->broker_pid = broker_left_behind(ns);
     if (err != MBX_OK)

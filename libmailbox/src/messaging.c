@@ -5,6 +5,7 @@
 #include "client.h"
 #include "envelope.h"
 #include "names.h"
+#include "presence.h"
 #include "ring.h"
 
 /* Finds the recipient's slot and generation, through the client's one-entry cache. */
@@ -89,6 +90,14 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
 
     uint32_t slot, gen;
     err = find_recipient(c, to, &slot, &gen);
+    if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
+        /* Not there yet: wait for it on the directory's change signal, then look again. */
+        err = presence_wait(&c->view, to, plat_deadline(opts->wait_ms));
+        if (err == MBX_OK)
+            err = find_recipient(c, to, &slot, &gen);
+        else if (err == MBX_ETIMEDOUT)
+            err = MBX_ENORECIPIENT;
+    }
     if (err == MBX_OK) {
         ring_outgoing msg = {
             .body = body,

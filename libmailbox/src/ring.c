@@ -31,7 +31,7 @@ static bool someone_starves(seg_mailbox *mb)
  * builds let MBX_TEST_NO_WAIT_SLICE=1 remove the slice, so that a lost wake-up hangs
  * the test instead of hiding behind one slice. Lock waits keep their slices: nothing
  * wakes them, they re-check the namespace between slices. */
-static int64_t sleep_until(int64_t deadline, int64_t now)
+int64_t ring_sleep_until(int64_t deadline, int64_t now)
 {
 #ifdef MBX_FAULT_INJECTION
     if (fault_no_wait_slice())
@@ -233,7 +233,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         if (head_again == head) {
             /* Sleeps for space last at most RING_STARVE_MS: a sender that has waited that
              * long says it starves, and says it again every time, as the word expires. */
-            int64_t until = sleep_until(deadline_of(&d), now);
+            int64_t until = ring_sleep_until(deadline_of(&d), now);
             if (first_sleep_ns == 0)
                 first_sleep_ns = now;
             if (now - first_sleep_ns >= RING_STARVE_MS * 1000000LL)
@@ -385,7 +385,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         slept_since = plat_now_ns();
         atomic_store(&mb->rx_sleeping, 1);
         if (atomic_load(&mb->tail) == head)
-            (void)plat_sem_wait(&mb->items, sleep_until(deadline_of(&d), now));
+            (void)plat_sem_wait(&mb->items, ring_sleep_until(deadline_of(&d), now));
         atomic_store(&mb->rx_sleeping, 0);
     }
 }

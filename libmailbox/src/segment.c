@@ -71,6 +71,9 @@ mbx_err segment_init(seg_view *view, const char *ns, unsigned mode)
     h->mode = mode;
     strncpy(h->namespace_name, ns, MBX_NAME_MAX);
     atomic_store(&h->state, SEG_INITIALIZING);
+    mbx_err sem_err = plat_sem_init(&h->dir_sem, 0);
+    if (sem_err != MBX_OK)
+        return sem_err;
     for (uint32_t i = 0; i < view->slots; i++) {
         memset(segment_dir(view, i), 0, sizeof(seg_dir_entry));
         mbx_err err = mailbox_init(segment_mailbox(view, i));

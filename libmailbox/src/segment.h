@@ -70,6 +70,12 @@ typedef struct seg_header {
     _Atomic uint64_t epoch;             /* adoptions so far */
     _Atomic int64_t heartbeat_us;       /* wall clock, refreshed every second */
     _Atomic uint64_t discarded;         /* messages dropped with their recipient */
+    /* Presence (presence.c): the broker adds one to dir_changes at every change of the
+     * directory, then posts dir_sem once per waiter announced in dir_waiters. Hints,
+     * like every wake-up: waiters re-read the directory. */
+    _Atomic uint32_t dir_changes;
+    _Atomic uint32_t dir_waiters;
+    _Alignas(64) plat_sem dir_sem;
 } seg_header;
 
 typedef struct seg_dir_entry {

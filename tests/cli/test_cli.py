@@ -660,6 +660,46 @@ time.sleep(float(sys.argv[2]))
         self.assertEqual(out, "[1]\n")
         self.assertIsNone(broker.poll())
 
+    def test_wait_send_wait_and_ready_in_any_order(self):
+        # The broker, the receiver and the sender, started in every order the tools allow
+        # (a receiver needs its broker): nothing polls, nothing races, nothing is lost.
+        for order in (("broker", "recv", "send"), ("broker", "send", "recv"),
+                      ("send", "broker", "recv"), ("wait", "send", "broker", "recv")):
+            with self.subTest(order=order):
+                ns = new_namespace("order")
+                procs = {}
+                broker = None
+                for step in order:
+                    if step == "broker":
+                        broker = Namespace(ns)
+                        self.namespaces.append(broker)
+                    elif step == "wait":
+                        procs["wait"] = self.background(MBX, "wait", "-N", ns, "-t", "15000", "w")
+                    elif step == "send":
+                        procs["send"] = self.background(MBX, "send", "-N", ns, "--wait", "15000",
+                                                        "w", '{"n":1}')
+                    else:
+                        procs["recv"] = self.background(MBX, "recv", "-N", ns, "--ready", "-c",
+                                                        "1", "-t", "15000", "w")
+                    time.sleep(0.1)  # not needed for correctness: lets each one start first
+                out, err = procs["recv"].communicate(timeout=TIMEOUT)
+                self.assertEqual((procs["recv"].returncode, out), (0, '{"n":1}\n'), err)
+                self.assertEqual(err.splitlines()[0], "ready w")
+                for name in ("send", "wait"):
+                    if name in procs:
+                        _, err = procs[name].communicate(timeout=TIMEOUT)
+                        self.assertEqual(procs[name].returncode, 0, err)
+
+    def test_wait_and_send_wait_time_out(self):
+        ns = self.broker()
+        self.assert_one_line_error(run(MBX, "wait", "-N", ns, "-t", "100", "ghost"), 4, "ghost")
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "--wait", "100", "ghost", "{}"), 5,
+                                   "ghost")
+        self.assert_one_line_error(run(MBX, "wait", "-N", new_namespace("none"), "-t", "100",
+                                       "ghost"), 4)
+        self.assert_one_line_error(run(MBX, "wait", "-N", ns), 2)
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "--wait", "x", "a", "{}"), 2)
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

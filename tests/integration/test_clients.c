@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -453,6 +454,52 @@ static void test_stopped_broker_does_not_hold_connect_or_close(void **state)
     mbx_close(c);
 }
 
+/* ---- waiting for a peer ------------------------------------------------------------ */
+
+static int no_broker_yet(void **state)
+{
+    (void)state;
+    harness_namespace(ns, "presence");
+    broker = 0;
+    return 0;
+}
+
+/* Waits for "late" (and for a broker, none running yet): exits 100 + the result. */
+static int wait_for_late_main(void *p)
+{
+    (void)p;
+    return 100 + (int)mbx_wait_for(ns, "late", 20000);
+}
+
+static void test_wait_for_waits_for_broker_and_peer(void **state)
+{
+    (void)state;
+    pid_t waiter = harness_spawn(wait_for_late_main, NULL, 30);
+    usleep(200 * 1000); /* not needed for correctness: the waiter is asleep by now */
+    broker = harness_start_broker(ns, NULL);
+    mbx_client *other = harness_connect(ns, "other"); /* a change that is not it */
+    usleep(100 * 1000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    mbx_client *late = harness_connect(ns, "late");
+    assert_int_equal(harness_wait(waiter, 10000), 100 + MBX_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("mbx_wait_for returned %.2f ms after the connect began\n",
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    /* Already there: at once. Not there: the limit. */
+    assert_int_equal(mbx_wait_for(ns, "late", 0), MBX_OK);
+    assert_int_equal(mbx_wait_for(ns, "absent", 50), MBX_ETIMEDOUT);
+    assert_int_equal(mbx_wait_for(ns, "bad/name", 50), MBX_EINVAL);
+    /* A send that may wait for its recipient. */
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    assert_int_equal(mbx_send_ex(other, "later", "[1]", 3, &so), MBX_ENORECIPIENT);
+    so.wait_ms = 50;
+    assert_int_equal(mbx_send_ex(other, "later", "[1]", 3, &so), MBX_ENORECIPIENT);
+    mbx_close(late);
+    mbx_close(other);
+}
+
 static int count_refusals(const mbx_client_info *ci, void *arg)
 {
     if (strcmp(ci->name, "slow") == 0)
@@ -571,6 +618,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stopped_broker_does_not_hold_connect_or_close,
                                         start_default, stop_broker),
         cmocka_unit_test(test_no_broker),
+        cmocka_unit_test_setup_teardown(test_wait_for_waits_for_broker_and_peer, no_broker_yet,
+                                        stop_broker),
         cmocka_unit_test_setup_teardown(test_sigterm_wakes_blocked_receiver, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_second_broker_refused, start_default, stop_broker),

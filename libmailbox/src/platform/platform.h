@@ -193,6 +193,16 @@ void plat_chan_unlisten(const char *ns, plat_handle listener);
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener);
 /* Where the namespace's endpoint is (a path, a pipe name), for messages; returns buf. */
 const char *plat_chan_where(const char *ns, char *buf, size_t cap);
+/* Waiting for a broker to appear: open a watch first, then try to connect, then wait on
+ * the watch (so that a broker that appears in between is not missed), and try again.
+ * plat_chan_watch_wait returns MBX_OK when an endpoint of ns may have appeared (possibly
+ * spuriously), MBX_ETIMEDOUT at the deadline. POSIX: inotify on the runtime directories
+ * (a socket appears there by one rename, when it is ready); where they cannot be
+ * watched, and on Windows, it waits a short while (50 ms) instead. */
+typedef struct plat_chan_watch plat_chan_watch;
+mbx_err plat_chan_watch_open(const char *ns, plat_chan_watch **out);
+mbx_err plat_chan_watch_wait(plat_chan_watch *w, int64_t deadline_ns);
+void plat_chan_watch_close(plat_chan_watch *w);
 /* Accepts one pending connection (non-blocking; MBX_ETIMEDOUT when none is pending). */
 mbx_err plat_chan_accept(plat_handle listener, plat_handle *conn);
 /* The kernel-verified pid and uid of a connected peer. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -78,15 +79,27 @@ static mbx_err bind_socket(const char *dir, const char *ns, unsigned mode, int *
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return plat_map_errno(errno);
-    (void)unlink(path);
-    /* Nobody may connect before the permissions are right: bind owner-only, then widen. */
+    /* Made under a temporary name, listening and with its permissions, then renamed into
+     * place: the socket appears ready in one step (what a client watching the directory
+     * for it relies on), replacing a stale one. Nobody may connect before the
+     * permissions are right: bound owner-only, then widened. */
+    char temp[POSIX_PATH_MAX];
+    struct sockaddr_un temp_addr;
+    socklen_t temp_len;
+    if (!posix_runtime_path(dir, ns, "sock-new", temp, sizeof temp) ||
+        !unix_addr(temp, &temp_addr, &temp_len)) {
+        close(fd);
+        return MBX_EINVAL;
+    }
+    (void)unlink(temp);
     mode_t old = umask(0177);
-    int rc = bind(fd, (struct sockaddr *)&addr, len);
+    int rc = bind(fd, (struct sockaddr *)&temp_addr, temp_len);
     umask(old);
     struct stat st;
-    if (rc != 0 || chmod(path, (mode_t)(mode & 0666)) != 0 || listen(fd, 512) != 0 ||
-        stat(path, &st) != 0) {
+    if (rc != 0 || chmod(temp, (mode_t)(mode & 0666)) != 0 || listen(fd, 512) != 0 ||
+        rename(temp, path) != 0 || stat(path, &st) != 0) {
         int e = errno;
+        (void)unlink(temp);
         close(fd);
         return plat_map_errno(e);
     }
@@ -461,4 +474,79 @@ bool plat_handle_ready(plat_handle h)
 {
     struct pollfd pfd = {.fd = (int)h, .events = POLLIN};
     return poll(&pfd, 1, 0) > 0;
+}
+
+/* ---- waiting for a broker to appear ------------------------------------------------- */
+
+struct plat_chan_watch {
+    int fd; /* inotify; -1 when no directory could be watched */
+    char sock_name[POSIX_PATH_MAX];
+};
+
+mbx_err plat_chan_watch_open(const char *ns, plat_chan_watch **out)
+{
+    plat_chan_watch *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return MBX_ENOMEM;
+    snprintf(w->sock_name, sizeof w->sock_name, "%s.sock", ns);
+    w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    char dirs[2][POSIX_PATH_MAX];
+    int n = posix_runtime_dirs(dirs, 2);
+    int watched = 0;
+    for (int i = 0; i < n && w->fd >= 0; i++) {
+        /* Our own directory may not exist yet: make it, as a broker of ours would. */
+        if (i == 0) {
+            char own[POSIX_PATH_MAX];
+            (void)posix_runtime_make(own, sizeof own);
+        }
+        if (inotify_add_watch(w->fd, dirs[i], IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) >= 0)
+            watched++;
+    }
+    if (w->fd >= 0 && watched == 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    *out = w;
+    return MBX_OK;
+}
+
+mbx_err plat_chan_watch_wait(plat_chan_watch *w, int64_t deadline_ns)
+{
+    for (;;) {
+        int64_t left = deadline_ns - plat_now_ns();
+        if (left <= 0)
+            return MBX_ETIMEDOUT;
+        if (w->fd < 0) { /* nothing to watch: wait a little, then let the caller try */
+            struct timespec ts = {0, left < 50000000 ? (long)left : 50000000};
+            nanosleep(&ts, NULL);
+            return MBX_OK;
+        }
+        struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+        int timeout = (int)((left + 999999) / 1000000);
+        int rc = poll(&pfd, 1, timeout);
+        if (rc < 0 && errno != EINTR)
+            return plat_map_errno(errno);
+        if (rc <= 0)
+            continue;
+        _Alignas(struct inotify_event) char buf[4096];
+        ssize_t got = read(w->fd, buf, sizeof buf);
+        if (got <= 0)
+            continue;
+        for (char *p = buf; p < buf + got;) {
+            struct inotify_event *ev = (struct inotify_event *)(void *)p;
+            if ((ev->mask & IN_Q_OVERFLOW) != 0 ||
+                (ev->len > 0 && strcmp(ev->name, w->sock_name) == 0))
+                return MBX_OK;
+            p += sizeof *ev + ev->len;
+        }
+    }
+}
+
+void plat_chan_watch_close(plat_chan_watch *w)
+{
+    if (w == NULL)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w);
 }

@@ -406,3 +406,30 @@ bool plat_handle_ready(plat_handle h)
         finish_read(o, 0);
     return WaitForSingleObject(o->ready, 0) == WAIT_OBJECT_0;
 }
+
+/* No notification for a pipe that appears: the watch waits a short while. */
+struct plat_chan_watch {
+    int unused;
+};
+
+mbx_err plat_chan_watch_open(const char *ns, plat_chan_watch **out)
+{
+    (void)ns;
+    *out = calloc(1, sizeof **out);
+    return *out != NULL ? MBX_OK : MBX_ENOMEM;
+}
+
+mbx_err plat_chan_watch_wait(plat_chan_watch *w, int64_t deadline_ns)
+{
+    (void)w;
+    DWORD left = w32_wait_ms(deadline_ns);
+    if (left == 0)
+        return MBX_ETIMEDOUT;
+    Sleep(left < 50 ? left : 50);
+    return MBX_OK;
+}
+
+void plat_chan_watch_close(plat_chan_watch *w)
+{
+    free(w);
+}
