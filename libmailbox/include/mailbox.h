@@ -64,7 +64,8 @@ typedef enum mbx_err {
     MBX_EGONE = 15,       /* recipient went away while the sender waited */
     MBX_EEXIST = 16,      /* namespace already exists (broker side) */
     MBX_ESYSTEM = 17,     /* unexpected operating-system error */
-    MBX_ERR_COUNT_ = 18   /* number of codes; not an error */
+    MBX_EINTR = 18,       /* a receive was interrupted by mbx_interrupt() */
+    MBX_ERR_COUNT_ = 19   /* number of codes; not an error */
 } mbx_err;
 
 /* A short English message for an error code; never NULL, never to be freed. */
@@ -190,7 +191,8 @@ MBX_API void mbx_message_free(mbx_message *msg);
 /*
  * Takes the oldest message from the client's own mailbox into msg, waiting up to
  * timeout_ms for one. msg's previous contents are replaced.
- * Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN, MBX_ECORRUPT, MBX_EINVAL, MBX_ENOMEM.
+ * Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN, MBX_ECORRUPT, MBX_EINVAL, MBX_ENOMEM, MBX_EINTR
+ * (mbx_interrupt).
  * Thread safety: one thread at a time may receive on a client (a second concurrent call
  * fails with MBX_EINVAL); receiving may run concurrently with sending.
  */
@@ -213,6 +215,15 @@ MBX_API mbx_err mbx_peek(mbx_client *client, mbx_message *msg, int timeout_ms);
  * mailbox is no longer this client's. Thread safety as mbx_recv().
  */
 MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
+
+/*
+ * Interrupts a receive blocked on the client (mbx_recv, mbx_peek, mbx_recv_batch), or
+ * the next one to start when none is blocked: it returns MBX_EINTR at once, without
+ * taking a message. One interrupt ends one receive; the client stays fully usable.
+ * Thread safety: any thread, and async-signal-safe on POSIX (it stores a flag and wakes
+ * the receiver: no lock, no allocation). Errors: MBX_EINVAL when client is NULL.
+ */
+MBX_API mbx_err mbx_interrupt(mbx_client *client);
 
 /*
  * Takes up to n messages into msgs[0..n) (each from mbx_message_new()): waits up to

@@ -17,8 +17,9 @@ struct mbx_client {
     char name[MBX_NAME_MAX + 1];
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
-    atomic_flag receiving; /* guards against two concurrent mbx_recv() */
-    ring_spinner spin;     /* used by the one receiving thread */
+    atomic_flag receiving;        /* guards against two concurrent mbx_recv() */
+    _Atomic uint32_t interrupted; /* set by mbx_interrupt(), taken by the next receive */
+    ring_spinner spin;            /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
      * the directory. Only a hint: every use checks it against the directory entry. */

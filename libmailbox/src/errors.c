@@ -20,6 +20,7 @@ static const char *const messages[MBX_ERR_COUNT_] = {
     [MBX_EGONE] = "recipient gone",
     [MBX_EEXIST] = "already exists",
     [MBX_ESYSTEM] = "unexpected system error",
+    [MBX_EINTR] = "interrupted",
 };
 
 const char *mbx_strerror(int err)

@@ -135,7 +135,10 @@ void mbx_message_free(mbx_message *msg)
     free(msg);
 }
 
-static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep)
+/* interruptible: whether this receive takes a pending mbx_interrupt() (the follow-up
+ * receives of a batch leave it for the next call). */
+static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep,
+                       bool interruptible)
 {
     if (c == NULL || msg == NULL)
         return MBX_EINVAL;
@@ -150,8 +153,10 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
-    mbx_err err = keep ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin)
-                       : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin);
+    _Atomic uint32_t *interrupt = interruptible ? &c->interrupted : NULL;
+    mbx_err err =
+        keep ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt)
+             : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt);
     msg->peeked = false;
     /* The body is checked again on this side: any member could have written the cell,
      * and a trusted sender skipped the check. Exactly one compact JSON value, or it is
@@ -184,12 +189,12 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
 
 mbx_err mbx_recv(mbx_client *c, mbx_message *msg, int timeout_ms)
 {
-    return receive(c, msg, timeout_ms, false);
+    return receive(c, msg, timeout_ms, false, true);
 }
 
 mbx_err mbx_peek(mbx_client *c, mbx_message *msg, int timeout_ms)
 {
-    return receive(c, msg, timeout_ms, true);
+    return receive(c, msg, timeout_ms, true, true);
 }
 
 mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
@@ -204,6 +209,17 @@ mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
     return err;
 }
 
+mbx_err mbx_interrupt(mbx_client *c)
+{
+    if (c == NULL)
+        return MBX_EINVAL;
+    /* Async-signal-safe: an atomic store, then a semaphore post (one futex call). The
+     * word first: the receiver looks at it after announcing that it sleeps. */
+    atomic_store(&c->interrupted, 1);
+    plat_sem_post(&segment_mailbox(&c->view, c->slot)->items);
+    return MBX_OK;
+}
+
 mbx_err mbx_recv_batch(mbx_client *c, mbx_message **msgs, size_t n, size_t *got, int timeout_ms)
 {
     if (got == NULL || msgs == NULL || n == 0)
@@ -213,7 +229,7 @@ mbx_err mbx_recv_batch(mbx_client *c, mbx_message **msgs, size_t n, size_t *got,
     if (err != MBX_OK)
         return err;
     for (*got = 1; *got < n; (*got)++)
-        if (mbx_recv(c, msgs[*got], 0) != MBX_OK)
+        if (receive(c, msgs[*got], 0, false, false) != MBX_OK)
             break;
     return MBX_OK;
 }

@@ -286,7 +286,7 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
 
 /* Watches the mailbox for up to the spinner's budget; true when a message came. */
 static bool spin_for_message(seg_mailbox *mb, uint64_t head, ring_spinner *sp, int64_t now,
-                             int64_t deadline)
+                             int64_t deadline, _Atomic uint32_t *interrupt)
 {
     if (sp->peer_here) {
         for (int i = 0; i < RING_YIELDS; i++) {
@@ -300,6 +300,8 @@ static bool spin_for_message(seg_mailbox *mb, uint64_t head, ring_spinner *sp, i
         return false;
     int64_t until = min64(now + sp->budget_ns, deadline);
     for (;;) {
+        if (interrupt != NULL && atomic_load_explicit(interrupt, memory_order_relaxed) != 0)
+            return true; /* the caller's loop reports it */
         for (int i = 0; i < 64; i++) {
             if (atomic_load_explicit(&mb->tail, memory_order_acquire) != head) {
                 sp->budget_ns =
@@ -345,14 +347,23 @@ static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, bool good
         atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
 }
 
+static bool interrupted(_Atomic uint32_t *interrupt)
+{
+    return interrupt != NULL && atomic_load_explicit(interrupt, memory_order_relaxed) != 0 &&
+           atomic_exchange(interrupt, 0) != 0;
+}
+
 static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                            int timeout_ms, ring_spinner *spin, bool keep)
+                            int timeout_ms, ring_spinner *spin, bool keep,
+                            _Atomic uint32_t *interrupt)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     bool waited = false;
     int64_t slept_since = 0; /* when we last went to sleep, 0 if we did not */
     seg_mailbox *mb = segment_mailbox(v, slot);
     for (;;) {
+        if (interrupted(interrupt))
+            return MBX_EINTR;
         mbx_err err = own_slot(v, slot, gen);
         if (err != MBX_OK)
             return err;
@@ -380,26 +391,28 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         if (now >= deadline_of(&d))
             return MBX_ETIMEDOUT;
         waited = true;
-        if (spin != NULL && spin_for_message(mb, head, spin, now, deadline_of(&d)))
+        if (spin != NULL && spin_for_message(mb, head, spin, now, deadline_of(&d), interrupt))
             continue;
         slept_since = plat_now_ns();
         atomic_store(&mb->rx_sleeping, 1);
-        if (atomic_load(&mb->tail) == head)
+        /* An interrupt posts `items` after setting its word: looked at after announcing
+         * ourselves, it cannot be missed. */
+        if (atomic_load(&mb->tail) == head && (interrupt == NULL || atomic_load(interrupt) == 0))
             (void)plat_sem_wait(&mb->items, ring_sleep_until(deadline_of(&d), now));
         atomic_store(&mb->rx_sleeping, 0);
     }
 }
 
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_spinner *spin)
+                  int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt)
 {
-    return take_or_peek(v, slot, gen, out, timeout_ms, spin, false);
+    return take_or_peek(v, slot, gen, out, timeout_ms, spin, false, interrupt);
 }
 
 mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_spinner *spin)
+                  int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt)
 {
-    return take_or_peek(v, slot, gen, out, timeout_ms, spin, true);
+    return take_or_peek(v, slot, gen, out, timeout_ms, spin, true, interrupt);
 }
 
 mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position)

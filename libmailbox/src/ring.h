@@ -88,16 +88,18 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
 /*
  * Takes the oldest message of mailbox `slot` (owned by the caller, generation `gen`),
  * waiting up to timeout_ms (as ring_put). spin (may be NULL: no spinning) adapts how long
- * to watch the mailbox before sleeping. Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN (namespace closing,
- * or the slot no longer ours), MBX_ECORRUPT.
+ * to watch the mailbox before sleeping. interrupt (may be NULL): a word that, once set
+ * (and the owner's `items` posted), ends the take with MBX_EINTR; the take clears it.
+ * Errors: MBX_ETIMEDOUT, MBX_ESHUTDOWN (namespace closing, or the slot no longer ours),
+ * MBX_ECORRUPT, MBX_EINTR.
  */
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_spinner *spin);
+                  int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt);
 
 /* As ring_take, but a good message stays in the mailbox until ring_commit() (a corrupt
  * one is removed at once). */
 mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_spinner *spin);
+                  int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt);
 
 /* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
  * the oldest message any more; MBX_ESHUTDOWN or MBX_ECORRUPT as ring_take. */

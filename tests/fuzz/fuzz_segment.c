@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)ring_waiting(&w, i);
             for (int k = 0; k < 6; k++) {
                 ring_incoming in = {.body = body};
-                mbx_err err = ring_take(&w, i, gen, &in, 0, NULL);
+                mbx_err err = ring_take(&w, i, gen, &in, 0, NULL, NULL);
                 if (err == MBX_ETIMEDOUT || err == MBX_ESHUTDOWN)
                     break;
             }

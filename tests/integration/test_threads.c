@@ -173,10 +173,80 @@ static void test_threads_share_one_client(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* mbx_interrupt: a receive blocked without a time limit returns MBX_EINTR when another
+ * thread interrupts it, and when a signal handler does; an interrupt with no receive
+ * blocked ends the next one; the client stays usable. */
+static mbx_client *interrupt_target;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    (void)mbx_interrupt(interrupt_target);
+}
+
+struct forever {
+    mbx_client *client;
+    mbx_err err;
+};
+
+static void *recv_forever(void *p)
+{
+    struct forever *f = p;
+    mbx_message *m = mbx_message_new();
+    f->err = mbx_recv(f->client, m, -1);
+    mbx_message_free(m);
+    return NULL;
+}
+
+static void test_interrupt_ends_a_blocked_receive(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *c = harness_connect(ns, "waiter");
+    mbx_message *m = mbx_message_new();
+
+    /* From another thread. */
+    for (int round = 0; round < 20; round++) {
+        struct forever f = {.client = c, .err = MBX_OK};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, recv_forever, &f), 0);
+        usleep((useconds_t)(round % 4) * 1000); /* blocked, spinning, or not yet started */
+        assert_int_equal(mbx_interrupt(c), MBX_OK);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(f.err, MBX_EINTR);
+    }
+
+    /* From a signal handler, while this thread is blocked. */
+    interrupt_target = c;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+    alarm(1);
+    assert_int_equal(mbx_recv(c, m, -1), MBX_EINTR);
+    signal(SIGALRM, SIG_DFL);
+
+    /* With nothing blocked: the next receive returns at once, only that one. */
+    assert_int_equal(mbx_interrupt(c), MBX_OK);
+    assert_int_equal(mbx_recv(c, m, 5000), MBX_EINTR);
+    assert_int_equal(mbx_recv(c, m, 0), MBX_ETIMEDOUT);
+
+    /* Still fully usable. */
+    assert_int_equal(mbx_send(c, "waiter", "[1]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(c, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    assert_int_equal(mbx_interrupt(NULL), MBX_EINVAL);
+    mbx_message_free(m);
+    mbx_close(c);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_threads_share_one_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupt_ends_a_blocked_receive, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@ static mbx_err put(seg_view *v, uint32_t slot, uint32_t gen, const char *body, i
 static mbx_err take(seg_view *v, uint32_t slot, uint32_t gen, char *buf, int timeout_ms)
 {
     ring_incoming in = {.body = buf};
-    return ring_take(v, slot, gen, &in, timeout_ms, NULL);
+    return ring_take(v, slot, gen, &in, timeout_ms, NULL, NULL);
 }
 
 static void test_fifo_and_full(void **state)
@@ -45,7 +45,7 @@ static void test_fifo_and_full(void **state)
     assert_int_equal(atomic_load(&segment_mailbox(&v, 1)->refused_full), 2);
     for (int i = 0; i < 4; i++) {
         ring_incoming in = {.body = buf};
-        assert_int_equal(ring_take(&v, 1, gen, &in, 0, NULL), MBX_OK);
+        assert_int_equal(ring_take(&v, 1, gen, &in, 0, NULL, NULL), MBX_OK);
         snprintf(body, sizeof body, "%d", i);
         assert_string_equal(buf, body);
         assert_string_equal(in.from, "tester");

@@ -28,7 +28,7 @@ static mbx_err put(seg_view *v, uint32_t slot, uint32_t gen, const char *body, i
 static mbx_err take(seg_view *v, uint32_t slot, uint32_t gen, char *buf, int timeout_ms)
 {
     ring_incoming in = {.body = buf};
-    return ring_take(v, slot, gen, &in, timeout_ms, NULL);
+    return ring_take(v, slot, gen, &in, timeout_ms, NULL, NULL);
 }
 
 /* While a sender asleep on the mailbox starves (tx_starving_until_ms), a sender that may
