@@ -216,6 +216,35 @@ MBX_API mbx_err mbx_peek(mbx_client *client, mbx_message *msg, int timeout_ms);
  */
 MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
 
+/* ---------------------------------------------------------------------------------- */
+/* Event loops                                                                          */
+
+/* What an event loop waits on: a file descriptor on POSIX, a HANDLE on Windows. */
+#ifdef _WIN32
+typedef void *mbx_handle;
+#else
+typedef int mbx_handle;
+#endif
+
+/*
+ * The client's wake handle, for epoll, poll, select, libuv, GLib, asyncio (POSIX) or
+ * WaitForMultipleObjects and its kin (Windows). Contract:
+ * - it is readable (signalled) whenever a message waits that the client has not taken,
+ *   and on namespace shutdown or eviction (the next receive then says which);
+ * - waiting on it, then receiving with timeout 0 (mbx_recv, mbx_peek, mbx_recv_batch)
+ *   until MBX_ETIMEDOUT, never misses a message and never spins: once a receive has
+ *   found the mailbox empty, the handle is quiet until the next arrival;
+ * - it works level- and edge-triggered (epoll), with poll and select;
+ * - it belongs to the client: do not read from it, write to it or close it; mbx_close()
+ *   closes it. It is close-on-exec; after fork() the child must not use it (nor the
+ *   client, as for every call);
+ * - a send costs nothing more unless the receiver waits on its handle (a word in shared
+ *   memory says so), and a sender holds no descriptor per recipient.
+ * The first call makes it; later calls return the same one. Errors: MBX_EINVAL,
+ * MBX_ESYSTEM. Thread safety: as mbx_recv().
+ */
+MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
+
 /*
  * Interrupts a receive blocked on the client (mbx_recv, mbx_peek, mbx_recv_batch), or
  * the next one to start when none is blocked: it returns MBX_EINTR at once, without

@@ -110,6 +110,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     if (c == NULL)
         return MBX_ENOMEM;
     c->chan = PLAT_NO_HANDLE;
+    c->wake = PLAT_NO_HANDLE;
     c->timeout_ms = opts->timeout_ms;
     strncpy(c->namespace_name, ns, MBX_NAME_MAX);
     atomic_flag_clear(&c->receiving);
@@ -167,6 +168,7 @@ void mbx_close(mbx_client *c)
         }
     }
     plat_handle_close(c->chan);
+    plat_wake_close(c->wake);
     plat_shm_close(&c->shm);
     free(c);
 }

@@ -19,6 +19,7 @@ struct mbx_client {
     _Atomic uint64_t next_seq;
     atomic_flag receiving;        /* guards against two concurrent mbx_recv() */
     _Atomic uint32_t interrupted; /* set by mbx_interrupt(), taken by the next receive */
+    plat_handle wake;             /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     ring_spinner spin;            /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
@@ -43,6 +44,10 @@ struct mbx_message {
     uint32_t peek_generation;
     uint64_t peek_position;
 };
+
+/* Re-arms the wake handle, if there is one, after a receive found the mailbox empty
+ * (wake.c). */
+void client_wake_arm(mbx_client *c);
 
 /* Asks ns's broker for the segment (INSPECT), as a client registering would, and maps it
  * (read-only or not) without taking a slot; *broker_pid: the broker's, kernel-verified.

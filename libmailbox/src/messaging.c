@@ -168,6 +168,8 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
             (void)ring_commit(&c->view, c->slot, c->generation, in.position);
         err = MBX_ECORRUPT;
     }
+    if (err == MBX_ETIMEDOUT)
+        client_wake_arm(c); /* empty: the handle (if any) is quiet until the next arrival */
     atomic_flag_clear(&c->receiving);
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);

@@ -4,6 +4,7 @@
 #include "fault.h"
 #include "names.h"
 #include "ring.h"
+#include "wake.h"
 
 /* A lock is held for one copy; one held longer than this belongs to a stopped process
  * or is corrupt, and the caller gets an error instead of waiting on. */
@@ -211,6 +212,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             plat_mutex_unlock(&mb->lock, &tok);
             if (atomic_exchange(&mb->rx_sleeping, 0) != 0)
                 plat_sem_post(&mb->items);
+            wake_notify(mb);
             return MBX_OK;
         }
         /* Full (or our turn is behind the sleepers'). Announce that we sleep, then look
@@ -456,6 +458,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     *dropped = tail - head <= v->depth ? tail - head : 0;
     atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
+    wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */
     atomic_store(&mb->sent, 0);
     atomic_store(&mb->received, 0);
     atomic_store(&mb->refused_full, 0);
@@ -469,6 +472,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
 void ring_wake_all(const seg_view *v, uint32_t slot)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
+    plat_wake_signal(&mb->wake); /* an owner waiting in an event loop looks too */
     plat_sem_post(&mb->items);
     plat_sem_post(&mb->space);
     wake_senders(mb);

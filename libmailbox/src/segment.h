@@ -100,7 +100,7 @@ typedef struct seg_mailbox {
     /* The consumer's cache line. */
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
     _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */
-    uint32_t reserved1;
+    _Atomic uint32_t rx_wake;           /* enum wake_state (wake.c): idle/armed/notified */
     /* Wake-up hints: state is always re-checked after a wake. */
     _Alignas(64) plat_sem items;
     plat_sem space;
@@ -108,6 +108,8 @@ typedef struct seg_mailbox {
     _Alignas(64) _Atomic uint64_t sent; /* by the owner, to anyone */
     _Atomic uint64_t received;          /* taken by the owner */
     _Atomic uint64_t refused_full;      /* sends to this mailbox refused as full */
+    /* The owner's wake handle for event loops (wake.c), as senders reach it. */
+    plat_wake wake;
 } seg_mailbox;
 
 /* Each cell: this header, then the message body (max_message bytes). */

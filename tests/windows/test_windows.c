@@ -127,6 +127,33 @@ static void second_broker_is_refused(void **state)
     mbx_close(c);
 }
 
+/* The wake handle is a waitable HANDLE: signalled while a message waits, reset once a
+ * receive found the mailbox empty, signalled on shutdown; WaitForMultipleObjects takes it
+ * beside another handle. */
+static void wake_handle_with_wait_for_multiple_objects(void **state)
+{
+    (void)state;
+    mbx_client *rx = connect_as("rx");
+    mbx_client *tx = connect_as("tx");
+    mbx_handle h;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    HANDLE other = CreateEventA(NULL, TRUE, FALSE, NULL);
+    HANDLE both[2] = {other, (HANDLE)h};
+    assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 0), WAIT_TIMEOUT);
+    mbx_message *m = mbx_message_new();
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+        assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 2000), WAIT_OBJECT_0 + 1);
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+        assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 0), WAIT_TIMEOUT);
+    }
+    CloseHandle(other);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+}
+
 /* Many sender processes into one mailbox: every message exactly once, in order per
  * sender. The mailbox (64 cells) is far smaller than what is sent, so senders block on
  * a full mailbox and are woken through the named semaphores. */
@@ -375,6 +402,8 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(second_broker_is_refused, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(wake_handle_with_wait_for_multiple_objects, start_broker,
+                                        stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),

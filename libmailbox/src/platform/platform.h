@@ -153,6 +153,33 @@ mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns);
 /* Sets the count back to zero (used when a mailbox is handed to a new owner). */
 void plat_sem_drain(plat_sem *s);
 
+/* ---- wake handle, for event loops --------------------------------------------------- */
+
+/*
+ * A pollable handle of a mailbox's owner that any process of the namespace can make
+ * readable, with no descriptor or handle per recipient on the senders' side. The record
+ * lives in the segment and says how senders reach it; nothing in it is trusted.
+ * POSIX: a Unix datagram socket bound to a random abstract name (the record holds the
+ * random part); senders send one byte from one unbound socket per process. Windows: a
+ * named manual-reset event, named like the segment's other objects.
+ */
+typedef struct plat_wake {
+    _Alignas(8) unsigned char opaque[32];
+} plat_wake;
+
+/* The owner: makes the handle (POSIX: a file descriptor; Windows: an event HANDLE), not
+ * readable yet, and writes into *w how to reach it. */
+mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out);
+/* Any process: makes the owner's handle readable. Does nothing when none was made; a
+ * handle already readable stays so (POSIX: a full queue refuses the byte, which is fine). */
+void plat_wake_signal(plat_wake *w);
+/* The owner: makes its handle quiet again (consumes what made it readable). */
+void plat_wake_clear(plat_wake *w, plat_handle h);
+/* Whoever hands the mailbox to another owner: senders stop reaching the old handle. */
+void plat_wake_reset(plat_wake *w);
+/* The owner: closes its handle. */
+void plat_wake_close(plat_handle h);
+
 /* ---- processes --------------------------------------------------------------------- */
 
 int64_t plat_pid(void);

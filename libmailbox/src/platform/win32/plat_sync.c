@@ -152,7 +152,7 @@ void w32_sync_forget(uint32_t segment_id)
     ReleaseSRWLockExclusive(&cache_lock);
 }
 
-typedef enum { KIND_MUTEX, KIND_SEM } sync_kind;
+typedef enum { KIND_MUTEX, KIND_SEM, KIND_EVENT } sync_kind;
 
 static HANDLE open_object(sync_kind kind, const sync_record *rec, LONG incarnation,
                           uint32_t *segment_id, unsigned initial)
@@ -163,18 +163,21 @@ static HANDLE open_object(sync_kind kind, const sync_record *rec, LONG incarnati
     *segment_id = 0;
     if (!w32_segment_of(rec, prefix, sizeof prefix, &offset, &sa, segment_id))
         return kind == KIND_MUTEX ? CreateMutexA(NULL, FALSE, NULL)
-                                  : CreateSemaphoreA(NULL, (LONG)initial, LONG_MAX, NULL);
+               : kind == KIND_SEM ? CreateSemaphoreA(NULL, (LONG)initial, LONG_MAX, NULL)
+                                  : CreateEventA(NULL, TRUE, FALSE, NULL);
     char name[192];
     snprintf(name, sizeof name, "%s.%llx.%lx", prefix, (unsigned long long)offset,
              (unsigned long)incarnation);
     /* Open first, with only the rights we use; create (with the segment's descriptor)
      * when nobody holds the object any more. */
-    HANDLE h = kind == KIND_MUTEX
-                   ? OpenMutexA(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name)
-                   : OpenSemaphoreA(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, name);
+    HANDLE h = kind == KIND_MUTEX ? OpenMutexA(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name)
+               : kind == KIND_SEM
+                   ? OpenSemaphoreA(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, name)
+                   : OpenEventA(SYNCHRONIZE | EVENT_MODIFY_STATE, FALSE, name);
     if (h == NULL)
         h = kind == KIND_MUTEX ? CreateMutexA(sa, FALSE, name)
-                               : CreateSemaphoreA(sa, (LONG)initial, LONG_MAX, name);
+            : kind == KIND_SEM ? CreateSemaphoreA(sa, (LONG)initial, LONG_MAX, name)
+                               : CreateEventA(sa, TRUE, FALSE, name); /* manual reset */
     return h;
 }
 
@@ -330,4 +333,46 @@ void plat_sem_drain(plat_sem *s)
     HANDLE h = lookup(KIND_SEM, (sync_record *)(void *)s->opaque);
     for (int i = 0; h != NULL && i < 1 << 20 && WaitForSingleObject(h, 0) == WAIT_OBJECT_0; i++)
         ;
+}
+
+/* ---- wake handles: a named manual-reset event per mailbox -------------------------- */
+
+mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out)
+{
+    (void)ns;
+    mbx_err err = init_record(KIND_EVENT, w->opaque, 0);
+    if (err != MBX_OK)
+        return err;
+    HANDLE h = lookup(KIND_EVENT, (sync_record *)(void *)w->opaque);
+    HANDLE mine = NULL;
+    /* The caller's own handle (the cache keeps its one): it may close it when done. */
+    if (h == NULL || !DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &mine, 0, FALSE,
+                                      DUPLICATE_SAME_ACCESS))
+        return MBX_ESYSTEM;
+    *out = (plat_handle)mine;
+    return MBX_OK;
+}
+
+void plat_wake_signal(plat_wake *w)
+{
+    HANDLE h = lookup(KIND_EVENT, (sync_record *)(void *)w->opaque);
+    if (h != NULL)
+        SetEvent(h);
+}
+
+void plat_wake_clear(plat_wake *w, plat_handle h)
+{
+    (void)w;
+    ResetEvent((HANDLE)h);
+}
+
+void plat_wake_reset(plat_wake *w)
+{
+    (void)w; /* a new owner's plat_wake_create starts a new incarnation */
+}
+
+void plat_wake_close(plat_handle h)
+{
+    if (h != PLAT_NO_HANDLE && h != 0)
+        CloseHandle((HANDLE)h);
 }

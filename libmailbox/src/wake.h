@@ -1,0 +1,40 @@
+/*
+ * wake.h: the wake handle of a mailbox's owner, for event loops (mbx_wait_handle()).
+ *
+ * A word in the mailbox header says whether senders must signal the owner's handle:
+ *   WAKE_IDLE      no handle in use: senders do nothing (the blocking path's speed);
+ *   WAKE_ARMED     the owner found its mailbox empty and waits on the handle: the first
+ *                  sender to publish moves the word to NOTIFIED and signals, once;
+ *   WAKE_NOTIFIED  signalled; senders do nothing until the owner arms again.
+ * The owner arms each time a receive finds the mailbox empty: it makes the handle quiet,
+ * stores ARMED, then looks at the mailbox again; a message that came in between is seen
+ * there (and the owner signals itself), or its sender sees ARMED (stores to tail and to
+ * the word are sequentially consistent on both sides). So the handle is readable whenever
+ * a message waits that the owner has not taken, and quiet after a receive found none.
+ */
+#ifndef MBX_WAKE_H
+#define MBX_WAKE_H
+
+#include "segment.h"
+
+enum wake_state { WAKE_IDLE = 0, WAKE_ARMED = 1, WAKE_NOTIFIED = 2 };
+
+/* Sender side, after publishing a message (and broker side, at shutdown or eviction). */
+static inline void wake_notify(seg_mailbox *mb)
+{
+    if (atomic_load(&mb->rx_wake) != WAKE_ARMED)
+        return;
+    uint32_t armed = WAKE_ARMED;
+    if (atomic_compare_exchange_strong(&mb->rx_wake, &armed, WAKE_NOTIFIED))
+        plat_wake_signal(&mb->wake);
+}
+
+/* Owner side: after a receive found the mailbox empty (or to start). `pending` says
+ * whether, looked at after arming, anything waits (messages, a shutdown, an eviction). */
+void wake_arm(seg_mailbox *mb, plat_handle h, bool (*pending)(void *arg), void *arg);
+
+/* Whoever hands the mailbox to another owner: signals the old owner's handle one last
+ * time (it must look: eviction or shutdown) and forgets it. */
+void wake_reset(seg_mailbox *mb);
+
+#endif

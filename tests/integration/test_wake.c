@@ -1,0 +1,253 @@
+/*
+ * The wake handle (mbx_wait_handle) in event loops, between real processes: readable
+ * exactly while a message waits, quiet after a receive found none, on shutdown too; a
+ * million messages from three senders with random pauses into an epoll loop, level- and
+ * edge-triggered, each exactly once and in order, without spinning; and a sender's
+ * descriptors do not grow with the number of recipients.
+ */
+#include <dirent.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define SENDERS 3
+#define PER_SENDER 333334 /* a million in all */
+
+static char ns[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    harness_namespace(ns, "wake");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    harness_cleanup();
+    return 0;
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & POLLIN) != 0;
+}
+
+static void test_handle_follows_the_mailbox(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    mbx_handle h, again;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    assert_int_equal(mbx_wait_handle(rx, &again), MBX_OK);
+    assert_int_equal(h, again);
+    assert_false(readable(h, 0));
+    mbx_message *m = mbx_message_new();
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+        assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+        assert_true(readable(h, 1000));
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+        assert_true(readable(h, 0)); /* still one waiting */
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+        assert_false(readable(h, 0)); /* quiet until the next arrival */
+    }
+    /* Shutdown makes it readable, and the receive says why. */
+    assert_int_equal(harness_stop(broker, 5000), 0);
+    assert_true(readable(h, 5000));
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ESHUTDOWN);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+}
+
+/* Sends PER_SENDER numbered messages, pausing now and then. */
+static int paused_sender_main(void *p)
+{
+    int index = *(int *)p;
+    char name[16];
+    snprintf(name, sizeof name, "s%d", index);
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
+        return 10;
+    srand((unsigned)index * 7919u + 1);
+    char body[64];
+    for (int n = 0; n < PER_SENDER; n++) {
+        int len = snprintf(body, sizeof body, "[%d,%d]", index, n);
+        if (mbx_send(c, "loop", body, (size_t)len, 20000) != MBX_OK)
+            return 11;
+        if (rand() % 50000 == 0)
+            usleep((useconds_t)(rand() % 20000)); /* a pause: the loop must sleep, not spin */
+    }
+    mbx_close(c);
+    return 0;
+}
+
+static void run_epoll_loop(bool edge)
+{
+    pid_t broker = harness_start_broker(ns, "--depth", "256", "--max-message", "64", NULL);
+    mbx_client *rx = harness_connect(ns, "loop");
+    mbx_handle h;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | (edge ? EPOLLET : 0)};
+    assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, h, &ev), 0);
+    int index[SENDERS];
+    pid_t senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        index[i] = i;
+        senders[i] = harness_spawn(paused_sender_main, &index[i], 120);
+    }
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    int next[SENDERS] = {0};
+    long total = 0, wakeups = 0, empty_wakeups = 0;
+    mbx_message *m = mbx_message_new();
+    while (total < (long)SENDERS * PER_SENDER) {
+        struct epoll_event out;
+        int n = epoll_wait(ep, &out, 1, 20000);
+        assert_int_equal(n, 1); /* never a 20 s silence: no lost wake-up */
+        wakeups++;
+        long got = 0;
+        mbx_err err;
+        while ((err = mbx_recv(rx, m, 0)) == MBX_OK) {
+            int s = -1, k = -1;
+            sscanf(mbx_message_body(m, NULL), "[%d,%d]", &s, &k);
+            assert_in_range(s, 0, SENDERS - 1);
+            assert_int_equal(k, next[s]);
+            next[s]++;
+            got++;
+        }
+        assert_int_equal(err, MBX_ETIMEDOUT);
+        total += got;
+        empty_wakeups += got == 0;
+    }
+    getrusage(RUSAGE_SELF, &after);
+    for (int i = 0; i < SENDERS; i++)
+        assert_int_equal(harness_wait(senders[i], 60000), 0);
+    double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+    printf("%s-triggered: %ld messages, %ld wake-ups (%ld found nothing), receiver CPU %.2f s\n",
+           edge ? "edge" : "level", total, wakeups, empty_wakeups, cpu);
+    /* Nothing is left, and the handle is quiet. */
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    assert_false(readable(h, 0));
+    mbx_message_free(m);
+    close(ep);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
+static void test_million_messages_level_triggered(void **state)
+{
+    (void)state;
+    run_epoll_loop(false);
+}
+
+static void test_million_messages_edge_triggered(void **state)
+{
+    (void)state;
+    run_epoll_loop(true);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+#define RECIPIENTS 500
+
+/* Holds RECIPIENTS clients, each with its wake handle armed, until told to go. */
+static int many_receivers_main(void *p)
+{
+    int *pipes = p;
+    mbx_client *c[RECIPIENTS];
+    for (int i = 0; i < RECIPIENTS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i);
+        c[i] = harness_child_connect(ns, name);
+        mbx_handle h;
+        if (c[i] == NULL || mbx_wait_handle(c[i], &h) != MBX_OK)
+            return 10;
+    }
+    (void)!write(pipes[1], "r", 1);
+    char b;
+    (void)!read(pipes[2], &b, 1);
+    return 0;
+}
+
+static void test_sender_descriptors_do_not_grow(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2 * RECIPIENTS) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    pid_t broker =
+        harness_start_broker(ns, "--slots", "520", "--depth", "4", "--max-message", "64", NULL);
+    int up[2], go[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(go), 0);
+    int pipes[3] = {up[0], up[1], go[0]};
+    pid_t receivers = harness_spawn(many_receivers_main, pipes, 120);
+    char b;
+    assert_int_equal(read(up[0], &b, 1), 1);
+    mbx_client *tx = harness_connect(ns, "tx");
+    assert_int_equal(mbx_send(tx, "r0", "[0]", 3, 1000), MBX_OK); /* the first may open one */
+    int fds = open_fds();
+    for (int i = 1; i < RECIPIENTS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i);
+        assert_int_equal(mbx_send(tx, name, "[0]", 3, 1000), MBX_OK);
+    }
+    printf("descriptors of a sender to %d armed recipients: %d, then %d\n", RECIPIENTS, fds,
+           open_fds());
+    assert_int_equal(open_fds(), fds);
+    (void)!write(go[1], "g", 1);
+    assert_int_equal(harness_wait(receivers, 30000), 0);
+    close(up[0]);
+    close(up[1]);
+    close(go[0]);
+    close(go[1]);
+    mbx_close(tx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_handle_follows_the_mailbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_million_messages_level_triggered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_million_messages_edge_triggered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sender_descriptors_do_not_grow, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
