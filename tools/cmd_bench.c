@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -31,7 +32,7 @@
 
 static const char usage_text[] =
     "Usage: mbx bench [-N NS] [--mode pingpong|throughput] [--senders N] [--size BYTES]\n"
-    "                 [--count N] [--pin none|same|split] [--no-validate] [--json]\n"
+    "                 [--count N] [--pin none|same|split] [--no-validate] [--poll] [--json]\n"
     "Measure a running namespace with benchmark processes of its own.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
@@ -42,10 +43,12 @@ static const char usage_text[] =
     "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
     "                      CPU and the others on another\n"
     "      --no-validate   send as trusted text (mbx_send_ex with trusted = 1)\n"
+    "      --poll          the receiving side waits in an epoll loop on its wake handle\n"
+    "                      (mbx_wait_handle) instead of blocking in mbx_recv\n"
     "      --json          print one JSON object (schemas/bench.schema.json)\n"
     "  -h, --help          show this help\n";
 
-enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_JSON };
+enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_POLL, OPT_JSON };
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
@@ -55,6 +58,7 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, 'c'},
     {"pin", required_argument, NULL, OPT_PIN},
     {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
+    {"poll", no_argument, NULL, OPT_POLL},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -69,6 +73,7 @@ typedef struct bench_config {
     long long warmup;
     const char *pin; /* "none", "same", "split" */
     bool trusted;
+    bool poll; /* the receiving side waits in epoll on its wake handle */
     bool json;
 } bench_config;
 
@@ -151,17 +156,54 @@ static int pinger(role *r, mbx_send_options *so, const char *body)
     return 0;
 }
 
+/* The receiving side's wait: blocking in mbx_recv, or (--poll) an epoll loop on the wake
+ * handle, taking with timeout 0 until a receive finds the mailbox empty. */
+typedef struct receiver {
+    mbx_client *c;
+    int ep; /* -1: blocking */
+} receiver;
+
+static bool receiver_open(receiver *rv, mbx_client *c, bool poll)
+{
+    rv->c = c;
+    rv->ep = -1;
+    if (!poll)
+        return true;
+    mbx_handle h;
+    rv->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    return rv->ep >= 0 && mbx_wait_handle(c, &h) == MBX_OK &&
+           epoll_ctl(rv->ep, EPOLL_CTL_ADD, h, &ev) == 0;
+}
+
+static mbx_err receive_one(receiver *rv, mbx_message *m)
+{
+    if (rv->ep < 0)
+        return mbx_recv(rv->c, m, BENCH_RECV_TIMEOUT_MS);
+    for (;;) {
+        mbx_err err = mbx_recv(rv->c, m, 0);
+        if (err != MBX_ETIMEDOUT)
+            return err;
+        struct epoll_event ev;
+        if (epoll_wait(rv->ep, &ev, 1, BENCH_RECV_TIMEOUT_MS) <= 0)
+            return MBX_ETIMEDOUT;
+    }
+}
+
 static int ponger(role *r, mbx_send_options *so, const char *body)
 {
     (void)body; /* echoes what it receives */
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
+    receiver rv;
+    if (!receiver_open(&rv, c, r->cfg->poll))
+        return 4;
     mbx_message *m = mbx_message_new();
     long long total = r->cfg->warmup + r->messages;
     for (long long i = 0; i < total; i++) {
         size_t len;
-        if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+        if (receive_one(&rv, m) != MBX_OK)
             return 2;
         const char *echo = mbx_message_body(m, &len);
         if (mbx_send_ex(c, mbx_message_from(m), echo, len, so) != MBX_OK)
@@ -191,9 +233,12 @@ static int sink(role *r, mbx_send_options *so, const char *body)
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
+    receiver rv;
+    if (!receiver_open(&rv, c, r->cfg->poll))
+        return 4;
     mbx_message *m = mbx_message_new();
     for (long long i = 0; i < r->messages; i++)
-        if (mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+        if (receive_one(&rv, m) != MBX_OK)
             return 2;
     r->shared->t_end_ns = now_ns();
     mbx_message_free(m);
@@ -240,9 +285,9 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
     const char *validate = cfg->trusted ? "false" : "true";
     if (cfg->json) {
         printf("{\"mode\":\"%s\",\"size\":%lld,\"count\":%lld,\"senders\":%lld,\"validate\":%s,"
-               "\"pin\":\"%s\",\"seconds\":%.6f",
+               "\"pin\":\"%s\",\"poll\":%s,\"seconds\":%.6f",
                cfg->throughput ? "throughput" : "pingpong", cfg->size, cfg->count, cfg->senders,
-               validate, cfg->pin, seconds);
+               validate, cfg->pin, cfg->poll ? "true" : "false", seconds);
         if (cfg->throughput)
             printf(",\"msgs_per_s\":%.0f}\n", msgs_per_s);
         else
@@ -251,10 +296,11 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                    p->p50, p->p99, p->p999, p->max, p->mean);
         return;
     }
-    printf("%s: %lld %s of %lld bytes, %s, pinned %s\n",
+    printf("%s: %lld %s of %lld bytes, %s, pinned %s%s\n",
            cfg->throughput ? "throughput" : "pingpong", cfg->count,
            cfg->throughput ? "messages" : "round trips", cfg->size,
-           cfg->trusted ? "not validated" : "validated", cfg->pin);
+           cfg->trusted ? "not validated" : "validated", cfg->pin,
+           cfg->poll ? ", receiver in an epoll loop" : "");
     if (cfg->throughput)
         printf("  %lld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
                msgs_per_s * (double)cfg->size / 1e6, seconds);
@@ -412,6 +458,9 @@ int cmd_bench(int argc, char **argv)
             break;
         case OPT_NO_VALIDATE:
             cfg.trusted = true;
+            break;
+        case OPT_POLL:
+            cfg.poll = true;
             break;
         case OPT_JSON:
             cfg.json = true;

@@ -375,7 +375,9 @@ class CliTest(unittest.TestCase):
         cases = [["--mode", "pingpong", "--count", "300"],
                  ["--mode", "pingpong", "--count", "300", "--pin", "same", "--no-validate"],
                  ["--mode", "throughput", "--count", "3000", "--senders", "3"],
-                 ["--mode", "throughput", "--count", "3000", "--pin", "split", "--size", "200"]]
+                 ["--mode", "throughput", "--count", "3000", "--pin", "split", "--size", "200"],
+                 ["--mode", "pingpong", "--count", "300", "--poll"],
+                 ["--mode", "throughput", "--count", "3000", "--senders", "2", "--poll"]]
         for args in cases:
             with self.subTest(args=args):
                 r = run(MBX, "bench", "-N", ns, "--json", *args)
@@ -383,6 +385,7 @@ class CliTest(unittest.TestCase):
                 doc = json.loads(r.stdout)
                 BENCH.validate(doc)
                 self.assertEqual(doc["mode"], args[1])
+                self.assertEqual(doc["poll"], "--poll" in args)
         human = run(MBX, "bench", "-N", ns, "--count", "100")
         self.assertEqual(human.returncode, 0, human.stderr)
         self.assertIn("RTT p50", human.stdout)
