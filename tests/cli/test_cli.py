@@ -703,6 +703,32 @@ time.sleep(float(sys.argv[2]))
         self.assert_one_line_error(run(MBX, "wait", "-N", ns), 2)
         self.assert_one_line_error(run(MBX, "send", "-N", ns, "--wait", "x", "a", "{}"), 2)
 
+    def test_example_event_loop_serves_mailbox_timer_and_socket(self):
+        example = os.environ.get("EVENT_LOOP_BIN")
+        if not example:
+            self.skipTest("EVENT_LOOP_BIN not set (run through ctest)")
+        ns = self.broker()
+        path = os.path.join(tempfile.mkdtemp(), "loop.sock")
+        loop = self.background(example, "-N", ns, "looper", path)
+        self.assertEqual(run(MBX, "wait", "-N", ns, "-t", "10000", "looper").returncode, 0)
+        self.assertEqual(run(MBX, "send", "-N", ns, "--from", "shell", "looper",
+                             '{"hello":1}').returncode, 0)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(path)
+            s.sendall(b'{"via":"socket"}\n')
+        time.sleep(0.5)  # a few timer ticks
+        self.assertEqual(run(MBX, "send", "-N", ns, "looper", '{"quit":true}').returncode, 0)
+        out, err = loop.communicate(timeout=TIMEOUT)
+        self.assertEqual(loop.returncode, 0, err)
+        lines = out.splitlines()
+        self.assertIn('mailbox shell {"hello":1}', lines)
+        self.assertIn('mailbox looper {"via":"socket"}', lines)
+        self.assertTrue(any(line.startswith("tick ") for line in lines), out)
+        self.assertTrue(lines[-1].endswith('{"quit":true}'), out)
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -154,6 +154,25 @@ static void wake_handle_with_wait_for_multiple_objects(void **state)
     mbx_close(rx);
 }
 
+/* The example event loop (examples/event_loop_win32.c): WaitForMultipleObjects on its
+ * wake handle and a timer serves the messages sent to it, and ends on {"quit":true}
+ * having seen the timer too (exit 0; 3 without a tick). */
+static void example_event_loop_runs(void **state)
+{
+    (void)state;
+    char args[160];
+    snprintf(args, sizeof args, "-N %s looper", ns);
+    HANDLE loop = wh_start_program("event_loop_win32.exe", args);
+    assert_non_null(loop);
+    assert_int_equal(mbx_wait_for(ns, "looper", 10000), MBX_OK);
+    mbx_client *tx = connect_as("shell");
+    assert_int_equal(mbx_send(tx, "looper", "{\"hello\":1}", 11, 1000), MBX_OK);
+    Sleep(500); /* a few ticks */
+    assert_int_equal(mbx_send(tx, "looper", "{\"quit\":true}", 13, 1000), MBX_OK);
+    assert_int_equal(wh_wait(loop, 10000), 0);
+    mbx_close(tx);
+}
+
 /* Many sender processes into one mailbox: every message exactly once, in order per
  * sender. The mailbox (64 cells) is far smaller than what is sent, so senders block on
  * a full mailbox and are woken through the named semaphores. */
@@ -404,6 +423,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(second_broker_is_refused, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(wake_handle_with_wait_for_multiple_objects, start_broker,
                                         stop_all),
+        cmocka_unit_test_setup_teardown(example_event_loop_runs, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),

@@ -82,6 +82,11 @@ static HANDLE start(const char *program, const char *cmdline_tail)
     return mine;
 }
 
+HANDLE wh_start_program(const char *program, const char *args)
+{
+    return start(program, args);
+}
+
 HANDLE wh_start_broker(const char *ns, const char *extra)
 {
     char tail[512];

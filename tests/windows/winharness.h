@@ -36,6 +36,9 @@ HANDLE wh_start_broker(const char *ns, const char *extra);
 /* Runs mailboxd.exe with args to its end (10 s at most); its exit code, -1 on timeout. */
 int wh_run_broker(const char *args);
 
+/* Starts program (an .exe beside this one) with args; cleaned up like every child. */
+HANDLE wh_start_program(const char *program, const char *args);
+
 /* Starts this program as role with ns and arg; fault (may be NULL) goes to the child's
  * MBX_FAULT. */
 HANDLE wh_spawn(const char *role, const char *ns, const char *arg, const char *fault);
