@@ -88,6 +88,14 @@ static void serve(int conn, int segment, int64_t *last_broker, int *link)
     }
 }
 
+static volatile sig_atomic_t keeper_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    keeper_stop = 1;
+}
+
 static void keeper_main(const char *ns, int listener, int link, int segment, size_t size,
                         int64_t broker)
 {
@@ -95,6 +103,12 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
     signal(SIGINT, SIG_IGN); /* a terminal's Ctrl+C is for the broker */
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM: whoever sends it wants the keeper gone; it leaves no socket file behind. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
     (void)prctl(PR_SET_NAME, "mailboxd-keep");
     int keep[3] = {listener, link, segment};
     close_all_but(keep);
@@ -103,11 +117,13 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
     if (base == MAP_FAILED || segment_validate(base, size, &v) != MBX_OK)
         _exit(1);
     int64_t last_broker = broker;
-    for (;;) {
+    while (!keeper_stop) {
         struct pollfd pfd[2] = {{.fd = listener, .events = POLLIN}, {.fd = link, .events = POLLIN}};
         int n = poll(pfd, link >= 0 ? 2 : 1, 1000);
         if (n < 0 && errno != EINTR)
             break;
+        if (n < 0)
+            continue; /* a signal: keeper_stop says whether to go */
         if (link >= 0 && pfd[1].revents != 0) {
             char b = 0;
             ssize_t r = recv(link, &b, 1, MSG_DONTWAIT);
@@ -127,6 +143,8 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
             break;
     }
     plat_keep_unlink(ns);
+    if (link < 0)
+        plat_chan_remove_stale(ns); /* a killed broker's socket and lock, if none runs */
     _exit(0);
 }
 

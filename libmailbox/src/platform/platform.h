@@ -214,6 +214,10 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out);
 /* The broker's clean exit: closes the endpoint and removes what it left in the file
  * system (a socket file, the lock), then releases the liveness lock. */
 void plat_chan_unlisten(const char *ns, plat_handle listener);
+/* With no broker running (its liveness lock is free, and taken for the while), removes
+ * what a dead one left in the file system; does nothing while a broker runs. For the
+ * keeper, which outlives a killed broker. */
+void plat_chan_remove_stale(const char *ns);
 /* Checks that the broker's endpoint is still reachable (a socket file can be removed
  * under a live broker: rm, or a session manager clearing the runtime directory) and
  * makes it again when it is not, replacing *listener. MBX_OK when it is in place. */

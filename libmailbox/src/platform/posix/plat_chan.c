@@ -145,6 +145,25 @@ void plat_chan_unlisten(const char *ns, plat_handle listener)
     bound_path[0] = '\0';
 }
 
+void plat_chan_remove_stale(const char *ns)
+{
+    char dir[POSIX_PATH_MAX], lock[POSIX_PATH_MAX], sock[POSIX_PATH_MAX];
+    char dirs[1][POSIX_PATH_MAX];
+    posix_runtime_dirs(dirs, 1);
+    snprintf(dir, sizeof dir, "%s", dirs[0]);
+    if (!posix_runtime_path(dir, ns, "lock", lock, sizeof lock) ||
+        !posix_runtime_path(dir, ns, "sock", sock, sizeof sock))
+        return;
+    int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        (void)unlink(sock); /* no broker can bind it while we hold the lock */
+        (void)unlink(lock);
+    }
+    close(fd);
+}
+
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
 {
     struct stat st;

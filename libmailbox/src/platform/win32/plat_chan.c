@@ -282,6 +282,11 @@ void plat_keep_unlink(const char *ns)
     (void)ns;
 }
 
+void plat_chan_remove_stale(const char *ns)
+{
+    (void)ns; /* pipes and mutexes go with their last handle */
+}
+
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
 {
     (void)ns;
