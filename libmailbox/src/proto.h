@@ -17,7 +17,7 @@
 #include "mailbox.h"
 
 #define PROTO_MAGIC 0x5058424du /* "MBXP" */
-#define PROTO_VERSION 1u
+#define PROTO_VERSION 2u /* 2: the segment comes with the REGISTER reply; INSPECT */
 
 enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2, PROTO_INSPECT = 3 };
 

@@ -29,7 +29,7 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 1u
+#define SEG_LAYOUT_VERSION 2u /* 2: presence words, wake and starving words */
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
