@@ -48,6 +48,7 @@ static int add_json_client(const mbx_client_info *ci, void *arg)
     cJSON_AddNumberToObject(o, "sent", (double)ci->sent);
     cJSON_AddNumberToObject(o, "received", (double)ci->received);
     cJSON_AddNumberToObject(o, "refused_full", (double)ci->refused_full);
+    cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
     cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
     cJSON_AddItemToArray((cJSON *)arg, o);
     return 0;

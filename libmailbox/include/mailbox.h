@@ -217,6 +217,50 @@ MBX_API mbx_err mbx_peek(mbx_client *client, mbx_message *msg, int timeout_ms);
 MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
 
 /* ---------------------------------------------------------------------------------- */
+/* Request and reply                                                                    */
+
+/* What a received message is. */
+typedef enum mbx_kind {
+    MBX_KIND_PLAIN = 0,   /* sent with mbx_send */
+    MBX_KIND_REQUEST = 1, /* sent with mbx_request or mbx_request_send: answer it */
+    MBX_KIND_REPLY = 2    /* the answer to one of our requests */
+} mbx_kind;
+
+MBX_API mbx_kind mbx_message_kind(const mbx_message *msg);
+/* A request's id (requests), or the id of the request answered (replies); 0 otherwise. */
+MBX_API uint64_t mbx_message_correlation(const mbx_message *msg);
+
+/*
+ * Sends json to `to` as a request and waits up to timeout_ms for its reply, into reply.
+ * Messages that arrive meanwhile stay in the mailbox, in order, for the next mbx_recv.
+ * Errors: as mbx_send (MBX_ENORECIPIENT at once when nobody serves `to`); MBX_ETIMEDOUT;
+ * MBX_EGONE when the responder dies, closes or leaves with the request unanswered (within
+ * a fraction of a second, not at the end of the timeout). A reply that comes after the
+ * request was given up is dropped and counted (mbx_client_info.late_replies), never
+ * delivered as a stray message.
+ * Thread safety: it receives: as mbx_recv (one receiving thread per client).
+ */
+MBX_API mbx_err mbx_request(mbx_client *client, const char *to, const char *json, size_t len,
+                            mbx_message *reply, int timeout_ms);
+
+/*
+ * The asynchronous form, for event loops: sends a request, sets *id, and returns; its
+ * reply arrives through mbx_recv (kind MBX_KIND_REPLY, correlation *id).
+ * Errors: as mbx_send. Thread safety: as mbx_send.
+ */
+MBX_API mbx_err mbx_request_send(mbx_client *client, const char *to, const char *json, size_t len,
+                                 int timeout_ms, uint64_t *id);
+
+/*
+ * Answers a request (a message of kind MBX_KIND_REQUEST) with json: it goes straight back
+ * to the requester, correlated, whatever else the requester is waiting for.
+ * Errors: as mbx_send; MBX_EGONE when the requester is gone; MBX_EINVAL when request is
+ * not a request. Thread safety: as mbx_send.
+ */
+MBX_API mbx_err mbx_reply(mbx_client *client, const mbx_message *request, const char *json,
+                          size_t len, int timeout_ms);
+
+/* ---------------------------------------------------------------------------------- */
 /* Event loops                                                                          */
 
 /* What an event loop waits on: a file descriptor on POSIX, a HANDLE on Windows. */
@@ -311,6 +355,7 @@ typedef struct mbx_client_info {
     uint64_t refused_full; /* sends to it that failed because its mailbox was full */
     int lingering;         /* 1: its client is gone and the mailbox waits for a new one
                               of the same name (pid is then 0) */
+    uint64_t late_replies; /* replies to requests it had given up: dropped */
 } mbx_client_info;
 
 /* Called once per connected client; return non-zero to stop early. */

@@ -17,10 +17,15 @@ struct mbx_client {
     char name[MBX_NAME_MAX + 1];
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
-    atomic_flag receiving;        /* guards against two concurrent mbx_recv() */
-    _Atomic uint32_t interrupted; /* set by mbx_interrupt(), taken by the next receive */
-    plat_handle wake;             /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
-    ring_spinner spin;            /* used by the one receiving thread */
+    atomic_flag receiving;         /* guards against two concurrent mbx_recv() */
+    _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
+    plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
+    _Atomic uint64_t next_request; /* the last request id given out */
+    /* Ids of requests given up (mbx_request timed out): a reply that comes later is
+     * dropped and counted. Only the receiving thread touches it. */
+    uint64_t abandoned[64];
+    unsigned abandoned_next;
+    ring_spinner spin; /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
      * the directory. Only a hint: every use checks it against the directory entry. */
@@ -38,12 +43,34 @@ struct mbx_message {
     char to[MBX_NAME_MAX + 1];
     uint64_t seq;
     int64_t ts_us;
+    uint32_t kind; /* enum cell_kind */
+    uint64_t corr;
+    uint32_t from_slot; /* where a reply goes */
+    uint32_t from_generation;
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
     bool peeked;
     uint32_t peek_slot;
     uint32_t peek_generation;
     uint64_t peek_position;
 };
+
+/* Where a send goes, and as what (messaging.c). */
+typedef struct send_route {
+    const char *to; /* a name to look up, or NULL: slot and generation below */
+    uint32_t slot;  /* the recipient when to is NULL (checked against the view) */
+    uint32_t generation;
+    uint32_t kind;      /* enum cell_kind */
+    uint64_t corr;      /* request id, for requests and replies */
+    uint32_t *slot_out; /* where it went (may be NULL) ... */
+    uint32_t *generation_out;
+} send_route;
+
+/* mbx_send_ex() for every kind of message (request.c sends requests and replies). */
+mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
+                       const mbx_send_options *opts);
+
+/* True when id is a request this client gave up (request.c). */
+bool request_abandoned(const mbx_client *c, uint64_t id);
 
 /* Re-arms the wake handle, if there is one, after a receive found the mailbox empty
  * (wake.c). */

@@ -56,21 +56,26 @@ size_t envelope_compact(const char *json, size_t len, char *out)
     return o;
 }
 
-char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us,
-                       const char *body, size_t body_len)
+char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us, uint32_t kind,
+                       uint64_t corr, const char *body, size_t body_len)
 {
     /* Names are restricted to characters that need no escaping in JSON (names.c), and the
-     * body is validated compact JSON, so plain formatting builds valid JSON. */
+     * body is validated compact JSON, so plain formatting builds valid JSON. A request
+     * and a reply say so, with their correlation id; a plain message says nothing more. */
+    char extra[64] = "";
+    if (kind == 1 || kind == 2)
+        snprintf(extra, sizeof extra, ",\"kind\":\"%s\",\"corr\":%" PRIu64,
+                 kind == 1 ? "request" : "reply", corr);
     static const char fmt[] =
-        "{\"from\":\"%s\",\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"body\":";
-    int head = snprintf(NULL, 0, fmt, from, to, seq, ts_us);
+        "{\"from\":\"%s\",\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 "%s,\"body\":";
+    int head = snprintf(NULL, 0, fmt, from, to, seq, ts_us, extra);
     if (head < 0)
         return NULL;
     size_t total = (size_t)head + body_len + 2;
     char *out = malloc(total);
     if (out == NULL)
         return NULL;
-    snprintf(out, total, fmt, from, to, seq, ts_us);
+    snprintf(out, total, fmt, from, to, seq, ts_us, extra);
     memcpy(out + head, body, body_len);
     out[(size_t)head + body_len] = '}';
     out[(size_t)head + body_len + 1] = '\0';

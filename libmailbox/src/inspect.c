@@ -113,6 +113,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ci.sent = atomic_load(&mb->sent);
         ci.received = atomic_load(&mb->received);
         ci.refused_full = atomic_load(&mb->refused_full);
+        ci.late_replies = atomic_load(&mb->late_replies);
         ci.lingering = ci.pid == 0;
         if (visit(&ci, arg) != 0)
             break;

@@ -49,17 +49,17 @@ mbx_err mbx_send(mbx_client *c, const char *to, const char *json, size_t len, in
     return mbx_send_ex(c, to, json, len, &opts);
 }
 
-mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
-                    const mbx_send_options *opts)
+mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
+                       const mbx_send_options *opts)
 {
     mbx_send_options defaults;
     if (opts == NULL) {
         mbx_send_options_init(&defaults);
         opts = &defaults;
     }
-    if (c == NULL || to == NULL || json == NULL)
+    if (c == NULL || json == NULL || (r->to == NULL && r->slot >= c->view.slots))
         return MBX_EINVAL;
-    if (mbx_check_name(to) != MBX_OK)
+    if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
         return MBX_EINVAL;
     /* Size first, so a huge input is refused without being parsed. */
     if (len > c->view.max_message)
@@ -88,15 +88,17 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
         body = buf;
     }
 
-    uint32_t slot, gen;
-    err = find_recipient(c, to, &slot, &gen);
-    if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
-        /* Not there yet: wait for it on the directory's change signal, then look again. */
-        err = presence_wait(&c->view, to, plat_deadline(opts->wait_ms));
-        if (err == MBX_OK)
-            err = find_recipient(c, to, &slot, &gen);
-        else if (err == MBX_ETIMEDOUT)
-            err = MBX_ENORECIPIENT;
+    uint32_t slot = r->slot, gen = r->generation;
+    if (r->to != NULL) {
+        err = find_recipient(c, r->to, &slot, &gen);
+        if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
+            /* Not there yet: wait for it on the directory's change signal, then look again. */
+            err = presence_wait(&c->view, r->to, plat_deadline(opts->wait_ms));
+            if (err == MBX_OK)
+                err = find_recipient(c, r->to, &slot, &gen);
+            else if (err == MBX_ETIMEDOUT)
+                err = MBX_ENORECIPIENT;
+        }
     }
     if (err == MBX_OK) {
         ring_outgoing msg = {
@@ -108,6 +110,8 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
             .ts_us = plat_wall_us(),
             .sender_cpu = plat_current_cpu(),
             .seq_source = &c->next_seq,
+            .kind = r->kind,
+            .corr = r->corr,
         };
         err = ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
     } else if (atomic_load(&segment_header(&c->view)->state) != SEG_READY) {
@@ -115,11 +119,25 @@ mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
     }
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
-    if (err == MBX_OK)
+    if (err == MBX_OK) {
         atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1,
                                   memory_order_relaxed);
+        if (r->slot_out != NULL) {
+            *r->slot_out = slot;
+            *r->generation_out = gen;
+        }
+    }
     free(heap);
     return err;
+}
+
+mbx_err mbx_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
+                    const mbx_send_options *opts)
+{
+    if (to == NULL)
+        return MBX_EINVAL;
+    send_route r = {.to = to, .kind = CELL_PLAIN};
+    return messaging_send(c, &r, json, len, opts);
 }
 
 mbx_message *mbx_message_new(void)
@@ -154,20 +172,39 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
     _Atomic uint32_t *interrupt = interruptible ? &c->interrupted : NULL;
-    mbx_err err =
-        keep ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt)
-             : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt);
-    msg->peeked = false;
-    /* The body is checked again on this side: any member could have written the cell,
-     * and a trusted sender skipped the check. Exactly one compact JSON value, or it is
-     * refused (and removed) as corrupt: a receiver never hands out text that would
-     * break a line-per-message stream. The pass is bounded by the cell's length. */
-    bool compact = false;
-    if (err == MBX_OK && (envelope_validate(msg->body, in.len, &compact) != MBX_OK || !compact)) {
+    int64_t deadline = plat_deadline(timeout_ms);
+    mbx_err err;
+    for (;;) {
+        err =
+            keep
+                ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt)
+                : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt);
+        /* The body is checked again on this side: any member could have written the
+         * cell, and a trusted sender skipped the check. Exactly one compact JSON value,
+         * or it is refused (and removed) as corrupt: a receiver never hands out text
+         * that would break a line-per-message stream. The pass is bounded by the cell's
+         * length. */
+        bool compact = false;
+        if (err == MBX_OK &&
+            (envelope_validate(msg->body, in.len, &compact) != MBX_OK || !compact)) {
+            if (keep)
+                (void)ring_commit(&c->view, c->slot, c->generation, in.position);
+            err = MBX_ECORRUPT;
+        }
+        /* A reply to a request given up (mbx_request timed out) is dropped, counted, and
+         * the receive goes on, with what is left of its time. */
+        if (err != MBX_OK || in.kind != CELL_REPLY || !request_abandoned(c, in.corr))
+            break;
         if (keep)
             (void)ring_commit(&c->view, c->slot, c->generation, in.position);
-        err = MBX_ECORRUPT;
+        atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
+                                  memory_order_relaxed);
+        if (timeout_ms > 0) {
+            int64_t left = deadline - plat_now_ns();
+            timeout_ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
+        }
     }
+    msg->peeked = false;
     if (err == MBX_ETIMEDOUT)
         client_wake_arm(c); /* empty: the handle (if any) is quiet until the next arrival */
     atomic_flag_clear(&c->receiving);
@@ -180,6 +217,10 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     memcpy(msg->to, c->name, sizeof msg->to);
     msg->seq = in.seq;
     msg->ts_us = in.ts_us;
+    msg->kind = in.kind;
+    msg->corr = in.kind != CELL_PLAIN ? in.corr : 0;
+    msg->from_slot = in.from_slot;
+    msg->from_generation = in.from_generation;
     if (keep) {
         msg->peeked = true;
         msg->peek_slot = c->slot;
@@ -267,7 +308,8 @@ char *mbx_message_envelope_json(const mbx_message *msg)
 {
     if (msg == NULL || msg->body == NULL || msg->len == 0)
         return NULL;
-    return envelope_to_json(msg->from, msg->to, msg->seq, msg->ts_us, msg->body, msg->len);
+    return envelope_to_json(msg->from, msg->to, msg->seq, msg->ts_us, msg->kind, msg->corr,
+                            msg->body, msg->len);
 }
 
 void mbx_free(void *ptr)

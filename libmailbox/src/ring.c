@@ -53,6 +53,9 @@ static bool starve_slices(void)
 #endif
 }
 
+/* ring_find's longest sleep: how soon a requester notices its responder went. */
+#define RING_FIND_SLICE_NS (200LL * 1000 * 1000)
+
 /* A deadline read from the clock only once somebody needs it: the fast paths never wait
  * and so never read the clock. */
 typedef struct lazy_deadline {
@@ -158,6 +161,8 @@ static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *ms
     cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
     cell->seq = atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1;
     cell->ts_us = msg->ts_us;
+    cell->corr = msg->corr;
+    cell->kind = msg->kind;
     memset(cell->from, 0, sizeof cell->from);
     strncpy(cell->from, msg->from_name, MBX_NAME_MAX);
     char *body = (char *)cell + SEG_CELL_HEADER;
@@ -277,9 +282,16 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
     /* A NUL inside would silently cut the text for every C reader. */
     if (memchr(out->body, '\0', len) != NULL)
         return MBX_ECORRUPT;
+    uint32_t kind = cell->kind & ~CELL_TAKEN;
+    if (kind > CELL_REPLY)
+        return MBX_ECORRUPT;
     out->len = len;
     out->seq = cell->seq;
     out->ts_us = cell->ts_us;
+    out->kind = kind;
+    out->corr = cell->corr;
+    out->from_slot = cell->from_slot;
+    out->from_generation = cell->from_generation;
     /* A hint from shared memory like any other: only a plausible CPU number is used. */
     uint32_t cpu = cell->sender_cpu;
     out->sender_cpu = cpu >= 1 && cpu <= 65536 ? (int)(cpu - 1) : -1;
@@ -373,6 +385,10 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         uint64_t tail = atomic_load(&mb->tail);
         if (tail - head > v->depth)
             return MBX_ECORRUPT;
+        if (tail != head && (segment_cell(v, mb, head)->kind & CELL_TAKEN) != 0) {
+            consume(v, mb, head, false); /* taken earlier, out of order (ring_find) */
+            continue;
+        }
         if (tail != head) {
             err = read_cell(v, mb, head, out);
             out->position = head;
@@ -415,6 +431,60 @@ mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                   int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt)
 {
     return take_or_peek(v, slot, gen, out, timeout_ms, spin, true, interrupt);
+}
+
+mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_match match, ring_still still, void *arg,
+                  _Atomic uint32_t *interrupt)
+{
+    lazy_deadline d = {.timeout_ms = timeout_ms};
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    uint64_t scanned = atomic_load_explicit(&mb->head, memory_order_relaxed);
+    for (;;) {
+        if (interrupted(interrupt))
+            return MBX_EINTR;
+        mbx_err err = own_slot(v, slot, gen);
+        if (err != MBX_OK)
+            return err;
+        uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+        uint64_t tail = atomic_load(&mb->tail);
+        if (tail - head > v->depth)
+            return MBX_ECORRUPT;
+        if (scanned - head > tail - head)
+            scanned = head; /* head moved past what we had looked at */
+        /* Look at what came since the last look. Only the owner writes cells in
+         * [head, tail), so marking one taken races with nobody. */
+        for (; scanned != tail; scanned++) {
+            seg_cell *cell = segment_cell(v, mb, scanned);
+            uint32_t kind = cell->kind;
+            if ((kind & CELL_TAKEN) != 0 || !match(kind, cell->corr, arg))
+                continue;
+            err = read_cell(v, mb, scanned, out);
+            out->position = scanned;
+            cell->kind = kind | CELL_TAKEN;
+            if (scanned == head) {
+                consume(v, mb, head, err == MBX_OK);
+            } else if (err == MBX_OK) {
+                atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+            }
+            return err;
+        }
+        err = namespace_state(v);
+        if (err != MBX_OK)
+            return err;
+        err = still(arg);
+        if (err != MBX_OK)
+            return err;
+        int64_t now = plat_now_ns();
+        if (timeout_ms == 0 || now >= deadline_of(&d))
+            return MBX_ETIMEDOUT;
+        /* Sleep until tail moves past what we looked at: the same announcement as a take,
+         * in slices short enough to notice a requester's peer going (still). */
+        atomic_store(&mb->rx_sleeping, 1);
+        if (atomic_load(&mb->tail) == tail && (interrupt == NULL || atomic_load(interrupt) == 0))
+            (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_FIND_SLICE_NS));
+        atomic_store(&mb->rx_sleeping, 0);
+    }
 }
 
 mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position)
@@ -462,6 +532,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     atomic_store(&mb->sent, 0);
     atomic_store(&mb->received, 0);
     atomic_store(&mb->refused_full, 0);
+    atomic_store(&mb->late_replies, 0);
     plat_sem_drain(&mb->items);
     if (under_lock != NULL)
         under_lock(arg);

@@ -40,6 +40,8 @@ typedef struct ring_outgoing {
     int64_t ts_us;
     int sender_cpu;               /* plat_current_cpu() at send */
     _Atomic uint64_t *seq_source; /* the sender's counter, incremented under the lock */
+    uint32_t kind;                /* enum cell_kind */
+    uint64_t corr;                /* request id (requests and replies) */
 } ring_outgoing;
 
 /*
@@ -73,7 +75,17 @@ typedef struct ring_incoming {
     uint64_t seq;
     int64_t ts_us;
     int sender_cpu; /* from the cell, -1 when unknown */
+    uint32_t kind;  /* enum cell_kind */
+    uint64_t corr;
+    uint32_t from_slot; /* where a reply goes: checked when it is sent, not here */
+    uint32_t from_generation;
 } ring_incoming;
+
+/* What ring_find looks for: true for the cell (kind, corr) that is the one. */
+typedef bool (*ring_match)(uint32_t kind, uint64_t corr, void *arg);
+/* Called between waits of ring_find: MBX_OK to go on waiting, any error to end with it
+ * (a request's responder gone, say). */
+typedef mbx_err (*ring_still)(void *arg);
 
 /*
  * Puts a message into mailbox `slot`, provided it still belongs to generation `gen`.
@@ -100,6 +112,16 @@ mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
  * one is removed at once). */
 mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                   int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt);
+
+/*
+ * Takes the first message that `match` accepts, wherever it is in the mailbox, leaving
+ * the others where they are, in order, for later takes (the cell taken out of order is
+ * marked CELL_TAKEN and skipped when head reaches it). Waits up to timeout_ms as
+ * ring_take, calling still(arg) between waits. Errors as ring_take, and still's.
+ */
+mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_match match, ring_still still, void *arg,
+                  _Atomic uint32_t *interrupt);
 
 /* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
  * the oldest message any more; MBX_ESHUTDOWN or MBX_ECORRUPT as ring_take. */

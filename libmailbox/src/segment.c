@@ -7,7 +7,7 @@
 
 _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
 _Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
-_Static_assert(sizeof(seg_cell) == 96, "cell header size is part of the layout");
+_Static_assert(sizeof(seg_cell) == 128, "cell header size is part of the layout");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
 _Static_assert(sizeof(seg_mailbox) == 256, "mailbox header is four lines (architecture.md)");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,

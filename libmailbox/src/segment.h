@@ -29,7 +29,7 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 2u /* 2: presence words, wake and starving words */
+#define SEG_LAYOUT_VERSION 2u           /* 2: presence, wake and starving words; 128-byte cells */
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -110,17 +110,31 @@ typedef struct seg_mailbox {
     _Atomic uint64_t refused_full;      /* sends to this mailbox refused as full */
     /* The owner's wake handle for event loops (wake.c), as senders reach it. */
     plat_wake wake;
+    _Atomic uint64_t late_replies; /* replies to requests the owner had given up: dropped */
 } seg_mailbox;
 
 /* Each cell: this header, then the message body (max_message bytes). */
+enum cell_kind {
+    CELL_PLAIN = 0,
+    CELL_REQUEST = 1, /* corr: the request's id, chosen by its sender */
+    CELL_REPLY = 2,   /* corr: the id of the request it answers */
+};
+/* Set by the mailbox's owner (the only writer of cells in [head, tail)) on a cell it took
+ * out of order (a reply mbx_request() was waiting for): it is skipped when head reaches it. */
+#define CELL_TAKEN 0x80000000u
+
 typedef struct seg_cell {
-    uint32_t len;       /* body bytes */
-    uint32_t from_slot; /* sender's slot */
-    uint32_t from_generation;
-    uint32_t sender_cpu; /* CPU the sender ran on, plus one (0: unknown); a hint only */
-    uint64_t seq;        /* sender's sequence number */
-    int64_t ts_us;       /* wall clock at send */
+    uint32_t len;             /* body bytes */
+    uint32_t from_slot;       /* sender's slot ... */
+    uint32_t from_generation; /* ... and generation: where a reply goes */
+    uint32_t sender_cpu;      /* CPU the sender ran on, plus one (0: unknown); a hint only */
+    uint64_t seq;             /* sender's sequence number */
+    int64_t ts_us;            /* wall clock at send */
+    uint64_t corr;            /* request id (requests and replies), else 0 */
+    uint32_t kind;            /* enum cell_kind, | CELL_TAKEN */
+    uint32_t reserved0;
     char from[MBX_NAME_MAX + 1];
+    uint8_t reserved1[16];
     /* char body[]; follows */
 } seg_cell;
 

@@ -124,7 +124,7 @@ static void test_envelope_json(void **state)
 {
     (void)state;
     const char *body = "{\"k\":[1,\"v\"]}";
-    char *s = envelope_to_json("alice", "bob", 42, 1700000000000000, body, strlen(body));
+    char *s = envelope_to_json("alice", "bob", 42, 1700000000000000, 0, 0, body, strlen(body));
     assert_non_null(s);
     cJSON *doc = cJSON_Parse(s);
     assert_non_null(doc);
@@ -135,6 +135,14 @@ static void test_envelope_json(void **state)
     char *b = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "body"));
     assert_string_equal(b, body);
     free(b);
+    cJSON_Delete(doc);
+    free(s);
+    /* A reply says so, with the id of the request it answers. */
+    s = envelope_to_json("alice", "bob", 43, 1700000000000001, 2, 77, body, strlen(body));
+    doc = cJSON_Parse(s);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "kind")->valuestring, "reply");
+    assert_true(cJSON_GetObjectItem(doc, "corr")->valuedouble == 77.0);
     cJSON_Delete(doc);
     free(s);
 }
