@@ -62,9 +62,33 @@ static int role_idle(const char *ns_, const char *arg)
     return 0;
 }
 
+/* Serves arg requests as "srv", answering each with {"re":<its body>}. */
+static int role_responder(const char *ns_, const char *arg)
+{
+    mbx_client *c = wh_connect(ns_, "srv", 0);
+    if (c == NULL)
+        return 10;
+    mbx_message *m = mbx_message_new();
+    for (int served = 0; served < atoi(arg);) {
+        if (mbx_recv(c, m, 20000) != MBX_OK)
+            return 11;
+        if (mbx_message_kind(m) != MBX_KIND_REQUEST)
+            continue;
+        char answer[256];
+        int n = snprintf(answer, sizeof answer, "{\"re\":%s}", mbx_message_body(m, NULL));
+        if (mbx_reply(c, m, answer, (size_t)n, 5000) != MBX_OK)
+            return 12;
+        served++;
+    }
+    mbx_message_free(m);
+    mbx_close(c);
+    return 0;
+}
+
 static const wh_role roles[] = {
     {"sender", role_sender},
     {"idle", role_idle},
+    {"responder", role_responder},
     {NULL, NULL},
 };
 
@@ -171,6 +195,34 @@ static void example_event_loop_runs(void **state)
     assert_int_equal(mbx_send(tx, "looper", "{\"quit\":true}", 13, 1000), MBX_OK);
     assert_int_equal(wh_wait(loop, 10000), 0);
     mbx_close(tx);
+}
+
+/* Request and reply across processes: correlated replies, a plain message sent around
+ * the requests kept in order, "no responders" at once. */
+static void request_and_reply_across_processes(void **state)
+{
+    (void)state;
+    HANDLE srv = wh_spawn("responder", ns, "50", NULL);
+    assert_non_null(srv);
+    assert_int_equal(mbx_wait_for(ns, "srv", 10000), MBX_OK);
+    mbx_client *me = connect_as("me");
+    mbx_client *noise = connect_as("noise");
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_request(me, "nobody", "1", 1, m, 1000), MBX_ENORECIPIENT);
+    assert_int_equal(mbx_send(noise, "me", "[1]", 3, 1000), MBX_OK);
+    for (int i = 0; i < 50; i++) {
+        char body[16], expect[32];
+        int n = snprintf(body, sizeof body, "[%d]", i);
+        snprintf(expect, sizeof expect, "{\"re\":%s}", body);
+        assert_int_equal(mbx_request(me, "srv", body, (size_t)n, m, 10000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), expect);
+    }
+    assert_int_equal(mbx_recv(me, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    assert_int_equal(wh_wait(srv, 10000), 0);
+    mbx_message_free(m);
+    mbx_close(noise);
+    mbx_close(me);
 }
 
 /* Many sender processes into one mailbox: every message exactly once, in order per
@@ -424,6 +476,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(wake_handle_with_wait_for_multiple_objects, start_broker,
                                         stop_all),
         cmocka_unit_test_setup_teardown(example_event_loop_runs, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(request_and_reply_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),
