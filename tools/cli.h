@@ -49,6 +49,8 @@ int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+int cmd_request(int argc, char **argv);
+int cmd_reply(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -14,6 +14,10 @@ static const char usage_text[] =
     "                 send JSON to TO, or each line of standard input when JSON is absent\n"
     "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--ready] NAME\n"
     "                 take the mailbox NAME and print each message on one line\n"
+    "  request [-N NS] [-t MS] [--envelope] TO [JSON]\n"
+    "                 send a request to TO and print its reply\n"
+    "  reply [-N NS] [-c N] NAME (--exec CMD | --echo | JSON)\n"
+    "                 answer the requests made to NAME\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"
     "  list [-N NS] [--json]\n"
@@ -49,6 +53,10 @@ int main(int argc, char **argv)
         return cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "recv") == 0)
         return cmd_recv(argc - 1, argv + 1);
+    if (strcmp(cmd, "request") == 0)
+        return cmd_request(argc - 1, argv + 1);
+    if (strcmp(cmd, "reply") == 0)
+        return cmd_reply(argc - 1, argv + 1);
     if (strcmp(cmd, "wait") == 0)
         return cmd_wait(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0)

@@ -729,6 +729,44 @@ time.sleep(float(sys.argv[2]))
         self.assertTrue(any(line.startswith("tick ") for line in lines), out)
         self.assertTrue(lines[-1].endswith('{"quit":true}'), out)
 
+    def test_request_and_reply_from_the_shell(self):
+        ns = self.broker()
+        cmd = ('/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); '
+               'sys.exit(3) if d == \'fail\' else print(\'not json\') if d == \'junk\' '
+               'else print(json.dumps(sum(d)))"')
+        server = self.background(MBX, "reply", "-N", ns, "-c", "4", "adder", "--exec", cmd)
+        self.assertEqual(run(MBX, "wait", "-N", ns, "-t", "10000", "adder").returncode, 0)
+        r = run(MBX, "request", "-N", ns, "adder", "[1,2,3]")
+        self.assertEqual((r.returncode, r.stdout), (0, "6\n"), r.stderr)
+        r = run(MBX, "request", "-N", ns, "--envelope", "adder", "[4,5]")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = json.loads(r.stdout)
+        ENVELOPE.validate(env)
+        self.assertEqual((env["kind"], env["body"]), ("reply", 9))
+        # A command that fails, and one that prints something that is not JSON: an error
+        # reply each, and the server goes on.
+        r = run(MBX, "request", "-N", ns, "adder", '"fail"')
+        self.assertEqual(json.loads(r.stdout), {"error": "the command failed", "status": 3})
+        r = run(MBX, "request", "-N", ns, "adder", '"junk"')
+        self.assertEqual(json.loads(r.stdout), {"error": "the command's output is not JSON"})
+        _, err = server.communicate(timeout=TIMEOUT)
+        self.assertEqual(server.returncode, 0, err)
+        # Nobody serves it, or nobody answers in time.
+        self.assert_one_line_error(run(MBX, "request", "-N", ns, "nobody", "1"), 5, "nobody")
+        hang = self.background(MBX, "reply", "-N", ns, "-c", "1", "slow", "--exec", "sleep 3; echo 1")
+        self.assertEqual(run(MBX, "wait", "-N", ns, "-t", "10000", "slow").returncode, 0)
+        self.assert_one_line_error(run(MBX, "request", "-N", ns, "-t", "300", "slow", "1"), 4,
+                                   "no reply")
+        _, err = hang.communicate(timeout=TIMEOUT)  # it answers, late: dropped, and counted
+        self.assertEqual(hang.returncode, 0, err)
+        self.assert_one_line_error(run(MBX, "reply", "-N", ns, "x"), 2)
+        self.assert_one_line_error(run(MBX, "reply", "-N", ns, "x", "--echo", "1"), 2)
+        echo = self.background(MBX, "reply", "-N", ns, "-c", "1", "echo", "--echo")
+        self.assertEqual(run(MBX, "wait", "-N", ns, "-t", "10000", "echo").returncode, 0)
+        r = run(MBX, "request", "-N", ns, "echo", '{"same": "body"}')
+        self.assertEqual(r.stdout, '{"same":"body"}\n', r.stderr)
+        echo.communicate(timeout=TIMEOUT)
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
