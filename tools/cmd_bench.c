@@ -31,13 +31,16 @@
 #define BENCH_RECV_TIMEOUT_MS 20000
 
 static const char usage_text[] =
-    "Usage: mbx bench [-N NS] [--mode pingpong|throughput] [--senders N] [--size BYTES]\n"
+    "Usage: mbx bench [-N NS] [--mode pingpong|throughput|request] [--senders N]\n"
+    "                 [--size BYTES]\n"
     "                 [--count N] [--pin none|same|split] [--no-validate] [--poll] [--json]\n"
     "Measure a running namespace with benchmark processes of its own.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
-    "  -m, --mode MODE     pingpong (round-trip latency, default) or throughput\n"
-    "  -s, --senders N     throughput: sender processes (default 1, up to 64)\n"
+    "  -m, --mode MODE     pingpong (round-trip latency, default), throughput, or\n"
+    "                      request (mbx_request and mbx_reply: round-trip latency)\n"
+    "  -s, --senders N     throughput: sender processes; request: requesters (default 1,\n"
+    "                      up to 64)\n"
     "      --size BYTES    message size (default 120)\n"
     "  -c, --count N       round trips, or messages in all (default 100000)\n"
     "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
@@ -67,6 +70,7 @@ static const struct option long_options[] = {
 typedef struct bench_config {
     const char *ns;
     bool throughput;
+    bool request; /* pingpong through mbx_request / mbx_reply */
     long long senders;
     long long size;
     long long count;
@@ -112,7 +116,8 @@ typedef struct role {
     long long messages;
     int ready_fd;
     int go_fd;
-    int parent_fds[2]; /* the parent's ends of both pipes, closed in the child */
+    int parent_fds[2];  /* the parent's ends of both pipes, closed in the child */
+    long long rtt_base; /* where this one's round trips go in shared->rtt_ns */
 } role;
 
 static mbx_client *role_connect(role *r)
@@ -145,11 +150,16 @@ static int pinger(role *r, mbx_send_options *so, const char *body)
     long long total = r->cfg->warmup + r->messages;
     for (long long i = 0; i < total; i++) {
         int64_t t0 = now_ns();
-        if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK ||
-            mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK)
+        if (r->cfg->request) {
+            if (mbx_request(c, r->peer, body, (size_t)r->cfg->size, m, BENCH_RECV_TIMEOUT_MS) !=
+                MBX_OK)
+                return 2;
+        } else if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK ||
+                   mbx_recv(c, m, BENCH_RECV_TIMEOUT_MS) != MBX_OK) {
             return 2;
+        }
         if (i >= r->cfg->warmup)
-            r->shared->rtt_ns[i - r->cfg->warmup] = now_ns() - t0;
+            r->shared->rtt_ns[r->rtt_base + i - r->cfg->warmup] = now_ns() - t0;
     }
     mbx_message_free(m);
     mbx_close(c);
@@ -206,7 +216,9 @@ static int ponger(role *r, mbx_send_options *so, const char *body)
         if (receive_one(&rv, m) != MBX_OK)
             return 2;
         const char *echo = mbx_message_body(m, &len);
-        if (mbx_send_ex(c, mbx_message_from(m), echo, len, so) != MBX_OK)
+        mbx_err err = r->cfg->request ? mbx_reply(c, m, echo, len, so->timeout_ms)
+                                      : mbx_send_ex(c, mbx_message_from(m), echo, len, so);
+        if (err != MBX_OK)
             return 3;
     }
     mbx_message_free(m);
@@ -286,8 +298,11 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
     if (cfg->json) {
         printf("{\"mode\":\"%s\",\"size\":%lld,\"count\":%lld,\"senders\":%lld,\"validate\":%s,"
                "\"pin\":\"%s\",\"poll\":%s,\"seconds\":%.6f",
-               cfg->throughput ? "throughput" : "pingpong", cfg->size, cfg->count, cfg->senders,
-               validate, cfg->pin, cfg->poll ? "true" : "false", seconds);
+               cfg->throughput ? "throughput"
+               : cfg->request  ? "request"
+                               : "pingpong",
+               cfg->size, cfg->count, cfg->senders, validate, cfg->pin,
+               cfg->poll ? "true" : "false", seconds);
         if (cfg->throughput)
             printf(",\"msgs_per_s\":%.0f}\n", msgs_per_s);
         else
@@ -297,8 +312,10 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
         return;
     }
     printf("%s: %lld %s of %lld bytes, %s, pinned %s%s\n",
-           cfg->throughput ? "throughput" : "pingpong", cfg->count,
-           cfg->throughput ? "messages" : "round trips", cfg->size,
+           cfg->throughput ? "throughput"
+           : cfg->request  ? "request"
+                           : "pingpong",
+           cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
            cfg->trusted ? "not validated" : "validated", cfg->pin,
            cfg->poll ? ", receiver in an epoll loop" : "");
     if (cfg->throughput)
@@ -363,14 +380,19 @@ static int run(const bench_config *cfg)
     roles[0].cpu = receiver_cpu;
     snprintf(roles[0].name, sizeof roles[0].name, "bench.%ld.%s", self,
              cfg->throughput ? "sink" : "pong");
-    roles[0].messages = cfg->count;
+    /* The pong side answers every requester's warm-up too. */
+    roles[0].messages =
+        cfg->throughput ? cfg->count : cfg->count + (cfg->senders - 1) * cfg->warmup;
     pids[n++] = start_role(&roles[0], cfg->throughput ? sink : ponger, &so, body);
+    long long rtt_base = 0;
     for (long long i = 0; i < cfg->senders; i++) {
         roles[n] = base;
         roles[n].cpu = other_cpu;
         snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.s%lld", self, i);
         memcpy(roles[n].peer, roles[0].name, sizeof roles[n].peer);
         roles[n].messages = cfg->count / cfg->senders + (i < cfg->count % cfg->senders);
+        roles[n].rtt_base = rtt_base;
+        rtt_base += roles[n].messages;
         pids[n] = start_role(&roles[n], cfg->throughput ? sender : pinger, &so, body);
         n++;
     }
@@ -476,13 +498,16 @@ int cmd_bench(int argc, char **argv)
     }
     if (optind != argc)
         return cli_fail("bench", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (strcmp(mode, "pingpong") != 0 && strcmp(mode, "throughput") != 0)
-        return cli_fail("bench", EXIT_USAGE, "--mode: '%s' is not pingpong or throughput", mode);
+    if (strcmp(mode, "pingpong") != 0 && strcmp(mode, "throughput") != 0 &&
+        strcmp(mode, "request") != 0)
+        return cli_fail("bench", EXIT_USAGE, "--mode: '%s' is not pingpong, throughput or request",
+                        mode);
     if (strcmp(cfg.pin, "none") != 0 && strcmp(cfg.pin, "same") != 0 &&
         strcmp(cfg.pin, "split") != 0)
         return cli_fail("bench", EXIT_USAGE, "--pin: '%s' is not none, same or split", cfg.pin);
     cfg.throughput = strcmp(mode, "throughput") == 0;
-    if (!cfg.throughput && cfg.senders != 1)
+    cfg.request = strcmp(mode, "request") == 0;
+    if (!cfg.throughput && !cfg.request && cfg.senders != 1)
         return cli_fail("bench", EXIT_USAGE, "--senders: pingpong takes exactly one");
     if (cfg.ns == NULL)
         cfg.ns = mbx_default_namespace();

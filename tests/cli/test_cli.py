@@ -377,6 +377,8 @@ class CliTest(unittest.TestCase):
                  ["--mode", "throughput", "--count", "3000", "--senders", "3"],
                  ["--mode", "throughput", "--count", "3000", "--pin", "split", "--size", "200"],
                  ["--mode", "pingpong", "--count", "300", "--poll"],
+                 ["--mode", "request", "--count", "300"],
+                 ["--mode", "request", "--count", "600", "--senders", "3"],
                  ["--mode", "throughput", "--count", "3000", "--senders", "2", "--poll"]]
         for args in cases:
             with self.subTest(args=args):
