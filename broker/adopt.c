@@ -11,7 +11,11 @@
 static bool entry_name(registry *reg, const seg_dir_entry *e, char *name)
 {
     memcpy(name, e->name, MBX_NAME_MAX + 1);
-    return names_valid_bounded(name, MBX_NAME_MAX + 1) && registry_find(reg, name) < 0;
+    if (!names_valid_bounded(name, MBX_NAME_MAX + 1))
+        return false;
+    /* Members of one group share their name; anyone else's name is its own. */
+    int64_t other = registry_find(reg, name);
+    return other < 0 || ((atomic_load(&e->flags) & DIR_GROUP) != 0 && reg->recs[other].group);
 }
 
 /* Keeps a slot whose client still lives: watches it, mends out-of-range indices. */
@@ -21,6 +25,7 @@ static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pi
     const seg_view *v = reg->view;
     registry_adopt(reg, slot, name, pid, gen);
     client_rec *rec = &reg->recs[slot];
+    rec->group = (atomic_load(&segment_dir(v, slot)->flags) & DIR_GROUP) != 0;
     rec->linger_ms = linger_ms;
     if (plat_proc_watch(pid, &rec->watch) != MBX_OK) {
         rec->watch = PLAT_NO_HANDLE; /* it died just now */

@@ -307,13 +307,21 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
 {
     const char *wanted = req->name; /* checked by proto_check_request() */
     uint32_t linger_ms = req->linger_ms;
+    bool group = (req->flags & PROTO_FLAG_GROUP) != 0;
     int64_t holder = wanted[0] != '\0' ? registry_find(&b->reg, wanted) : -1;
+    /* Joining a group: one more member of a name that only members hold. */
+    if (group && holder >= 0 && b->reg.recs[holder].group)
+        holder = -1;
     /* The holder may have died a moment ago with its death notice still queued: settle
      * that now rather than refuse a legitimate successor. */
     if (holder >= 0 && !b->reg.recs[holder].lingering &&
         plat_handle_ready(b->reg.recs[holder].watch)) {
         client_gone(b, (uint32_t)holder, "exited");
         holder = b->reg.recs[holder].active ? holder : -1;
+    }
+    if (group && holder >= 0) { /* held alone (or lingering): not a group to join */
+        reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
+        return false;
     }
     /* A slot adopted from a dead broker has no channel: its process could not give it
      * back (it closed, or its registration's answer was lost, while no broker ran). When
@@ -341,7 +349,7 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         slot = (uint32_t)holder; /* a lingering mailbox: the newcomer gets it, messages and all */
         registry_take_over(&b->reg, slot, pid, linger_ms);
     } else {
-        err = registry_claim(&b->reg, wanted, pid, linger_ms, &slot);
+        err = registry_claim(&b->reg, wanted, pid, linger_ms, group, &slot);
     }
     if (err != MBX_OK) {
         plat_handle_close(watch);

@@ -45,7 +45,7 @@ static void generate_name(registry *reg, int64_t pid, char *out)
 }
 
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       uint32_t *slot)
+                       bool group, uint32_t *slot)
 {
     uint32_t i = 0;
     while (i < reg->view->slots && (reg->recs[i].active || reg->recs[i].dirty))
@@ -70,6 +70,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     atomic_store(&e->start_time, plat_proc_start_time(pid));
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
+    atomic_store(&e->flags, group ? DIR_GROUP : 0u);
     gen += 2;
     atomic_store(&e->generation, gen);
     atomic_store(&e->state, SLOT_ACTIVE);
@@ -79,6 +80,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     rec->generation = gen;
     rec->linger_ms = linger_ms;
     rec->lingering = false;
+    rec->group = group;
     reg->active++;
     *slot = i;
     presence_changed(reg->view);
@@ -167,9 +169,11 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     atomic_fetch_add(&segment_header(reg->view)->discarded, dropped);
     rec->active = false;
     rec->lingering = false;
+    rec->group = false;
     rec->linger_ms = 0;
     atomic_store(&f.entry->linger_until_us, 0);
     atomic_store(&f.entry->linger_ms, 0);
+    atomic_store(&f.entry->flags, 0);
     rec->chan = PLAT_NO_HANDLE;
     rec->watch = PLAT_NO_HANDLE;
     reg->active--;

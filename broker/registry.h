@@ -21,6 +21,7 @@ typedef struct client_rec {
     uint32_t linger_ms;      /* how long the mailbox outlives its client */
     bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */
     bool dirty;              /* free, but the mailbox is not emptied yet: not claimable */
+    bool group;              /* one of the members serving this name */
     int64_t linger_until_ns; /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
 } client_rec;
@@ -44,7 +45,7 @@ int64_t registry_find(const registry *reg, const char *name);
  * Errors: MBX_ENOSLOTS.
  */
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       uint32_t *slot);
+                       bool group, uint32_t *slot);
 
 /* The client of slot is gone but asked its mailbox to outlive it: keeps the slot, its
  * messages and its generation (senders go on delivering), for rec->linger_ms. */

@@ -49,6 +49,7 @@ static bool entry_matches(const seg_dir_entry *e, const client_rec *rec)
     char expect[MBX_NAME_MAX + 1] = {0};
     memcpy(expect, rec->name, strlen(rec->name));
     return atomic_load(&e->state) == SLOT_ACTIVE && atomic_load(&e->pid) == rec->pid &&
+           atomic_load(&e->flags) == (rec->group ? DIR_GROUP : 0u) &&
            memcmp(e->name, expect, sizeof expect) == 0;
 }
 
@@ -62,7 +63,9 @@ static void rewrite_entry(seg_dir_entry *e, const client_rec *rec)
         memcpy(e->name, rec->name, strlen(rec->name));
         atomic_store(&e->pid, rec->pid);
         atomic_store(&e->start_time, plat_proc_start_time(rec->pid));
+        atomic_store(&e->flags, rec->group ? DIR_GROUP : 0u);
     } else {
+        atomic_store(&e->flags, 0);
         atomic_store(&e->pid, 0);
         atomic_store(&e->start_time, 0);
     }

@@ -33,8 +33,9 @@ static int print_row(const mbx_client_info *ci, void *arg)
         snprintf(pid, sizeof pid, "linger");
     else
         snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
-    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "\n", ci->name,
-           ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full);
+    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "%s\n", ci->name,
+           ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
+           ci->group ? "  group" : "");
     return 0;
 }
 
@@ -49,6 +50,7 @@ static int add_json_client(const mbx_client_info *ci, void *arg)
     cJSON_AddNumberToObject(o, "received", (double)ci->received);
     cJSON_AddNumberToObject(o, "refused_full", (double)ci->refused_full);
     cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
+    cJSON_AddBoolToObject(o, "group", ci->group != 0);
     cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
     cJSON_AddItemToArray((cJSON *)arg, o);
     return 0;

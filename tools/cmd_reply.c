@@ -11,7 +11,7 @@
 #define REPLY_MAX 65536
 
 static const char usage_text[] =
-    "Usage: mbx reply [-N NS] [-c N] NAME (--exec CMD | --echo | JSON)\n"
+    "Usage: mbx reply [-N NS] [-c N] [--group] NAME (--exec CMD | --echo | JSON)\n"
     "Take the mailbox NAME and answer each request that arrives, in order:\n"
     "\n"
     "      --exec CMD      run CMD (sh -c; cmd.exe /c on Windows) with the request's body\n"
@@ -22,6 +22,8 @@ static const char usage_text[] =
     "      JSON            answer every request with this JSON\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "  -c, --count N       exit 0 after N requests (default 0: no limit)\n"
+    "      --group         join the group serving NAME: several servers may, and each\n"
+    "                      request goes to the one with the fewest waiting\n"
     "  -h, --help          show this help\n"
     "Messages that are not requests are skipped.\n";
 
@@ -30,6 +32,7 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, 'c'},
     {"exec", required_argument, NULL, 'x'},
     {"echo", no_argument, NULL, 'o'},
+    {"group", no_argument, NULL, 'g'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -80,6 +83,9 @@ int cmd_reply(int argc, char **argv)
             break;
         case 'o':
             echo = true;
+            break;
+        case 'g':
+            opts.group = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);

@@ -97,6 +97,10 @@ typedef struct mbx_connect_options {
     int linger_ms;              /* keep the mailbox and its messages this long after the
                                    client goes (closes, exits or is killed), for a new
                                    client of the same name; 0 (default) to 86400000 */
+    int group;                  /* 1: join the group serving client_name (several clients
+                                   may; each message or request to the name goes to one
+                                   member, the one with the fewest waiting); needs a
+                                   name, no linger. 0 (default): take the name alone */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
@@ -356,6 +360,7 @@ typedef struct mbx_client_info {
     int lingering;         /* 1: its client is gone and the mailbox waits for a new one
                               of the same name (pid is then 0) */
     uint64_t late_replies; /* replies to requests it had given up: dropped */
+    int group;             /* 1: a member of the group serving its name */
 } mbx_client_info;
 
 /* Called once per connected client; return non-zero to stop early. */

@@ -32,12 +32,13 @@ mbx_err client_attach_segment(const char *ns, plat_handle passed, bool read_only
 /* Asks for a slot, and maps the segment the broker passes with its answer (Windows: the
  * one of the namespace's name). Everything the broker says is checked against the
  * segment, and the segment like anything else. */
-static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, int64_t deadline,
-                            int64_t broker_pid)
+static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bool group,
+                            int64_t deadline, int64_t broker_pid)
 {
     proto_request req = {.magic = PROTO_MAGIC,
                          .version = PROTO_VERSION,
                          .op = PROTO_REGISTER,
+                         .flags = group ? PROTO_FLAG_GROUP : 0,
                          .linger_ms = (uint32_t)linger_ms};
     if (wanted != NULL)
         strncpy(req.name, wanted, MBX_NAME_MAX);
@@ -104,6 +105,8 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_EINVAL;
     if (opts->linger_ms < 0 || opts->linger_ms > MBX_LINGER_MAX_MS)
         return MBX_EINVAL;
+    if (opts->group != 0 && (wanted == NULL || wanted[0] == '\0' || opts->linger_ms != 0))
+        return MBX_EINVAL;
     int64_t deadline = plat_deadline(opts->timeout_ms);
 
     mbx_client *c = calloc(1, sizeof *c);
@@ -121,7 +124,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     int64_t broker_pid = 0;
     mbx_err err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
     if (err == MBX_OK)
-        err = registration(c, wanted, opts->linger_ms, deadline, broker_pid);
+        err = registration(c, wanted, opts->linger_ms, opts->group != 0, deadline, broker_pid);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
         plat_shm_close(&c->shm);

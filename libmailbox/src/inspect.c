@@ -114,6 +114,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ci.received = atomic_load(&mb->received);
         ci.refused_full = atomic_load(&mb->refused_full);
         ci.late_replies = atomic_load(&mb->late_replies);
+        ci.group = (atomic_load(&segment_dir(&v, i)->flags) & DIR_GROUP) != 0;
         ci.lingering = ci.pid == 0;
         if (visit(&ci, arg) != 0)
             break;

@@ -8,7 +8,36 @@
 #include "presence.h"
 #include "ring.h"
 
-/* Finds the recipient's slot and generation, through the client's one-entry cache. */
+/* A group's name: the member with the fewest messages waiting gets it, and among those
+ * the one that has taken the fewest so far (so that one-message senders spread too). */
+static mbx_err pick_member(mbx_client *c, const char *to, size_t len, uint32_t *slot, uint32_t *gen)
+{
+    const seg_view *v = &c->view;
+    uint64_t best_waiting = UINT64_MAX, best_taken = UINT64_MAX;
+    for (uint32_t i = 0; i < v->slots; i++) {
+        uint32_t g;
+        if (!segment_entry_is(v, i, to, len, &g))
+            continue;
+        if ((atomic_load(&segment_dir(v, i)->flags) & DIR_GROUP) == 0) {
+            *slot = i; /* not a group after all (it changed): the one holder */
+            *gen = g;
+            return MBX_OK;
+        }
+        uint64_t waiting = ring_waiting(v, i);
+        uint64_t taken =
+            atomic_load_explicit(&segment_mailbox(v, i)->received, memory_order_relaxed);
+        if (waiting < best_waiting || (waiting == best_waiting && taken < best_taken)) {
+            best_waiting = waiting;
+            best_taken = taken;
+            *slot = i;
+            *gen = g;
+        }
+    }
+    return best_waiting == UINT64_MAX ? MBX_ENORECIPIENT : MBX_OK;
+}
+
+/* Finds the recipient's slot and generation, through the client's one-entry cache (a
+ * group's name is looked up at every send, for the load to spread). */
 static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uint32_t *gen)
 {
     size_t len = strlen(to);
@@ -20,9 +49,12 @@ static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uin
         hit = true;
     }
     atomic_flag_clear_explicit(&c->lookup_lock, memory_order_release);
-    if (hit && segment_entry_is(&c->view, *slot, to, len, gen))
+    if (hit && segment_entry_is(&c->view, *slot, to, len, gen) &&
+        (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) == 0)
         return MBX_OK;
     mbx_err err = segment_find(&c->view, to, slot, gen);
+    if (err == MBX_OK && (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) != 0)
+        return pick_member(c, to, len, slot, gen);
     if (err == MBX_OK) {
         while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
             ;

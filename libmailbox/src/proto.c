@@ -16,5 +16,9 @@ mbx_err proto_check_request(const proto_request *req, size_t len)
         return MBX_EINVAL;
     if (req->linger_ms > MBX_LINGER_MAX_MS)
         return MBX_EINVAL;
+    /* A group member has a name, and its mailbox goes with it (no linger). */
+    if ((req->flags & ~PROTO_FLAG_GROUP) != 0 ||
+        ((req->flags & PROTO_FLAG_GROUP) != 0 && (req->name[0] == '\0' || req->linger_ms != 0)))
+        return MBX_EINVAL;
     return MBX_OK;
 }

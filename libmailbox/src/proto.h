@@ -17,7 +17,9 @@
 #include "mailbox.h"
 
 #define PROTO_MAGIC 0x5058424du /* "MBXP" */
-#define PROTO_VERSION 2u /* 2: the segment comes with the REGISTER reply; INSPECT */
+#define PROTO_VERSION 2u        /* 2: the segment comes with the REGISTER reply; INSPECT */
+
+#define PROTO_FLAG_GROUP 1u /* join the group serving the name, not take it alone */
 
 enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2, PROTO_INSPECT = 3 };
 
@@ -25,7 +27,7 @@ typedef struct proto_request {
     uint32_t magic;
     uint32_t version;
     uint32_t op;
-    uint32_t flags;
+    uint32_t flags;              /* REGISTER: PROTO_FLAG_GROUP, or 0 */
     char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
     uint32_t slot;               /* UNREGISTER: the slot given back ... */
     uint32_t generation;         /* ... and its generation */

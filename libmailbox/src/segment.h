@@ -44,6 +44,7 @@
 
 enum seg_state { SEG_INITIALIZING = 0, SEG_READY = 1, SEG_CLOSING = 2 };
 enum slot_state { SLOT_FREE = 0, SLOT_ACTIVE = 1 };
+#define DIR_GROUP 1u /* seg_dir_entry.flags */
 
 typedef struct seg_header {
     /* Never change after creation. */
@@ -86,7 +87,8 @@ typedef struct seg_dir_entry {
     char name[MBX_NAME_MAX + 1];
     _Atomic int64_t linger_until_us; /* wall clock; set while the mailbox outlives its owner */
     _Atomic uint32_t linger_ms;      /* how long it may outlive its owner (asked at connect) */
-    uint8_t reserved[28];
+    _Atomic uint32_t flags;          /* DIR_GROUP: one of the members serving this name */
+    uint8_t reserved[24];
 } seg_dir_entry;
 
 typedef struct seg_mailbox {

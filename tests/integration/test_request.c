@@ -4,9 +4,11 @@
  * responders" at once, a responder killed holding a request (MBX_EGONE within a second),
  * and a reply that comes after its request was given up (dropped and counted).
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,12 +52,24 @@ static long long now_ms(void)
 struct responder {
     int delay_ms;
     int ready_fd;
+    bool group; /* join the group "srv" rather than take the name alone */
 };
 
 static int responder_main(void *p)
 {
     struct responder *r = p;
-    mbx_client *c = harness_child_connect(ns, "srv");
+    mbx_client *c = NULL;
+    if (r->group) {
+        mbx_connect_options o;
+        mbx_connect_options_init(&o);
+        o.namespace_name = ns;
+        o.client_name = "srv";
+        o.group = 1;
+        if (mbx_connect(&o, &c) != MBX_OK)
+            return 10;
+    } else {
+        c = harness_child_connect(ns, "srv");
+    }
     if (c == NULL)
         return 10;
     (void)!write(r->ready_fd, "r", 1);
@@ -250,6 +264,85 @@ static void test_late_reply_is_dropped_and_counted(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+static int served_by(const mbx_client_info *ci, void *arg)
+{
+    uint64_t *counts = arg;
+    if (strcmp(ci->name, "srv") == 0 && ci->group && counts[0] < 8)
+        counts[1 + counts[0]++] = ci->received;
+    return 0;
+}
+
+/* A group of 3 responders serves 20 requesters x 1,000 requests: each requester gets its
+ * own replies, and the load is spread. Then one member is killed holding a request: its
+ * requester gets MBX_EGONE at once, and the others go on serving. */
+static void test_group_of_responders(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    struct responder r[3];
+    pid_t members[3];
+    for (int i = 0; i < 3; i++) {
+        r[i] = (struct responder){.group = true};
+        members[i] = start_responder(&r[i]);
+    }
+    /* Anyone else is refused the name; another member is not. */
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "srv";
+    mbx_client *alone;
+    assert_int_equal(mbx_connect(&o, &alone), MBX_ENAMETAKEN);
+    o.linger_ms = 1000;
+    o.group = 1;
+    assert_int_equal(mbx_connect(&o, &alone), MBX_EINVAL); /* a member does not linger */
+
+    enum { GROUP_REQUESTERS = 20 };
+    int index[GROUP_REQUESTERS];
+    pid_t pids[GROUP_REQUESTERS];
+    for (int i = 0; i < GROUP_REQUESTERS; i++) {
+        index[i] = i;
+        pids[i] = harness_spawn(requester_main, &index[i], 120);
+    }
+    for (int i = 0; i < GROUP_REQUESTERS; i++)
+        assert_int_equal(harness_wait(pids[i], 120000), 0);
+    uint64_t counts[9] = {0};
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, served_by, counts), MBX_OK);
+    assert_int_equal(counts[0], 3);
+    printf("requests served by the 3 members: %llu, %llu, %llu\n", (unsigned long long)counts[1],
+           (unsigned long long)counts[2], (unsigned long long)counts[3]);
+    for (int i = 1; i <= 3; i++)
+        assert_true(counts[i] > GROUP_REQUESTERS * PER_REQUESTER / 10);
+
+    /* One member takes "hold" and is killed: EGONE; the others still serve. */
+    mbx_client *me = harness_connect(ns, "me");
+    mbx_message *m = mbx_message_new();
+    pid_t killer = fork();
+    assert_true(killer >= 0);
+    if (killer == 0) {
+        alarm(30);
+        struct pollfd pfd[3];
+        for (int i = 0; i < 3; i++)
+            pfd[i] = (struct pollfd){.fd = r[i].ready_fd, .events = POLLIN};
+        if (poll(pfd, 3, 20000) > 0)
+            for (int i = 0; i < 3; i++)
+                if (pfd[i].revents != 0) {
+                    kill(members[i], SIGKILL);
+                    break;
+                }
+        _exit(0);
+    }
+    assert_int_equal(mbx_request(me, "srv", "\"hold\"", 6, m, 20000), MBX_EGONE);
+    assert_int_equal(harness_wait(killer, 10000), 0);
+    for (int n = 0; n < 20; n++) {
+        assert_int_equal(mbx_request(me, "srv", "[7]", 3, m, 5000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), "{\"re\":[7]}");
+    }
+    mbx_message_free(m);
+    mbx_close(me);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     setenv("MBX_TEST_NO_WAIT_SLICE", "1", 1); /* a missing wake-up hangs, not passes late */
@@ -260,6 +353,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_responder_killed_holding_a_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reply_is_dropped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_of_responders, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
