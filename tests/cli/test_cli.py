@@ -769,6 +769,25 @@ time.sleep(float(sys.argv[2]))
         self.assertEqual(r.stdout, '{"same":"body"}\n', r.stderr)
         echo.communicate(timeout=TIMEOUT)
 
+    def test_example_service_group(self):
+        example = os.environ.get("SERVICE_BIN")
+        if not example:
+            self.skipTest("SERVICE_BIN not set (run through ctest)")
+        ns = self.broker()
+        servers = [self.background(example, "serve", "-N", ns, "2") for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = run(MBX, "list", "-N", ns, "--json")
+            if sum(c["name"] == "adder" for c in json.loads(r.stdout)["clients"]) == 2:
+                break
+            time.sleep(0.02)
+        answers = [run(example, "ask", "-N", ns, f"[{i},{i},0.5]") for i in range(4)]
+        self.assertEqual([(a.returncode, a.stdout) for a in answers],
+                         [(0, f"{2 * i + 0.5:g}\n") for i in range(4)])
+        for s in servers:  # each serves two, then leaves the group
+            s.communicate(timeout=TIMEOUT)
+            self.assertEqual(s.returncode, 0)
+
     def wait_until_lingering(self, ns, name):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

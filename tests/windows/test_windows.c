@@ -225,6 +225,48 @@ static void request_and_reply_across_processes(void **state)
     mbx_close(me);
 }
 
+static int count_adders(const mbx_client_info *ci, void *arg)
+{
+    if (strcmp(ci->name, "adder") == 0 && ci->group)
+        (*(int *)arg)++;
+    return 0;
+}
+
+/* A service group across processes (examples/service.c): two members of "adder" serve
+ * six requests between them, each answered with the sum. */
+static void service_group_across_processes(void **state)
+{
+    (void)state;
+    char args[160];
+    snprintf(args, sizeof args, "serve -N %s 3", ns);
+    HANDLE servers[2] = {wh_start_program("service.exe", args),
+                         wh_start_program("service.exe", args)};
+    assert_non_null(servers[0]);
+    assert_non_null(servers[1]);
+    int members = 0;
+    for (int tries = 0; tries < 500 && members < 2; tries++) {
+        mbx_namespace_info info;
+        members = 0;
+        (void)mbx_inspect(ns, &info, count_adders, &members);
+        if (members < 2)
+            Sleep(20);
+    }
+    assert_int_equal(members, 2);
+    mbx_client *me = connect_as("asker");
+    mbx_message *m = mbx_message_new();
+    for (int i = 0; i < 6; i++) {
+        char body[32], expect[32];
+        int n = snprintf(body, sizeof body, "[%d,%d]", i, i);
+        snprintf(expect, sizeof expect, "%d", 2 * i);
+        assert_int_equal(mbx_request(me, "adder", body, (size_t)n, m, 10000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), expect);
+    }
+    assert_int_equal(wh_wait(servers[0], 10000), 0);
+    assert_int_equal(wh_wait(servers[1], 10000), 0);
+    mbx_message_free(m);
+    mbx_close(me);
+}
+
 /* Many sender processes into one mailbox: every message exactly once, in order per
  * sender. The mailbox (64 cells) is far smaller than what is sent, so senders block on
  * a full mailbox and are woken through the named semaphores. */
@@ -477,6 +519,7 @@ int main(int argc, char **argv)
                                         stop_all),
         cmocka_unit_test_setup_teardown(example_event_loop_runs, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(request_and_reply_across_processes, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(service_group_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),
