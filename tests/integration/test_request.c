@@ -24,6 +24,8 @@
 #define REQUESTERS 8
 #define PER_REQUESTER 500
 
+static int requests_each = PER_REQUESTER; /* set before the requesters are forked */
+
 static char ns[64];
 
 static int setup(void **state)
@@ -119,7 +121,7 @@ static int requester_main(void *p)
         return 10;
     mbx_message *reply = mbx_message_new();
     char body[64], expect[96];
-    for (int n = 0; n < PER_REQUESTER; n++) {
+    for (int n = 0; n < requests_each; n++) {
         int len = snprintf(body, sizeof body, "[%d,%d]", index, n);
         snprintf(expect, sizeof expect, "{\"re\":%s}", body);
         if (mbx_request(c, "srv", body, (size_t)len, reply, 20000) != MBX_OK)
@@ -297,6 +299,7 @@ static void test_group_of_responders(void **state)
     assert_int_equal(mbx_connect(&o, &alone), MBX_EINVAL); /* a member does not linger */
 
     enum { GROUP_REQUESTERS = 20 };
+    requests_each = 1000;
     int index[GROUP_REQUESTERS];
     pid_t pids[GROUP_REQUESTERS];
     for (int i = 0; i < GROUP_REQUESTERS; i++) {
@@ -312,7 +315,8 @@ static void test_group_of_responders(void **state)
     printf("requests served by the 3 members: %llu, %llu, %llu\n", (unsigned long long)counts[1],
            (unsigned long long)counts[2], (unsigned long long)counts[3]);
     for (int i = 1; i <= 3; i++)
-        assert_true(counts[i] > GROUP_REQUESTERS * PER_REQUESTER / 10);
+        assert_true(counts[i] > GROUP_REQUESTERS * 1000 / 10);
+    requests_each = PER_REQUESTER;
 
     /* One member takes "hold" and is killed: EGONE; the others still serve. */
     mbx_client *me = harness_connect(ns, "me");
@@ -343,6 +347,48 @@ static void test_group_of_responders(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A requester killed while it waits: its reply goes nowhere (the responder is told
+ * MBX_EGONE and goes on), nothing stays behind, and its name can be taken again. */
+static int doomed_requester_main(void *p)
+{
+    (void)p;
+    mbx_client *c = harness_child_connect(ns, "doomed");
+    if (c == NULL)
+        return 10;
+    mbx_message *m = mbx_message_new();
+    (void)mbx_request(c, "srv", "[1]", 3, m, 20000); /* killed while it waits */
+    return 11;
+}
+
+static void test_requester_killed_while_it_waits(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *srv = harness_connect(ns, "srv");
+    pid_t doomed = harness_spawn(doomed_requester_main, NULL, 60);
+    mbx_message *req = mbx_message_new();
+    assert_int_equal(mbx_recv(srv, req, 10000), MBX_OK);
+    assert_int_equal(mbx_message_kind(req), MBX_KIND_REQUEST);
+    kill(doomed, SIGKILL);
+    assert_int_equal(harness_wait(doomed, 5000), 128 + SIGKILL);
+    long long until = now_ms() + 5000;
+    mbx_err err;
+    while ((err = mbx_reply(srv, req, "[2]", 3, 1000)) == MBX_OK && now_ms() < until)
+        usleep(10 * 1000); /* until the broker has freed its slot */
+    assert_int_equal(err, MBX_EGONE);
+    mbx_client *again = harness_connect(ns, "doomed");
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(again, m, 100), MBX_ETIMEDOUT); /* nothing of the old one */
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.clients, 2);
+    mbx_message_free(m);
+    mbx_message_free(req);
+    mbx_close(again);
+    mbx_close(srv);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     setenv("MBX_TEST_NO_WAIT_SLICE", "1", 1); /* a missing wake-up hangs, not passes late */
@@ -354,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_responder_killed_holding_a_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reply_is_dropped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_of_responders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requester_killed_while_it_waits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
