@@ -7,12 +7,13 @@
 #include "cli.h"
 
 static const char usage_text[] =
-    "Usage: mbx request [-N NS] [-t MS] [--envelope] TO [JSON]\n"
+    "Usage: mbx request [-N NS] [-t MS] [--wait MS] [--envelope] TO [JSON]\n"
     "Send JSON (else the first line of standard input) to TO as a request, wait for the\n"
     "reply and print its body (or its envelope) as one line.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "  -t, --timeout MS    wait up to MS for the reply (default 5000)\n"
+    "      --wait MS       first wait up to MS for TO (and the broker) to be there\n"
     "      --envelope      print {\"from\",\"to\",\"seq\",\"ts\",\"kind\",\"corr\",\"body\"}\n"
     "  -h, --help          show this help\n"
     "Exit status: 0 replied, 4 no reply in time, 5 nobody serves TO or the responder went\n"
@@ -22,6 +23,7 @@ static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"timeout", required_argument, NULL, 't'},
     {"envelope", no_argument, NULL, 'e'},
+    {"wait", required_argument, NULL, 'w'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -30,7 +32,7 @@ int cmd_request(int argc, char **argv)
 {
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
-    long long timeout = 5000;
+    long long timeout = 5000, wait = 0;
     bool envelope = false;
     optind = 1;
     opterr = 0;
@@ -48,6 +50,12 @@ int cmd_request(int argc, char **argv)
             break;
         case 'e':
             envelope = true;
+            break;
+        case 'w':
+            if (!cli_parse_long(optarg, 0, 86400000, &wait))
+                return cli_fail("request", EXIT_USAGE,
+                                "--wait: '%s' is not a number of milliseconds (0..86400000)",
+                                optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -77,6 +85,13 @@ int cmd_request(int argc, char **argv)
         json = line;
     }
 
+    if (wait > 0) {
+        mbx_err err = mbx_wait_for(opts.namespace_name, to, (int)wait);
+        if (err == MBX_ETIMEDOUT)
+            return cli_fail("request", EXIT_NO_RECIPIENT, "%s: not there after %lld ms", to, wait);
+        if (err != MBX_OK)
+            return cli_fail_namespace("request", err, opts.namespace_name);
+    }
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)

@@ -14,7 +14,7 @@ static const char usage_text[] =
     "                 send JSON to TO, or each line of standard input when JSON is absent\n"
     "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--ready] NAME\n"
     "                 take the mailbox NAME and print each message on one line\n"
-    "  request [-N NS] [-t MS] [--envelope] TO [JSON]\n"
+    "  request [-N NS] [-t MS] [--wait MS] [--envelope] TO [JSON]\n"
     "                 send a request to TO and print its reply\n"
     "  reply [-N NS] [-c N] NAME (--exec CMD | --echo | JSON)\n"
     "                 answer the requests made to NAME\n"
