@@ -13,6 +13,19 @@ void mbx_connect_options_init(mbx_connect_options *opts)
     opts->timeout_ms = 5000;
 }
 
+mbx_err client_check_reply(const proto_reply *rep, size_t got)
+{
+    if (got == 0)
+        return MBX_ENOBROKER; /* the broker closed the channel */
+    if (got != sizeof *rep || rep->magic != PROTO_MAGIC || rep->version != PROTO_VERSION ||
+        rep->layout_version != SEG_LAYOUT_VERSION)
+        return MBX_EVERSION;
+    if (rep->status != MBX_OK)
+        return (rep->status > 0 && rep->status < MBX_ERR_COUNT_) ? (mbx_err)rep->status
+                                                                 : MBX_ESYSTEM;
+    return MBX_OK;
+}
+
 mbx_err client_attach_segment(const char *ns, plat_handle passed, bool read_only, plat_shm *shm,
                               seg_view *view)
 {
@@ -50,15 +63,8 @@ static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bo
     size_t got = 0;
     plat_handle passed = PLAT_NO_HANDLE;
     err = plat_chan_recv_handle(c->chan, &rep, sizeof rep, &got, deadline, &passed);
-    if (err == MBX_OK && got == 0)
-        err = MBX_ENOBROKER;
-    else if (err == MBX_OK && (got != sizeof rep || rep.magic != PROTO_MAGIC))
-        err = MBX_EVERSION;
-    else if (err == MBX_OK &&
-             (rep.version != PROTO_VERSION || rep.layout_version != SEG_LAYOUT_VERSION))
-        err = MBX_EVERSION;
-    else if (err == MBX_OK && rep.status != MBX_OK)
-        err = (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    if (err == MBX_OK)
+        err = client_check_reply(&rep, got);
     if (err != MBX_OK) {
         plat_handle_close(passed);
         return err;

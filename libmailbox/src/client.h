@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "platform/platform.h"
+#include "proto.h"
 #include "ring.h"
 #include "segment.h"
 
@@ -94,6 +95,10 @@ mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_p
  * confirm anything and is believed.
  */
 mbx_err client_confirm_shutdown(mbx_client *c);
+
+/* The broker's answer of got bytes, checked: MBX_OK, or what it says went wrong
+ * (MBX_ENOBROKER for a closed channel, MBX_EVERSION for another protocol or layout). */
+mbx_err client_check_reply(const proto_reply *rep, size_t got);
 
 /* Maps a namespace's segment (read-only or not) into shm and view and validates it: the
  * handle passed by the broker, or (PLAT_NO_HANDLE, Windows) the segment of that name. */

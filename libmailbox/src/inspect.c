@@ -47,14 +47,8 @@ mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_p
     if (err == MBX_OK)
         err = plat_chan_recv_handle(chan, &rep, sizeof rep, &got, deadline, &passed);
     plat_handle_close(chan);
-    if (err == MBX_OK && got == 0)
-        err = MBX_ENOBROKER;
-    else if (err == MBX_OK &&
-             (got != sizeof rep || rep.magic != PROTO_MAGIC || rep.version != PROTO_VERSION ||
-              rep.layout_version != SEG_LAYOUT_VERSION))
-        err = MBX_EVERSION;
-    else if (err == MBX_OK && rep.status != MBX_OK)
-        err = (rep.status > 0 && rep.status < MBX_ERR_COUNT_) ? (mbx_err)rep.status : MBX_ESYSTEM;
+    if (err == MBX_OK)
+        err = client_check_reply(&rep, got);
     if (err != MBX_OK) {
         plat_handle_close(passed);
         return err;
