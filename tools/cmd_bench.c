@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static const char usage_text[] =
     "                      request (mbx_request and mbx_reply: round-trip latency)\n"
     "  -s, --senders N     throughput: sender processes; request: requesters (default 1,\n"
     "                      up to 64)\n"
+    "      --responders M  request: M responders serving as a group (default 1)\n"
     "      --size BYTES    message size (default 120)\n"
     "  -c, --count N       round trips, or messages in all (default 100000)\n"
     "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
@@ -51,7 +53,7 @@ static const char usage_text[] =
     "      --json          print one JSON object (schemas/bench.schema.json)\n"
     "  -h, --help          show this help\n";
 
-enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_POLL, OPT_JSON };
+enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_POLL, OPT_JSON, OPT_RESPONDERS };
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
@@ -62,6 +64,7 @@ static const struct option long_options[] = {
     {"pin", required_argument, NULL, OPT_PIN},
     {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
     {"poll", no_argument, NULL, OPT_POLL},
+    {"responders", required_argument, NULL, OPT_RESPONDERS},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -70,7 +73,8 @@ static const struct option long_options[] = {
 typedef struct bench_config {
     const char *ns;
     bool throughput;
-    bool request; /* pingpong through mbx_request / mbx_reply */
+    bool request;         /* pingpong through mbx_request / mbx_reply */
+    long long responders; /* request: responders, a group when more than one */
     long long senders;
     long long size;
     long long count;
@@ -118,6 +122,7 @@ typedef struct role {
     int go_fd;
     int parent_fds[2];  /* the parent's ends of both pipes, closed in the child */
     long long rtt_base; /* where this one's round trips go in shared->rtt_ns */
+    bool group;         /* join the group serving the name */
 } role;
 
 static mbx_client *role_connect(role *r)
@@ -128,6 +133,7 @@ static mbx_client *role_connect(role *r)
     mbx_connect_options_init(&o);
     o.namespace_name = r->cfg->ns;
     o.client_name = r->name;
+    o.group = r->group;
     mbx_client *c;
     if (mbx_connect(&o, &c) != MBX_OK) {
         (void)!write(r->ready_fd, "f", 1); /* the parent stops everyone at once */
@@ -210,7 +216,8 @@ static int ponger(role *r, mbx_send_options *so, const char *body)
     if (!receiver_open(&rv, c, r->cfg->poll))
         return 4;
     mbx_message *m = mbx_message_new();
-    long long total = r->cfg->warmup + r->messages;
+    /* A member of a group of responders serves until the parent stops it. */
+    long long total = r->group ? LLONG_MAX : r->cfg->warmup + r->messages;
     for (long long i = 0; i < total; i++) {
         size_t len;
         if (receive_one(&rv, m) != MBX_OK)
@@ -333,7 +340,7 @@ static int check_namespace(const bench_config *cfg)
     mbx_err err = mbx_inspect(cfg->ns, &info, NULL, NULL);
     if (err != MBX_OK)
         return cli_fail_namespace("bench", err, cfg->ns);
-    long long needed = cfg->senders + 1;
+    long long needed = cfg->senders + (cfg->request ? cfg->responders : 1);
     long long free_slots = (long long)info.slots - (long long)info.clients;
     if (free_slots < needed)
         return cli_fail("bench", EXIT_NAME,
@@ -366,8 +373,8 @@ static int run(const bench_config *cfg)
     int receiver_cpu, other_cpu;
     placement(cfg->pin, &receiver_cpu, &other_cpu);
 
-    role roles[BENCH_MAX_SENDERS + 1];
-    pid_t pids[BENCH_MAX_SENDERS + 1];
+    role roles[2 * BENCH_MAX_SENDERS];
+    pid_t pids[2 * BENCH_MAX_SENDERS];
     int n = 0;
     long self = (long)getpid();
     role base = {.cfg = cfg,
@@ -383,7 +390,17 @@ static int run(const bench_config *cfg)
     /* The pong side answers every requester's warm-up too. */
     roles[0].messages =
         cfg->throughput ? cfg->count : cfg->count + (cfg->senders - 1) * cfg->warmup;
+    /* More than one responder: a group, each serving until the requesters are done (it
+     * cannot know its share), then stopped by us. */
+    int responders = cfg->request ? (int)cfg->responders : 1;
+    if (responders > 1)
+        roles[0].messages = 0, roles[0].group = true;
     pids[n++] = start_role(&roles[0], cfg->throughput ? sink : ponger, &so, body);
+    for (int i = 1; i < responders; i++) {
+        roles[n] = roles[0];
+        pids[n] = start_role(&roles[n], ponger, &so, body);
+        n++;
+    }
     long long rtt_base = 0;
     for (long long i = 0; i < cfg->senders; i++) {
         roles[n] = base;
@@ -419,10 +436,13 @@ static int run(const bench_config *cfg)
     int64_t t0 = now_ns();
     close(go[1]); /* go */
     int failures = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = n - 1; i >= 0; i--) {
+        if (i < responders && responders > 1)
+            kill(pids[i], SIGKILL); /* the requesters are done: the group may go */
         int status;
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
+        if (waitpid(pids[i], &status, 0) != pids[i] ||
+            (!(i < responders && responders > 1) &&
+             (!WIFEXITED(status) || WEXITSTATUS(status) != 0)))
             failures++;
     }
     close(ready[0]);
@@ -447,7 +467,7 @@ static int run(const bench_config *cfg)
 
 int cmd_bench(int argc, char **argv)
 {
-    bench_config cfg = {.senders = 1, .size = 120, .count = 100000, .pin = "none"};
+    bench_config cfg = {.senders = 1, .responders = 1, .size = 120, .count = 100000, .pin = "none"};
     const char *mode = "pingpong";
     optind = 1;
     opterr = 0;
@@ -483,6 +503,11 @@ int cmd_bench(int argc, char **argv)
             break;
         case OPT_POLL:
             cfg.poll = true;
+            break;
+        case OPT_RESPONDERS:
+            if (!cli_parse_long(optarg, 1, BENCH_MAX_SENDERS, &cfg.responders))
+                return cli_fail("bench", EXIT_USAGE, "--responders: '%s' is not a number in 1..%d",
+                                optarg, BENCH_MAX_SENDERS);
             break;
         case OPT_JSON:
             cfg.json = true;

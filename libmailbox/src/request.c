@@ -150,7 +150,13 @@ mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, s
     if (r.slot >= c->view.slots)
         return MBX_EGONE; /* not a slot of this namespace: nobody to answer */
     mbx_err err = messaging_send(c, &r, json, len, &so);
-    return err == MBX_ENORECIPIENT ? MBX_EGONE : err;
+    if (err == MBX_ENORECIPIENT || err == MBX_EGONE) {
+        /* Its requester went away (killed while it waited, say): the reply is discarded
+         * and counted with the namespace's other messages whose recipient went away. */
+        atomic_fetch_add_explicit(&segment_header(&c->view)->discarded, 1, memory_order_relaxed);
+        err = MBX_EGONE;
+    }
+    return err;
 }
 
 mbx_kind mbx_message_kind(const mbx_message *msg)

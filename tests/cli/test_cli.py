@@ -379,6 +379,7 @@ class CliTest(unittest.TestCase):
                  ["--mode", "pingpong", "--count", "300", "--poll"],
                  ["--mode", "request", "--count", "300"],
                  ["--mode", "request", "--count", "600", "--senders", "3"],
+                 ["--mode", "request", "--count", "600", "--senders", "3", "--responders", "2"],
                  ["--mode", "throughput", "--count", "3000", "--senders", "2", "--poll"]]
         for args in cases:
             with self.subTest(args=args):

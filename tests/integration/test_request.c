@@ -376,6 +376,12 @@ static void test_requester_killed_while_it_waits(void **state)
     while ((err = mbx_reply(srv, req, "[2]", 3, 1000)) == MBX_OK && now_ms() < until)
         usleep(10 * 1000); /* until the broker has freed its slot */
     assert_int_equal(err, MBX_EGONE);
+    mbx_namespace_info before;
+    assert_int_equal(mbx_inspect(ns, &before, NULL, NULL), MBX_OK);
+    assert_int_equal(mbx_reply(srv, req, "[2]", 3, 1000), MBX_EGONE);
+    mbx_namespace_info after;
+    assert_int_equal(mbx_inspect(ns, &after, NULL, NULL), MBX_OK);
+    assert_int_equal(after.discarded, before.discarded + 1); /* counted */
     mbx_client *again = harness_connect(ns, "doomed");
     mbx_message *m = mbx_message_new();
     assert_int_equal(mbx_recv(again, m, 100), MBX_ETIMEDOUT); /* nothing of the old one */
