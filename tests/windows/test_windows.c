@@ -267,6 +267,27 @@ static void service_group_across_processes(void **state)
     mbx_close(me);
 }
 
+/* mbx reply --exec runs its command through cmd.exe /c: the command's output is the reply,
+ * and a command that fails gets an error reply. */
+static void reply_exec_through_cmd(void **state)
+{
+    (void)state;
+    char args[200];
+    snprintf(args, sizeof args, "reply -N %s -c 2 calc --exec \"echo 42\"", ns);
+    HANDLE server = wh_start_program("mbx.exe", args);
+    assert_non_null(server);
+    assert_int_equal(mbx_wait_for(ns, "calc", 10000), MBX_OK);
+    mbx_client *me = connect_as("asker");
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_request(me, "calc", "[1]", 3, m, 10000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "42");
+    assert_int_equal(mbx_request(me, "calc", "[2]", 3, m, 10000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "42");
+    assert_int_equal(wh_wait(server, 10000), 0);
+    mbx_message_free(m);
+    mbx_close(me);
+}
+
 /* Many sender processes into one mailbox: every message exactly once, in order per
  * sender. The mailbox (64 cells) is far smaller than what is sent, so senders block on
  * a full mailbox and are woken through the named semaphores. */
@@ -520,6 +541,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(example_event_loop_runs, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(request_and_reply_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(service_group_across_processes, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(reply_exec_through_cmd, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
                                         stop_all),
