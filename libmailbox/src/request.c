@@ -109,7 +109,7 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
     }
     ring_incoming in = {.body = reply->body};
     err = ring_find(&c->view, c->slot, c->generation, &in, left_ms, is_the_reply, responder_there,
-                    &w, &c->interrupted);
+                    &w, &c->spin, &c->interrupted);
     bool compact = false;
     if (err == MBX_OK && (envelope_validate(reply->body, in.len, &compact) != MBX_OK || !compact))
         err = MBX_ECORRUPT;

@@ -434,12 +434,14 @@ mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
 }
 
 mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_match match, ring_still still, void *arg,
+                  int timeout_ms, ring_match match, ring_still still, void *arg, ring_spinner *spin,
                   _Atomic uint32_t *interrupt)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     seg_mailbox *mb = segment_mailbox(v, slot);
     uint64_t scanned = atomic_load_explicit(&mb->head, memory_order_relaxed);
+    bool waited = false;
+    int64_t slept_since = 0; /* when we last went to sleep, 0 if we did not */
     for (;;) {
         if (interrupted(interrupt))
             return MBX_EINTR;
@@ -467,6 +469,8 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             } else if (err == MBX_OK) {
                 atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
             }
+            if (err == MBX_OK && waited && spin != NULL)
+                spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
         }
         err = namespace_state(v);
@@ -478,6 +482,12 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         int64_t now = plat_now_ns();
         if (timeout_ms == 0 || now >= deadline_of(&d))
             return MBX_ETIMEDOUT;
+        /* A reply often comes within microseconds: watch for a while first, as a take does
+         * (the same learned budget), then sleep. */
+        waited = true;
+        if (spin != NULL && spin_for_message(mb, tail, spin, now, deadline_of(&d), interrupt))
+            continue;
+        slept_since = plat_now_ns();
         /* Sleep until tail moves past what we looked at: the same announcement as a take,
          * in slices short enough to notice a requester's peer going (still). */
         atomic_store(&mb->rx_sleeping, 1);

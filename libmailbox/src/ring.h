@@ -117,10 +117,11 @@ mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
  * Takes the first message that `match` accepts, wherever it is in the mailbox, leaving
  * the others where they are, in order, for later takes (the cell taken out of order is
  * marked CELL_TAKEN and skipped when head reaches it). Waits up to timeout_ms as
- * ring_take, calling still(arg) between waits. Errors as ring_take, and still's.
+ * ring_take (spinning first as spin says, may be NULL), calling still(arg) between waits. Errors as
+ * ring_take, and still's.
  */
 mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_match match, ring_still still, void *arg,
+                  int timeout_ms, ring_match match, ring_still still, void *arg, ring_spinner *spin,
                   _Atomic uint32_t *interrupt);
 
 /* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
