@@ -259,7 +259,8 @@ MBX_API mbx_err mbx_request_send(mbx_client *client, const char *to, const char 
  * Answers a request (a message of kind MBX_KIND_REQUEST) with json: it goes straight back
  * to the requester, correlated, whatever else the requester is waiting for.
  * Errors: as mbx_send; MBX_EGONE when the requester is gone (the reply is discarded and
- * counted in mbx_namespace_info.discarded); MBX_EINVAL when request is not a request. Thread safety: as mbx_send.
+ * counted in mbx_namespace_info.discarded); MBX_EINVAL when request is not a request.
+ * Thread safety: as mbx_send.
  */
 MBX_API mbx_err mbx_reply(mbx_client *client, const mbx_message *request, const char *json,
                           size_t len, int timeout_ms);
