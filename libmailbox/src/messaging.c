@@ -204,7 +204,6 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         return MBX_EINVAL;
     ring_incoming in = {.body = msg->body};
     _Atomic uint32_t *interrupt = interruptible ? &c->interrupted : NULL;
-    int64_t deadline = plat_deadline(timeout_ms);
     mbx_err err;
     for (;;) {
         err =
@@ -224,17 +223,15 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
             err = MBX_ECORRUPT;
         }
         /* A reply to a request given up (mbx_request timed out) is dropped, counted, and
-         * the receive goes on, with what is left of its time. */
+         * the receive goes on. */
         if (err != MBX_OK || in.kind != CELL_REPLY || !request_abandoned(c, in.corr))
             break;
         if (keep)
             (void)ring_commit(&c->view, c->slot, c->generation, in.position);
         atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
                                   memory_order_relaxed);
-        if (timeout_ms > 0) {
-            int64_t left = deadline - plat_now_ns();
-            timeout_ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
-        }
+        /* The receive starts over with its whole time: no clock read on every receive for
+         * a case this rare (at most one late reply per request given up). */
     }
     msg->peeked = false;
     if (err == MBX_ETIMEDOUT)
