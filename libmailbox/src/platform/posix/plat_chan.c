@@ -148,9 +148,7 @@ void plat_chan_unlisten(const char *ns, plat_handle listener)
 void plat_chan_remove_stale(const char *ns)
 {
     char dir[POSIX_PATH_MAX], lock[POSIX_PATH_MAX], sock[POSIX_PATH_MAX];
-    char dirs[1][POSIX_PATH_MAX];
-    posix_runtime_dirs(dirs, 1);
-    snprintf(dir, sizeof dir, "%s", dirs[0]);
+    posix_runtime_own(dir, sizeof dir);
     if (!posix_runtime_path(dir, ns, "lock", lock, sizeof lock) ||
         !posix_runtime_path(dir, ns, "sock", sock, sizeof sock))
         return;
@@ -189,10 +187,10 @@ mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
 
 const char *plat_chan_where(const char *ns, char *buf, size_t cap)
 {
-    char dirs[2][POSIX_PATH_MAX];
-    posix_runtime_dirs(dirs, 1);
-    if (!posix_runtime_path(dirs[0], ns, "sock", buf, cap))
-        snprintf(buf, cap, "%s", dirs[0]);
+    char dir[POSIX_PATH_MAX];
+    posix_runtime_own(dir, sizeof dir);
+    if (!posix_runtime_path(dir, ns, "sock", buf, cap))
+        snprintf(buf, cap, "%s", dir);
     return buf;
 }
 
@@ -449,9 +447,7 @@ mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
 {
     char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
     uint32_t owner;
-    char dirs[1][POSIX_PATH_MAX];
-    posix_runtime_dirs(dirs, 1);
-    snprintf(dir, sizeof dir, "%s", dirs[0]);
+    posix_runtime_own(dir, sizeof dir);
     mbx_err err = posix_runtime_check(dir, &owner);
     if (err != MBX_OK)
         return err;
@@ -477,9 +473,9 @@ mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
 
 void plat_keep_unlink(const char *ns)
 {
-    char dirs[1][POSIX_PATH_MAX], path[POSIX_PATH_MAX];
-    posix_runtime_dirs(dirs, 1);
-    if (posix_runtime_path(dirs[0], ns, "keep", path, sizeof path))
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    posix_runtime_own(dir, sizeof dir);
+    if (posix_runtime_path(dir, ns, "keep", path, sizeof path))
         (void)unlink(path);
 }
 

@@ -23,8 +23,7 @@
 
 #include "posix.h"
 
-/* The runtime directory a process of uid would use for its own namespaces. */
-static void own_dir(char *out, size_t cap)
+void posix_runtime_own(char *out, size_t cap)
 {
     const char *env = getenv("MBX_RUNTIME_DIR");
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -41,7 +40,7 @@ static void own_dir(char *out, size_t cap)
 int posix_runtime_dirs(char dirs[][POSIX_PATH_MAX], int max)
 {
     int n = 0;
-    own_dir(dirs[n++], POSIX_PATH_MAX);
+    posix_runtime_own(dirs[n++], POSIX_PATH_MAX);
     /* Clients also look for root's system-wide namespaces, unless told where to look. */
     const char *env = getenv("MBX_RUNTIME_DIR");
     if (n < max && (env == NULL || env[0] == '\0') && strcmp(dirs[0], "/run/mailbox") != 0)
@@ -65,7 +64,7 @@ mbx_err posix_runtime_check(const char *dir, uint32_t *owner)
 
 mbx_err posix_runtime_make(char *dir, size_t cap)
 {
-    own_dir(dir, cap);
+    posix_runtime_own(dir, cap);
     if (mkdir(dir, 0711) != 0 && errno != EEXIST)
         return plat_map_errno(errno);
     uint32_t owner;

@@ -14,6 +14,8 @@ bool posix_task_stat(int64_t id, char *state, uint64_t *start_time);
 
 #define POSIX_PATH_MAX 108 /* what a Unix socket address holds */
 
+/* The caller's own runtime directory (where its brokers put their endpoints), into out. */
+void posix_runtime_own(char *out, size_t cap);
 /* The runtime directories to look in for a namespace's endpoint, first one's own (see
  * plat_runtime.c); returns how many were written (at most max). */
 int posix_runtime_dirs(char dirs[][POSIX_PATH_MAX], int max);
