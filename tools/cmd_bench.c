@@ -34,7 +34,9 @@
 static const char usage_text[] =
     "Usage: mbx bench [-N NS] [--mode pingpong|throughput|request] [--senders N]\n"
     "                 [--size BYTES]\n"
-    "                 [--count N] [--pin none|same|split] [--no-validate] [--poll] [--json]\n"
+    "                 [--count N] [--pin none|same|split] [--no-validate] [--poll [--busy-poll "
+    "US]]\n"
+    "                 [--json]\n"
     "Measure a running namespace with benchmark processes of its own.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
@@ -50,10 +52,20 @@ static const char usage_text[] =
     "      --no-validate   send as trusted text (mbx_send_ex with trusted = 1)\n"
     "      --poll          the receiving side waits in an epoll loop on its wake handle\n"
     "                      (mbx_wait_handle) instead of blocking in mbx_recv\n"
+    "      --busy-poll US  with --poll: before each wait, watch the mailbox for up to US\n"
+    "                      microseconds (mbx_busy_poll; 1..10000)\n"
     "      --json          print one JSON object (schemas/bench.schema.json)\n"
     "  -h, --help          show this help\n";
 
-enum { OPT_SIZE = 256, OPT_PIN, OPT_NO_VALIDATE, OPT_POLL, OPT_JSON, OPT_RESPONDERS };
+enum {
+    OPT_SIZE = 256,
+    OPT_PIN,
+    OPT_NO_VALIDATE,
+    OPT_POLL,
+    OPT_BUSY_POLL,
+    OPT_JSON,
+    OPT_RESPONDERS
+};
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
@@ -64,6 +76,7 @@ static const struct option long_options[] = {
     {"pin", required_argument, NULL, OPT_PIN},
     {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
     {"poll", no_argument, NULL, OPT_POLL},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"responders", required_argument, NULL, OPT_RESPONDERS},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
@@ -81,7 +94,8 @@ typedef struct bench_config {
     long long warmup;
     const char *pin; /* "none", "same", "split" */
     bool trusted;
-    bool poll; /* the receiving side waits in epoll on its wake handle */
+    bool poll;           /* the receiving side waits in epoll on its wake handle */
+    long long busy_poll; /* --poll: microseconds of mbx_busy_poll before each wait */
     bool json;
 } bench_config;
 
@@ -176,14 +190,16 @@ static int pinger(role *r, mbx_send_options *so, const char *body)
  * handle, taking with timeout 0 until a receive finds the mailbox empty. */
 typedef struct receiver {
     mbx_client *c;
-    int ep; /* -1: blocking */
+    int ep;        /* -1: blocking */
+    int busy_poll; /* microseconds of mbx_busy_poll before each wait, 0: none */
 } receiver;
 
-static bool receiver_open(receiver *rv, mbx_client *c, bool poll)
+static bool receiver_open(receiver *rv, mbx_client *c, const bench_config *cfg)
 {
     rv->c = c;
     rv->ep = -1;
-    if (!poll)
+    rv->busy_poll = (int)cfg->busy_poll;
+    if (!cfg->poll)
         return true;
     mbx_handle h;
     rv->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -200,6 +216,8 @@ static mbx_err receive_one(receiver *rv, mbx_message *m)
         mbx_err err = mbx_recv(rv->c, m, 0);
         if (err != MBX_ETIMEDOUT)
             return err;
+        if (rv->busy_poll > 0 && mbx_busy_poll(rv->c, rv->busy_poll) == MBX_OK)
+            continue;
         struct epoll_event ev;
         if (epoll_wait(rv->ep, &ev, 1, BENCH_RECV_TIMEOUT_MS) <= 0)
             return MBX_ETIMEDOUT;
@@ -213,7 +231,7 @@ static int ponger(role *r, mbx_send_options *so, const char *body)
     if (c == NULL)
         return 1;
     receiver rv;
-    if (!receiver_open(&rv, c, r->cfg->poll))
+    if (!receiver_open(&rv, c, r->cfg))
         return 4;
     mbx_message *m = mbx_message_new();
     /* A member of a group of responders serves until the parent stops it. */
@@ -253,7 +271,7 @@ static int sink(role *r, mbx_send_options *so, const char *body)
     if (c == NULL)
         return 1;
     receiver rv;
-    if (!receiver_open(&rv, c, r->cfg->poll))
+    if (!receiver_open(&rv, c, r->cfg))
         return 4;
     mbx_message *m = mbx_message_new();
     for (long long i = 0; i < r->messages; i++)
@@ -304,12 +322,12 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
     const char *validate = cfg->trusted ? "false" : "true";
     if (cfg->json) {
         printf("{\"mode\":\"%s\",\"size\":%lld,\"count\":%lld,\"senders\":%lld,\"validate\":%s,"
-               "\"pin\":\"%s\",\"poll\":%s,\"seconds\":%.6f",
+               "\"pin\":\"%s\",\"poll\":%s,\"busy_poll_us\":%lld,\"seconds\":%.6f",
                cfg->throughput ? "throughput"
                : cfg->request  ? "request"
                                : "pingpong",
                cfg->size, cfg->count, cfg->senders, validate, cfg->pin,
-               cfg->poll ? "true" : "false", seconds);
+               cfg->poll ? "true" : "false", cfg->busy_poll, seconds);
         if (cfg->throughput)
             printf(",\"msgs_per_s\":%.0f}\n", msgs_per_s);
         else
@@ -318,13 +336,16 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                    p->p50, p->p99, p->p999, p->max, p->mean);
         return;
     }
-    printf("%s: %lld %s of %lld bytes, %s, pinned %s%s\n",
+    printf("%s: %lld %s of %lld bytes, %s, pinned %s%s",
            cfg->throughput ? "throughput"
            : cfg->request  ? "request"
                            : "pingpong",
            cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
            cfg->trusted ? "not validated" : "validated", cfg->pin,
            cfg->poll ? ", receiver in an epoll loop" : "");
+    if (cfg->busy_poll > 0)
+        printf(", busy polling %lld us", cfg->busy_poll);
+    putchar('\n');
     if (cfg->throughput)
         printf("  %lld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
                msgs_per_s * (double)cfg->size / 1e6, seconds);
@@ -504,6 +525,11 @@ int cmd_bench(int argc, char **argv)
         case OPT_POLL:
             cfg.poll = true;
             break;
+        case OPT_BUSY_POLL:
+            if (!cli_parse_long(optarg, 1, MBX_BUSY_POLL_MAX_US, &cfg.busy_poll))
+                return cli_fail("bench", EXIT_USAGE, "--busy-poll: '%s' is not a number in 1..%d",
+                                optarg, MBX_BUSY_POLL_MAX_US);
+            break;
         case OPT_RESPONDERS:
             if (!cli_parse_long(optarg, 1, BENCH_MAX_SENDERS, &cfg.responders))
                 return cli_fail("bench", EXIT_USAGE, "--responders: '%s' is not a number in 1..%d",
@@ -534,6 +560,8 @@ int cmd_bench(int argc, char **argv)
     cfg.request = strcmp(mode, "request") == 0;
     if (!cfg.throughput && !cfg.request && cfg.senders != 1)
         return cli_fail("bench", EXIT_USAGE, "--senders: pingpong takes exactly one");
+    if (cfg.busy_poll > 0 && !cfg.poll)
+        return cli_fail("bench", EXIT_USAGE, "--busy-poll: only with --poll");
     if (cfg.ns == NULL)
         cfg.ns = mbx_default_namespace();
     if (mbx_check_name(cfg.ns) != MBX_OK)

@@ -294,6 +294,29 @@ typedef int mbx_handle;
  */
 MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
 
+/* The longest spin mbx_busy_poll() accepts: 10 ms. */
+#define MBX_BUSY_POLL_MAX_US 10000
+
+/*
+ * Busy polling, for an event loop that wants the latency of a blocking receive: watches
+ * the mailbox for up to max_us microseconds without a system call, then arms the wake
+ * handle. A sender that publishes while the client watches skips the handle's system
+ * call, and the client catches the message without the kernel's wake-up. Use it after
+ * taking everything (mbx_recv with timeout 0 said MBX_ETIMEDOUT) and before waiting on
+ * the handle:
+ *     while (mbx_recv(c, m, 0) == MBX_OK) handle(m);
+ *     if (mbx_busy_poll(c, 30) == MBX_OK) continue;    (something came: take it)
+ *     epoll_wait(...);                                  (the handle is armed)
+ * It spins the CPU for up to max_us each time the mailbox runs empty: worth it when
+ * replies follow requests within microseconds, wasteful on an idle loop or when sender
+ * and receiver share one CPU. Returns MBX_OK as soon as a receive has something to say
+ * (a message, a shutdown, an eviction, an interrupt), MBX_ETIMEDOUT when max_us passed
+ * with nothing (the handle is then armed, as after a receive that found the mailbox
+ * empty). Errors: MBX_EINVAL (max_us outside 0..MBX_BUSY_POLL_MAX_US). Thread safety: as
+ * mbx_recv(). Works without a wake handle too (it then only watches).
+ */
+MBX_API mbx_err mbx_busy_poll(mbx_client *client, int max_us);
+
 /*
  * Interrupts a receive blocked on the client (mbx_recv, mbx_peek, mbx_recv_batch), or
  * the next one to start when none is blocked: it returns MBX_EINTR at once, without

@@ -52,3 +52,29 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
     *out = (mbx_handle)c->wake;
     return MBX_OK;
 }
+
+mbx_err mbx_busy_poll(mbx_client *c, int max_us)
+{
+    if (c == NULL || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
+        return MBX_EINVAL;
+    seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
+    /* While we watch, a sender sees IDLE and makes no system call for the handle: that
+     * call and the kernel's wake-up are what busy polling saves. A byte already in the
+     * handle stays until we arm again (readable once more, never a lost wake-up). */
+    if (c->wake != PLAT_NO_HANDLE)
+        atomic_store(&mb->rx_wake, WAKE_IDLE);
+    int64_t until = plat_now_ns() + (int64_t)max_us * 1000;
+    do {
+        for (int i = 0; i < 64; i++) {
+            /* Any difference, a corrupt one too: the receive that follows reports it. */
+            if (atomic_load_explicit(&mb->tail, memory_order_acquire) !=
+                atomic_load_explicit(&mb->head, memory_order_relaxed))
+                return MBX_OK;
+            plat_cpu_relax();
+        }
+        if (atomic_load_explicit(&c->interrupted, memory_order_relaxed) != 0 || client_pending(c))
+            return MBX_OK; /* the receive that follows says what it is */
+    } while (plat_now_ns() < until);
+    client_wake_arm(c);
+    return client_pending(c) ? MBX_OK : MBX_ETIMEDOUT;
+}

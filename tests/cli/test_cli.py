@@ -377,6 +377,7 @@ class CliTest(unittest.TestCase):
                  ["--mode", "throughput", "--count", "3000", "--senders", "3"],
                  ["--mode", "throughput", "--count", "3000", "--pin", "split", "--size", "200"],
                  ["--mode", "pingpong", "--count", "300", "--poll"],
+                 ["--mode", "pingpong", "--count", "300", "--poll", "--busy-poll", "30"],
                  ["--mode", "request", "--count", "300"],
                  ["--mode", "request", "--count", "600", "--senders", "3"],
                  ["--mode", "request", "--count", "600", "--senders", "3", "--responders", "2"],
@@ -389,13 +390,16 @@ class CliTest(unittest.TestCase):
                 BENCH.validate(doc)
                 self.assertEqual(doc["mode"], args[1])
                 self.assertEqual(doc["poll"], "--poll" in args)
+                self.assertEqual(doc["busy_poll_us"], 30 if "--busy-poll" in args else 0)
         human = run(MBX, "bench", "-N", ns, "--count", "100")
         self.assertEqual(human.returncode, 0, human.stderr)
         self.assertIn("RTT p50", human.stdout)
         # The benchmark's processes are gone and gave their slots back.
         self.assertEqual(json.loads(run(MBX, "list", "-N", ns, "--json").stdout)["clients"], [])
         for bad in (["--mode", "x"], ["--senders", "0"], ["--pin", "left"], ["--size", "1"],
-                    ["--size", "257"], ["--mode", "pingpong", "--senders", "2"]):
+                    ["--size", "257"], ["--mode", "pingpong", "--senders", "2"],
+                    ["--busy-poll", "30"], ["--poll", "--busy-poll", "0"],
+                    ["--poll", "--busy-poll", "10001"]):
             with self.subTest(bad=bad):
                 self.assert_one_line_error(run(MBX, "bench", "-N", ns, *bad), 2)
 

@@ -2,8 +2,9 @@
  * The wake handle (mbx_wait_handle) in event loops, between real processes: readable
  * exactly while a message waits, quiet after a receive found none, on shutdown too; a
  * million messages from three senders with random pauses into an epoll loop, level- and
- * edge-triggered, each exactly once and in order, without spinning; and a sender's
- * descriptors do not grow with the number of recipients.
+ * edge-triggered, each exactly once and in order, without spinning, and again with
+ * busy polling (mbx_busy_poll) before each wait; and a sender's descriptors do not grow
+ * with the number of recipients.
  */
 #include <dirent.h>
 #include <poll.h>
@@ -101,7 +102,8 @@ static int paused_sender_main(void *p)
     return 0;
 }
 
-static void run_epoll_loop(bool edge)
+/* busy_us > 0: before each wait, the loop busy-polls (mbx_busy_poll) for that long. */
+static void run_epoll_loop(bool edge, int busy_us)
 {
     pid_t broker = harness_start_broker(ns, "--depth", "256", "--max-message", "64", NULL);
     mbx_client *rx = harness_connect(ns, "loop");
@@ -119,13 +121,16 @@ static void run_epoll_loop(bool edge)
     struct rusage before, after;
     getrusage(RUSAGE_SELF, &before);
     int next[SENDERS] = {0};
-    long total = 0, wakeups = 0, empty_wakeups = 0;
+    long total = 0, wakeups = 0, empty_wakeups = 0, caught = 0;
     mbx_message *m = mbx_message_new();
+    bool busy_caught = false;
     while (total < (long)SENDERS * PER_SENDER) {
-        struct epoll_event out;
-        int n = epoll_wait(ep, &out, 1, 20000);
-        assert_int_equal(n, 1); /* never a 20 s silence: no lost wake-up */
-        wakeups++;
+        if (!busy_caught) {
+            struct epoll_event out;
+            int n = epoll_wait(ep, &out, 1, 20000);
+            assert_int_equal(n, 1); /* never a 20 s silence: no lost wake-up */
+            wakeups++;
+        }
         long got = 0;
         mbx_err err;
         while ((err = mbx_recv(rx, m, 0)) == MBX_OK) {
@@ -138,7 +143,9 @@ static void run_epoll_loop(bool edge)
         }
         assert_int_equal(err, MBX_ETIMEDOUT);
         total += got;
-        empty_wakeups += got == 0;
+        empty_wakeups += !busy_caught && got == 0;
+        busy_caught = busy_us > 0 && mbx_busy_poll(rx, busy_us) == MBX_OK;
+        caught += busy_caught;
     }
     getrusage(RUSAGE_SELF, &after);
     for (int i = 0; i < SENDERS; i++)
@@ -147,8 +154,9 @@ static void run_epoll_loop(bool edge)
                  (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
                  (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
                  (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
-    printf("%s-triggered: %ld messages, %ld wake-ups (%ld found nothing), receiver CPU %.2f s\n",
-           edge ? "edge" : "level", total, wakeups, empty_wakeups, cpu);
+    printf("%s-triggered, busy polling %d us: %ld messages, %ld wake-ups (%ld found nothing), "
+           "%ld caught busy polling, receiver CPU %.2f s\n",
+           edge ? "edge" : "level", busy_us, total, wakeups, empty_wakeups, caught, cpu);
     /* Nothing is left, and the handle is quiet. */
     assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
     assert_false(readable(h, 0));
@@ -161,13 +169,83 @@ static void run_epoll_loop(bool edge)
 static void test_million_messages_level_triggered(void **state)
 {
     (void)state;
-    run_epoll_loop(false);
+    run_epoll_loop(false, 0);
 }
 
 static void test_million_messages_edge_triggered(void **state)
 {
     (void)state;
-    run_epoll_loop(true);
+    run_epoll_loop(true, 0);
+}
+
+static void test_million_messages_busy_polling(void **state)
+{
+    (void)state;
+    run_epoll_loop(true, 20);
+}
+
+/* Sends [3] to rx a moment after it connected. */
+static int late_sender_main(void *p)
+{
+    (void)p;
+    mbx_client *c = harness_child_connect(ns, "late");
+    if (c == NULL)
+        return 10;
+    usleep(2000);
+    int rc = mbx_send(c, "rx", "[3]", 3, 5000) == MBX_OK ? 0 : 11;
+    mbx_close(c);
+    return rc;
+}
+
+/* mbx_busy_poll: a message already there, one that comes while it watches (from another
+ * process), none (then the handle is armed: quiet, and readable at the next arrival), a
+ * pending interrupt, bad arguments. */
+static void test_busy_poll(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    mbx_handle h;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    assert_int_equal(mbx_busy_poll(NULL, 10), MBX_EINVAL);
+    assert_int_equal(mbx_busy_poll(rx, -1), MBX_EINVAL);
+    assert_int_equal(mbx_busy_poll(rx, MBX_BUSY_POLL_MAX_US + 1), MBX_EINVAL);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_busy_poll(rx, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    /* Nothing comes: ETIMEDOUT, the handle armed and quiet, then readable on arrival. */
+    assert_int_equal(mbx_busy_poll(rx, 2000), MBX_ETIMEDOUT);
+    assert_false(readable(h, 0));
+    assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+    assert_true(readable(h, 1000));
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    /* A message from another process while it watches: caught, whether it came during
+     * the spin or after (then through the armed handle). */
+    pid_t later = harness_spawn(late_sender_main, NULL, 10);
+    mbx_err err;
+    int spins = 0;
+    while ((err = mbx_busy_poll(rx, MBX_BUSY_POLL_MAX_US)) == MBX_ETIMEDOUT && spins < 1000) {
+        spins++;
+        if (readable(h, 10))
+            break;
+    }
+    assert_int_equal(harness_wait(later, 10000), 0);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[3]");
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    assert_false(readable(h, 0));
+    /* An interrupt: busy polling says there is something, the receive says what. */
+    assert_int_equal(mbx_interrupt(rx), MBX_OK);
+    assert_int_equal(mbx_busy_poll(rx, MBX_BUSY_POLL_MAX_US), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_EINTR);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
 static int open_fds(void)
@@ -247,6 +325,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handle_follows_the_mailbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_million_messages_level_triggered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_million_messages_edge_triggered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_million_messages_busy_polling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sender_descriptors_do_not_grow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

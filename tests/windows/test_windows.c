@@ -172,6 +172,16 @@ static void wake_handle_with_wait_for_multiple_objects(void **state)
         assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
         assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 0), WAIT_TIMEOUT);
     }
+    /* Busy polling: nothing comes (the handle is then armed and quiet), a message there. */
+    assert_int_equal(mbx_busy_poll(rx, -1), MBX_EINVAL);
+    assert_int_equal(mbx_busy_poll(rx, 2000), MBX_ETIMEDOUT);
+    assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 0), WAIT_TIMEOUT);
+    assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+    assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 2000), WAIT_OBJECT_0 + 1);
+    assert_int_equal(mbx_busy_poll(rx, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    assert_int_equal(WaitForMultipleObjects(2, both, FALSE, 0), WAIT_TIMEOUT);
     CloseHandle(other);
     mbx_message_free(m);
     mbx_close(tx);
