@@ -14,6 +14,7 @@
 #include "adopt.h"
 #include "broker.h"
 #include "daemon.h"
+#include "events.h"
 #include "keeper.h"
 #include "log.h"
 #include "pending.h"
@@ -40,6 +41,7 @@ typedef struct broker {
     registry reg;
     pending_set pending; /* accepted, not registered yet */
     scrubber scrub;
+    events ev;    /* $mbx.client.* and the subscriptions of clients gone */
     bool adopted; /* the segment was taken over from a dead broker */
 } broker;
 
@@ -140,7 +142,8 @@ static int create_segment(broker *b)
     if (rc != -1)
         return rc;
     seg_view v;
-    (void)segment_geometry(o->slots, o->depth, o->max_message, &v); /* checked by options */
+    (void)segment_geometry_topics(o->slots, o->depth, o->max_message, o->subscriptions, o->retained,
+                                  &v); /* checked by options */
     mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
     if (err != MBX_OK) {
         const char *advice = plat_shm_advice(err);
@@ -247,7 +250,20 @@ static void unwatch(broker *b, client_rec *rec)
     }
 }
 
-/* Frees a slot for good: its waiting messages are discarded and counted. */
+/* What a $mbx.client.down event says for a reason the log gives. */
+static const char *down_reason(const char *why)
+{
+    if (strcmp(why, "closed") == 0)
+        return "closed";
+    if (strcmp(why, "lingered long enough") == 0)
+        return "linger expired";
+    if (strcmp(why, "could not be watched") == 0)
+        return "evicted";
+    return "died"; /* exited, disconnected */
+}
+
+/* Frees a slot for good: its waiting messages are discarded and counted, its
+ * subscriptions end, and subscribers of $mbx.client.down hear of it. */
 static void release_slot(broker *b, uint32_t slot, const char *why)
 {
     client_rec *rec = &b->reg.recs[slot];
@@ -258,6 +274,8 @@ static void release_slot(broker *b, uint32_t slot, const char *why)
     memcpy(name, rec->name, sizeof name);
     int64_t pid = rec->pid;
     uint64_t dropped = registry_release(&b->reg, slot);
+    events_purge(&b->ev, slot);
+    events_client_down(&b->ev, name, pid, down_reason(why));
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; %" PRIu64 " discarded",
             name, pid, slot, why, dropped);
 }
@@ -274,6 +292,7 @@ static void client_gone(broker *b, uint32_t slot, const char *why)
         return;
     }
     unwatch(b, rec);
+    events_purge(&b->ev, slot); /* subscriptions end with their client */
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; mailbox lingers %u ms",
             rec->name, rec->pid, slot, why, rec->linger_ms);
     registry_linger(&b->reg, slot, plat_now_ns() + (int64_t)rec->linger_ms * 1000000);
@@ -367,6 +386,7 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         return false;
     }
     reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
+    events_client_up(&b->ev, rec->name, pid);
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u", rec->name, pid, slot);
     return true;
 }
@@ -598,6 +618,7 @@ static void loop(broker *b)
             expire_lingering(b);
             expire_pending(b);
             scrub_segment(&b->scrub);
+            events_purge(&b->ev, UINT32_MAX);
             next_scrub = plat_now_ns() + 1000000000LL;
         }
     }
@@ -629,8 +650,8 @@ int broker_run(const broker_options *opt)
         plat_chan_unlisten(opt->namespace_name, b.listener);
         return rc;
     }
-    if (registry_init(&b.reg, &b.view) != MBX_OK || plat_poller_open(&b.poller) != MBX_OK ||
-        signals_install(&b.signal_wake) != 0 ||
+    if (registry_init(&b.reg, &b.view) != MBX_OK || events_init(&b.ev, &b.view) != MBX_OK ||
+        plat_poller_open(&b.poller) != MBX_OK || signals_install(&b.signal_wake) != 0 ||
         plat_poller_add(b.poller, b.listener, KEY(KEY_LISTENER, 0)) != MBX_OK ||
         plat_poller_add(b.poller, b.signal_wake, KEY(KEY_SIGNAL, 0)) != MBX_OK) {
         fprintf(stderr, "mailboxd: cannot set up the event loop\n");
@@ -669,6 +690,7 @@ int broker_run(const broker_options *opt)
     pidfile_remove(opt->pidfile);
     plat_poller_close(b.poller);
     registry_destroy(&b.reg);
+    events_destroy(&b.ev);
     plat_shm_close(&b.shm);
     return BROKER_EXIT_OK;
 }

@@ -18,6 +18,9 @@ static const char usage_text[] =
     "      --slots N          clients the namespace holds (default 64, 1..16384)\n"
     "      --depth N          messages one mailbox holds (default 64, 1..1048576)\n"
     "      --max-message N    largest message in bytes (default 4096, 16..1048576)\n"
+    "      --subscriptions N  topic subscriptions the namespace holds (default 1024,\n"
+    "                         1..65536)\n"
+    "      --retained N       retained topic messages it keeps (default 64, 1..65536)\n"
     "      --mode OCTAL       permissions of the namespace (default 0600)\n"
     "      --fresh            discard a segment a dead broker left (default: adopt it)\n"
     "  -d, --daemon           run in the background; return once clients can connect,\n"
@@ -35,6 +38,8 @@ enum {
     OPT_SLOTS = 256,
     OPT_DEPTH,
     OPT_MAX_MESSAGE,
+    OPT_SUBSCRIPTIONS,
+    OPT_RETAINED,
     OPT_MODE,
     OPT_FRESH,
     OPT_PIDFILE,
@@ -47,6 +52,8 @@ static const struct option long_options[] = {
     {"slots", required_argument, NULL, OPT_SLOTS},
     {"depth", required_argument, NULL, OPT_DEPTH},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"subscriptions", required_argument, NULL, OPT_SUBSCRIPTIONS},
+    {"retained", required_argument, NULL, OPT_RETAINED},
     {"mode", required_argument, NULL, OPT_MODE},
     {"fresh", no_argument, NULL, OPT_FRESH},
     {"daemon", no_argument, NULL, 'd'},
@@ -88,6 +95,8 @@ int options_parse(int argc, char **argv, broker_options *opt)
     opt->slots = BROKER_DEFAULT_SLOTS;
     opt->depth = BROKER_DEFAULT_DEPTH;
     opt->max_message = BROKER_DEFAULT_MAX_MESSAGE;
+    opt->subscriptions = SEG_DEFAULT_SUBSCRIPTIONS;
+    opt->retained = SEG_DEFAULT_RETAINED;
     opt->mode = BROKER_DEFAULT_MODE;
     const char *ns = mbx_default_namespace();
     char range[64];
@@ -120,6 +129,20 @@ int options_parse(int argc, char **argv, broker_options *opt)
                 return usage_error("--max-message: '%s' is not a number in %s", optarg, range);
             }
             opt->max_message = v;
+            break;
+        case OPT_SUBSCRIPTIONS:
+            if (!parse_u32(optarg, 10, 1, SEG_MAX_SUBSCRIPTIONS, &v)) {
+                snprintf(range, sizeof range, "1..%u", SEG_MAX_SUBSCRIPTIONS);
+                return usage_error("--subscriptions: '%s' is not a number in %s", optarg, range);
+            }
+            opt->subscriptions = v;
+            break;
+        case OPT_RETAINED:
+            if (!parse_u32(optarg, 10, 1, SEG_MAX_RETAINED, &v)) {
+                snprintf(range, sizeof range, "1..%u", SEG_MAX_RETAINED);
+                return usage_error("--retained: '%s' is not a number in %s", optarg, range);
+            }
+            opt->retained = v;
             break;
         case OPT_MODE:
             /* Owner read-write is required: the broker itself must open the segment. */
@@ -163,7 +186,8 @@ int options_parse(int argc, char **argv, broker_options *opt)
                            ns, "");
     strncpy(opt->namespace_name, ns, MBX_NAME_MAX);
     seg_view probe;
-    if (segment_geometry(opt->slots, opt->depth, opt->max_message, &probe) != MBX_OK)
+    if (segment_geometry_topics(opt->slots, opt->depth, opt->max_message, opt->subscriptions,
+                                opt->retained, &probe) != MBX_OK)
         return usage_error("geometry too large: slots x depth x max-message exceeds %s%s", "16 GiB",
                            "");
     return -1;

@@ -17,6 +17,8 @@ typedef struct broker_options {
     uint32_t slots;
     uint32_t depth;
     uint32_t max_message;
+    uint32_t subscriptions; /* size of the subscription table */
+    uint32_t retained;      /* size of the retained-message table */
     unsigned mode;
     bool daemon;
     bool fresh;

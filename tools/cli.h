@@ -9,6 +9,8 @@
 #endif
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "mailbox.h"
 
@@ -42,8 +44,27 @@ int cli_fail_err(const char *cmd, mbx_err err, const char *what);
  * the namespace's segment behind, if one did. Returns the exit code. */
 int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns);
 
+/*
+ * Reads one line (without its newline, and without a trailing CR) into buf, which holds
+ * max + 2 bytes. Returns false at end of input. A line longer than max bytes is consumed
+ * to its end and reported with *too_long, so memory stays bounded whatever the input.
+ */
+bool cli_read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long);
+
+/* True when s[0..len) holds only spaces and tabs. */
+bool cli_blank(const char *s, size_t len);
+
 /* Parses a whole decimal number in [lo, hi]. */
 bool cli_parse_long(const char *s, long long lo, long long hi, long long *out);
+
+/*
+ * Prints the client's messages on standard output, one line each (the body, or with
+ * envelope its envelope), each acknowledged only once written and flushed. Stops after
+ * count messages (0: no limit) or at deadline (monotonic_ms(); -1: none). Returns the
+ * exit code, having printed what went wrong as cmd.
+ */
+int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
+                       bool envelope);
 
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
@@ -52,5 +73,7 @@ int cmd_wait(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_reply(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_pub(int argc, char **argv);
+int cmd_sub(int argc, char **argv);
 
 #endif

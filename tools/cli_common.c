@@ -1,4 +1,5 @@
-/* cli_common.c: exit codes, error lines and number parsing for every subcommand. */
+/* cli_common.c: exit codes, error lines, number parsing and line input for every
+ * subcommand. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,5 +83,41 @@ bool cli_parse_long(const char *s, long long lo, long long hi, long long *out)
     if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
         return false;
     *out = v;
+    return true;
+}
+
+/* Standard input, a line at a time, in bounded memory (see cli.h). */
+bool cli_read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long)
+{
+    size_t cap = max + 2; /* room for a CR before the newline, and the NUL */
+    size_t n = 0;
+    int c;
+    bool any = false;
+    *too_long = false;
+    while ((c = getc(in)) != EOF) {
+        any = true;
+        if (c == '\n')
+            break;
+        if (n + 1 < cap)
+            buf[n++] = (char)c;
+        else
+            *too_long = true;
+    }
+    if (!any)
+        return false;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    if (n > max)
+        *too_long = true;
+    buf[n] = '\0';
+    *len = n;
+    return true;
+}
+
+bool cli_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return false;
     return true;
 }

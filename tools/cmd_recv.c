@@ -1,5 +1,4 @@
 /* mbx recv: take a mailbox and print its messages, one compact JSON line each. */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,23 +33,6 @@ static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-/* Writes one message as a line and flushes it; false (errno set) when it could not be
- * written out whole. */
-static bool print_message(const mbx_message *m, bool envelope)
-{
-    if (envelope) {
-        char *line = mbx_message_envelope_json(m);
-        if (line == NULL)
-            return false;
-        bool ok = fputs(line, stdout) >= 0 && fputc('\n', stdout) != EOF;
-        mbx_free(line);
-        return ok && fflush(stdout) == 0;
-    }
-    size_t len;
-    const char *body = mbx_message_body(m, &len);
-    return fwrite(body, 1, len, stdout) == len && fputc('\n', stdout) != EOF && fflush(stdout) == 0;
-}
 
 int cmd_recv(int argc, char **argv)
 {
@@ -125,43 +107,7 @@ int cmd_recv(int argc, char **argv)
         fprintf(stderr, "ready %s\n", mbx_client_name(c));
         fflush(stderr);
     }
-    mbx_message *m = mbx_message_new();
-    int rc = EXIT_OK_;
-    if (m == NULL)
-        rc = cli_fail("recv", EXIT_FAILURE_, "out of memory");
-    for (long long got = 0; m != NULL && (count == 0 || got < count); got++) {
-        int wait_ms = -1;
-        if (deadline >= 0) {
-            long long left = deadline - monotonic_ms();
-            wait_ms = left > 0 ? (int)left : 0;
-        }
-        /* A message leaves the mailbox only once it is written out: peek, write, then
-         * acknowledge. Killed in between, we leave it queued (a --linger mailbox hands it
-         * to the next 'mbx recv NAME'); at worst a line is written twice, never lost. */
-        err = mbx_peek(c, m, wait_ms);
-        if (err == MBX_ETIMEDOUT && count == 0)
-            break; /* no count asked for: the time limit is the normal end */
-        if (err != MBX_OK) {
-            rc = err == MBX_ETIMEDOUT
-                     ? cli_fail("recv", EXIT_TIMEOUT, "timed out after %lld of %lld messages", got,
-                                count)
-                     : cli_fail_err("recv", err, "receive failed");
-            break;
-        }
-        if (!print_message(m, envelope)) {
-            rc = cli_fail("recv", EXIT_OUTPUT,
-                          "cannot write to standard output (%s); the message stays in the "
-                          "mailbox",
-                          strerror(errno));
-            break;
-        }
-        err = mbx_ack(c, m);
-        if (err != MBX_OK) {
-            rc = cli_fail_err("recv", err, "receive failed");
-            break;
-        }
-    }
-    mbx_message_free(m);
+    int rc = cli_print_messages(c, "recv", count, deadline, envelope);
     mbx_close(c);
     return rc;
 }

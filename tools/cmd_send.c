@@ -34,46 +34,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/*
- * Reads one line (without its newline, and without a trailing CR) into buf, which holds
- * max + 2 bytes. Returns false at end of input. A line longer than max bytes is consumed
- * to its end and reported with *too_long, so memory stays bounded whatever the input.
- */
-static bool read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long)
-{
-    size_t cap = max + 2; /* room for a CR before the newline, and the NUL */
-    size_t n = 0;
-    int c;
-    bool any = false;
-    *too_long = false;
-    while ((c = getc(in)) != EOF) {
-        any = true;
-        if (c == '\n')
-            break;
-        if (n + 1 < cap)
-            buf[n++] = (char)c;
-        else
-            *too_long = true;
-    }
-    if (!any)
-        return false;
-    if (n > 0 && buf[n - 1] == '\r')
-        n--;
-    if (n > max)
-        *too_long = true;
-    buf[n] = '\0';
-    *len = n;
-    return true;
-}
-
-static bool blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t')
-            return false;
-    return true;
-}
-
 static int send_stdin(mbx_client *c, const char *to, const mbx_send_options *so)
 {
     size_t max = mbx_max_message(c);
@@ -84,14 +44,14 @@ static int send_stdin(mbx_client *c, const char *to, const mbx_send_options *so)
     size_t len;
     bool too_long;
     int rc = EXIT_OK_;
-    while (read_line(stdin, buf, max, &len, &too_long)) {
+    while (cli_read_line(stdin, buf, max, &len, &too_long)) {
         line++;
         if (too_long) {
             rc = cli_fail("send", EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
                           line, max);
             break;
         }
-        if (blank(buf, len))
+        if (cli_blank(buf, len))
             continue;
         mbx_err err = mbx_send_ex(c, to, buf, len, so);
         if (err != MBX_OK) {

@@ -18,6 +18,10 @@ static const char usage_text[] =
     "                 send a request to TO and print its reply\n"
     "  reply [-N NS] [-c N] NAME (--exec CMD | --echo | JSON)\n"
     "                 answer the requests made to NAME\n"
+    "  pub [-N NS] [--retain] TOPIC [JSON]\n"
+    "                 publish JSON on TOPIC, or each line of standard input\n"
+    "  sub [-N NS] [-c COUNT] [-t MS] [--envelope] [--block] [--ready] PATTERN...\n"
+    "                 subscribe to the topics PATTERN selects and print each publication\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"
     "  list [-N NS] [--json]\n"
@@ -53,6 +57,10 @@ int main(int argc, char **argv)
         return cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "recv") == 0)
         return cmd_recv(argc - 1, argv + 1);
+    if (strcmp(cmd, "pub") == 0)
+        return cmd_pub(argc - 1, argv + 1);
+    if (strcmp(cmd, "sub") == 0)
+        return cmd_sub(argc - 1, argv + 1);
     if (strcmp(cmd, "request") == 0)
         return cmd_request(argc - 1, argv + 1);
     if (strcmp(cmd, "reply") == 0)

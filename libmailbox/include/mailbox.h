@@ -41,6 +41,9 @@ extern "C" {
 /* Longest namespace or client name, in bytes, without the terminating NUL. */
 #define MBX_NAME_MAX 63
 
+/* Longest topic or topic pattern, in bytes, without the terminating NUL. */
+#define MBX_TOPIC_MAX 127
+
 /* Longest linger a client may ask for: one day, in milliseconds. */
 #define MBX_LINGER_MAX_MS 86400000
 
@@ -225,9 +228,10 @@ MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
 
 /* What a received message is. */
 typedef enum mbx_kind {
-    MBX_KIND_PLAIN = 0,   /* sent with mbx_send */
-    MBX_KIND_REQUEST = 1, /* sent with mbx_request or mbx_request_send: answer it */
-    MBX_KIND_REPLY = 2    /* the answer to one of our requests */
+    MBX_KIND_PLAIN = 0,      /* sent with mbx_send */
+    MBX_KIND_REQUEST = 1,    /* sent with mbx_request or mbx_request_send: answer it */
+    MBX_KIND_REPLY = 2,      /* the answer to one of our requests */
+    MBX_KIND_PUBLICATION = 3 /* published on a topic we subscribe to (mbx_message_topic) */
 } mbx_kind;
 
 MBX_API mbx_kind mbx_message_kind(const mbx_message *msg);
@@ -264,6 +268,96 @@ MBX_API mbx_err mbx_request_send(mbx_client *client, const char *to, const char 
  */
 MBX_API mbx_err mbx_reply(mbx_client *client, const mbx_message *request, const char *json,
                           size_t len, int timeout_ms);
+
+/* ---------------------------------------------------------------------------------- */
+/* Topics: publish and subscribe                                                         */
+
+/*
+ * A topic is dot-separated tokens of [A-Za-z0-9_-] ("sensors.kitchen.temp"), at most
+ * MBX_TOPIC_MAX bytes. A pattern may also use '*' for exactly one token and, last, '>'
+ * for one or more ("sensors.*.temp", "sensors.>"), as NATS subjects do. Topics that
+ * begin with "$mbx." are the broker's own: clients cannot publish them, a pattern that
+ * names them ("$mbx.client.*") receives them, and a pattern that begins with a wildcard
+ * does not. The broker publishes:
+ *   $mbx.client.up    {"name":N,"pid":P}                 a client connected
+ *   $mbx.client.down  {"name":N,"pid":P,"reason":R}      a name stopped taking messages;
+ *                     R is "closed", "died", "evicted" or "linger expired"
+ */
+
+/* What happens to a subscriber whose mailbox is full when a publication comes. */
+typedef enum mbx_sub_policy {
+    MBX_SUB_DROP = 0, /* it misses that one (counted; its next publication says how many) */
+    MBX_SUB_BLOCK = 1 /* the publisher waits for space up to its timeout, then gets MBX_EFULL */
+} mbx_sub_policy;
+
+typedef struct mbx_subscribe_options {
+    int policy; /* mbx_sub_policy; default MBX_SUB_DROP */
+} mbx_subscribe_options;
+
+MBX_API void mbx_subscribe_options_init(mbx_subscribe_options *opts);
+
+/* MBX_OK when topic is a topic a client may publish on (not a "$mbx." one), else
+ * MBX_EINVAL. */
+MBX_API mbx_err mbx_check_topic(const char *topic);
+/* MBX_OK when pattern is a valid subscription pattern, else MBX_EINVAL. */
+MBX_API mbx_err mbx_check_pattern(const char *pattern);
+
+/*
+ * Subscribes the client to the topics `pattern` matches (opts NULL: the defaults).
+ * Subscribing again to the same pattern changes its policy. The namespace's retained
+ * message of every matching topic is put into the client's mailbox at once. A client
+ * holds at most MBX_SUBSCRIPTIONS_PER_CLIENT subscriptions; they end with the client
+ * (mbx_close, its exit or death) and live in the namespace's segment, so they outlive a
+ * broker restart.
+ * Errors: MBX_EINVAL (bad pattern or policy), MBX_ENOSLOTS (the namespace's subscription
+ * table, or the client's share of it, is full), MBX_ETIMEDOUT (the table stayed locked
+ * for the client's timeout), MBX_ESHUTDOWN, MBX_ECORRUPT.
+ * Thread safety: any thread; subscriptions of one client are changed one at a time.
+ */
+MBX_API mbx_err mbx_subscribe(mbx_client *client, const char *pattern,
+                              const mbx_subscribe_options *opts);
+
+/* Ends the subscription to exactly `pattern`: from its return on, no message that only
+ * that pattern selected is handed out, even one already in the mailbox. Errors: as
+ * mbx_subscribe; MBX_EINVAL when the client has no such subscription. */
+MBX_API mbx_err mbx_unsubscribe(mbx_client *client, const char *pattern);
+
+/* The most subscriptions one client may hold. */
+#define MBX_SUBSCRIPTIONS_PER_CLIENT 64
+
+/* What one publication did (filled when mbx_publish_options.result is set). */
+typedef struct mbx_publish_result {
+    uint32_t delivered;          /* subscribers that received it */
+    uint32_t dropped;            /* drop-policy subscribers whose mailbox was full */
+    char full[MBX_NAME_MAX + 1]; /* MBX_EFULL: the block-policy subscriber that stayed
+                                    full ("" otherwise) */
+} mbx_publish_result;
+
+typedef struct mbx_publish_options {
+    int timeout_ms; /* how long a block-policy subscriber's full mailbox may hold the
+                       publisher up (one deadline for the whole publication); default 5000 */
+    int trusted;    /* as mbx_send_options.trusted */
+    int retain;     /* 1: the namespace keeps it as the topic's retained message and hands
+                       it to every later matching subscription (a retained null clears the
+                       topic's); the table is bounded, see docs/api.md */
+    mbx_publish_result *result; /* may be NULL */
+} mbx_publish_options;
+
+MBX_API void mbx_publish_options_init(mbx_publish_options *opts);
+
+/*
+ * Publishes json on topic: one copy goes into the mailbox of every client with a matching
+ * subscription (one copy per client, however many of its patterns match). Drop-policy
+ * subscribers are served first and never wait; then block-policy ones, each waiting for
+ * space within the one deadline. Having no subscriber is not an error.
+ * Errors: MBX_EINVAL (bad topic, or a "$mbx." one), MBX_EINVALJSON, MBX_ETOOLARGE (the
+ * topic and the body together exceed the namespace's message size), MBX_EFULL (a
+ * block-policy subscriber stayed full: result->full names it; all others received it),
+ * MBX_ETIMEDOUT (retain: the table stayed locked), MBX_ESHUTDOWN, MBX_ECORRUPT.
+ * Thread safety: as mbx_send.
+ */
+MBX_API mbx_err mbx_publish(mbx_client *client, const char *topic, const char *json, size_t len,
+                            const mbx_publish_options *opts);
 
 /* ---------------------------------------------------------------------------------- */
 /* Event loops                                                                          */
@@ -346,6 +440,11 @@ MBX_API const char *mbx_message_to(const mbx_message *msg);
 MBX_API uint64_t mbx_message_seq(const mbx_message *msg);
 /* When the message was sent: microseconds since the Unix epoch. */
 MBX_API int64_t mbx_message_ts_us(const mbx_message *msg);
+/* The topic a publication came on; NULL for a message sent to the client directly. */
+MBX_API const char *mbx_message_topic(const mbx_message *msg);
+/* For a publication: how many publications this client missed (drop policy, full
+ * mailbox) just before this one; 0 otherwise. */
+MBX_API uint64_t mbx_message_missed(const mbx_message *msg);
 
 /*
  * The envelope as one line of compact JSON ({"from","to","seq","ts","body"}, described by
@@ -370,22 +469,36 @@ typedef struct mbx_namespace_info {
     uint32_t max_message;
     uint32_t clients; /* slots in use */
     uint64_t segment_bytes;
-    uint64_t discarded; /* messages discarded because their recipient went away */
+    uint64_t discarded;         /* messages discarded because their recipient went away */
+    uint32_t max_subscriptions; /* size of the subscription table */
+    uint32_t subscriptions;     /* subscriptions held by live clients */
+    uint32_t max_retained;      /* size of the retained-message table */
+    uint32_t retained;          /* topics with a retained message */
 } mbx_namespace_info;
 
 typedef struct mbx_client_info {
     char name[MBX_NAME_MAX + 1];
     uint32_t slot;
     int64_t pid;
-    uint64_t waiting;      /* messages in its mailbox */
-    uint64_t sent;         /* messages it sent */
-    uint64_t received;     /* messages it took from its mailbox */
-    uint64_t refused_full; /* sends to it that failed because its mailbox was full */
-    int lingering;         /* 1: its client is gone and the mailbox waits for a new one
-                              of the same name (pid is then 0) */
-    uint64_t late_replies; /* replies to requests it had given up: dropped */
-    int group;             /* 1: a member of the group serving its name */
+    uint64_t waiting;       /* messages in its mailbox */
+    uint64_t sent;          /* messages it sent */
+    uint64_t received;      /* messages it took from its mailbox */
+    uint64_t refused_full;  /* sends to it that failed because its mailbox was full */
+    int lingering;          /* 1: its client is gone and the mailbox waits for a new one
+                               of the same name (pid is then 0) */
+    uint64_t late_replies;  /* replies to requests it had given up: dropped */
+    int group;              /* 1: a member of the group serving its name */
+    uint32_t subscriptions; /* topic patterns it subscribes to */
+    uint64_t dropped;       /* publications it missed because its mailbox was full */
 } mbx_client_info;
+
+/* One subscription, as mbx_inspect_subscriptions() reports it. */
+typedef struct mbx_subscription_info {
+    char client[MBX_NAME_MAX + 1];
+    uint32_t slot;
+    char pattern[MBX_TOPIC_MAX + 1];
+    int policy; /* mbx_sub_policy */
+} mbx_subscription_info;
 
 /* Called once per connected client; return non-zero to stop early. */
 typedef int (*mbx_client_visitor)(const mbx_client_info *info, void *arg);
@@ -399,6 +512,13 @@ typedef int (*mbx_client_visitor)(const mbx_client_info *info, void *arg);
  */
 MBX_API mbx_err mbx_inspect(const char *namespace_name, mbx_namespace_info *info,
                             mbx_client_visitor visit, void *arg);
+
+/* Called once per subscription; return non-zero to stop early. */
+typedef int (*mbx_subscription_visitor)(const mbx_subscription_info *info, void *arg);
+
+/* Calls visit for each subscription of a live client. Errors: as mbx_inspect. */
+MBX_API mbx_err mbx_inspect_subscriptions(const char *namespace_name,
+                                          mbx_subscription_visitor visit, void *arg);
 
 #ifdef __cplusplus
 }

@@ -178,6 +178,7 @@ void mbx_close(mbx_client *c)
     }
     plat_handle_close(c->chan);
     plat_wake_close(c->wake);
+    pubsub_close(c);
     plat_shm_close(&c->shm);
     free(c);
 }

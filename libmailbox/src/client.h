@@ -8,6 +8,14 @@
 #include "proto.h"
 #include "ring.h"
 #include "segment.h"
+#include "subs.h"
+
+/* One of the client's own subscriptions, as it asked for it: what it receives is checked
+ * against these (the shared table could have been written by anyone). */
+typedef struct client_pattern {
+    char text[MBX_TOPIC_MAX + 1];
+    uint32_t len;
+} client_pattern;
 
 struct mbx_client {
     plat_shm shm;
@@ -34,6 +42,22 @@ struct mbx_client {
     bool lookup_valid;
     uint32_t lookup_slot;
     char lookup_name[MBX_NAME_MAX + 1];
+    /* Topics (pubsub.c): our patterns, guarded by patterns_lock (held for a copy or a
+     * scan, never across a wait) ... */
+    atomic_flag patterns_lock;
+    uint32_t npatterns;
+    client_pattern patterns[MBX_SUBSCRIPTIONS_PER_CLIENT];
+    /* ... and, for publishing, the subscribers the last topic matched while the table's
+     * version stays the same; guarded by pub_lock (a publisher that finds it taken
+     * matches on its own). */
+    atomic_flag pub_lock;
+    bool pub_valid;
+    uint32_t pub_version;
+    uint32_t pub_topic_len;
+    char pub_topic[MBX_TOPIC_MAX + 1];
+    uint32_t pub_n;
+    subs_target *pub_targets; /* view.slots each, allocated at the first publication */
+    uint32_t *pub_where;
 };
 
 struct mbx_message {
@@ -48,6 +72,8 @@ struct mbx_message {
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes */
     uint32_t from_generation;
+    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic it came on */
+    uint64_t missed;               /* CELL_TOPIC: publications missed just before it */
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
     bool peeked;
     uint32_t peek_slot;
@@ -69,6 +95,18 @@ typedef struct send_route {
 /* mbx_send_ex() for every kind of message (request.c sends requests and replies). */
 mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
                        const mbx_send_options *opts);
+
+/* Checks and, unless trusted, compacts a body for sending: *body and *body_len are what
+ * to send (json itself, stack when it fits, else *heap, which the caller frees). */
+mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, bool trusted,
+                          char *stack, size_t stack_cap, char **heap, const char **body,
+                          size_t *body_len);
+
+/* Whether a publication on topic is one this client asked for (pubsub.c). */
+bool pubsub_wanted(mbx_client *c, const char *topic);
+
+/* Frees what publishing allocated (pubsub.c). */
+void pubsub_close(mbx_client *c);
 
 /* True when id is a request this client gave up (request.c). */
 bool request_abandoned(const mbx_client *c, uint64_t id);

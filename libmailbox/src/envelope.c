@@ -57,15 +57,20 @@ size_t envelope_compact(const char *json, size_t len, char *out)
 }
 
 char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us, uint32_t kind,
-                       uint64_t corr, const char *body, size_t body_len)
+                       uint64_t corr, const char *topic, uint64_t missed, const char *body,
+                       size_t body_len)
 {
     /* Names are restricted to characters that need no escaping in JSON (names.c), and the
      * body is validated compact JSON, so plain formatting builds valid JSON. A request
      * and a reply say so, with their correlation id; a plain message says nothing more. */
-    char extra[64] = "";
+    char extra[MBX_TOPIC_MAX + 96] = "";
     if (kind == 1 || kind == 2)
         snprintf(extra, sizeof extra, ",\"kind\":\"%s\",\"corr\":%" PRIu64,
                  kind == 1 ? "request" : "reply", corr);
+    else if (kind == 3 && topic != NULL && missed > 0)
+        snprintf(extra, sizeof extra, ",\"topic\":\"%s\",\"missed\":%" PRIu64, topic, missed);
+    else if (kind == 3 && topic != NULL)
+        snprintf(extra, sizeof extra, ",\"topic\":\"%s\"", topic);
     static const char fmt[] =
         "{\"from\":\"%s\",\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 "%s,\"body\":";
     int head = snprintf(NULL, 0, fmt, from, to, seq, ts_us, extra);

@@ -4,6 +4,7 @@
 #include "client.h"
 #include "proto.h"
 #include "ring.h"
+#include "subs.h"
 
 /* With no broker: the pid of the broker that left a segment behind (its keeper holds it,
  * POSIX; or it is still named, Windows), or 0 when nothing is left. */
@@ -56,30 +57,28 @@ mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_p
     return client_attach_segment(ns, passed, read_only, shm, v);
 }
 
-mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor visit, void *arg)
+/* Maps ns's segment read-only and fills *info's namespace part. */
+static mbx_err open_namespace(const char *ns, mbx_namespace_info *info, plat_shm *shm, seg_view *vp)
 {
-    if (info == NULL)
-        return MBX_EINVAL;
     memset(info, 0, sizeof *info);
     if (ns == NULL)
         ns = mbx_default_namespace();
     if (mbx_check_name(ns) != MBX_OK)
         return MBX_EINVAL;
     strncpy(info->namespace_name, ns, MBX_NAME_MAX);
-    plat_shm shm;
-    seg_view v;
     int64_t chan_pid = 0;
-    mbx_err err = client_inspect_segment(ns, true, &chan_pid, &shm, &v);
+    mbx_err err = client_inspect_segment(ns, true, &chan_pid, shm, vp);
     if (err == MBX_ENOBROKER)
         info->broker_pid = broker_left_behind(ns);
     if (err != MBX_OK)
         return err;
+    const seg_view v = *vp;
     seg_header *h = segment_header(&v);
     int64_t broker_pid = atomic_load(&h->broker_pid);
     info->broker_pid = broker_pid;
     if (atomic_load(&h->state) != SEG_READY || broker_pid != chan_pid) {
         /* Not ready yet, or closing: no broker to speak of. */
-        plat_shm_close(&shm);
+        plat_shm_close(shm);
         return MBX_ENOBROKER;
     }
     /* started_us comes from shared memory: any value; subtract only what cannot overflow. */
@@ -91,15 +90,33 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
     info->max_message = v.max_message;
     info->segment_bytes = v.total_size;
     info->discarded = atomic_load(&h->discarded);
-
+    info->max_subscriptions = v.subscriptions;
+    info->max_retained = v.retained;
+    info->retained = subs_retained_count(&v);
     mbx_client_info ci;
     for (uint32_t i = 0; i < v.slots; i++) {
-        if (!segment_read_entry(&v, i, ci.name, NULL, &ci.pid))
+        uint32_t gen;
+        if (!segment_read_entry(&v, i, ci.name, &gen, &ci.pid))
             continue;
         info->clients++;
+        info->subscriptions += subs_count(&v, i, gen);
     }
+    return MBX_OK;
+}
+
+mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor visit, void *arg)
+{
+    if (info == NULL)
+        return MBX_EINVAL;
+    plat_shm shm;
+    seg_view v;
+    mbx_err err = open_namespace(ns, info, &shm, &v);
+    if (err != MBX_OK)
+        return err;
+    mbx_client_info ci;
     for (uint32_t i = 0; visit != NULL && i < v.slots; i++) {
-        if (!segment_read_entry(&v, i, ci.name, NULL, &ci.pid))
+        uint32_t gen;
+        if (!segment_read_entry(&v, i, ci.name, &gen, &ci.pid))
             continue;
         seg_mailbox *mb = segment_mailbox(&v, i);
         ci.slot = i;
@@ -110,7 +127,34 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ci.late_replies = atomic_load(&mb->late_replies);
         ci.group = (atomic_load(&segment_dir(&v, i)->flags) & DIR_GROUP) != 0;
         ci.lingering = ci.pid == 0;
+        ci.subscriptions = subs_count(&v, i, gen);
+        ci.dropped = atomic_load(&mb->dropped);
         if (visit(&ci, arg) != 0)
+            break;
+    }
+    plat_shm_close(&shm);
+    return MBX_OK;
+}
+
+mbx_err mbx_inspect_subscriptions(const char *ns, mbx_subscription_visitor visit, void *arg)
+{
+    mbx_namespace_info info;
+    plat_shm shm;
+    seg_view v;
+    mbx_err err = open_namespace(ns, &info, &shm, &v);
+    if (err != MBX_OK)
+        return err;
+    for (uint32_t i = 0; visit != NULL && i < v.subscriptions; i++) {
+        subs_entry s;
+        uint32_t gen;
+        mbx_subscription_info si;
+        if (!subs_read(&v, i, &s) || !segment_read_entry(&v, s.slot, si.client, &gen, NULL) ||
+            gen != s.generation)
+            continue;
+        si.slot = s.slot;
+        memcpy(si.pattern, s.pattern, sizeof si.pattern);
+        si.policy = (int)s.policy;
+        if (visit(&si, arg) != 0)
             break;
     }
     plat_shm_close(&shm);

@@ -81,6 +81,35 @@ mbx_err mbx_send(mbx_client *c, const char *to, const char *json, size_t len, in
     return mbx_send_ex(c, to, json, len, &opts);
 }
 
+mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, bool trusted,
+                          char *stack, size_t stack_cap, char **heap, const char **body,
+                          size_t *body_len)
+{
+    *heap = NULL;
+    *body = json;
+    *body_len = len;
+    /* Size first, so a huge input is refused without being parsed. */
+    if (len > c->view.max_message)
+        return MBX_ETOOLARGE;
+    bool compact = true;
+    mbx_err err = MBX_OK;
+    if (!trusted)
+        err = envelope_validate(json, len, &compact);
+    else if (len == 0 || memchr(json, '\0', len) != NULL)
+        err = MBX_EINVALJSON; /* receivers rely on this much even from the trusted */
+    if (err != MBX_OK || compact)
+        return err;
+    char *buf = stack;
+    if (len > stack_cap) {
+        buf = *heap = malloc(len);
+        if (buf == NULL)
+            return MBX_ENOMEM;
+    }
+    *body_len = envelope_compact(json, len, buf);
+    *body = buf;
+    return MBX_OK;
+}
+
 mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
                        const mbx_send_options *opts)
 {
@@ -93,32 +122,14 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         return MBX_EINVAL;
     if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
         return MBX_EINVAL;
-    /* Size first, so a huge input is refused without being parsed. */
-    if (len > c->view.max_message)
-        return MBX_ETOOLARGE;
-    bool compact = true;
-    mbx_err err = MBX_OK;
-    if (!opts->trusted)
-        err = envelope_validate(json, len, &compact);
-    else if (len == 0 || memchr(json, '\0', len) != NULL)
-        err = MBX_EINVALJSON; /* receivers rely on this much even from the trusted */
-    if (err != MBX_OK)
-        return err;
-
     char stack[STACK_COMPACT_MAX];
     char *heap = NULL;
-    const char *body = json;
-    size_t body_len = len;
-    if (!compact) {
-        char *buf = stack;
-        if (len > sizeof stack) {
-            buf = heap = malloc(len);
-            if (heap == NULL)
-                return MBX_ENOMEM;
-        }
-        body_len = envelope_compact(json, len, buf);
-        body = buf;
-    }
+    const char *body;
+    size_t body_len;
+    mbx_err err = messaging_prepare(c, json, len, opts->trusted != 0, stack, sizeof stack, &heap,
+                                    &body, &body_len);
+    if (err != MBX_OK)
+        return err;
 
     uint32_t slot = r->slot, gen = r->generation;
     if (r->to != NULL) {
@@ -223,13 +234,16 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
             err = MBX_ECORRUPT;
         }
         /* A reply to a request given up (mbx_request timed out) is dropped, counted, and
-         * the receive goes on. */
-        if (err != MBX_OK || in.kind != CELL_REPLY || !request_abandoned(c, in.corr))
+         * the receive goes on; so is a publication we did not ask for (any member can
+         * write the subscription table) or no longer want (unsubscribed). */
+        bool unwanted = err == MBX_OK && in.kind == CELL_TOPIC && !pubsub_wanted(c, in.topic);
+        if (!unwanted && (err != MBX_OK || in.kind != CELL_REPLY || !request_abandoned(c, in.corr)))
             break;
         if (keep)
             (void)ring_commit(&c->view, c->slot, c->generation, in.position);
-        atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
-                                  memory_order_relaxed);
+        if (!unwanted)
+            atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
+                                      memory_order_relaxed);
         /* The receive starts over with its whole time: no clock read on every receive for
          * a case this rare (at most one late reply per request given up). */
     }
@@ -247,7 +261,9 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     msg->seq = in.seq;
     msg->ts_us = in.ts_us;
     msg->kind = in.kind;
-    msg->corr = in.kind != CELL_PLAIN ? in.corr : 0;
+    msg->corr = in.kind == CELL_REQUEST || in.kind == CELL_REPLY ? in.corr : 0;
+    msg->missed = in.kind == CELL_TOPIC ? in.corr : 0;
+    memcpy(msg->topic, in.topic, sizeof msg->topic);
     msg->from_slot = in.from_slot;
     msg->from_generation = in.from_generation;
     if (keep) {
@@ -338,7 +354,8 @@ char *mbx_message_envelope_json(const mbx_message *msg)
     if (msg == NULL || msg->body == NULL || msg->len == 0)
         return NULL;
     return envelope_to_json(msg->from, msg->to, msg->seq, msg->ts_us, msg->kind, msg->corr,
-                            msg->body, msg->len);
+                            msg->kind == CELL_TOPIC ? msg->topic : NULL, msg->missed, msg->body,
+                            msg->len);
 }
 
 void mbx_free(void *ptr)

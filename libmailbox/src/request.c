@@ -163,6 +163,7 @@ mbx_kind mbx_message_kind(const mbx_message *msg)
 {
     return msg->kind == CELL_REQUEST ? MBX_KIND_REQUEST
            : msg->kind == CELL_REPLY ? MBX_KIND_REPLY
+           : msg->kind == CELL_TOPIC ? MBX_KIND_PUBLICATION
                                      : MBX_KIND_PLAIN;
 }
 

@@ -4,6 +4,7 @@
 #include "fault.h"
 #include "names.h"
 #include "ring.h"
+#include "topics.h"
 #include "wake.h"
 
 /* A lock is held for one copy; one held longer than this belongs to a stopped process
@@ -117,10 +118,12 @@ static mbx_err own_slot(const seg_view *v, uint32_t slot, uint32_t gen)
  * is reported, not guessed at.
  */
 static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy_deadline *d,
-                            plat_lock_token *tok)
+                            bool never_wait, plat_lock_token *tok)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_lock_rc rc = plat_mutex_trylock(&mb->lock, tok);
+    if (rc == PLAT_LOCK_BUSY && never_wait)
+        return MBX_ETIMEDOUT;
     if (rc != PLAT_LOCKED) {
         int64_t now = plat_now_ns();
         int64_t until = deadline_of(d);
@@ -153,19 +156,29 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
     return MBX_OK;
 }
 
-static void fill_cell(const seg_view *v, seg_cell *cell, const ring_outgoing *msg)
+static void fill_cell(const seg_view *v, seg_mailbox *mb, seg_cell *cell, const ring_outgoing *msg)
 {
     cell->len = msg->len;
     cell->from_slot = msg->from_slot;
     cell->from_generation = msg->from_generation;
     cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
-    cell->seq = atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1;
+    cell->seq = msg->seq_source != NULL
+                    ? atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1
+                    : msg->seq;
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
     cell->kind = msg->kind;
+    cell->topic_len = 0;
     memset(cell->from, 0, sizeof cell->from);
     strncpy(cell->from, msg->from_name, MBX_NAME_MAX);
     char *body = (char *)cell + SEG_CELL_HEADER;
+    if (msg->kind == CELL_TOPIC) {
+        /* The publications this mailbox missed before this one: told with it. */
+        cell->corr = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
+        cell->topic_len = msg->topic_len;
+        memcpy(body, msg->topic, msg->topic_len);
+        body += msg->topic_len;
+    }
     uint32_t half = msg->len / 2;
     memcpy(body, msg->body, half);
     FAULT_POINT("ring.put.copy"); /* half a message in the cell */
@@ -177,7 +190,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                  int timeout_ms)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
-    if (msg->len > v->max_message)
+    if (msg->len > v->max_message || msg->topic_len > v->max_message - msg->len)
         return MBX_ETOOLARGE;
     seg_mailbox *mb = segment_mailbox(v, slot);
     bool waited = false;
@@ -187,7 +200,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         if (err != MBX_OK)
             return err;
         plat_lock_token tok;
-        err = lock_mailbox(v, slot, gen, &d, &tok);
+        err = lock_mailbox(v, slot, gen, &d, msg->never_wait, &tok);
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
@@ -211,7 +224,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                          someone_starves(mb) && plat_now_ns() < deadline_of(&d);
         if (count < v->depth && !wait_turn) {
             FAULT_POINT("ring.put.locked");
-            fill_cell(v, segment_cell(v, mb, tail), msg);
+            fill_cell(v, mb, segment_cell(v, mb, tail), msg);
             atomic_store(&mb->tail, tail + 1); /* publish: the message exists from here */
             FAULT_POINT("ring.put.published");
             plat_mutex_unlock(&mb->lock, &tok);
@@ -271,19 +284,29 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring
 {
     const seg_cell *cell = segment_cell(v, mb, head);
     uint32_t len = cell->len;
-    if (len == 0 || len > v->max_message)
+    uint32_t kind = cell->kind & ~CELL_TAKEN;
+    uint32_t topic_len = kind == CELL_TOPIC ? cell->topic_len : 0;
+    if (len == 0 || len > v->max_message || topic_len > v->max_message - len ||
+        topic_len > MBX_TOPIC_MAX || (kind == CELL_TOPIC && topic_len == 0))
         return MBX_ECORRUPT;
     memcpy(out->from, cell->from, sizeof out->from);
     if (!names_valid_bounded(out->from, sizeof out->from))
         return MBX_ECORRUPT;
     const char *body = (const char *)cell + SEG_CELL_HEADER;
+    out->topic[0] = '\0';
+    if (kind == CELL_TOPIC) {
+        memcpy(out->topic, body, topic_len);
+        out->topic[topic_len] = '\0';
+        if (!topics_valid_topic(out->topic, topic_len, true))
+            return MBX_ECORRUPT;
+        body += topic_len;
+    }
     memcpy(out->body, body, len);
     out->body[len] = '\0';
     /* A NUL inside would silently cut the text for every C reader. */
     if (memchr(out->body, '\0', len) != NULL)
         return MBX_ECORRUPT;
-    uint32_t kind = cell->kind & ~CELL_TAKEN;
-    if (kind > CELL_REPLY)
+    if (kind > CELL_TOPIC)
         return MBX_ECORRUPT;
     out->len = len;
     out->seq = cell->seq;

@@ -39,9 +39,15 @@ typedef struct ring_outgoing {
     const char *from_name;
     int64_t ts_us;
     int sender_cpu;               /* plat_current_cpu() at send */
-    _Atomic uint64_t *seq_source; /* the sender's counter, incremented under the lock */
-    uint32_t kind;                /* enum cell_kind */
-    uint64_t corr;                /* request id (requests and replies) */
+    _Atomic uint64_t *seq_source; /* the sender's counter, incremented under the lock;
+                                     NULL: the message carries `seq` (a publication's copies
+                                     share one) */
+    uint64_t seq;
+    uint32_t kind;      /* enum cell_kind */
+    uint64_t corr;      /* request id (requests and replies) */
+    const char *topic;  /* CELL_TOPIC: the topic (validated) ... */
+    uint32_t topic_len; /* ... and its length; topic_len + len <= max_message */
+    bool never_wait;    /* not even for the lock (the broker): MBX_ETIMEDOUT */
 } ring_outgoing;
 
 /*
@@ -79,6 +85,7 @@ typedef struct ring_incoming {
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes: checked when it is sent, not here */
     uint32_t from_generation;
+    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic, checked; corr: missed */
 } ring_incoming;
 
 /* What ring_find looks for: true for the cell (kind, corr) that is the one. */

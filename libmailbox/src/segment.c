@@ -9,7 +9,9 @@ _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
 _Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
 _Static_assert(sizeof(seg_cell) == 128, "cell header size is part of the layout");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
-_Static_assert(sizeof(seg_mailbox) == 256, "mailbox header is four lines (architecture.md)");
+_Static_assert(sizeof(seg_mailbox) == 320, "mailbox header is five lines (architecture.md)");
+_Static_assert(sizeof(seg_sub) == 160, "subscription entry size is part of the layout");
+_Static_assert(sizeof(seg_retained) == 128, "retained entry header is two lines");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "atomics in shared memory must be lock-free");
 
@@ -20,14 +22,26 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out)
 {
+    return segment_geometry_topics(slots, depth, max_message, SEG_DEFAULT_SUBSCRIPTIONS,
+                                   SEG_DEFAULT_RETAINED, out);
+}
+
+mbx_err segment_geometry_topics(uint32_t slots, uint32_t depth, uint32_t max_message,
+                                uint32_t subscriptions, uint32_t retained, seg_view *out)
+{
     if (slots < SEG_MIN_SLOTS || slots > SEG_MAX_SLOTS || depth < SEG_MIN_DEPTH ||
-        depth > SEG_MAX_DEPTH || max_message < SEG_MIN_MESSAGE || max_message > SEG_MAX_MESSAGE)
+        depth > SEG_MAX_DEPTH || max_message < SEG_MIN_MESSAGE || max_message > SEG_MAX_MESSAGE ||
+        subscriptions < 1 || subscriptions > SEG_MAX_SUBSCRIPTIONS || retained < 1 ||
+        retained > SEG_MAX_RETAINED)
         return MBX_EINVAL;
     /* All products below stay far inside 64 bits given the limits above. */
     uint64_t cell = align_up((uint64_t)SEG_CELL_HEADER + max_message, SEG_CACHE_LINE);
     uint64_t stride = align_up(sizeof(seg_mailbox) + (uint64_t)depth * cell, SEG_CACHE_LINE);
     uint64_t dir_off = SEG_HEADER_SIZE;
-    uint64_t mailbox_off = align_up(dir_off + (uint64_t)slots * sizeof(seg_dir_entry), 4096);
+    uint64_t sub_off = align_up(dir_off + (uint64_t)slots * sizeof(seg_dir_entry), 4096);
+    uint64_t retain_off = align_up(sub_off + (uint64_t)subscriptions * sizeof(seg_sub), 4096);
+    uint64_t retain_stride = align_up(sizeof(seg_retained) + (uint64_t)max_message, SEG_CACHE_LINE);
+    uint64_t mailbox_off = align_up(retain_off + (uint64_t)retained * retain_stride, 4096);
     uint64_t total = align_up(mailbox_off + (uint64_t)slots * stride, 4096);
     if (total > SEG_MAX_TOTAL)
         return MBX_EINVAL;
@@ -40,6 +54,11 @@ mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, s
     out->dir_off = dir_off;
     out->mailbox_off = mailbox_off;
     out->mailbox_stride = stride;
+    out->subscriptions = subscriptions;
+    out->retained = retained;
+    out->sub_off = sub_off;
+    out->retain_off = retain_off;
+    out->retain_stride = retain_stride;
     return MBX_OK;
 }
 
@@ -70,11 +89,19 @@ mbx_err segment_init(seg_view *view, const char *ns, unsigned mode)
     h->mailbox_off = view->mailbox_off;
     h->mailbox_stride = view->mailbox_stride;
     h->mode = mode;
+    h->subscriptions = view->subscriptions;
+    h->retained = view->retained;
+    h->sub_off = view->sub_off;
+    h->retain_off = view->retain_off;
+    h->retain_stride = view->retain_stride;
     strncpy(h->namespace_name, ns, MBX_NAME_MAX);
     atomic_store(&h->state, SEG_INITIALIZING);
     mbx_err sem_err = plat_sem_init(&h->dir_sem, 0);
+    if (sem_err == MBX_OK)
+        sem_err = plat_mutex_init(&h->topics_lock);
     if (sem_err != MBX_OK)
         return sem_err;
+    memset(view->base + view->sub_off, 0, view->mailbox_off - view->sub_off);
     for (uint32_t i = 0; i < view->slots; i++) {
         memset(segment_dir(view, i), 0, sizeof(seg_dir_entry));
         mbx_err err = mailbox_init(segment_mailbox(view, i));
@@ -95,11 +122,14 @@ mbx_err segment_validate(void *base, size_t size, seg_view *view)
         return MBX_EVERSION;
     seg_view expect;
     if (h->header_size != SEG_HEADER_SIZE ||
-        segment_geometry(h->slots, h->depth, h->max_message, &expect) != MBX_OK)
+        segment_geometry_topics(h->slots, h->depth, h->max_message, h->subscriptions, h->retained,
+                                &expect) != MBX_OK)
         return MBX_ECORRUPT;
     if (h->total_size != expect.total_size || expect.total_size > size ||
         h->cell_size != expect.cell_size || h->dir_off != expect.dir_off ||
-        h->mailbox_off != expect.mailbox_off || h->mailbox_stride != expect.mailbox_stride)
+        h->mailbox_off != expect.mailbox_off || h->mailbox_stride != expect.mailbox_stride ||
+        h->sub_off != expect.sub_off || h->retain_off != expect.retain_off ||
+        h->retain_stride != expect.retain_stride)
         return MBX_ECORRUPT;
     if (!names_valid_bounded(h->namespace_name, sizeof h->namespace_name))
         return MBX_ECORRUPT;
@@ -124,6 +154,18 @@ seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position)
 {
     unsigned char *cells = (unsigned char *)mb + sizeof(seg_mailbox);
     return (seg_cell *)(void *)(cells + (position % v->depth) * v->cell_size);
+}
+
+seg_sub *segment_sub(const seg_view *v, uint32_t i)
+{
+    assert(i < v->subscriptions);
+    return (seg_sub *)(void *)(v->base + v->sub_off + (uint64_t)i * sizeof(seg_sub));
+}
+
+seg_retained *segment_retained(const seg_view *v, uint32_t i)
+{
+    assert(i < v->retained);
+    return (seg_retained *)(void *)(v->base + v->retain_off + (uint64_t)i * v->retain_stride);
 }
 
 bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32_t *generation,

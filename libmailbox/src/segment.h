@@ -3,6 +3,8 @@
  *
  *   offset 0                 header (SEG_HEADER_SIZE bytes)
  *   dir_off                  directory: one seg_dir_entry (128 bytes) per slot
+ *   sub_off                  subscription table: seg_sub entries (topics.c, subs.c)
+ *   retain_off + i*r_stride  retained messages: seg_retained, then topic and body
  *   mailbox_off + i*stride   mailbox of slot i: seg_mailbox, then `depth` cells
  *
  * Shared memory holds no pointers, only offsets and indices (every process maps the
@@ -29,7 +31,7 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 2u           /* 2: presence, wake and starving words; 128-byte cells */
+#define SEG_LAYOUT_VERSION 3u /* 3: topics (subscriptions, retained messages, topic cells) */
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -41,6 +43,10 @@
 #define SEG_MIN_MESSAGE 16u
 #define SEG_MAX_MESSAGE (1u << 20)
 #define SEG_MAX_TOTAL (16ull << 30)
+#define SEG_MAX_SUBSCRIPTIONS 65536u
+#define SEG_MAX_RETAINED 65536u
+#define SEG_DEFAULT_SUBSCRIPTIONS 1024u
+#define SEG_DEFAULT_RETAINED 64u
 
 enum seg_state { SEG_INITIALIZING = 0, SEG_READY = 1, SEG_CLOSING = 2 };
 enum slot_state { SLOT_FREE = 0, SLOT_ACTIVE = 1 };
@@ -61,6 +67,11 @@ typedef struct seg_header {
     uint64_t mailbox_stride;
     uint32_t mode;
     uint32_t reserved0;
+    uint32_t subscriptions; /* entries in the subscription table */
+    uint32_t retained;      /* entries in the retained-message table */
+    uint64_t sub_off;
+    uint64_t retain_off;
+    uint64_t retain_stride;
     char namespace_name[MBX_NAME_MAX + 1];
     /* Written by the broker only. */
     _Atomic uint32_t state;
@@ -77,6 +88,12 @@ typedef struct seg_header {
     _Atomic uint32_t dir_changes;
     _Atomic uint32_t dir_waiters;
     _Alignas(64) plat_sem dir_sem;
+    /* Topics (subs.c): any member changes the two tables under topics_lock, and adds one to
+     * topics_version after each change (publishers cache what they matched). */
+    _Alignas(64) plat_mutex topics_lock;
+    _Atomic uint32_t topics_version;
+    _Atomic uint32_t sub_high;     /* entries past this one are all free (a hint) */
+    _Atomic uint64_t retain_clock; /* stamps retained entries: the oldest goes first */
 } seg_header;
 
 typedef struct seg_dir_entry {
@@ -113,6 +130,10 @@ typedef struct seg_mailbox {
     /* The owner's wake handle for event loops (wake.c), as senders reach it. */
     plat_wake wake;
     _Atomic uint64_t late_replies; /* replies to requests the owner had given up: dropped */
+    /* Topics: publications this mailbox missed being full (drop policy), in all and
+     * since the last one delivered (that one carries the count, and resets it). */
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t missed;
 } seg_mailbox;
 
 /* Each cell: this header, then the message body (max_message bytes). */
@@ -120,6 +141,8 @@ enum cell_kind {
     CELL_PLAIN = 0,
     CELL_REQUEST = 1, /* corr: the request's id, chosen by its sender */
     CELL_REPLY = 2,   /* corr: the id of the request it answers */
+    CELL_TOPIC = 3,   /* a publication: the body area holds topic_len bytes of topic, then
+                         the body; corr: publications missed just before it */
 };
 /* Set by the mailbox's owner (the only writer of cells in [head, tail)) on a cell it took
  * out of order (a reply mbx_request() was waiting for): it is skipped when head reaches it. */
@@ -134,7 +157,7 @@ typedef struct seg_cell {
     int64_t ts_us;            /* wall clock at send */
     uint64_t corr;            /* request id (requests and replies), else 0 */
     uint32_t kind;            /* enum cell_kind, | CELL_TAKEN */
-    uint32_t reserved0;
+    uint32_t topic_len;       /* CELL_TOPIC: bytes of topic before the body */
     char from[MBX_NAME_MAX + 1];
     uint8_t reserved1[16];
     /* char body[]; follows */
@@ -153,11 +176,49 @@ typedef struct seg_view {
     uint64_t dir_off;
     uint64_t mailbox_off;
     uint64_t mailbox_stride;
+    uint32_t subscriptions;
+    uint32_t retained;
+    uint64_t sub_off;
+    uint64_t retain_off;
+    uint64_t retain_stride;
 } seg_view;
+
+/* One subscription. Written under topics_lock with `seq` odd meanwhile (a sequence lock:
+ * publishers read without the lock). Any member may write it, so a reader checks all. */
+enum sub_state { SUB_FREE = 0, SUB_USED = 1 };
+typedef struct seg_sub {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t state;      /* enum sub_state */
+    _Atomic uint32_t slot;       /* the subscriber ... */
+    _Atomic uint32_t generation; /* ... while it holds this generation */
+    _Atomic uint32_t policy;     /* mbx_sub_policy */
+    _Atomic uint32_t pattern_len;
+    uint64_t reserved;
+    char pattern[MBX_TOPIC_MAX + 1];
+} seg_sub;
+
+/* One retained message: this header, then topic_len bytes of topic and len bytes of body
+ * (together at most max_message). Read and written under topics_lock only. */
+typedef struct seg_retained {
+    uint32_t state; /* enum sub_state: SUB_USED when it holds a message */
+    uint32_t topic_len;
+    uint32_t len;
+    uint32_t reserved0;
+    uint64_t seq;   /* the publisher's sequence number */
+    int64_t ts_us;  /* when it was published */
+    uint64_t stamp; /* retain_clock when stored */
+    char from[MBX_NAME_MAX + 1];
+    uint8_t reserved1[24];
+} seg_retained;
 
 /* Computes the layout for a geometry into *out (base NULL). MBX_EINVAL when out of
  * limits or when the total would exceed SEG_MAX_TOTAL. */
 mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out);
+
+/* As segment_geometry, with the sizes of the topic tables (default
+ * SEG_DEFAULT_SUBSCRIPTIONS and SEG_DEFAULT_RETAINED; each 1..SEG_MAX_*). */
+mbx_err segment_geometry_topics(uint32_t slots, uint32_t depth, uint32_t max_message,
+                                uint32_t subscriptions, uint32_t retained, seg_view *out);
 
 /*
  * Writes a fresh segment into view->base (view from segment_geometry, base set): header,
@@ -183,6 +244,9 @@ static inline seg_header *segment_header(const seg_view *v)
 seg_dir_entry *segment_dir(const seg_view *v, uint32_t slot);
 seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot);
 seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position);
+/* Callers pass i < v->subscriptions, resp. i < v->retained. */
+seg_sub *segment_sub(const seg_view *v, uint32_t i);
+seg_retained *segment_retained(const seg_view *v, uint32_t i);
 
 /*
  * Reads a directory entry consistently (sequence lock). On success copies the name into

@@ -68,13 +68,27 @@ static int chatter_main(void *p)
     mbx_client *c = harness_child_connect(ns, name);
     if (c == NULL)
         return 10;
+    /* Topics too: each subscribes to its own, publishes on the other's and on one nobody
+     * asked for, and must never be handed a publication it did not subscribe to. */
+    char mine[32], theirs[32];
+    snprintf(mine, sizeof mine, "chat.%d.>", me);
+    snprintf(theirs, sizeof theirs, "chat.%d.x", 1 - me);
+    (void)mbx_subscribe(c, mine, NULL);
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.timeout_ms = 20;
     mbx_message *m = mbx_message_new();
     long long end = now_ms() + 2500;
     while (now_ms() < end) {
         (void)mbx_send(c, peer, "{\"k\":[1,2,3]}", 13, 20);
+        (void)mbx_publish(c, theirs, "[1]", 3, &po);
+        (void)mbx_publish(c, "nobody.asked", "[2]", 3, &po);
         mbx_err err = mbx_recv(c, m, 5);
         if (err == MBX_OK && mbx_message_body(m, NULL)[0] == '\0')
             return 12; /* an empty body is never delivered */
+        const char *topic = err == MBX_OK ? mbx_message_topic(m) : NULL;
+        if (topic != NULL && strncmp(topic, mine, 7) != 0)
+            return 13; /* a publication it did not subscribe to */
     }
     mbx_namespace_info info;
     (void)mbx_inspect(ns, &info, NULL, NULL);
@@ -123,7 +137,7 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
     for (int round = 0; round < 400; round++) {
         uint32_t slot = (uint32_t)rand() % v.slots;
         unsigned char *mb = (unsigned char *)segment_mailbox(&v, slot);
-        switch (rand() % 5) {
+        switch (rand() % 7) {
         case 0: /* the header's used part */
             scribble(base + rand() % (int)sizeof(seg_header), 1 + rand() % 8);
             break;
@@ -135,6 +149,12 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
             break;
         case 3: /* statistics */
             scribble(mb + offsetof(seg_mailbox, sent) + (size_t)(rand() % 24), 1 + rand() % 8);
+            break;
+        case 4: /* the subscription table (the first entries: the ones in use) */
+            scribble(base + v.sub_off + (size_t)rand() % (8 * sizeof(seg_sub)), 1 + rand() % 16);
+            break;
+        case 5: /* the retained messages */
+            scribble(base + v.retain_off + (size_t)rand() % (2 * v.retain_stride), 1 + rand() % 16);
             break;
         default: /* cells: headers and bodies */
             scribble(mb + sizeof(seg_mailbox) + (size_t)rand() % (v.depth * v.cell_size - 16),
@@ -381,6 +401,48 @@ static void test_bad_request_does_not_evict(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A member writes a well-formed subscription for another client into the shared table:
+ * publishers deliver to it (the table cannot tell), but the victim's library hands out
+ * nothing it did not subscribe to itself; what it did subscribe to still arrives. */
+static void test_forged_subscription_delivers_nothing(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *victim = harness_connect(ns, "victim");
+    mbx_client *pub = harness_connect(ns, "pub");
+    seg_sub *e = segment_sub(&pub->view, 0);
+    assert_int_equal(atomic_load(&e->state), SUB_FREE);
+    atomic_store(&e->seq, 2);
+    atomic_store(&e->slot, victim->slot);
+    atomic_store(&e->generation, victim->generation);
+    atomic_store(&e->policy, MBX_SUB_DROP);
+    atomic_store(&e->pattern_len, 3);
+    memcpy(e->pattern, "x.>", 4);
+    atomic_store(&e->state, SUB_USED);
+    atomic_store(&segment_header(&pub->view)->sub_high, 1);
+    atomic_fetch_add(&segment_header(&pub->view)->topics_version, 1);
+
+    mbx_publish_result res;
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.result = &res;
+    assert_int_equal(mbx_publish(pub, "x.y", "[1]", 3, &po), MBX_OK);
+    assert_int_equal(res.delivered, 1); /* the forgery reached the victim's mailbox ... */
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(victim, m, 0), MBX_ETIMEDOUT); /* ... and went no further */
+    assert_int_equal(mbx_subscribe(victim, "x.z", NULL), MBX_OK);
+    assert_int_equal(mbx_publish(pub, "x.y", "[2]", 3, &po), MBX_OK);
+    assert_int_equal(mbx_publish(pub, "x.z", "[3]", 3, &po), MBX_OK);
+    assert_int_equal(mbx_recv(victim, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_topic(m), "x.z");
+    assert_string_equal(mbx_message_body(m, NULL), "[3]");
+    assert_int_equal(mbx_recv(victim, m, 0), MBX_ETIMEDOUT);
+    mbx_message_free(m);
+    mbx_close(pub);
+    mbx_close(victim);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_bodies_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_shutdown_is_not_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,90 @@
+/* events.c: see events.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "ring.h"
+
+/* The name the broker's publications come from. */
+#define EVENTS_FROM "mailboxd"
+
+mbx_err events_init(events *ev, const seg_view *view)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->view = view;
+    ev->targets = malloc(sizeof(subs_target) * view->slots);
+    ev->where = malloc(sizeof(uint32_t) * view->slots);
+    if (ev->targets == NULL || ev->where == NULL) {
+        events_destroy(ev);
+        return MBX_ENOMEM;
+    }
+    memset(ev->where, 0xff, sizeof(uint32_t) * view->slots);
+    return MBX_OK;
+}
+
+void events_destroy(events *ev)
+{
+    free(ev->targets);
+    free(ev->where);
+    ev->targets = NULL;
+    ev->where = NULL;
+}
+
+static void publish(events *ev, const char *topic, const char *body, size_t len)
+{
+    const seg_view *v = ev->view;
+    size_t tlen = strlen(topic);
+    uint32_t n = subs_match(v, topic, tlen, ev->targets, ev->where);
+    if (n == 0)
+        return;
+    ring_outgoing msg = {
+        .body = body,
+        .len = (uint32_t)len,
+        .from_slot = UINT32_MAX, /* nobody to reply to */
+        .from_name = EVENTS_FROM,
+        .ts_us = plat_wall_us(),
+        .sender_cpu = -1,
+        .seq = ++ev->seq,
+        .kind = CELL_TOPIC,
+        .topic = topic,
+        .topic_len = (uint32_t)tlen,
+        .never_wait = true,
+    };
+    for (uint32_t i = 0; i < n; i++) {
+        const subs_target *t = &ev->targets[i];
+        mbx_err err = ring_put(v, t->slot, t->generation, &msg, 0);
+        if (err == MBX_EFULL || err == MBX_ETIMEDOUT) {
+            seg_mailbox *mb = segment_mailbox(v, t->slot);
+            atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+        }
+    }
+}
+
+void events_client_up(events *ev, const char *name, int64_t pid)
+{
+    char body[MBX_NAME_MAX + 64];
+    int len = snprintf(body, sizeof body, "{\"name\":\"%s\",\"pid\":%" PRId64 "}", name, pid);
+    if (len > 0 && (size_t)len < sizeof body)
+        publish(ev, "$mbx.client.up", body, (size_t)len);
+}
+
+void events_client_down(events *ev, const char *name, int64_t pid, const char *reason)
+{
+    char body[MBX_NAME_MAX + 96];
+    int len = snprintf(body, sizeof body, "{\"name\":\"%s\",\"pid\":%" PRId64 ",\"reason\":\"%s\"}",
+                       name, pid, reason);
+    if (len > 0 && (size_t)len < sizeof body)
+        publish(ev, "$mbx.client.down", body, (size_t)len);
+}
+
+void events_purge(events *ev, uint32_t slot)
+{
+    plat_lock_token tok;
+    if (subs_lock(ev->view, 0, &tok) != MBX_OK)
+        return;
+    (void)subs_purge(ev->view, slot);
+    subs_unlock(ev->view, &tok);
+}

@@ -1,0 +1,389 @@
+/*
+ * pubsub.c: topics: mbx_subscribe(), mbx_unsubscribe(), mbx_publish(). The subscription
+ * table and the retained messages live in the namespace's segment (subs.c); a publisher
+ * copies each publication straight into its subscribers' mailboxes, as a send does. The
+ * broker takes no part, except to clear the entries of clients that are gone and to
+ * publish its own $mbx.client.* events.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "ring.h"
+#include "subs.h"
+#include "topics.h"
+
+/* Bodies up to this size are compacted on the stack; larger ones on the heap. */
+#define PUBSUB_STACK_MAX 2048
+
+static void lock_patterns(mbx_client *c)
+{
+    while (atomic_flag_test_and_set_explicit(&c->patterns_lock, memory_order_acquire))
+        ;
+}
+
+static void unlock_patterns(mbx_client *c)
+{
+    atomic_flag_clear_explicit(&c->patterns_lock, memory_order_release);
+}
+
+/* Index of pattern in c->patterns, or -1 (patterns_lock held). */
+static int find_pattern(const mbx_client *c, const char *pattern, size_t len)
+{
+    for (uint32_t i = 0; i < c->npatterns; i++)
+        if (c->patterns[i].len == len && memcmp(c->patterns[i].text, pattern, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void forget_pattern(mbx_client *c, const char *pattern, size_t len)
+{
+    lock_patterns(c);
+    int i = find_pattern(c, pattern, len);
+    if (i >= 0)
+        c->patterns[i] = c->patterns[--c->npatterns];
+    unlock_patterns(c);
+}
+
+bool pubsub_wanted(mbx_client *c, const char *topic)
+{
+    size_t tlen = strlen(topic);
+    bool wanted = false;
+    lock_patterns(c);
+    for (uint32_t i = 0; i < c->npatterns && !wanted; i++)
+        wanted = topics_match(c->patterns[i].text, c->patterns[i].len, topic, tlen);
+    unlock_patterns(c);
+    return wanted;
+}
+
+void pubsub_close(mbx_client *c)
+{
+    free(c->pub_targets);
+    free(c->pub_where);
+    c->pub_targets = NULL;
+    c->pub_where = NULL;
+}
+
+void mbx_subscribe_options_init(mbx_subscribe_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->policy = MBX_SUB_DROP;
+}
+
+void mbx_publish_options_init(mbx_publish_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->timeout_ms = 5000;
+}
+
+/* A retained message, put into the new subscriber's own mailbox as its publisher sent
+ * it (a full mailbox misses it, counted as any dropped publication). */
+typedef struct retained_delivery {
+    mbx_client *c;
+    uint32_t delivered;
+} retained_delivery;
+
+static void deliver_retained(const subs_retained *r, void *arg)
+{
+    retained_delivery *d = arg;
+    mbx_client *c = d->c;
+    ring_outgoing msg = {
+        .body = r->body,
+        .len = (uint32_t)r->len,
+        .from_slot = UINT32_MAX, /* the publisher may be long gone: no reply */
+        .from_generation = 0,
+        .from_name = r->from,
+        .ts_us = r->ts_us,
+        .sender_cpu = -1,
+        .seq = r->seq,
+        .kind = CELL_TOPIC,
+        .topic = r->topic,
+        .topic_len = (uint32_t)r->topic_len,
+    };
+    seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
+    mbx_err err = ring_put(&c->view, c->slot, c->generation, &msg, 0);
+    if (err == MBX_OK) {
+        d->delivered++;
+    } else if (err == MBX_EFULL) {
+        atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+    }
+}
+
+static int lock_timeout(const mbx_client *c)
+{
+    return c->timeout_ms < 0 ? 5000 : c->timeout_ms;
+}
+
+mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_options *opts)
+{
+    mbx_subscribe_options defaults;
+    if (opts == NULL) {
+        mbx_subscribe_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (c == NULL || pattern == NULL)
+        return MBX_EINVAL;
+    size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
+    if (!topics_valid_pattern(pattern, len) ||
+        (opts->policy != MBX_SUB_DROP && opts->policy != MBX_SUB_BLOCK))
+        return MBX_EINVAL;
+    char *buf = malloc((size_t)c->view.max_message + 1);
+    if (buf == NULL)
+        return MBX_ENOMEM;
+    plat_lock_token tok;
+    mbx_err err = subs_lock(&c->view, lock_timeout(c), &tok);
+    if (err != MBX_OK) {
+        free(buf);
+        return err;
+    }
+    /* Ours first: what the table then sends us (retained messages included) is wanted. */
+    bool added = false;
+    lock_patterns(c);
+    if (find_pattern(c, pattern, len) < 0) {
+        if (c->npatterns < MBX_SUBSCRIPTIONS_PER_CLIENT) {
+            client_pattern *p = &c->patterns[c->npatterns++];
+            memcpy(p->text, pattern, len);
+            p->text[len] = '\0';
+            p->len = (uint32_t)len;
+            added = true;
+        } else {
+            err = MBX_ENOSLOTS;
+        }
+    }
+    unlock_patterns(c);
+    bool was_there = !added && err == MBX_OK;
+    /* The retained messages go in before the subscription is in the table, so that no
+     * live publication can overtake them: while we hold the lock none is retained. */
+    if (err == MBX_OK && added) {
+        retained_delivery d = {.c = c};
+        subs_each_retained(&c->view, pattern, len, buf, deliver_retained, &d);
+    }
+    if (err == MBX_OK)
+        err = subs_add(&c->view, c->slot, c->generation, pattern, len, (uint32_t)opts->policy);
+    subs_unlock(&c->view, &tok);
+    if (err != MBX_OK && !was_there)
+        forget_pattern(c, pattern, len);
+    free(buf);
+    return err;
+}
+
+mbx_err mbx_unsubscribe(mbx_client *c, const char *pattern)
+{
+    if (c == NULL || pattern == NULL)
+        return MBX_EINVAL;
+    size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
+    if (!topics_valid_pattern(pattern, len))
+        return MBX_EINVAL;
+    lock_patterns(c);
+    bool ours = find_pattern(c, pattern, len) >= 0;
+    unlock_patterns(c);
+    if (!ours)
+        return MBX_EINVAL;
+    /* Forgotten first: from here on nothing only this pattern selects is handed out. */
+    forget_pattern(c, pattern, len);
+    plat_lock_token tok;
+    mbx_err err = subs_lock(&c->view, lock_timeout(c), &tok);
+    if (err != MBX_OK)
+        return err; /* the entry stays until we leave; what it brings is dropped */
+    (void)subs_remove(&c->view, c->slot, c->generation, pattern, len);
+    subs_unlock(&c->view, &tok);
+    return MBX_OK;
+}
+
+/* The subscribers of topic: from the client's cache while the table has not changed,
+ * else matched afresh (into the cache, or into own when another thread holds it). */
+typedef struct match_set {
+    const subs_target *targets;
+    uint32_t n;
+    bool cached; /* pub_lock held */
+    subs_target *own;
+    uint32_t *own_where;
+} match_set;
+
+static mbx_err ensure_cache(mbx_client *c)
+{
+    if (c->pub_targets != NULL)
+        return MBX_OK;
+    c->pub_targets = malloc(sizeof(subs_target) * c->view.slots);
+    c->pub_where = malloc(sizeof(uint32_t) * c->view.slots);
+    if (c->pub_targets == NULL || c->pub_where == NULL) {
+        pubsub_close(c);
+        return MBX_ENOMEM;
+    }
+    memset(c->pub_where, 0xff, sizeof(uint32_t) * c->view.slots);
+    return MBX_OK;
+}
+
+static mbx_err match(mbx_client *c, const char *topic, size_t tlen, match_set *m)
+{
+    memset(m, 0, sizeof *m);
+    const seg_view *v = &c->view;
+    uint32_t version =
+        atomic_load_explicit(&segment_header(v)->topics_version, memory_order_acquire);
+    if (!atomic_flag_test_and_set_explicit(&c->pub_lock, memory_order_acquire)) {
+        mbx_err err = ensure_cache(c);
+        if (err != MBX_OK) {
+            atomic_flag_clear_explicit(&c->pub_lock, memory_order_release);
+            return err;
+        }
+        if (!c->pub_valid || c->pub_version != version || c->pub_topic_len != tlen ||
+            memcmp(c->pub_topic, topic, tlen) != 0) {
+            c->pub_n = subs_match(v, topic, tlen, c->pub_targets, c->pub_where);
+            c->pub_version = version;
+            memcpy(c->pub_topic, topic, tlen);
+            c->pub_topic_len = (uint32_t)tlen;
+            c->pub_valid = true;
+        }
+        m->targets = c->pub_targets;
+        m->n = c->pub_n;
+        m->cached = true;
+        return MBX_OK;
+    }
+    m->own = malloc(sizeof(subs_target) * v->slots);
+    m->own_where = malloc(sizeof(uint32_t) * v->slots);
+    if (m->own == NULL || m->own_where == NULL) {
+        free(m->own);
+        free(m->own_where);
+        return MBX_ENOMEM;
+    }
+    memset(m->own_where, 0xff, sizeof(uint32_t) * v->slots);
+    m->n = subs_match(v, topic, tlen, m->own, m->own_where);
+    m->targets = m->own;
+    return MBX_OK;
+}
+
+static void match_done(mbx_client *c, match_set *m)
+{
+    if (m->cached)
+        atomic_flag_clear_explicit(&c->pub_lock, memory_order_release);
+    free(m->own);
+    free(m->own_where);
+}
+
+/* One copy to one subscriber. A subscriber gone meanwhile is no error. */
+static mbx_err deliver(mbx_client *c, const subs_target *t, const ring_outgoing *msg,
+                       int timeout_ms, mbx_publish_result *res)
+{
+    mbx_err err = ring_put(&c->view, t->slot, t->generation, msg, timeout_ms);
+    if (err == MBX_OK) {
+        res->delivered++;
+        return MBX_OK;
+    }
+    if (err == MBX_ENORECIPIENT || err == MBX_EGONE)
+        return MBX_OK;
+    if ((err == MBX_EFULL || err == MBX_ETIMEDOUT) && t->policy == MBX_SUB_DROP) {
+        seg_mailbox *mb = segment_mailbox(&c->view, t->slot);
+        atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+        res->dropped++;
+        return MBX_OK;
+    }
+    if (err == MBX_EFULL || err == MBX_ETIMEDOUT) {
+        if (res->full[0] == '\0' && !segment_read_entry(&c->view, t->slot, res->full, NULL, NULL))
+            res->full[0] = '\0';
+        return MBX_EFULL;
+    }
+    return err;
+}
+
+mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t len,
+                    const mbx_publish_options *opts)
+{
+    mbx_publish_options defaults;
+    if (opts == NULL) {
+        mbx_publish_options_init(&defaults);
+        opts = &defaults;
+    }
+    mbx_publish_result scratch;
+    mbx_publish_result *res = opts->result != NULL ? opts->result : &scratch;
+    memset(res, 0, sizeof *res);
+    if (c == NULL || topic == NULL || json == NULL)
+        return MBX_EINVAL;
+    size_t tlen = strnlen(topic, MBX_TOPIC_MAX + 1);
+    if (!topics_valid_topic(topic, tlen, false))
+        return MBX_EINVAL;
+    char stack[PUBSUB_STACK_MAX];
+    char *heap = NULL;
+    const char *body;
+    size_t body_len;
+    mbx_err err = messaging_prepare(c, json, len, opts->trusted != 0, stack, sizeof stack, &heap,
+                                    &body, &body_len);
+    if (err == MBX_OK && tlen > c->view.max_message - body_len)
+        err = MBX_ETOOLARGE;
+    if (err != MBX_OK) {
+        free(heap);
+        return err;
+    }
+    int64_t deadline = plat_deadline(opts->timeout_ms);
+    ring_outgoing msg = {
+        .body = body,
+        .len = (uint32_t)body_len,
+        .from_slot = c->slot,
+        .from_generation = c->generation,
+        .from_name = c->name,
+        .ts_us = plat_wall_us(),
+        .sender_cpu = plat_current_cpu(),
+        .seq = atomic_fetch_add_explicit(&c->next_seq, 1, memory_order_relaxed) + 1,
+        .kind = CELL_TOPIC,
+        .topic = topic,
+        .topic_len = (uint32_t)tlen,
+    };
+    if (opts->retain) {
+        /* Stored before it is delivered: a subscription made meanwhile either is in the
+         * table when we match (and gets it from us) or finds it stored. */
+        plat_lock_token tok;
+        err = subs_lock(&c->view, opts->timeout_ms, &tok);
+        if (err == MBX_OK) {
+            subs_retain(&c->view, topic, tlen, body, body_len, c->name, msg.seq, msg.ts_us);
+            subs_unlock(&c->view, &tok);
+        }
+    }
+    match_set m;
+    if (err == MBX_OK)
+        err = match(c, topic, tlen, &m);
+    if (err != MBX_OK) {
+        free(heap);
+        return err;
+    }
+    /* Those who never wait first: a full block-policy mailbox cannot delay them. Every
+     * subscriber gets its copy whatever another one's fails with; the first failure
+     * other than a full mailbox is reported, else MBX_EFULL. */
+    mbx_err first = MBX_OK;
+    bool full = false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < m.n; i++) {
+            if (m.targets[i].policy != (pass == 0 ? MBX_SUB_DROP : MBX_SUB_BLOCK))
+                continue;
+            int wait_ms = 0;
+            if (pass == 1 && opts->timeout_ms < 0) {
+                wait_ms = -1;
+            } else if (pass == 1) {
+                int64_t left_ns = deadline - plat_now_ns();
+                wait_ms = left_ns <= 0 ? 0 : (int)(left_ns / 1000000);
+            }
+            mbx_err e = deliver(c, &m.targets[i], &msg, wait_ms, res);
+            full |= e == MBX_EFULL;
+            if (e != MBX_OK && e != MBX_EFULL && first == MBX_OK)
+                first = e;
+        }
+    }
+    if (first == MBX_OK && full)
+        first = MBX_EFULL;
+    match_done(c, &m);
+    free(heap);
+    if (first == MBX_ESHUTDOWN)
+        first = client_confirm_shutdown(c);
+    atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1, memory_order_relaxed);
+    return first;
+}
+
+const char *mbx_message_topic(const mbx_message *msg)
+{
+    return msg != NULL && msg->kind == CELL_TOPIC ? msg->topic : NULL;
+}
+
+uint64_t mbx_message_missed(const mbx_message *msg)
+{
+    return msg != NULL && msg->kind == CELL_TOPIC ? msg->missed : 0;
+}

@@ -1,0 +1,127 @@
+/* mbx sub: subscribe to topic patterns and print each publication, one line each. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "monotonic.h"
+
+static const char usage_text[] =
+    "Usage: mbx sub [-N NS] [--name NAME] [-c COUNT] [-t MS] [--envelope] [--block]\n"
+    "               [--ready] PATTERN...\n"
+    "Subscribe to the topics PATTERN selects ('*': one token, '>': the rest) and print each\n"
+    "publication as one line of compact JSON.\n"
+    "\n"
+    "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
+    "      --name NAME     connect as NAME (default: an assigned name)\n"
+    "  -c, --count N       exit 0 after N messages (default 0: no limit)\n"
+    "  -t, --timeout MS    give up after MS in all: exit 4 if COUNT was not reached,\n"
+    "                      0 when no COUNT was given (default: no limit)\n"
+    "      --envelope      print {\"from\",\"to\",\"seq\",\"ts\",\"topic\",\"body\"} per message\n"
+    "                      (and \"missed\" when publications were dropped before it)\n"
+    "      --block         publishers wait for room in a full mailbox instead of this\n"
+    "                      subscriber missing messages\n"
+    "      --ready         once subscribed, print 'ready NAME' on standard error\n"
+    "  -h, --help          show this help\n";
+
+static const struct option long_options[] = {
+    {"namespace", required_argument, NULL, 'N'},
+    {"name", required_argument, NULL, 'n'},
+    {"count", required_argument, NULL, 'c'},
+    {"timeout", required_argument, NULL, 't'},
+    {"envelope", no_argument, NULL, 'e'},
+    {"block", no_argument, NULL, 'b'},
+    {"ready", no_argument, NULL, 'r'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int cmd_sub(int argc, char **argv)
+{
+    mbx_connect_options opts;
+    mbx_connect_options_init(&opts);
+    mbx_subscribe_options so;
+    mbx_subscribe_options_init(&so);
+    long long count = 0, timeout = -1;
+    bool envelope = false, ready = false;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:N:c:t:h", long_options, NULL)) != -1) {
+        switch (ch) {
+        case 'N':
+            opts.namespace_name = optarg;
+            break;
+        case 'n':
+            opts.client_name = optarg;
+            break;
+        case 'c':
+            if (!cli_parse_long(optarg, 0, 1000000000000L, &count))
+                return cli_fail("sub", EXIT_USAGE, "--count: '%s' is not a number >= 0", optarg);
+            break;
+        case 't':
+            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
+                return cli_fail("sub", EXIT_USAGE,
+                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
+                                optarg);
+            break;
+        case 'e':
+            envelope = true;
+            break;
+        case 'b':
+            so.policy = MBX_SUB_BLOCK;
+            break;
+        case 'r':
+            ready = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK_;
+        case ':':
+            return cli_fail("sub", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_fail("sub", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind < 1)
+        return cli_fail("sub", EXIT_USAGE, "expected PATTERN... (see mbx sub --help)");
+    if (argc - optind > MBX_SUBSCRIPTIONS_PER_CLIENT)
+        return cli_fail("sub", EXIT_USAGE, "at most %d patterns", MBX_SUBSCRIPTIONS_PER_CLIENT);
+    for (int i = optind; i < argc; i++)
+        if (mbx_check_pattern(argv[i]) != MBX_OK)
+            return cli_fail("sub", EXIT_USAGE,
+                            "invalid pattern '%s': use dot-separated tokens of A-Z a-z 0-9 _ -, "
+                            "'*' for one token and a last '>' for the rest, at most %d bytes",
+                            argv[i], MBX_TOPIC_MAX);
+    if (opts.client_name != NULL && mbx_check_name(opts.client_name) != MBX_OK)
+        return cli_fail("sub", EXIT_USAGE, "invalid name '%s'", opts.client_name);
+    if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
+        return cli_fail("sub", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
+
+#ifdef SIGPIPE
+    signal(SIGPIPE, SIG_IGN); /* as mbx recv: a closed output is an error we report */
+#endif
+    long long deadline = timeout < 0 ? -1 : monotonic_ms() + timeout;
+    if (timeout > 0 && timeout < opts.timeout_ms)
+        opts.timeout_ms = (int)timeout;
+    mbx_client *c;
+    mbx_err err = mbx_connect(&opts, &c);
+    if (err != MBX_OK)
+        return cli_fail_namespace("sub", err, opts.namespace_name);
+    for (int i = optind; i < argc; i++) {
+        err = mbx_subscribe(c, argv[i], &so);
+        if (err != MBX_OK) {
+            int rc = cli_fail("sub", cli_exit_code(err), "%s: %s", argv[i], mbx_strerror(err));
+            mbx_close(c);
+            return rc;
+        }
+    }
+    if (ready) {
+        fprintf(stderr, "ready %s\n", mbx_client_name(c));
+        fflush(stderr);
+    }
+    int rc = cli_print_messages(c, "sub", count, deadline, envelope);
+    mbx_close(c);
+    return rc;
+}
