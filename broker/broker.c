@@ -385,8 +385,10 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, MBX_ESYSTEM, 0, 0, NULL);
         return false;
     }
-    reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
+    /* Announced first: whoever hears of it can reach the client at once, and hears of
+     * it before anything the client itself does. */
     events_client_up(&b->ev, rec->name, pid);
+    reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u", rec->name, pid, slot);
     return true;
 }

@@ -12,7 +12,8 @@ static const char usage_text[] =
     "Usage: mbx list [-N NS] [--json]\n"
     "Show the broker (pid, uptime, epoch), the namespace's geometry and each client:\n"
     "name, pid ('linger' for a mailbox waiting for its client to come back), messages\n"
-    "waiting, sent, received and refused as full.\n"
+    "waiting, sent, received, refused as full, topic subscriptions and publications\n"
+    "missed (dropped); then each subscription: client, pattern and policy.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --json          print one JSON object (schemas/list.schema.json)\n"
@@ -33,14 +34,47 @@ static int print_row(const mbx_client_info *ci, void *arg)
         snprintf(pid, sizeof pid, "linger");
     else
         snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
-    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "%s\n", ci->name,
-           ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
-           ci->group ? "  group" : "");
+    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %5u %8" PRIu64
+           "%s\n",
+           ci->name, ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
+           ci->subscriptions, ci->dropped, ci->group ? "  group" : "");
     return 0;
 }
 
+static const char *policy_name(int policy)
+{
+    return policy == MBX_SUB_BLOCK ? "block" : "drop";
+}
+
+static int print_subscription(const mbx_subscription_info *si, void *arg)
+{
+    bool *first = arg;
+    if (*first)
+        printf("\n%-24s %-40s %s\n", "SUBSCRIBER", "PATTERN", "POLICY");
+    *first = false;
+    printf("%-24s %-40s %s\n", si->client, si->pattern, policy_name(si->policy));
+    return 0;
+}
+
+/* The namespace's subscriptions, as a JSON array of {slot, pattern, policy}. */
+static int add_json_subscription(const mbx_subscription_info *si, void *arg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "slot", si->slot);
+    cJSON_AddStringToObject(o, "pattern", si->pattern);
+    cJSON_AddStringToObject(o, "policy", policy_name(si->policy));
+    cJSON_AddItemToArray((cJSON *)arg, o);
+    return 0;
+}
+
+typedef struct json_walk {
+    cJSON *clients;
+    const cJSON *subscriptions; /* every subscription, with its slot */
+} json_walk;
+
 static int add_json_client(const mbx_client_info *ci, void *arg)
 {
+    json_walk *w = arg;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", ci->name);
     cJSON_AddNumberToObject(o, "slot", ci->slot);
@@ -52,7 +86,19 @@ static int add_json_client(const mbx_client_info *ci, void *arg)
     cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
     cJSON_AddBoolToObject(o, "group", ci->group != 0);
     cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
-    cJSON_AddItemToArray((cJSON *)arg, o);
+    cJSON_AddNumberToObject(o, "dropped", (double)ci->dropped);
+    cJSON *mine = cJSON_AddArrayToObject(o, "subscriptions");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, w->subscriptions)
+    {
+        if (cJSON_GetObjectItem(s, "slot")->valuedouble != (double)ci->slot)
+            continue;
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "pattern", cJSON_GetObjectItem(s, "pattern")->valuestring);
+        cJSON_AddStringToObject(p, "policy", cJSON_GetObjectItem(s, "policy")->valuestring);
+        cJSON_AddItemToArray(mine, p);
+    }
+    cJSON_AddItemToArray(w->clients, o);
     return 0;
 }
 
@@ -60,7 +106,13 @@ static int list_json(const char *ns, mbx_namespace_info *info)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *clients = cJSON_CreateArray();
-    mbx_err err = mbx_inspect(ns, info, add_json_client, clients);
+    cJSON *subscriptions = cJSON_CreateArray();
+    json_walk w = {.clients = clients, .subscriptions = subscriptions};
+    /* Subscriptions first: a client's list is complete, or it ends (a snapshot). */
+    mbx_err err = mbx_inspect_subscriptions(ns, add_json_subscription, subscriptions);
+    if (err == MBX_OK)
+        err = mbx_inspect(ns, info, add_json_client, &w);
+    cJSON_Delete(subscriptions);
     if (err != MBX_OK) {
         cJSON_Delete(root);
         cJSON_Delete(clients);
@@ -78,6 +130,11 @@ static int list_json(const char *ns, mbx_namespace_info *info)
     cJSON_AddNumberToObject(geo, "max_message", info->max_message);
     cJSON_AddNumberToObject(geo, "segment_bytes", (double)info->segment_bytes);
     cJSON_AddNumberToObject(root, "discarded", (double)info->discarded);
+    cJSON *topics = cJSON_AddObjectToObject(root, "topics");
+    cJSON_AddNumberToObject(topics, "subscriptions", info->subscriptions);
+    cJSON_AddNumberToObject(topics, "max_subscriptions", info->max_subscriptions);
+    cJSON_AddNumberToObject(topics, "retained", info->retained);
+    cJSON_AddNumberToObject(topics, "max_retained", info->max_retained);
     cJSON_AddItemToObject(root, "clients", clients);
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -134,8 +191,13 @@ int cmd_list(int argc, char **argv)
            info.depth, info.max_message, info.segment_bytes);
     printf("clients    %u of %u; %" PRIu64 " messages discarded with their recipient\n",
            info.clients, info.slots, info.discarded);
-    printf("\n%-24s %5s %8s %8s %10s %10s %8s\n", "NAME", "SLOT", "PID", "WAITING", "SENT",
-           "RECEIVED", "FULL");
+    printf("topics     %u of %u subscriptions, %u of %u retained messages\n", info.subscriptions,
+           info.max_subscriptions, info.retained, info.max_retained);
+    printf("\n%-24s %5s %8s %8s %10s %10s %8s %5s %8s\n", "NAME", "SLOT", "PID", "WAITING", "SENT",
+           "RECEIVED", "FULL", "SUBS", "DROPPED");
     err = mbx_inspect(ns, &info, print_row, NULL);
+    bool first = true;
+    if (err == MBX_OK)
+        err = mbx_inspect_subscriptions(ns, print_subscription, &first);
     return err == MBX_OK ? EXIT_OK_ : cli_fail_err("list", err, ns);
 }
