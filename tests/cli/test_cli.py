@@ -190,7 +190,8 @@ class CliTest(unittest.TestCase):
 
     def test_help_and_version(self):
         for args in ([MBX, "--help"], [MBX, "send", "--help"], [MBX, "recv", "--help"],
-                     [MBX, "list", "--help"], [MAILBOXD, "--help"]):
+                     [MBX, "list", "--help"], [MBX, "pub", "--help"], [MBX, "sub", "--help"],
+                     [MAILBOXD, "--help"]):
             r = run(*args)
             self.assertEqual(r.returncode, 0, args)
             self.assertIn("Usage:", r.stdout)
@@ -699,6 +700,95 @@ time.sleep(float(sys.argv[2]))
                     if name in procs:
                         _, err = procs[name].communicate(timeout=TIMEOUT)
                         self.assertEqual(procs[name].returncode, 0, err)
+
+    # ---- topics -------------------------------------------------------------------------
+
+    def wait_ready(self, p):
+        """Waits for the 'ready NAME' line a --ready command prints on stderr."""
+        import select
+        ready, _, _ = select.select([p.stderr], [], [], 10)
+        self.assertTrue(ready, "no ready line in 10 s")
+        line = p.stderr.readline()
+        self.assertTrue(line.startswith("ready "), line)
+        return line.split()[1]
+
+    def test_pub_sub_wildcards_retain_and_list(self):
+        ns = self.broker()
+        # Each subscriber, its patterns, and the topics below it must print, in order.
+        topics = ["a", "a.b", "a.b.c", "a.c", "b.b"]
+        table = [(["a.*"], ["a.b", "a.c"]), ([">"], topics), (["*.b"], ["a.b", "b.b"]),
+                 (["a", "a.>"], ["a", "a.b", "a.b.c", "a.c"]), (["x.*"], [])]
+        subs = []
+        for patterns, want in table:
+            # The one that must get nothing waits for a publication that never comes.
+            n, t = (str(len(want)), "15000") if want else ("1", "1500")
+            p = self.background(MBX, "sub", "-N", ns, "--ready", "--envelope", "-c", n, "-t", t,
+                                *patterns)
+            self.wait_ready(p)
+            subs.append((p, want))
+        for i, topic in enumerate(topics):
+            r = run(MBX, "pub", "-N", ns, topic, f'{{"i": {i}}}')
+            self.assertEqual(r.returncode, 0, r.stderr)
+        for p, want in subs:
+            out, err = p.communicate(timeout=TIMEOUT)
+            if not want:
+                self.assertEqual(p.returncode, 4, err)  # nothing came: timed out
+                continue
+            self.assertEqual(p.returncode, 0, err)
+            got = [json.loads(line) for line in out.splitlines()]
+            for env in got:
+                ENVELOPE.validate(env)
+            self.assertEqual([e["topic"] for e in got], want)
+            self.assertEqual([e["body"]["i"] for e in got], [topics.index(t) for t in want])
+
+        # Standard input, one publication a line; a retained one for a late subscriber.
+        sub = self.background(MBX, "sub", "-N", ns, "--ready", "-c", "3", "-t", "15000",
+                              "--name", "lines", "in.*")
+        self.wait_ready(sub)
+        r = run(MBX, "pub", "-N", ns, "in.x", stdin='[1]\n\n[2]\n{"three": 3}\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = sub.communicate(timeout=TIMEOUT)
+        self.assertEqual((sub.returncode, out), (0, '[1]\n[2]\n{"three":3}\n'), err)
+        self.assertEqual(run(MBX, "pub", "-N", ns, "--retain", "cfg.mode",
+                             '"fast"').returncode, 0)
+        r = run(MBX, "sub", "-N", ns, "-c", "1", "-t", "5000", "cfg.*")
+        self.assertEqual((r.returncode, r.stdout), (0, '"fast"\n'), r.stderr)
+
+        # mbx list: the subscriptions, their policies, and the tables' use.
+        keep = self.background(MBX, "sub", "-N", ns, "--ready", "--name", "keeper", "--block",
+                               "k.>", "$mbx.client.*")
+        self.wait_ready(keep)
+        doc = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)
+        LIST.validate(doc)
+        self.assertEqual(doc["topics"]["retained"], 1)
+        self.assertEqual(doc["topics"]["subscriptions"], 2)
+        mine = [c for c in doc["clients"] if c["name"] == "keeper"][0]
+        self.assertEqual(mine["subscriptions"], [{"pattern": "k.>", "policy": "block"},
+                                                 {"pattern": "$mbx.client.*", "policy": "block"}])
+        table = run(MBX, "list", "-N", ns).stdout
+        self.assertIn("k.>", table)
+        self.assertIn("2 of 1024 subscriptions, 1 of 64 retained messages", table)
+
+    def test_pub_sub_errors_and_block_policy(self):
+        ns = self.broker("--depth", "2")
+        for args in (["pub", "-N", ns, "a..b", "1"], ["pub", "-N", ns, "$mbx.client.up", "1"],
+                     ["pub", "-N", ns], ["sub", "-N", ns, "a.>.b"], ["sub", "-N", ns],
+                     ["pub", "-N", ns, "-t", "x", "a", "1"]):
+            with self.subTest(args=args):
+                self.assert_one_line_error(run(MBX, *args), 2)
+        self.assert_one_line_error(run(MBX, "pub", "-N", ns, "a", "[1"), 6, "invalid JSON")
+        # A --block subscriber that does not read: the publisher waits, then names it.
+        slow = self.background(MBX, "sub", "-N", ns, "--ready", "--block", "--name", "slowpoke",
+                               "-c", "100", "full.*")
+        self.wait_ready(slow)
+        slow.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(2):
+                self.assertEqual(run(MBX, "pub", "-N", ns, "full.x", str(i)).returncode, 0)
+            self.assert_one_line_error(run(MBX, "pub", "-N", ns, "-t", "100", "full.x", "9"), 4,
+                                       "slowpoke")
+        finally:
+            slow.send_signal(signal.SIGCONT)
 
     def test_wait_and_send_wait_time_out(self):
         ns = self.broker()
