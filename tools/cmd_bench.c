@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,11 @@
 
 #define BENCH_MAX_SENDERS 64
 #define BENCH_RECV_TIMEOUT_MS 20000
+#define BENCH_TOPIC "bench.fanout"
 
 static const char usage_text[] =
-    "Usage: mbx bench [-N NS] [--mode pingpong|throughput|request] [--senders N]\n"
-    "                 [--size BYTES]\n"
+    "Usage: mbx bench [-N NS] [--mode pingpong|throughput|request|fanout] [--senders N]\n"
+    "                 [--subscribers N] [--size BYTES]\n"
     "                 [--count N] [--pin none|same|split] [--no-validate] [--poll [--busy-poll "
     "US]]\n"
     "                 [--json]\n"
@@ -41,10 +43,14 @@ static const char usage_text[] =
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "  -m, --mode MODE     pingpong (round-trip latency, default), throughput, or\n"
-    "                      request (mbx_request and mbx_reply: round-trip latency)\n"
+    "                      request (mbx_request and mbx_reply: round-trip latency), or\n"
+    "                      fanout (mbx_publish to N subscribers: messages delivered per\n"
+    "                      second)\n"
     "  -s, --senders N     throughput: sender processes; request: requesters (default 1,\n"
     "                      up to 64)\n"
     "      --responders M  request: M responders serving as a group (default 1)\n"
+    "      --subscribers N fanout: subscriber processes, each getting every publication\n"
+    "                      (default 4, up to 64)\n"
     "      --size BYTES    message size (default 120)\n"
     "  -c, --count N       round trips, or messages in all (default 100000)\n"
     "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
@@ -64,7 +70,8 @@ enum {
     OPT_POLL,
     OPT_BUSY_POLL,
     OPT_JSON,
-    OPT_RESPONDERS
+    OPT_RESPONDERS,
+    OPT_SUBSCRIBERS
 };
 
 static const struct option long_options[] = {
@@ -78,6 +85,7 @@ static const struct option long_options[] = {
     {"poll", no_argument, NULL, OPT_POLL},
     {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"responders", required_argument, NULL, OPT_RESPONDERS},
+    {"subscribers", required_argument, NULL, OPT_SUBSCRIBERS},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -88,6 +96,8 @@ typedef struct bench_config {
     bool throughput;
     bool request;         /* pingpong through mbx_request / mbx_reply */
     long long responders; /* request: responders, a group when more than one */
+    bool fanout;          /* throughput through mbx_publish to `subscribers` subscribers */
+    long long subscribers;
     long long senders;
     long long size;
     long long count;
@@ -101,9 +111,9 @@ typedef struct bench_config {
 
 /* Shared with the benchmark processes. */
 typedef struct bench_shared {
-    int64_t t_end_ns; /* throughput: when the receiver took the last message */
-    int failures;     /* processes that hit an error */
-    int64_t rtt_ns[]; /* pingpong: one per measured round trip */
+    _Atomic int64_t t_end_ns; /* throughput: when the (last) receiver took its last message */
+    int failures;             /* processes that hit an error */
+    int64_t rtt_ns[];         /* pingpong: one per measured round trip */
 } bench_shared;
 
 static int64_t now_ns(void)
@@ -137,6 +147,7 @@ typedef struct role {
     int parent_fds[2];  /* the parent's ends of both pipes, closed in the child */
     long long rtt_base; /* where this one's round trips go in shared->rtt_ns */
     bool group;         /* join the group serving the name */
+    bool subscriber;    /* fanout: subscribe to BENCH_TOPIC */
 } role;
 
 static mbx_client *role_connect(role *r)
@@ -151,6 +162,15 @@ static mbx_client *role_connect(role *r)
     mbx_client *c;
     if (mbx_connect(&o, &c) != MBX_OK) {
         (void)!write(r->ready_fd, "f", 1); /* the parent stops everyone at once */
+        return NULL;
+    }
+    /* A fanout sink subscribes before it says it is ready: no publication is missed. */
+    mbx_subscribe_options sub;
+    mbx_subscribe_options_init(&sub);
+    sub.policy = MBX_SUB_BLOCK;
+    if (r->subscriber && mbx_subscribe(c, BENCH_TOPIC, &sub) != MBX_OK) {
+        (void)!write(r->ready_fd, "f", 1);
+        mbx_close(c);
         return NULL;
     }
     /* Ready; then wait for the parent to close the go pipe, releasing everyone. */
@@ -256,8 +276,13 @@ static int sender(role *r, mbx_send_options *so, const char *body)
     mbx_client *c = role_connect(r);
     if (c == NULL)
         return 1;
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.timeout_ms = so->timeout_ms;
+    po.trusted = so->trusted;
     for (long long i = 0; i < r->messages; i++)
-        if (mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so) != MBX_OK)
+        if ((r->cfg->fanout ? mbx_publish(c, BENCH_TOPIC, body, (size_t)r->cfg->size, &po)
+                            : mbx_send_ex(c, r->peer, body, (size_t)r->cfg->size, so)) != MBX_OK)
             return 2;
     mbx_close(c);
     return 0;
@@ -277,7 +302,10 @@ static int sink(role *r, mbx_send_options *so, const char *body)
     for (long long i = 0; i < r->messages; i++)
         if (receive_one(&rv, m) != MBX_OK)
             return 2;
-    r->shared->t_end_ns = now_ns();
+    /* The last receiver to finish ends the measurement. */
+    int64_t end = now_ns(), seen = atomic_load(&r->shared->t_end_ns);
+    while (end > seen && !atomic_compare_exchange_weak(&r->shared->t_end_ns, &seen, end))
+        ;
     mbx_message_free(m);
     mbx_close(c);
     return 0;
@@ -316,6 +344,14 @@ static void placement(const char *pin, int *receiver_cpu, int *other_cpu)
     }
 }
 
+static const char *mode_name(const bench_config *cfg)
+{
+    return cfg->fanout       ? "fanout"
+           : cfg->throughput ? "throughput"
+           : cfg->request    ? "request"
+                             : "pingpong";
+}
+
 static void print_result(const bench_config *cfg, const bench_percentiles *p, double msgs_per_s,
                          double seconds)
 {
@@ -323,12 +359,12 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
     if (cfg->json) {
         printf("{\"mode\":\"%s\",\"size\":%lld,\"count\":%lld,\"senders\":%lld,\"validate\":%s,"
                "\"pin\":\"%s\",\"poll\":%s,\"busy_poll_us\":%lld,\"seconds\":%.6f",
-               cfg->throughput ? "throughput"
-               : cfg->request  ? "request"
-                               : "pingpong",
-               cfg->size, cfg->count, cfg->senders, validate, cfg->pin,
+               mode_name(cfg), cfg->size, cfg->count, cfg->senders, validate, cfg->pin,
                cfg->poll ? "true" : "false", cfg->busy_poll, seconds);
-        if (cfg->throughput)
+        if (cfg->fanout)
+            printf(",\"subscribers\":%lld,\"publications_per_s\":%.0f,\"msgs_per_s\":%.0f}\n",
+                   cfg->subscribers, msgs_per_s / (double)cfg->subscribers, msgs_per_s);
+        else if (cfg->throughput)
             printf(",\"msgs_per_s\":%.0f}\n", msgs_per_s);
         else
             printf(",\"rtt_us\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
@@ -336,17 +372,19 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                    p->p50, p->p99, p->p999, p->max, p->mean);
         return;
     }
-    printf("%s: %lld %s of %lld bytes, %s, pinned %s%s",
-           cfg->throughput ? "throughput"
-           : cfg->request  ? "request"
-                           : "pingpong",
-           cfg->count, cfg->throughput ? "messages" : "round trips", cfg->size,
+    printf("%s: %lld %s of %lld bytes, %s, pinned %s%s", mode_name(cfg), cfg->count,
+           cfg->throughput ? "messages" : "round trips", cfg->size,
            cfg->trusted ? "not validated" : "validated", cfg->pin,
            cfg->poll ? ", receiver in an epoll loop" : "");
     if (cfg->busy_poll > 0)
         printf(", busy polling %lld us", cfg->busy_poll);
     putchar('\n');
-    if (cfg->throughput)
+    if (cfg->fanout)
+        printf("  %lld -> %lld subscribers: %.2f M msgs/s delivered (%.2f M publications/s, "
+               "%.3f s)\n",
+               cfg->senders, cfg->subscribers, msgs_per_s / 1e6,
+               msgs_per_s / (double)cfg->subscribers / 1e6, seconds);
+    else if (cfg->throughput)
         printf("  %lld -> 1: %.2f M msgs/s, %.1f MB/s (%.3f s)\n", cfg->senders, msgs_per_s / 1e6,
                msgs_per_s * (double)cfg->size / 1e6, seconds);
     else
@@ -361,12 +399,14 @@ static int check_namespace(const bench_config *cfg)
     mbx_err err = mbx_inspect(cfg->ns, &info, NULL, NULL);
     if (err != MBX_OK)
         return cli_fail_namespace("bench", err, cfg->ns);
-    long long needed = cfg->senders + (cfg->request ? cfg->responders : 1);
+    long long needed = cfg->senders + (cfg->request  ? cfg->responders
+                                       : cfg->fanout ? cfg->subscribers
+                                                     : 1);
     long long free_slots = (long long)info.slots - (long long)info.clients;
     if (free_slots < needed)
         return cli_fail("bench", EXIT_NAME,
                         "namespace '%s' has %lld free slots; this benchmark needs %lld "
-                        "(--senders + 1)",
+                        "(--senders, plus --responders or --subscribers or 1)",
                         cfg->ns, free_slots, needed);
     if (cfg->size > (long long)info.max_message)
         return cli_fail("bench", EXIT_USAGE,
@@ -416,10 +456,15 @@ static int run(const bench_config *cfg)
     int responders = cfg->request ? (int)cfg->responders : 1;
     if (responders > 1)
         roles[0].messages = 0, roles[0].group = true;
+    /* Fanout: every subscriber is a sink getting all of it. */
+    roles[0].subscriber = cfg->fanout;
+    int receivers = cfg->fanout ? (int)cfg->subscribers : responders;
     pids[n++] = start_role(&roles[0], cfg->throughput ? sink : ponger, &so, body);
-    for (int i = 1; i < responders; i++) {
+    for (int i = 1; i < receivers; i++) {
         roles[n] = roles[0];
-        pids[n] = start_role(&roles[n], ponger, &so, body);
+        if (cfg->fanout)
+            snprintf(roles[n].name, sizeof roles[n].name, "bench.%ld.sink%d", self, i);
+        pids[n] = start_role(&roles[n], cfg->throughput ? sink : ponger, &so, body);
         n++;
     }
     long long rtt_base = 0;
@@ -472,10 +517,11 @@ static int run(const bench_config *cfg)
         rc = cli_fail("bench", EXIT_FAILURE_,
                       "%d benchmark process(es) failed (is a broker running on '%s', with %lld "
                       "free slots and --max-message >= %lld?)",
-                      failures, cfg->ns, cfg->senders + 1, cfg->size);
+                      failures, cfg->ns, (long long)n, cfg->size);
     } else if (cfg->throughput) {
-        double seconds = (double)(shared->t_end_ns - t0) / 1e9;
-        print_result(cfg, NULL, (double)cfg->count / seconds, seconds);
+        double seconds = (double)(atomic_load(&shared->t_end_ns) - t0) / 1e9;
+        double delivered = (double)cfg->count * (cfg->fanout ? (double)cfg->subscribers : 1.0);
+        print_result(cfg, NULL, delivered / seconds, seconds);
     } else {
         bench_percentiles p;
         bench_percentiles_of(shared->rtt_ns, (size_t)cfg->count, 1e-3, &p);
@@ -488,7 +534,12 @@ static int run(const bench_config *cfg)
 
 int cmd_bench(int argc, char **argv)
 {
-    bench_config cfg = {.senders = 1, .responders = 1, .size = 120, .count = 100000, .pin = "none"};
+    bench_config cfg = {.senders = 1,
+                        .responders = 1,
+                        .subscribers = 4,
+                        .size = 120,
+                        .count = 100000,
+                        .pin = "none"};
     const char *mode = "pingpong";
     optind = 1;
     opterr = 0;
@@ -530,6 +581,11 @@ int cmd_bench(int argc, char **argv)
                 return cli_fail("bench", EXIT_USAGE, "--busy-poll: '%s' is not a number in 1..%d",
                                 optarg, MBX_BUSY_POLL_MAX_US);
             break;
+        case OPT_SUBSCRIBERS:
+            if (!cli_parse_long(optarg, 1, BENCH_MAX_SENDERS, &cfg.subscribers))
+                return cli_fail("bench", EXIT_USAGE, "--subscribers: '%s' is not a number in 1..%d",
+                                optarg, BENCH_MAX_SENDERS);
+            break;
         case OPT_RESPONDERS:
             if (!cli_parse_long(optarg, 1, BENCH_MAX_SENDERS, &cfg.responders))
                 return cli_fail("bench", EXIT_USAGE, "--responders: '%s' is not a number in 1..%d",
@@ -550,13 +606,14 @@ int cmd_bench(int argc, char **argv)
     if (optind != argc)
         return cli_fail("bench", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (strcmp(mode, "pingpong") != 0 && strcmp(mode, "throughput") != 0 &&
-        strcmp(mode, "request") != 0)
-        return cli_fail("bench", EXIT_USAGE, "--mode: '%s' is not pingpong, throughput or request",
-                        mode);
+        strcmp(mode, "request") != 0 && strcmp(mode, "fanout") != 0)
+        return cli_fail("bench", EXIT_USAGE,
+                        "--mode: '%s' is not pingpong, throughput, request or fanout", mode);
     if (strcmp(cfg.pin, "none") != 0 && strcmp(cfg.pin, "same") != 0 &&
         strcmp(cfg.pin, "split") != 0)
         return cli_fail("bench", EXIT_USAGE, "--pin: '%s' is not none, same or split", cfg.pin);
-    cfg.throughput = strcmp(mode, "throughput") == 0;
+    cfg.fanout = strcmp(mode, "fanout") == 0;
+    cfg.throughput = strcmp(mode, "throughput") == 0 || cfg.fanout;
     cfg.request = strcmp(mode, "request") == 0;
     if (!cfg.throughput && !cfg.request && cfg.senders != 1)
         return cli_fail("bench", EXIT_USAGE, "--senders: pingpong takes exactly one");

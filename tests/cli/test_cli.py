@@ -382,7 +382,8 @@ class CliTest(unittest.TestCase):
                  ["--mode", "request", "--count", "300"],
                  ["--mode", "request", "--count", "600", "--senders", "3"],
                  ["--mode", "request", "--count", "600", "--senders", "3", "--responders", "2"],
-                 ["--mode", "throughput", "--count", "3000", "--senders", "2", "--poll"]]
+                 ["--mode", "throughput", "--count", "3000", "--senders", "2", "--poll"],
+                 ["--mode", "fanout", "--count", "3000", "--subscribers", "3"]]
         for args in cases:
             with self.subTest(args=args):
                 r = run(MBX, "bench", "-N", ns, "--json", *args)
@@ -400,6 +401,8 @@ class CliTest(unittest.TestCase):
         for bad in (["--mode", "x"], ["--senders", "0"], ["--pin", "left"], ["--size", "1"],
                     ["--size", "257"], ["--mode", "pingpong", "--senders", "2"],
                     ["--busy-poll", "30"], ["--poll", "--busy-poll", "0"],
+                    ["--mode", "fanout", "--subscribers", "0"],
+                    ["--mode", "fanout", "--subscribers", "65"],
                     ["--poll", "--busy-poll", "10001"]):
             with self.subTest(bad=bad):
                 self.assert_one_line_error(run(MBX, "bench", "-N", ns, *bad), 2)

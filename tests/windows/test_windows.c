@@ -85,7 +85,42 @@ static int role_responder(const char *ns_, const char *arg)
     return 0;
 }
 
+#define WIN_PUBLICATIONS 200
+
+/* Connects as sub-<arg>, subscribes to w.* (and the broker's client events), tells
+ * "parent", then checks the retained w.cfg and WIN_PUBLICATIONS publications on w.x, in
+ * order, none of v.* among them. */
+static int role_subscriber(const char *ns_, const char *arg)
+{
+    char name[32];
+    snprintf(name, sizeof name, "sub-%s", arg);
+    mbx_client *c = wh_connect(ns_, name, 0);
+    if (c == NULL)
+        return 10;
+    mbx_subscribe_options so;
+    mbx_subscribe_options_init(&so);
+    so.policy = MBX_SUB_BLOCK;
+    if (mbx_subscribe(c, "w.*", &so) != MBX_OK || mbx_send(c, "parent", "[0]", 3, 5000) != MBX_OK)
+        return 11;
+    mbx_message *m = mbx_message_new();
+    if (mbx_recv(c, m, 20000) != MBX_OK || strcmp(mbx_message_topic(m), "w.cfg") != 0)
+        return 12; /* the retained one first */
+    for (int i = 0; i < WIN_PUBLICATIONS; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "[%d]", i);
+        if (mbx_recv(c, m, 20000) != MBX_OK)
+            return 13;
+        if (mbx_message_topic(m) == NULL || strcmp(mbx_message_topic(m), "w.x") != 0 ||
+            strcmp(mbx_message_body(m, NULL), want) != 0)
+            return 14;
+    }
+    mbx_message_free(m);
+    mbx_close(c);
+    return 0;
+}
+
 static const wh_role roles[] = {
+    {"subscriber", role_subscriber},
     {"sender", role_sender},
     {"idle", role_idle},
     {"responder", role_responder},
@@ -232,6 +267,49 @@ static void request_and_reply_across_processes(void **state)
     assert_int_equal(wh_wait(srv, 10000), 0);
     mbx_message_free(m);
     mbx_close(noise);
+    mbx_close(me);
+}
+
+/* Publish and subscribe across processes: two subscribers of w.* get the retained w.cfg,
+ * then every publication on w.x in order and nothing of v.*; the broker's events reach a
+ * subscriber of $mbx.client.*. */
+static void publish_subscribe_across_processes(void **state)
+{
+    (void)state;
+    mbx_client *me = connect_as("parent");
+    mbx_client *watch = connect_as("watch");
+    assert_int_equal(mbx_subscribe(watch, "$mbx.client.down", NULL), MBX_OK);
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.retain = 1;
+    assert_int_equal(mbx_publish(me, "w.cfg", "{\"mode\":1}", 10, &po), MBX_OK);
+    HANDLE subs[2] = {wh_spawn("subscriber", ns, "a", NULL), wh_spawn("subscriber", ns, "b", NULL)};
+    assert_non_null(subs[0]);
+    assert_non_null(subs[1]);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(me, m, 10000), MBX_OK);
+    assert_int_equal(mbx_recv(me, m, 10000), MBX_OK);
+    mbx_publish_result res;
+    mbx_publish_options_init(&po);
+    po.result = &res;
+    po.timeout_ms = 10000;
+    for (int i = 0; i < WIN_PUBLICATIONS; i++) {
+        char body[16];
+        int n = snprintf(body, sizeof body, "[%d]", i);
+        assert_int_equal(mbx_publish(me, "v.x", "[-1]", 4, &po), MBX_OK);
+        assert_int_equal(res.delivered, 0);
+        assert_int_equal(mbx_publish(me, "w.x", body, (size_t)n, &po), MBX_OK);
+        assert_int_equal(res.delivered, 2);
+    }
+    assert_int_equal(wh_wait(subs[0], 20000), 0);
+    assert_int_equal(wh_wait(subs[1], 20000), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mbx_recv(watch, m, 5000), MBX_OK);
+        assert_string_equal(mbx_message_topic(m), "$mbx.client.down");
+        assert_non_null(strstr(mbx_message_body(m, NULL), "\"reason\":\"closed\""));
+    }
+    mbx_message_free(m);
+    mbx_close(watch);
     mbx_close(me);
 }
 
@@ -551,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(example_event_loop_runs, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(request_and_reply_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(service_group_across_processes, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(publish_subscribe_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(reply_exec_through_cmd, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,
