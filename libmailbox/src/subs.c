@@ -185,8 +185,13 @@ mbx_err subs_add(const seg_view *v, uint32_t slot, uint32_t gen, const char *pat
     memcpy(e->pattern, pattern, len);
     atomic_store_explicit(&e->state, SUB_USED, memory_order_relaxed);
     write_end(e);
+    /* Publishers look no further than the high-water mark; garbage in it means the whole
+     * table (the broker's next purge makes it exact again). */
     seg_header *h = segment_header(v);
-    if (atomic_load(&h->sub_high) <= free_at || atomic_load(&h->sub_high) > v->subscriptions)
+    uint32_t high = atomic_load(&h->sub_high);
+    if (high > v->subscriptions)
+        atomic_store(&h->sub_high, v->subscriptions);
+    else if (high <= free_at)
         atomic_store(&h->sub_high, free_at + 1);
     changed(v);
     return MBX_OK;
