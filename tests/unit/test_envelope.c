@@ -124,7 +124,8 @@ static void test_envelope_json(void **state)
 {
     (void)state;
     const char *body = "{\"k\":[1,\"v\"]}";
-    char *s = envelope_to_json("alice", "bob", 42, 1700000000000000, 0, 0, NULL, 0, body, strlen(body));
+    char *s =
+        envelope_to_json("alice", "bob", 42, 1700000000000000, 0, 0, NULL, 0, body, strlen(body));
     assert_non_null(s);
     cJSON *doc = cJSON_Parse(s);
     assert_non_null(doc);
