@@ -260,6 +260,16 @@ MBX_API mbx_err mbx_request_send(mbx_client *client, const char *to, const char 
                                  int timeout_ms, uint64_t *id);
 
 /*
+ * Waits up to timeout_ms (0: only looks) for the reply to request id (from
+ * mbx_request_send), taking it wherever it is in the mailbox and leaving every other
+ * message in place, as mbx_request does. A timeout does not give the request up: call
+ * again (an event loop calls it with 0 each time the wake handle is readable).
+ * Errors: MBX_ETIMEDOUT, MBX_EINVAL (not an id this client gave out), and as mbx_recv.
+ * Thread safety: it receives: as mbx_recv.
+ */
+MBX_API mbx_err mbx_recv_reply(mbx_client *client, uint64_t id, mbx_message *reply, int timeout_ms);
+
+/*
  * Answers a request (a message of kind MBX_KIND_REQUEST) with json: it goes straight back
  * to the requester, correlated, whatever else the requester is waiting for.
  * Errors: as mbx_send; MBX_EGONE when the requester is gone (the reply is discarded and

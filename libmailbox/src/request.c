@@ -61,10 +61,13 @@ static bool is_the_reply(uint32_t kind, uint64_t corr, void *arg)
     return (kind & ~CELL_TAKEN) == CELL_REPLY && corr == w->id;
 }
 
-/* The responder still holds the slot the request went to (or its mailbox lingers). */
+/* The responder still holds the slot the request went to (or its mailbox lingers); always
+ * so when the request's slot is not known (mbx_recv_reply). */
 static mbx_err responder_there(void *arg)
 {
     const awaited *w = arg;
+    if (w->responder_slot >= w->c->view.slots)
+        return MBX_OK;
     seg_dir_entry *e = segment_dir(&w->c->view, w->responder_slot);
     if (atomic_load(&e->state) == SLOT_ACTIVE &&
         atomic_load(&e->generation) == w->responder_generation)
@@ -72,11 +75,8 @@ static mbx_err responder_there(void *arg)
     return MBX_EGONE;
 }
 
-mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len, mbx_message *reply,
-                    int timeout_ms)
+static mbx_err reply_room(const mbx_client *c, mbx_message *reply)
 {
-    if (c == NULL || to == NULL || reply == NULL)
-        return MBX_EINVAL;
     size_t need = (size_t)c->view.max_message + 1;
     if (reply->cap < need) {
         char *body = realloc(reply->body, need);
@@ -85,21 +85,17 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
         reply->body = body;
         reply->cap = need;
     }
-    int64_t deadline = plat_deadline(timeout_ms);
-    awaited w = {.c = c, .id = atomic_fetch_add(&c->next_request, 1) + 1};
-    mbx_send_options so;
-    mbx_send_options_init(&so);
-    so.timeout_ms = timeout_ms;
-    send_route r = {.to = to,
-                    .kind = CELL_REQUEST,
-                    .corr = w.id,
-                    .slot_out = &w.responder_slot,
-                    .generation_out = &w.responder_generation};
-    mbx_err err = messaging_send(c, &r, json, len, &so);
-    if (err != MBX_OK)
-        return err;
+    return MBX_OK;
+}
+
+/* Waits for w's reply until deadline (timeout_ms: the caller's, for its sign); on a
+ * failure the request is given up when `give_up` says so. */
+static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int timeout_ms,
+                          int64_t deadline, bool give_up)
+{
     if (atomic_flag_test_and_set(&c->receiving)) {
-        abandon(c, w.id);
+        if (give_up)
+            abandon(c, w->id);
         return MBX_EINVAL; /* another thread receives on this client */
     }
     int left_ms = timeout_ms;
@@ -108,13 +104,13 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
         left_ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
     }
     ring_incoming in = {.body = reply->body};
-    err = ring_find(&c->view, c->slot, c->generation, &in, left_ms, is_the_reply, responder_there,
-                    &w, &c->spin, &c->interrupted);
+    mbx_err err = ring_find(&c->view, c->slot, c->generation, &in, left_ms, is_the_reply,
+                            responder_there, w, &c->spin, &c->interrupted);
     bool compact = false;
     if (err == MBX_OK && (envelope_validate(reply->body, in.len, &compact) != MBX_OK || !compact))
         err = MBX_ECORRUPT;
-    if (err != MBX_OK)
-        abandon(c, w.id); /* a reply that comes after this is dropped and counted */
+    if (err != MBX_OK && give_up)
+        abandon(c, w->id); /* a reply that comes after this is dropped and counted */
     atomic_flag_clear(&c->receiving);
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
@@ -126,11 +122,48 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
     reply->seq = in.seq;
     reply->ts_us = in.ts_us;
     reply->kind = CELL_REPLY;
-    reply->corr = w.id;
+    reply->corr = w->id;
+    reply->missed = 0;
+    reply->topic[0] = '\0';
     reply->from_slot = in.from_slot;
     reply->from_generation = in.from_generation;
     reply->peeked = false;
     return MBX_OK;
+}
+
+mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeout_ms)
+{
+    if (c == NULL || reply == NULL || id == 0 || id > atomic_load(&c->next_request))
+        return MBX_EINVAL;
+    mbx_err err = reply_room(c, reply);
+    if (err != MBX_OK)
+        return err;
+    awaited w = {.c = c, .id = id, .responder_slot = UINT32_MAX};
+    return wait_reply(c, &w, reply, timeout_ms, plat_deadline(timeout_ms), false);
+}
+
+mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len, mbx_message *reply,
+                    int timeout_ms)
+{
+    if (c == NULL || to == NULL || reply == NULL)
+        return MBX_EINVAL;
+    mbx_err err = reply_room(c, reply);
+    if (err != MBX_OK)
+        return err;
+    int64_t deadline = plat_deadline(timeout_ms);
+    awaited w = {.c = c, .id = atomic_fetch_add(&c->next_request, 1) + 1};
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    send_route r = {.to = to,
+                    .kind = CELL_REQUEST,
+                    .corr = w.id,
+                    .slot_out = &w.responder_slot,
+                    .generation_out = &w.responder_generation};
+    err = messaging_send(c, &r, json, len, &so);
+    if (err != MBX_OK)
+        return err;
+    return wait_reply(c, &w, reply, timeout_ms, deadline, true);
 }
 
 mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, size_t len,

@@ -196,6 +196,22 @@ static void test_messages_around_a_request_keep_their_order(void **state)
         assert_int_equal(mbx_message_kind(m), MBX_KIND_REPLY);
         assert_int_equal(mbx_message_correlation(m), ids[i]);
     }
+    /* mbx_recv_reply: the reply to one id, taken past a plain message that stays; a
+     * timeout does not give the request up. */
+    uint64_t id, other;
+    assert_int_equal(mbx_request_send(me, "srv", "[7]", 3, 1000, &id), MBX_OK);
+    assert_int_equal(mbx_recv_reply(me, id, m, 0), MBX_ETIMEDOUT); /* 50 ms away */
+    assert_int_equal(mbx_send(noise, "me", "[5]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_request_send(me, "srv", "[8]", 3, 1000, &other), MBX_OK);
+    assert_int_equal(mbx_recv_reply(me, other, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"re\":[8]}");
+    assert_int_equal(mbx_recv_reply(me, id, m, 5000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "{\"re\":[7]}");
+    assert_int_equal(mbx_message_correlation(m), id);
+    assert_int_equal(mbx_recv(me, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[5]");
+    assert_int_equal(mbx_recv_reply(me, other + 1, m, 0), MBX_EINVAL);
+    assert_int_equal(mbx_recv_reply(me, 0, m, 0), MBX_EINVAL);
     /* A reply needs a request. */
     assert_int_equal(mbx_reply(me, m, "1", 1, 100), MBX_EINVAL);
     mbx_message_free(m);
