@@ -27,4 +27,12 @@ LD_LIBRARY_PATH="$libdir" "$scratch/consumer/consumer"
 pc() { PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --define-variable=prefix="$scratch/prefix" "$@"; }
 cc $flags -o "$scratch/pc_consumer" "$here/consumer/main.c" $(pc --cflags --libs mailbox)
 LD_LIBRARY_PATH="$libdir" "$scratch/pc_consumer"
-echo "install: find_package (shared, static) and pkg-config consumers work"
+# The Python package, where the prefix's python3 looks (one PYTHONPATH for a scratch
+# prefix), finds the installed library by itself: no MBX_LIBRARY, no LD_LIBRARY_PATH.
+pydir=$(dirname "$(find "$scratch/prefix" -name pytest_plugin.py -path '*mailbox_ipc*' | head -n 1)")
+[ -e "$pydir/_libpath.txt" ] || { echo "not installed: the Python package"; exit 1; }
+if [ -z "$flags" ]; then
+    env -u MBX_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$(dirname "$pydir")" /usr/bin/python3 -c \
+        'import mailbox_ipc, sys; sys.exit(0 if mailbox_ipc.library_version().count(".") == 2 else 1)'
+fi
+echo "install: find_package (shared, static), pkg-config and Python consumers work"

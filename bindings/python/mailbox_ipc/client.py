@@ -1,0 +1,369 @@
+"""The synchronous client: Client, Message, inspect() and wait_for()."""
+from __future__ import annotations
+
+import ctypes
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, List, Optional, Union
+
+from . import _native as N
+from .errors import Full, InvalidArgument, Shutdown, Timeout, check
+
+#: What the policy names of subscribe() mean in mailbox.h.
+POLICIES = {"drop": 0, "block": 1}
+#: mbx_kind values, as Message.kind names them.
+KINDS = {0: "plain", 1: "request", 2: "reply", 3: "publication"}
+
+Body = Union[str, bytes, Any]
+
+
+def _b(s: Optional[str]) -> Optional[bytes]:
+    return None if s is None else s.encode()
+
+
+def _encode(obj: Body) -> bytes:
+    """JSON text for a body: str and bytes are taken as JSON already (the library checks
+    them), anything else is serialised compactly."""
+    if isinstance(obj, bytes):
+        return obj
+    if isinstance(obj, str):
+        return obj.encode()
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _timeout(timeout_ms: Optional[float]) -> int:
+    """None waits without limit (-1 for the library)."""
+    return -1 if timeout_ms is None else int(timeout_ms)
+
+
+@dataclass
+class Message:
+    """One received message. `body` is the decoded JSON value, `raw` its text."""
+
+    sender: str
+    to: str
+    seq: int
+    ts: int  #: microseconds since the Unix epoch, at send
+    raw: str
+    kind: str = "plain"  #: plain, request, reply or publication
+    correlation: int = 0  #: a request's id (requests and their replies)
+    topic: Optional[str] = None  #: the topic of a publication
+    missed: int = 0  #: publications missed just before this one (drop policy)
+    _native: Optional[int] = field(default=None, repr=False, compare=False)
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw)
+
+    def __del__(self):
+        if self._native:
+            N.message_free(self._native)
+            self._native = None
+
+
+def _message_from(native: int, keep: bool) -> Message:
+    size = ctypes.c_size_t()
+    ptr = N.message_body(native, ctypes.byref(size))
+    raw = ctypes.string_at(ptr, size.value).decode()
+    kind = KINDS.get(N.message_kind(native), "plain")
+    topic = N.message_topic(native)
+    return Message(sender=N.message_from(native).decode(), to=N.message_to(native).decode(),
+                   seq=N.message_seq(native), ts=N.message_ts_us(native), raw=raw, kind=kind,
+                   correlation=N.message_correlation(native),
+                   topic=topic.decode() if topic is not None else None,
+                   missed=N.message_missed(native), _native=native if keep else None)
+
+
+@dataclass
+class PublishResult:
+    """What one publication did."""
+
+    delivered: int
+    dropped: int
+
+
+@dataclass
+class ClientInfo:
+    name: str
+    slot: int
+    pid: int
+    waiting: int
+    sent: int
+    received: int
+    refused_full: int
+    lingering: bool
+    late_replies: int
+    group: bool
+    subscriptions: List[dict]
+    dropped: int
+
+
+@dataclass
+class NamespaceInfo:
+    """A namespace's state, as mbx_inspect() and `mbx list` report it."""
+
+    namespace: str
+    broker_pid: int
+    uptime_s: int
+    epoch: int
+    slots: int
+    depth: int
+    max_message: int
+    segment_bytes: int
+    discarded: int
+    max_subscriptions: int
+    subscriptions: int
+    max_retained: int
+    retained: int
+    clients: List[ClientInfo]
+
+
+class Client:
+    """A mailbox in a namespace: `with Client(name="worker") as c: ...`.
+
+    namespace None is $MBX_NAMESPACE, else "default"; name None lets the broker assign
+    one. linger_ms keeps the mailbox that long after the client goes; timeout_ms bounds
+    talking to the broker. group=True joins the group of clients serving `name`.
+    """
+
+    def __init__(self, namespace: Optional[str] = None, name: Optional[str] = None,
+                 linger_ms: int = 0, timeout_ms: int = 5000, group: bool = False):
+        opts = N.ConnectOptions()
+        N.connect_options_init(ctypes.byref(opts))
+        self._ns = _b(namespace)
+        self._name = _b(name)
+        opts.namespace_name = self._ns
+        opts.client_name = self._name
+        opts.linger_ms = linger_ms
+        opts.timeout_ms = timeout_ms
+        opts.group = 1 if group else 0
+        handle = N.c_client_p()
+        check(N.connect(ctypes.byref(opts), ctypes.byref(handle)),
+              f"connect to {namespace or N.default_namespace().decode()}")
+        self._c = handle
+        self._msg = N.message_new()
+        if not self._msg:
+            N.close(self._c)
+            raise MemoryError("mbx_message_new")
+        self.namespace = namespace or N.default_namespace().decode()
+
+    # ---- life -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Gives the mailbox back (waiting messages are discarded). Idempotent."""
+        if getattr(self, "_c", None):
+            N.close(self._c)
+            self._c = None
+        if getattr(self, "_msg", None):
+            N.message_free(self._msg)
+            self._msg = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _handle(self):
+        if not self._c:
+            raise InvalidArgument("client is closed")
+        return self._c
+
+    @property
+    def name(self) -> str:
+        return N.client_name(self._handle()).decode()
+
+    @property
+    def max_message(self) -> int:
+        return N.max_message(self._handle())
+
+    # ---- sending ----------------------------------------------------------------------
+
+    def send(self, to: str, obj: Body, timeout_ms: int = 5000, wait_ms: int = 0) -> None:
+        """Sends obj (any JSON-serialisable value, or str/bytes holding JSON) to `to`,
+        waiting up to timeout_ms for room and up to wait_ms for `to` to appear."""
+        data = _encode(obj)
+        opts = N.SendOptions()
+        N.send_options_init(ctypes.byref(opts))
+        opts.timeout_ms = _timeout(timeout_ms)
+        opts.wait_ms = wait_ms
+        check(N.send_ex(self._handle(), to.encode(), data, len(data), ctypes.byref(opts)),
+              f"send to {to}")
+
+    def publish(self, topic: str, obj: Body, retain: bool = False,
+                timeout_ms: int = 5000) -> PublishResult:
+        """Publishes obj on topic to every subscriber. Raises Full (with .subscriber) when
+        a block-policy subscriber stayed full for timeout_ms."""
+        data = _encode(obj)
+        result = N.PublishResult()
+        opts = N.PublishOptions()
+        N.publish_options_init(ctypes.byref(opts))
+        opts.timeout_ms = _timeout(timeout_ms)
+        opts.retain = 1 if retain else 0
+        opts.result = ctypes.pointer(result)
+        code = N.publish(self._handle(), topic.encode(), data, len(data), ctypes.byref(opts))
+        if code == Full.code:
+            err = Full(f"publish on {topic}: subscriber {result.full.decode()!r}")
+            err.subscriber = result.full.decode()
+            raise err
+        check(code, f"publish on {topic}")
+        return PublishResult(result.delivered, result.dropped)
+
+    def subscribe(self, pattern: str, policy: str = "drop") -> None:
+        """Subscribes to the topics pattern selects ('*' one token, '>' the rest); policy
+        'drop' (miss what comes while the mailbox is full) or 'block' (publishers wait)."""
+        if policy not in POLICIES:
+            raise InvalidArgument(f"policy {policy!r}: use 'drop' or 'block'", 12)
+        opts = N.SubscribeOptions(POLICIES[policy])
+        check(N.subscribe(self._handle(), pattern.encode(), ctypes.byref(opts)),
+              f"subscribe to {pattern}")
+
+    def unsubscribe(self, pattern: str) -> None:
+        check(N.unsubscribe(self._handle(), pattern.encode()), f"unsubscribe from {pattern}")
+
+    # ---- receiving --------------------------------------------------------------------
+
+    def recv(self, timeout_ms: Optional[float] = None) -> Message:
+        """The next message, waiting up to timeout_ms (None: without limit). Raises
+        Timeout when none came."""
+        check(N.recv(self._handle(), self._msg, _timeout(timeout_ms)), "receive")
+        return self._take()
+
+    def _take(self) -> Message:
+        """A Message of what self._msg holds. A request keeps its native message (reply()
+        needs it) and the client gets a fresh one."""
+        if N.message_kind(self._msg) == 1:
+            native, self._msg = self._msg, N.message_new()
+            if not self._msg:
+                self._msg = native
+                raise MemoryError("mbx_message_new")
+            return _message_from(native, keep=True)
+        return _message_from(self._msg, keep=False)
+
+    def recv_batch(self, n: int, timeout_ms: Optional[float] = None) -> List[Message]:
+        """Waits up to timeout_ms for one message, then takes up to n of those waiting."""
+        if n < 1:
+            raise InvalidArgument(f"n = {n}", 12)
+        natives = (N.c_message_p * n)()
+        for i in range(n):
+            natives[i] = N.message_new()
+        got = ctypes.c_size_t()
+        try:
+            check(N.recv_batch(self._handle(), natives, n, ctypes.byref(got),
+                               _timeout(timeout_ms)), "receive")
+            out = []
+            for i in range(got.value):
+                keep = N.message_kind(natives[i]) == 1
+                out.append(_message_from(natives[i], keep=keep))
+                if keep:
+                    natives[i] = None
+            return out
+        finally:
+            for i in range(n):
+                if natives[i]:
+                    N.message_free(natives[i])
+
+    def __iter__(self) -> Iterator[Message]:
+        """Messages as they come, until the namespace shuts down."""
+        while True:
+            try:
+                yield self.recv()
+            except Shutdown:
+                return
+
+    # ---- request and reply --------------------------------------------------------------
+
+    def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
+        """Sends a request to `to` and waits for its reply; other messages stay queued."""
+        data = _encode(obj)
+        native = N.message_new()
+        try:
+            check(N.request(self._handle(), to.encode(), data, len(data), native,
+                            _timeout(timeout_ms)), f"request to {to}")
+            return _message_from(native, keep=False)
+        finally:
+            N.message_free(native)
+
+    def request_send(self, to: str, obj: Body, timeout_ms: int = 5000) -> int:
+        """Sends a request and returns its id; see recv_reply()."""
+        data = _encode(obj)
+        rid = ctypes.c_uint64()
+        check(N.request_send(self._handle(), to.encode(), data, len(data), _timeout(timeout_ms),
+                             ctypes.byref(rid)), f"request to {to}")
+        return rid.value
+
+    def recv_reply(self, request_id: int, timeout_ms: Optional[float] = None) -> Message:
+        """The reply to request_id, taken past other messages (which stay queued)."""
+        native = N.message_new()
+        try:
+            check(N.recv_reply(self._handle(), request_id, native, _timeout(timeout_ms)),
+                  "receive reply")
+            return _message_from(native, keep=False)
+        finally:
+            N.message_free(native)
+
+    def reply(self, msg: Message, obj: Body, timeout_ms: int = 5000) -> None:
+        """Answers a request (msg.kind == 'request') with obj."""
+        if msg.kind != "request" or not msg._native:
+            raise InvalidArgument("not a request", 12)
+        data = _encode(obj)
+        check(N.reply(self._handle(), msg._native, data, len(data), _timeout(timeout_ms)),
+              f"reply to {msg.sender}")
+
+    # ---- event loops and peers ----------------------------------------------------------
+
+    def fileno(self) -> int:
+        """The wake handle: readable whenever a message waits that was not taken (an fd
+        on POSIX, a HANDLE on Windows). Receive with timeout_ms=0 until Timeout."""
+        h = N.c_handle()
+        check(N.wait_handle(self._handle(), ctypes.byref(h)), "wake handle")
+        return h.value
+
+    def interrupt(self) -> None:
+        """Makes a receive blocked on this client (or the next one) raise Interrupted.
+        Any thread; safe from a signal handler."""
+        check(N.interrupt(self._handle()), "interrupt")
+
+    def wait_for(self, name: str, timeout_ms: Optional[float] = 5000) -> None:
+        """Returns once a send to name would be accepted; raises Timeout."""
+        wait_for(name, timeout_ms, namespace=self.namespace)
+
+
+def wait_for(name: str, timeout_ms: Optional[float] = 5000,
+             namespace: Optional[str] = None) -> None:
+    """Waits until a client called name is there (and a broker, when none runs yet)."""
+    check(N.wait_for(_b(namespace), name.encode(), _timeout(timeout_ms)), f"wait for {name}")
+
+
+def inspect(namespace: Optional[str] = None) -> NamespaceInfo:
+    """The namespace and its clients (with their subscriptions), without connecting."""
+    subs: dict = {}
+
+    def on_sub(info, _arg):
+        s = info.contents
+        subs.setdefault(s.slot, []).append(
+            {"pattern": s.pattern.decode(), "policy": "block" if s.policy == 1 else "drop"})
+        return 0
+
+    clients: List[ClientInfo] = []
+
+    def on_client(info, _arg):
+        c = info.contents
+        clients.append(ClientInfo(c.name.decode(), c.slot, c.pid, c.waiting, c.sent,
+                                  c.received, c.refused_full, bool(c.lingering), c.late_replies,
+                                  bool(c.group), subs.get(c.slot, []), c.dropped))
+        return 0
+
+    ns = _b(namespace)
+    sub_cb = N.SUBSCRIPTION_VISITOR(on_sub)
+    check(N.inspect_subscriptions(ns, sub_cb, None), "inspect")
+    info = N.NamespaceInfo()
+    client_cb = N.CLIENT_VISITOR(on_client)
+    check(N.inspect(ns, ctypes.byref(info), client_cb, None), "inspect")
+    return NamespaceInfo(info.namespace_name.decode(), info.broker_pid, info.uptime_s,
+                         info.epoch, info.slots, info.depth, info.max_message,
+                         info.segment_bytes, info.discarded, info.max_subscriptions,
+                         info.subscriptions, info.max_retained, info.retained, clients)
