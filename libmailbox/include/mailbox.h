@@ -456,6 +456,23 @@ MBX_API const char *mbx_message_topic(const mbx_message *msg);
  * mailbox) just before this one; 0 otherwise. */
 MBX_API uint64_t mbx_message_missed(const mbx_message *msg);
 
+/* All of a received message's fields at once (for bindings: one call instead of ten).
+ * The pointers are owned by the message, valid until it is reused or freed. */
+typedef struct mbx_message_fields {
+    const char *body; /* compact JSON, NUL-terminated */
+    size_t len;
+    const char *from;
+    const char *to;
+    uint64_t seq;
+    int64_t ts_us;
+    int kind; /* mbx_kind */
+    uint64_t correlation;
+    const char *topic; /* NULL unless a publication */
+    uint64_t missed;
+} mbx_message_fields;
+
+MBX_API void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out);
+
 /*
  * The envelope as one line of compact JSON ({"from","to","seq","ts","body"}, described by
  * schemas/envelope.schema.json). Returns a new string the caller frees with mbx_free(),

@@ -349,6 +349,20 @@ int64_t mbx_message_ts_us(const mbx_message *msg)
     return msg->ts_us;
 }
 
+void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out)
+{
+    out->body = msg->body != NULL ? msg->body : "";
+    out->len = msg->len;
+    out->from = msg->from;
+    out->to = msg->to;
+    out->seq = msg->seq;
+    out->ts_us = msg->ts_us;
+    out->kind = (int)mbx_message_kind(msg);
+    out->correlation = mbx_message_correlation(msg);
+    out->topic = mbx_message_topic(msg);
+    out->missed = mbx_message_missed(msg);
+}
+
 char *mbx_message_envelope_json(const mbx_message *msg)
 {
     if (msg == NULL || msg->body == NULL || msg->len == 0)

@@ -106,6 +106,15 @@ class SubscriptionInfo(ctypes.Structure):
                 ("pattern", ctypes.c_char * (TOPIC_MAX + 1)), ("policy", ctypes.c_int)]
 
 
+class MessageFields(ctypes.Structure):
+    # body as c_char_p: the library guarantees it holds no NUL byte.
+    _fields_ = [("body", ctypes.c_char_p), ("len", ctypes.c_size_t),
+                ("sender", ctypes.c_char_p), ("to", ctypes.c_char_p),
+                ("seq", ctypes.c_uint64), ("ts_us", ctypes.c_int64), ("kind", ctypes.c_int),
+                ("correlation", ctypes.c_uint64), ("topic", ctypes.c_char_p),
+                ("missed", ctypes.c_uint64)]
+
+
 CLIENT_VISITOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ClientInfo), ctypes.c_void_p)
 SUBSCRIPTION_VISITOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(SubscriptionInfo),
                                         ctypes.c_void_p)
@@ -148,6 +157,8 @@ request_send = _proto("mbx_request_send", _int, c_client_p, _str, ctypes.c_char_
                       ctypes.POINTER(_u64))
 recv_reply = _proto("mbx_recv_reply", _int, c_client_p, _u64, c_message_p, _int)
 reply = _proto("mbx_reply", _int, c_client_p, c_message_p, ctypes.c_char_p, _size, _int)
+message_fields_get = _proto("mbx_message_fields_get", None, c_message_p,
+                            ctypes.POINTER(MessageFields))
 message_kind = _proto("mbx_message_kind", _int, c_message_p)
 message_correlation = _proto("mbx_message_correlation", _u64, c_message_p)
 message_body = _proto("mbx_message_body", ctypes.c_void_p, c_message_p, ctypes.POINTER(_size))

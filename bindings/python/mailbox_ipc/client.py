@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import json
-from dataclasses import dataclass, field
-from typing import Any, Iterator, List, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from . import _native as N
 from .errors import Full, InvalidArgument, Shutdown, Timeout, check
@@ -21,14 +21,21 @@ def _b(s: Optional[str]) -> Optional[bytes]:
     return None if s is None else s.encode()
 
 
-def _encode(obj: Body) -> bytes:
-    """JSON text for a body: str and bytes are taken as JSON already (the library checks
-    them), anything else is serialised compactly."""
+# One encoder for every body (json.dumps with options would build one per call). Its
+# output is one compact JSON value in UTF-8 (allow_nan=False: no NaN or Infinity, which
+# JSON does not have), so it goes as trusted text: the library skips its own check
+# (the receiver still checks every body).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _encode(obj: Body) -> Tuple[bytes, int]:
+    """JSON text for a body, and whether it is trusted: str and bytes are taken as JSON
+    already (the library checks them), anything else is serialised compactly."""
     if isinstance(obj, bytes):
-        return obj
+        return obj, 0
     if isinstance(obj, str):
-        return obj.encode()
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        return obj.encode(), 0
+    return _ENCODER.encode(obj).encode(), 1
 
 
 def _timeout(timeout_ms: Optional[float]) -> int:
@@ -36,24 +43,37 @@ def _timeout(timeout_ms: Optional[float]) -> int:
     return -1 if timeout_ms is None else int(timeout_ms)
 
 
-@dataclass
 class Message:
     """One received message. `body` is the decoded JSON value, `raw` its text."""
 
-    sender: str
-    to: str
-    seq: int
-    ts: int  #: microseconds since the Unix epoch, at send
-    raw: str
-    kind: str = "plain"  #: plain, request, reply or publication
-    correlation: int = 0  #: a request's id (requests and their replies)
-    topic: Optional[str] = None  #: the topic of a publication
-    missed: int = 0  #: publications missed just before this one (drop policy)
-    _native: Optional[int] = field(default=None, repr=False, compare=False)
+    __slots__ = ("sender", "to", "seq", "ts", "raw", "kind", "correlation", "topic", "missed",
+                 "_native", "_body")
+
+    def __init__(self, sender: str, to: str, seq: int, ts: int, raw: str, kind: str = "plain",
+                 correlation: int = 0, topic: Optional[str] = None, missed: int = 0,
+                 _native: Optional[int] = None):
+        self.sender = sender  #: the sender's client name ("mailboxd" for broker events)
+        self.to = to  #: our own name
+        self.seq = seq  #: the sender's sequence number
+        self.ts = ts  #: microseconds since the Unix epoch, at send
+        self.raw = raw  #: the body as compact JSON text
+        self.kind = kind  #: plain, request, reply or publication
+        self.correlation = correlation  #: a request's id (requests and their replies)
+        self.topic = topic  #: the topic of a publication, else None
+        self.missed = missed  #: publications missed just before this one (drop policy)
+        self._native = _native
+        self._body: Any = _UNSET
 
     @property
     def body(self) -> Any:
-        return json.loads(self.raw)
+        if self._body is _UNSET:
+            self._body = json.loads(self.raw)
+        return self._body
+
+    def __repr__(self) -> str:
+        extra = f", topic={self.topic!r}" if self.topic is not None else ""
+        return (f"Message(sender={self.sender!r}, to={self.to!r}, seq={self.seq}, "
+                f"kind={self.kind!r}{extra}, raw={self.raw!r})")
 
     def __del__(self):
         if self._native:
@@ -61,17 +81,30 @@ class Message:
             self._native = None
 
 
-def _message_from(native: int, keep: bool) -> Message:
-    size = ctypes.c_size_t()
-    ptr = N.message_body(native, ctypes.byref(size))
-    raw = ctypes.string_at(ptr, size.value).decode()
-    kind = KINDS.get(N.message_kind(native), "plain")
-    topic = N.message_topic(native)
-    return Message(sender=N.message_from(native).decode(), to=N.message_to(native).decode(),
-                   seq=N.message_seq(native), ts=N.message_ts_us(native), raw=raw, kind=kind,
-                   correlation=N.message_correlation(native),
-                   topic=topic.decode() if topic is not None else None,
-                   missed=N.message_missed(native), _native=native if keep else None)
+_UNSET = object()
+_fields = N.MessageFields()
+
+
+_fields_ref = ctypes.byref(_fields)
+
+
+def _message_from(native: int, keep: bool, to: Optional[str] = None) -> Message:
+    """A Message of the native one's fields (to: our own name, when known). The common
+    case, a plain message, reads only what it has."""
+    f = _fields
+    N.message_fields_get(native, _fields_ref)
+    kind = f.kind
+    msg = Message(f.sender.decode(), to if to is not None else f.to.decode(), f.seq, f.ts_us,
+                  f.body.decode())
+    if kind:
+        msg.kind = KINDS.get(kind, "plain")
+        msg.correlation = f.correlation
+        topic = f.topic
+        msg.topic = topic.decode() if topic is not None else None
+        msg.missed = f.missed
+    if keep:
+        msg._native = native
+    return msg
 
 
 @dataclass
@@ -141,11 +174,15 @@ class Client:
         check(N.connect(ctypes.byref(opts), ctypes.byref(handle)),
               f"connect to {namespace or N.default_namespace().decode()}")
         self._c = handle
+        self._send_opts = N.SendOptions()
+        N.send_options_init(ctypes.byref(self._send_opts))
+        self._send_opts_ref = ctypes.byref(self._send_opts)
         self._msg = N.message_new()
         if not self._msg:
             N.close(self._c)
             raise MemoryError("mbx_message_new")
         self.namespace = namespace or N.default_namespace().decode()
+        self._my_name = N.client_name(self._c).decode()
 
     # ---- life -------------------------------------------------------------------------
 
@@ -185,22 +222,25 @@ class Client:
     def send(self, to: str, obj: Body, timeout_ms: int = 5000, wait_ms: int = 0) -> None:
         """Sends obj (any JSON-serialisable value, or str/bytes holding JSON) to `to`,
         waiting up to timeout_ms for room and up to wait_ms for `to` to appear."""
-        data = _encode(obj)
-        opts = N.SendOptions()
-        N.send_options_init(ctypes.byref(opts))
+        data, trusted = _encode(obj)
+        opts = self._send_opts
         opts.timeout_ms = _timeout(timeout_ms)
         opts.wait_ms = wait_ms
-        check(N.send_ex(self._handle(), to.encode(), data, len(data), ctypes.byref(opts)),
-              f"send to {to}")
+        opts.trusted = trusted
+        code = N.send_ex(self._c or self._handle(), to.encode(), data, len(data),
+                         self._send_opts_ref)
+        if code:
+            check(code, f"send to {to}")
 
     def publish(self, topic: str, obj: Body, retain: bool = False,
                 timeout_ms: int = 5000) -> PublishResult:
         """Publishes obj on topic to every subscriber. Raises Full (with .subscriber) when
         a block-policy subscriber stayed full for timeout_ms."""
-        data = _encode(obj)
+        data, trusted = _encode(obj)
         result = N.PublishResult()
         opts = N.PublishOptions()
         N.publish_options_init(ctypes.byref(opts))
+        opts.trusted = trusted
         opts.timeout_ms = _timeout(timeout_ms)
         opts.retain = 1 if retain else 0
         opts.result = ctypes.pointer(result)
@@ -229,19 +269,23 @@ class Client:
     def recv(self, timeout_ms: Optional[float] = None) -> Message:
         """The next message, waiting up to timeout_ms (None: without limit). Raises
         Timeout when none came."""
-        check(N.recv(self._handle(), self._msg, _timeout(timeout_ms)), "receive")
+        code = N.recv(self._c or self._handle(), self._msg,
+                      -1 if timeout_ms is None else int(timeout_ms))
+        if code:
+            check(code, "receive")
         return self._take()
 
     def _take(self) -> Message:
         """A Message of what self._msg holds. A request keeps its native message (reply()
         needs it) and the client gets a fresh one."""
-        if N.message_kind(self._msg) == 1:
+        msg = _message_from(self._msg, False, self._my_name)
+        if msg.kind == "request":
             native, self._msg = self._msg, N.message_new()
             if not self._msg:
                 self._msg = native
                 raise MemoryError("mbx_message_new")
-            return _message_from(native, keep=True)
-        return _message_from(self._msg, keep=False)
+            msg._native = native
+        return msg
 
     def recv_batch(self, n: int, timeout_ms: Optional[float] = None) -> List[Message]:
         """Waits up to timeout_ms for one message, then takes up to n of those waiting."""
@@ -278,7 +322,7 @@ class Client:
 
     def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
         """Sends a request to `to` and waits for its reply; other messages stay queued."""
-        data = _encode(obj)
+        data, _ = _encode(obj)
         native = N.message_new()
         try:
             check(N.request(self._handle(), to.encode(), data, len(data), native,
@@ -289,7 +333,7 @@ class Client:
 
     def request_send(self, to: str, obj: Body, timeout_ms: int = 5000) -> int:
         """Sends a request and returns its id; see recv_reply()."""
-        data = _encode(obj)
+        data, _ = _encode(obj)
         rid = ctypes.c_uint64()
         check(N.request_send(self._handle(), to.encode(), data, len(data), _timeout(timeout_ms),
                              ctypes.byref(rid)), f"request to {to}")
@@ -309,7 +353,7 @@ class Client:
         """Answers a request (msg.kind == 'request') with obj."""
         if msg.kind != "request" or not msg._native:
             raise InvalidArgument("not a request", 12)
-        data = _encode(obj)
+        data, _ = _encode(obj)
         check(N.reply(self._handle(), msg._native, data, len(data), _timeout(timeout_ms)),
               f"reply to {msg.sender}")
 
