@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the build into a scratch prefix and builds a user's program against it twice:
-# through find_package(mailbox) (shared and static) and through pkg-config.
+# Installs the build into a scratch prefix (not the one configured: the install must be
+# relocatable), runs the installed tools, and builds a user's program against it:
+# through find_package(mailbox) (shared and static) and through pkg-config, with no
+# overrides; then the Python package, and (for a build without fault injection) that
+# MBX_FAULT does nothing.
 set -euo pipefail
 build_dir=$1
 # A sanitized library needs a sanitized program: the second argument, if any, is the
@@ -16,6 +19,11 @@ for f in bin/mailboxd bin/mbx include/mailbox.h; do
 done
 libdir=$(dirname "$(find "$scratch/prefix" -name 'libmailbox.so' | head -n 1)")
 [ -e "$libdir/libmailbox.a" ] || { echo "not installed: libmailbox.a"; exit 1; }
+# The tools find the library next to them (a relative RPATH): no LD_LIBRARY_PATH.
+for tool in mbx mailboxd; do
+    env -u LD_LIBRARY_PATH "$scratch/prefix/bin/$tool" --version >/dev/null ||
+        { echo "installed $tool does not run"; exit 1; }
+done
 
 cmake -S "$here/consumer" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$scratch/prefix" \
     -DCMAKE_C_FLAGS="$flags" >/dev/null
@@ -23,8 +31,9 @@ cmake --build "$scratch/consumer" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$scratch/consumer/consumer"
 "$scratch/consumer/consumer_static"
 
-# The .pc file names the configured prefix; point it at the scratch one.
-pc() { PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --define-variable=prefix="$scratch/prefix" "$@"; }
+# The .pc file finds its prefix from where it is: no --define-variable.
+pc() { PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config "$@"; }
+case "$(pc --cflags mailbox)" in *"$scratch/prefix"*) ;; *) echo "mailbox.pc: wrong prefix"; exit 1 ;; esac
 cc $flags -o "$scratch/pc_consumer" "$here/consumer/main.c" $(pc --cflags --libs mailbox)
 LD_LIBRARY_PATH="$libdir" "$scratch/pc_consumer"
 # The Python package, where the prefix's python3 looks (one PYTHONPATH for a scratch
@@ -34,5 +43,24 @@ pydir=$(dirname "$(find "$scratch/prefix" -name pytest_plugin.py -path '*mailbox
 if [ -z "$flags" ]; then
     env -u MBX_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$(dirname "$pydir")" /usr/bin/python3 -c \
         'import mailbox_ipc, sys; sys.exit(0 if mailbox_ipc.library_version().count(".") == 2 else 1)'
+fi
+# A build made to be installed has no fault injection: no trace of it in the library,
+# and MBX_FAULT set on a send changes nothing. (Test builds have it: CI runs this
+# script on the release build too.)
+if grep -q '^MBX_FAULT_INJECTION:BOOL=OFF' "$build_dir/CMakeCache.txt"; then
+    if grep -q -a 'MBX_FAULT' "$libdir/libmailbox.so" "$scratch/prefix/bin/mailboxd"; then
+        echo "fault injection left in an installed build"; exit 1
+    fi
+    export MBX_RUNTIME_DIR="$scratch/run"
+    ns="install-$$"
+    broker=$("$scratch/prefix/bin/mailboxd" -d -N "$ns")
+    trap 'kill "$broker" 2>/dev/null; rm -rf "$scratch"' EXIT
+    timeout 10 "$scratch/prefix/bin/mbx" recv -N "$ns" -c 1 -t 5000 x >"$scratch/got" &
+    MBX_FAULT=ring.put.locked timeout 10 "$scratch/prefix/bin/mbx" send -N "$ns" --wait 5000 \
+        x '{"fault":"ignored"}'
+    wait $!
+    [ "$(cat "$scratch/got")" = '{"fault":"ignored"}' ] || { echo "MBX_FAULT had an effect"; exit 1; }
+    kill "$broker"
+    echo "install: no fault injection in the installed build (MBX_FAULT ignored)"
 fi
 echo "install: find_package (shared, static), pkg-config and Python consumers work"

@@ -26,7 +26,8 @@ fi
 bash "$root/tests/windows/deps.sh" "$build/deps"
 
 cmake -S "$root" -B "$build/tree" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-x86_64.cmake" \
-    -DMBX_WINDOWS_DEPS="$build/deps/prefix" -DCMAKE_BUILD_TYPE=Debug >"$build/configure.log" 2>&1 ||
+    -DMBX_WINDOWS_DEPS="$build/deps/prefix" -DCMAKE_BUILD_TYPE=Debug -DMBX_FAULT_INJECTION=ON \
+    >"$build/configure.log" 2>&1 ||
     { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build/tree" -j2
 
