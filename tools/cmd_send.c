@@ -3,10 +3,12 @@
  * Lines are sent in order; the first line that fails stops the command, so everything
  * before it was delivered and nothing after it was sent. Blank lines are skipped.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "monotonic.h"
@@ -14,7 +16,8 @@
 #define SEND_DEFAULT_TIMEOUT_MS 5000
 
 static const char usage_text[] =
-    "Usage: mbx send [-N NS] [--from NAME] [-t MS] [--wait MS] TO [JSON]\n"
+    "Usage: mbx send [-N NS] [--from NAME] [-t MS] [--wait MS] [-f FILE | --whole] TO\n"
+    "                [JSON]\n"
     "Send one JSON message to the client TO; without JSON, send each line of standard\n"
     "input as one message (blank lines are skipped; the first bad line stops).\n"
     "\n"
@@ -23,16 +26,66 @@ static const char usage_text[] =
     "  -t, --timeout MS    wait up to MS for space in a full mailbox (default 5000)\n"
     "      --wait MS       wait up to MS for TO (and the broker) to be there, then send\n"
     "                      (default 0: fail at once when TO is not connected)\n"
+    "  -f, --file FILE     send the whole of FILE as one message ('-': standard input)\n"
+    "      --whole         send the whole of standard input as one message (so that\n"
+    "                      pretty-printed JSON, e.g. from jq, goes as it is)\n"
     "  -h, --help          show this help\n";
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
-    {"from", required_argument, NULL, 'f'},
+    {"from", required_argument, NULL, 'o'},
     {"timeout", required_argument, NULL, 't'},
     {"wait", required_argument, NULL, 'w'},
+    {"file", required_argument, NULL, 'f'},
+    {"whole", no_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* Reads all of in (at most max bytes) into a new buffer; NULL with *too_long or errno. */
+static char *read_whole(FILE *in, size_t max, size_t *len, bool *too_long)
+{
+    char *buf = malloc(max + 1);
+    *too_long = false;
+    if (buf == NULL)
+        return NULL;
+    *len = fread(buf, 1, max + 1, in);
+    if (ferror(in)) {
+        free(buf);
+        return NULL;
+    }
+    if (*len > max) {
+        *too_long = true;
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* -f FILE or --whole: one message of a whole file or of all of standard input. */
+static int send_whole(mbx_client *c, const char *to, const char *path, const mbx_send_options *so)
+{
+    bool from_stdin = path == NULL || strcmp(path, "-") == 0;
+    FILE *in = from_stdin ? stdin : fopen(path, "rb");
+    if (in == NULL)
+        return cli_fail("send", EXIT_USAGE, "cannot open '%s': %s", path, strerror(errno));
+    size_t max = mbx_max_message(c), len = 0;
+    bool too_long;
+    char *buf = read_whole(in, max, &len, &too_long);
+    int err_no = errno;
+    if (!from_stdin)
+        fclose(in);
+    const char *what = from_stdin ? "standard input" : path;
+    if (buf == NULL && too_long)
+        return cli_fail("send", EXIT_BAD_MESSAGE, "%s: longer than the limit of %zu bytes", what,
+                        max);
+    if (buf == NULL)
+        return cli_fail("send", EXIT_FAILURE_, "cannot read %s: %s", what, strerror(err_no));
+    mbx_err err = mbx_send_ex(c, to, buf, len, so);
+    free(buf);
+    return err == MBX_OK ? EXIT_OK_
+                         : cli_fail("send", cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
+}
 
 static int send_stdin(mbx_client *c, const char *to, const mbx_send_options *so)
 {
@@ -70,15 +123,17 @@ int cmd_send(int argc, char **argv)
     mbx_connect_options opts;
     mbx_connect_options_init(&opts);
     long long timeout = SEND_DEFAULT_TIMEOUT_MS, wait = 0;
+    const char *file = NULL;
+    bool whole = false;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:N:t:f:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;
             break;
-        case 'f':
+        case 'o':
             opts.client_name = optarg;
             break;
         case 't':
@@ -92,6 +147,12 @@ int cmd_send(int argc, char **argv)
                 return cli_fail("send", EXIT_USAGE,
                                 "--wait: '%s' is not a number of milliseconds (0..86400000)",
                                 optarg);
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'W':
+            whole = true;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -108,6 +169,11 @@ int cmd_send(int argc, char **argv)
     const char *to = argv[optind];
     if (mbx_check_name(to) != MBX_OK)
         return cli_fail("send", EXIT_USAGE, "invalid recipient name '%s'", to);
+    if ((file != NULL || whole) && rest == 2)
+        return cli_fail("send", EXIT_USAGE, "JSON on the command line and %s: choose one",
+                        file != NULL ? "--file" : "--whole");
+    if (file != NULL && whole)
+        return cli_fail("send", EXIT_USAGE, "--file and --whole: choose one");
     if (opts.client_name != NULL && mbx_check_name(opts.client_name) != MBX_OK)
         return cli_fail("send", EXIT_USAGE, "invalid --from name '%s'", opts.client_name);
     if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
@@ -143,7 +209,12 @@ int cmd_send(int argc, char **argv)
                           strlen(json), mbx_strerror(err), mbx_max_message(c));
         else
             rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
+    } else if (file != NULL || whole) {
+        rc = send_whole(c, to, file, &so);
     } else {
+        if (isatty(fileno(stdin))) /* not a hang: say what it waits for */
+            fprintf(stderr, "mbx send: reading messages from the terminal, one JSON value per "
+                            "line; end with Ctrl-D\n");
         rc = send_stdin(c, to, &so);
     }
     mbx_close(c);

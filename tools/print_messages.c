@@ -1,6 +1,7 @@
 /* print_messages.c: what mbx recv and mbx sub share: a message a line on standard
  * output, each taken from the mailbox only once it is written out. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,19 @@ static bool print_message(const mbx_message *m, bool envelope)
     return fwrite(body, 1, len, stdout) == len && fputc('\n', stdout) != EOF && fflush(stdout) == 0;
 }
 
+/* SIGINT and SIGTERM end the command cleanly: the handler asks the receive to return
+ * (mbx_interrupt is async-signal-safe), the message being written is finished, exit 0. */
+static mbx_client *volatile interrupted_client;
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (interrupted_client != NULL)
+        (void)mbx_interrupt(interrupted_client);
+}
+
 int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
                        bool envelope)
 {
@@ -32,7 +46,10 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
     int rc = EXIT_OK_;
     if (m == NULL)
         rc = cli_fail(cmd, EXIT_FAILURE_, "out of memory");
-    for (long long got = 0; m != NULL && (count == 0 || got < count); got++) {
+    interrupted_client = c;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    for (long long got = 0; m != NULL && (count == 0 || got < count) && !stop_requested; got++) {
         int wait_ms = -1;
         if (deadline >= 0) {
             long long left = deadline - monotonic_ms();
@@ -44,6 +61,8 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
         err = mbx_peek(c, m, wait_ms);
         if (err == MBX_ETIMEDOUT && count == 0)
             break; /* no count asked for: the time limit is the normal end */
+        if (err == MBX_EINTR && stop_requested)
+            break; /* stopped by a signal, between messages: a clean end */
         if (err != MBX_OK) {
             rc = err == MBX_ETIMEDOUT
                      ? cli_fail(cmd, EXIT_TIMEOUT, "timed out after %lld of %lld messages", got,
@@ -64,6 +83,9 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
             break;
         }
     }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    interrupted_client = NULL;
     mbx_message_free(m);
     return rc;
 }

@@ -704,6 +704,66 @@ time.sleep(float(sys.argv[2]))
                         _, err = procs[name].communicate(timeout=TIMEOUT)
                         self.assertEqual(procs[name].returncode, 0, err)
 
+    # ---- shell habits ---------------------------------------------------------------------
+
+    def test_send_whole_input_or_file(self):
+        ns = self.broker("--max-message", "64")
+        rx = self.background(MBX, "recv", "-N", ns, "--ready", "-c", "3", "-t", "15000", "x")
+        self.wait_ready(rx)
+        pretty = '{\n  "a": [\n    1,\n    2\n  ]\n}\n'  # as jq . prints it
+        self.assertEqual(run(MBX, "send", "-N", ns, "--whole", "x", stdin=pretty).returncode, 0)
+        path = os.path.join(tempfile.mkdtemp(), "msg.json")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('{"from": "file"}')
+        self.assertEqual(run(MBX, "send", "-N", ns, "-f", path, "x").returncode, 0)
+        self.assertEqual(run(MBX, "send", "-N", ns, "--file", "-", "x", stdin="[3]").returncode,
+                         0)
+        out, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual((rx.returncode, out), (0, '{"a":[1,2]}\n{"from":"file"}\n[3]\n'), err)
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "-f", path + ".none", "x"), 2,
+                                   "cannot open")
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "--whole", "x", "{}"), 2)
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "--whole", "-f", path, "x"), 2)
+        self.assert_one_line_error(run(MBX, "send", "-N", ns, "--whole", "x",
+                                       stdin="[" + "1," * 40 + "1]"), 6, "limit of 64 bytes")
+
+    def test_recv_and_sub_end_cleanly_on_sigint_and_sigterm(self):
+        ns = self.broker()
+        for cmd, sig in ((["recv", "-N", ns, "--ready", "x"], signal.SIGINT),
+                         (["sub", "-N", ns, "--ready", "--name", "x", "t.*"], signal.SIGTERM)):
+            with self.subTest(cmd=cmd[0]):
+                p = self.background(MBX, *cmd)
+                self.wait_ready(p)
+                send = ["send", "-N", ns, "x", "[1]"] if cmd[0] == "recv" else \
+                    ["pub", "-N", ns, "t.a", "[1]"]
+                self.assertEqual(run(MBX, *send).returncode, 0)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:  # until it has written the message out
+                    if json.loads(run(MBX, "list", "-N", ns, "--json").stdout)["clients"][0][
+                            "received"] == 1:
+                        break
+                    time.sleep(0.02)
+                p.send_signal(sig)
+                out, err = p.communicate(timeout=TIMEOUT)
+                self.assertEqual((p.returncode, out), (0, "[1]\n"), err)
+
+    def test_send_from_a_terminal_says_what_it_waits_for(self):
+        import pty
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "--ready", "-c", "1", "-t", "15000", "x")
+        self.wait_ready(rx)
+        master, slave = pty.openpty()
+        p = subprocess.Popen([MBX, "send", "-N", ns, "x"], stdin=slave, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+        self.procs.append(p)
+        os.close(slave)
+        os.write(master, b'{"typed": true}\n\x04')
+        out, err = p.communicate(timeout=TIMEOUT)
+        os.close(master)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("reading messages from the terminal", err)
+        self.assertEqual(rx.communicate(timeout=TIMEOUT)[0], '{"typed":true}\n')
+
     # ---- topics -------------------------------------------------------------------------
 
     def wait_ready(self, p):
