@@ -7,6 +7,7 @@
  * broker serves the namespace (and no second broker can race us past this point). Only
  * then is the segment created, filled, and marked ready, last.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -564,6 +565,7 @@ static void dispatch(broker *b, uint64_t key)
 
 static void shut_down(broker *b)
 {
+    daemon_notify("STOPPING=1\nSTATUS=stopping");
     seg_header *h = segment_header(&b->view);
     atomic_store(&h->state, SEG_CLOSING);
     /* Everyone blocked in the namespace wakes, re-checks and sees SEG_CLOSING. */
@@ -601,13 +603,32 @@ static void check_endpoint(broker *b)
     }
 }
 
+/* The service manager's status line, when what it says has changed. */
+static void report_status(broker *b, uint32_t *last)
+{
+    if (*last == b->reg.active)
+        return;
+    *last = b->reg.active;
+    char status[160];
+    snprintf(status, sizeof status, "STATUS=serving namespace '%s': %u clients",
+             b->opt->namespace_name, b->reg.active);
+    daemon_notify(status);
+}
+
 static void loop(broker *b)
 {
     seg_header *h = segment_header(&b->view);
     int64_t next_scrub = plat_now_ns();
+    /* A service manager's watchdog (WatchdogSec=) hears from us twice per interval. */
+    long long watchdog_us = daemon_watchdog_usec();
+    int wait_ms = watchdog_us > 0 && watchdog_us / 2000 < 1000 ? (int)(watchdog_us / 2000) : 1000;
+    if (wait_ms < 1)
+        wait_ms = 1;
+    int64_t next_watchdog = plat_now_ns();
+    uint32_t reported = UINT32_MAX;
     while (!signals_stop_requested()) {
         uint64_t keys[64];
-        int n = plat_poller_wait(b->poller, 1000, keys, 64);
+        int n = plat_poller_wait(b->poller, wait_ms, keys, 64);
         atomic_store(&h->heartbeat_us, plat_wall_us());
         if (n < 0) {
             log_msg(LOG_LEVEL_ERROR, "waiting for events failed; stopping");
@@ -615,15 +636,61 @@ static void loop(broker *b)
         }
         for (int i = 0; i < n && !signals_stop_requested(); i++)
             dispatch(b, keys[i]);
+        if (signals_take_reopen()) {
+            if (log_reopen() == 0)
+                log_msg(LOG_LEVEL_INFO, "SIGHUP: log file reopened");
+            else
+                log_msg(LOG_LEVEL_WARN,
+                        "SIGHUP: cannot reopen the log file (%s); still writing "
+                        "to the old one",
+                        strerror(errno));
+        }
+        if (watchdog_us > 0 && plat_now_ns() >= next_watchdog) {
+            daemon_notify("WATCHDOG=1");
+            next_watchdog = plat_now_ns() + watchdog_us * 1000 / 2;
+        }
         if (plat_now_ns() >= next_scrub) {
             check_endpoint(b);
             expire_lingering(b);
             expire_pending(b);
             scrub_segment(&b->scrub);
             events_purge(&b->ev, UINT32_MAX);
+            report_status(b, &reported);
             next_scrub = plat_now_ns() + 1000000000LL;
         }
     }
+}
+
+/* Where the log goes, decided before anything else can go wrong: --log's file (which must
+ * open), stderr in the foreground, and in the background syslog, or, without one, a file
+ * named here (never nowhere). Returns an exit code. */
+static int open_log(const broker_options *opt)
+{
+    log_set_namespace(opt->namespace_name);
+    if (opt->log_level >= 0)
+        log_set_level((enum log_level)opt->log_level);
+    else
+        log_set_verbosity(opt->verbosity);
+    if (opt->log_path != NULL) {
+        if (log_open_file(opt->log_path) == 0)
+            return BROKER_EXIT_OK;
+        fprintf(stderr, "mailboxd: cannot open log file '%s': %s\n", opt->log_path,
+                strerror(errno));
+        return BROKER_EXIT_FAILURE;
+    }
+    if (!opt->daemon || log_use_syslog() == 0)
+        return BROKER_EXIT_OK;
+    char path[4096] = "";
+    if (daemon_log_fallback(opt->namespace_name, path, sizeof path) != 0 ||
+        log_open_file(path) != 0) {
+        fprintf(stderr,
+                "mailboxd: no system log (/dev/log) and cannot write a log file%s%s%s; "
+                "use --log PATH\n",
+                path[0] ? " (" : "", path, path[0] ? ")" : "");
+        return BROKER_EXIT_FAILURE;
+    }
+    fprintf(stderr, "mailboxd: no system log (/dev/log); logging to %s\n", path);
+    return BROKER_EXIT_OK;
 }
 
 int broker_run(const broker_options *opt)
@@ -631,7 +698,9 @@ int broker_run(const broker_options *opt)
     broker b;
     memset(&b, 0, sizeof b);
     b.opt = opt;
-    log_set_verbosity(opt->verbosity);
+    int log_rc = open_log(opt);
+    if (log_rc != BROKER_EXIT_OK)
+        return log_rc;
     plat_raise_handle_limit();
 
     mbx_err err = plat_chan_listen(opt->namespace_name, opt->mode, &b.listener);
@@ -676,13 +745,11 @@ int broker_run(const broker_options *opt)
     atomic_store(&segment_header(&b.view)->state, SEG_READY);
     presence_changed(&b.view);
     scrub_init(&b.scrub, &b.reg);
-    if (opt->log_path != NULL && log_redirect(opt->log_path, 0) != 0)
-        log_msg(LOG_LEVEL_WARN, "cannot open log file '%s'; logging to stderr", opt->log_path);
-    else if (opt->log_path == NULL && opt->daemon)
-        log_redirect(NULL, 1);
     describe_geometry(&b);
     daemon_ready();
-    daemon_notify_ready();
+    char status[160];
+    snprintf(status, sizeof status, "serving namespace '%s'", opt->namespace_name);
+    daemon_notify_ready(status);
 
     loop(&b);
 

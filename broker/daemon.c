@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,7 +86,7 @@ void daemon_failed(int code)
     report((unsigned char)code);
 }
 
-void daemon_notify_ready(void)
+void daemon_notify(const char *state)
 {
     const char *path = getenv("NOTIFY_SOCKET");
     if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= 108)
@@ -98,9 +99,57 @@ void daemon_notify_ready(void)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
-    char msg[64];
-    int n = snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld", (long)getpid());
-    (void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&addr,
+    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
     close(fd);
+}
+
+void daemon_notify_ready(const char *status)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "READY=1\nMAINPID=%ld\nSTATUS=%s", (long)getpid(), status);
+    daemon_notify(msg);
+}
+
+long long daemon_watchdog_usec(void)
+{
+    const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    if (usec == NULL || (pid != NULL && strtol(pid, NULL, 10) != (long)getpid()))
+        return 0;
+    long long v = strtoll(usec, NULL, 10);
+    return v > 0 ? v : 0;
+}
+
+/* Makes path's folders (mode 0755 for root's, 0700 otherwise); 0 or -1. */
+static int make_dirs(char *path, mode_t mode)
+{
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, mode);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return 0;
+}
+
+int daemon_log_fallback(const char *ns, char *path, size_t cap)
+{
+    int n;
+    if (geteuid() == 0) {
+        n = snprintf(path, cap, "/var/log/mailbox/%s.log", ns);
+    } else {
+        const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        if (state != NULL && state[0] == '/')
+            n = snprintf(path, cap, "%s/mailbox/%s.log", state, ns);
+        else if (home != NULL && home[0] == '/')
+            n = snprintf(path, cap, "%s/.local/state/mailbox/%s.log", home, ns);
+        else
+            return -1;
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    return make_dirs(path, geteuid() == 0 ? 0755 : 0700);
 }

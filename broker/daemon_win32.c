@@ -21,4 +21,25 @@ void daemon_failed(int code)
     (void)code;
 }
 
-void daemon_notify_ready(void) {}
+void daemon_notify(const char *state)
+{
+    (void)state;
+}
+
+void daemon_notify_ready(const char *status)
+{
+    (void)status;
+}
+
+long long daemon_watchdog_usec(void)
+{
+    return 0;
+}
+
+int daemon_log_fallback(const char *ns, char *path, size_t cap)
+{
+    (void)ns;
+    (void)path;
+    (void)cap;
+    return -1;
+}

@@ -1,4 +1,5 @@
-/* log.c: timestamped log lines; the target is chosen once at start-up. */
+/* log.c: one line per event, to stderr, a file (reopened on SIGHUP) or syslog. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,43 +11,94 @@
 
 static int max_level = LOG_LEVEL_INFO;
 static FILE *target; /* NULL: stderr */
+static char target_path[4096];
 static int to_syslog;
+static char ns_name[MBX_NAME_MAX + 1] = "-";
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_verbosity(int verbosity)
 {
     max_level = verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 }
 
-int log_redirect(const char *path, int use_syslog)
+void log_set_level(enum log_level level)
 {
-    if (path != NULL) {
-        FILE *f = fopen(path, "a");
-        if (f == NULL)
-            return -1;
+    max_level = (int)level;
+}
+
+int log_parse_level(const char *name)
+{
+    for (int i = 0; i <= LOG_LEVEL_DEBUG; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void log_set_namespace(const char *ns)
+{
+    snprintf(ns_name, sizeof ns_name, "%s", ns);
+}
+
+static FILE *open_append(const char *path)
+{
+    FILE *f = fopen(path, "a");
+    if (f != NULL)
         setvbuf(f, NULL, _IOLBF, 0);
-        target = f;
-        return 0;
-    }
-    if (use_syslog && log_sink_open_system() == 0)
-        to_syslog = 1;
+    return f;
+}
+
+int log_open_file(const char *path)
+{
+    FILE *f = open_append(path);
+    if (f == NULL)
+        return -1;
+    if (target != NULL)
+        fclose(target);
+    target = f;
+    snprintf(target_path, sizeof target_path, "%s", path);
+    to_syslog = 0;
+    return 0;
+}
+
+int log_reopen(void)
+{
+    if (target == NULL)
+        return 0; /* stderr or syslog: nothing to reopen */
+    FILE *f = open_append(target_path);
+    if (f == NULL)
+        return -1; /* keep writing where we were: a line lost is worse than a late rotation */
+    fclose(target);
+    target = f;
+    return 0;
+}
+
+int log_use_syslog(void)
+{
+    if (log_sink_open_system() != 0)
+        return -1;
+    to_syslog = 1;
     return 0;
 }
 
 static void log_line(enum log_level level, unsigned long suppressed, const char *fmt, va_list ap)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    char more[64] = "";
+    if (suppressed > 0)
+        snprintf(more, sizeof more, " (%lu more like this in the last second)", suppressed);
     if (to_syslog) {
-        log_sink_system(level, fmt, ap);
+        log_sink_system(level, ns_name, text, more);
         return;
     }
-    FILE *out = target != NULL ? target : stderr;
-    char stamp[32];
+    /* One greppable line: time (RFC 3339, milliseconds, zone), program[pid], namespace,
+     * level, message. */
+    char stamp[40];
     log_sink_stamp(stamp, sizeof stamp);
-    fprintf(out, "%s mailboxd[%lld] %s: ", stamp, (long long)plat_pid(), names[level]);
-    vfprintf(out, fmt, ap);
-    if (suppressed > 0)
-        fprintf(out, " (%lu more like this in the last second)", suppressed);
-    fputc('\n', out);
+    FILE *out = target != NULL ? target : stderr;
+    fprintf(out, "%s mailboxd[%lld] %s %s: %s%s\n", stamp, (long long)plat_pid(), ns_name,
+            level_names[level], text, more);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

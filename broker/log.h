@@ -12,8 +12,18 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_
 
 /* verbosity 0 logs up to INFO, 1 and more everything. */
 void log_set_verbosity(int verbosity);
-/* Sends further lines to path (append), or to syslog when path is NULL. Returns 0 or -1. */
-int log_redirect(const char *path, int use_syslog);
+/* Logs up to level (--log-level). */
+void log_set_level(enum log_level level);
+/* "error", "warn", "info", "debug" to a level, or -1. */
+int log_parse_level(const char *name);
+/* The namespace every line names. */
+void log_set_namespace(const char *ns);
+/* Sends further lines to path (appended; remembered for log_reopen). 0, or -1 (errno). */
+int log_open_file(const char *path);
+/* Opens the file again (SIGHUP: after a rotation). 0, or -1 (errno; the old one stays). */
+int log_reopen(void);
+/* Sends further lines to the system log. 0, or -1 where there is none (no /dev/log). */
+int log_use_syslog(void);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(MBX_PRINTF_ARCHETYPE, 2, 3)));
 

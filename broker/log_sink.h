@@ -7,10 +7,13 @@
 
 #include "log.h"
 
-/* Opens the system log (syslog); -1 where there is none (Windows: use --log). */
+/* Opens the system log (syslog); -1 where there is none: no /dev/log (a container),
+ * Windows (use --log). */
 int log_sink_open_system(void);
-void log_sink_system(enum log_level level, const char *fmt, va_list ap);
-/* The local time now as "YYYY-MM-DDTHH:MM:SS". */
+/* One record: "<ns> <text><more>" at level. */
+void log_sink_system(enum log_level level, const char *ns, const char *text, const char *more);
+/* The local time now, RFC 3339 with milliseconds and the zone:
+ * "YYYY-MM-DDTHH:MM:SS.mmm+hh:mm". */
 void log_sink_stamp(char *buf, size_t cap);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "log.h"
 #include "options.h"
 #include "segment.h"
 
@@ -26,8 +27,11 @@ static const char usage_text[] =
     "  -d, --daemon           run in the background; return once clients can connect,\n"
     "                         printing the broker's pid\n"
     "      --pidfile PATH     write the broker's pid to PATH while it runs\n"
-    "      --log PATH         append log lines to PATH (default: stderr; syslog with -d)\n"
-    "  -v, --verbose          more log output (repeat for more)\n"
+    "      --log PATH         append log lines to PATH, reopened on SIGHUP (default:\n"
+    "                         stderr; with -d, syslog, or a file named at start when\n"
+    "                         there is no /dev/log)\n"
+    "      --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  -v, --verbose          log everything (as --log-level debug)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
@@ -44,6 +48,7 @@ enum {
     OPT_FRESH,
     OPT_PIDFILE,
     OPT_LOG,
+    OPT_LOG_LEVEL,
     OPT_VERSION
 };
 
@@ -59,6 +64,7 @@ static const struct option long_options[] = {
     {"daemon", no_argument, NULL, 'd'},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"log", required_argument, NULL, OPT_LOG},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -98,6 +104,7 @@ int options_parse(int argc, char **argv, broker_options *opt)
     opt->subscriptions = SEG_DEFAULT_SUBSCRIPTIONS;
     opt->retained = SEG_DEFAULT_RETAINED;
     opt->mode = BROKER_DEFAULT_MODE;
+    opt->log_level = -1;
     const char *ns = mbx_default_namespace();
     char range[64];
 
@@ -162,6 +169,12 @@ int options_parse(int argc, char **argv, broker_options *opt)
             break;
         case OPT_LOG:
             opt->log_path = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            opt->log_level = log_parse_level(optarg);
+            if (opt->log_level < 0)
+                return usage_error("--log-level: '%s' is not error, warn, info or debug%s", optarg,
+                                   "");
             break;
         case 'v':
             opt->verbosity++;

@@ -25,6 +25,7 @@ typedef struct broker_options {
     const char *pidfile;
     const char *log_path;
     int verbosity;
+    int log_level; /* enum log_level, or -1: from verbosity */
 } broker_options;
 
 /* mailboxd's exit codes (docs/cli.md). */

@@ -9,6 +9,8 @@
 /* Installs the handlers; *wake becomes readable when a stop is requested. 0 or -1. */
 int signals_install(plat_handle *wake);
 bool signals_stop_requested(void);
+/* True once after SIGHUP (POSIX): reopen the log file. */
+bool signals_take_reopen(void);
 /* The signal that asked us to stop (for the log), 0 if none. */
 int signals_last(void);
 

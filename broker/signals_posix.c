@@ -6,11 +6,20 @@
 #include "signals.h"
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reopen_asked;
 static plat_handle wake_handle = PLAT_NO_HANDLE;
 
 static void on_stop(int sig)
 {
     stop_signal = sig;
+    if (wake_handle != PLAT_NO_HANDLE)
+        plat_notifier_post(wake_handle);
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reopen_asked = 1;
     if (wake_handle != PLAT_NO_HANDLE)
         plat_notifier_post(wake_handle);
 }
@@ -25,11 +34,21 @@ int signals_install(plat_handle *wake)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
         return -1;
+    sa.sa_handler = on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        return -1;
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
     *wake = wake_handle;
     return 0;
+}
+
+bool signals_take_reopen(void)
+{
+    if (!reopen_asked)
+        return false;
+    reopen_asked = 0;
+    return true;
 }
 
 bool signals_stop_requested(void)

@@ -57,3 +57,8 @@ int signals_last(void)
 {
     return (int)stop_event;
 }
+
+bool signals_take_reopen(void)
+{
+    return false; /* no SIGHUP on Windows */
+}

@@ -704,6 +704,84 @@ time.sleep(float(sys.argv[2]))
                         _, err = procs[name].communicate(timeout=TIMEOUT)
                         self.assertEqual(procs[name].returncode, 0, err)
 
+    # ---- logs and the service manager ---------------------------------------------------
+
+    def test_log_lines_levels_and_sighup_reopen(self):
+        d = tempfile.mkdtemp()
+        log = os.path.join(d, "broker.log")
+        ns = self.broker("--log", log, "--log-level", "debug")
+        self.assertEqual(run(MBX, "send", "-N", ns, "--wait", "100", "nobody", "1").returncode, 5)
+        with open(log, encoding="utf-8") as f:
+            first = f.readline()
+        # RFC 3339 with milliseconds and the zone, then program[pid], namespace, level.
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                                r"mailboxd\[\d+\] " + ns.replace(".", r"\.") + r" info: ")
+        # Rotation: move the file away, SIGHUP, and the broker writes a new one.
+        os.rename(log, log + ".1")
+        broker = self.namespaces[-1].proc
+        broker.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(log) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(log, encoding="utf-8") as f:
+            self.assertIn("log file reopened", f.read())
+        self.assertIsNone(broker.poll())  # SIGHUP does not stop it
+        # A log that cannot be opened stops the start, in one line (never logs nowhere).
+        self.assert_one_line_error(run(MAILBOXD, "-N", new_namespace("nolog"), "--log",
+                                       os.path.join(d, "none", "x.log")), 1, "cannot open log")
+        self.assert_one_line_error(run(MAILBOXD, "--log-level", "loud"), 2, "--log-level")
+
+    def test_daemon_logs_somewhere_it_names(self):
+        ns = new_namespace("dlog")
+        r = run(MAILBOXD, "-N", ns, "-d")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = int(r.stdout)
+        try:
+            if os.path.exists("/dev/log"):
+                self.assertEqual(r.stderr, "")  # syslog
+            else:
+                self.assertIn("no system log (/dev/log); logging to ", r.stderr)
+                path = r.stderr.strip().rsplit(" ", 1)[1]
+                with open(path, encoding="utf-8") as f:
+                    self.assertIn(f" {ns} info: namespace '{ns}' ready", f.read())
+                os.unlink(path)
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def test_service_manager_hears_status_watchdog_and_stopping(self):
+        ns = new_namespace("notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        name = f"mbxtest-notify-{ns}"
+        sock.bind("\0" + name)
+        sock.settimeout(10)
+        env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="200000")
+        broker = subprocess.Popen([MAILBOXD, "-N", ns], env=env, stderr=subprocess.DEVNULL,
+                                  preexec_fn=_die_with_parent)
+        seen = []
+        try:
+            def until(pred):
+                while not pred():
+                    seen.append(sock.recv(512).decode())
+            until(lambda: any("READY=1" in m for m in seen))
+            ready = [m for m in seen if "READY=1" in m][0]
+            self.assertIn(f"MAINPID={broker.pid}", ready)
+            self.assertIn(f"STATUS=serving namespace '{ns}'", ready)
+            until(lambda: sum(m == "WATCHDOG=1" for m in seen) >= 2)  # every 100 ms
+            rx = self.background(MBX, "recv", "-N", ns, "--ready", "x")
+            self.wait_ready(rx)
+            until(lambda: any("1 clients" in m for m in seen))
+            broker.send_signal(signal.SIGTERM)
+            until(lambda: any("STOPPING=1" in m for m in seen))
+            self.assertEqual(broker.wait(timeout=10), 0)
+        finally:
+            sock.close()
+            if broker.poll() is None:
+                broker.kill()
+                broker.wait()
+
     # ---- shell habits ---------------------------------------------------------------------
 
     def test_send_whole_input_or_file(self):
