@@ -82,6 +82,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     rec->lingering = false;
     rec->group = group;
     reg->active++;
+    atomic_fetch_add(&segment_header(reg->view)->clients_seen, 1);
     *slot = i;
     presence_changed(reg->view);
     return MBX_OK;
@@ -117,6 +118,7 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->pid, pid);
     presence_changed(reg->view);
+    atomic_fetch_add(&segment_header(reg->view)->clients_seen, 1);
 }
 
 void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen)

@@ -28,6 +28,7 @@ enum mbx_exit {
     EXIT_NAME = 9,         /* name taken, or no free slot */
     EXIT_CORRUPT = 10,     /* version mismatch or corrupt shared memory */
     EXIT_OUTPUT = 11,      /* recv: a message could not be written out (it stays queued) */
+    EXIT_BUSY = 12,        /* clean: a broker serves the namespace */
 };
 
 /* The exit code for a library error. */
@@ -74,6 +75,8 @@ int cmd_request(int argc, char **argv);
 int cmd_reply(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
+int cmd_namespaces(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 
 #endif

@@ -1,44 +1,87 @@
-/* mbx list: the broker, the namespace's geometry and its clients, as a table or JSON. */
+/* mbx list: the broker, the namespace's geometry and totals, its clients and their
+ * subscriptions, as a table or JSON, once or (--watch) again every interval. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char usage_text[] =
-    "Usage: mbx list [-N NS] [--json]\n"
-    "Show the broker (pid, uptime, epoch), the namespace's geometry and each client:\n"
-    "name, pid ('linger' for a mailbox waiting for its client to come back), messages\n"
-    "waiting, sent, received, refused as full, topic subscriptions and publications\n"
-    "missed (dropped); then each subscription: client, pattern and policy.\n"
+    "Usage: mbx list [-N NS] [--json] [--watch [-i SECONDS]]\n"
+    "Show the broker (pid, uptime, epoch), the namespace's geometry and totals, and each\n"
+    "client: name, pid ('linger' for a mailbox waiting for its client to come back),\n"
+    "messages waiting, sent, received, refused as full, topic subscriptions and\n"
+    "publications missed (dropped); then each subscription: client, pattern and policy.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --json          print one JSON object (schemas/list.schema.json)\n"
+    "  -w, --watch         show it again every interval until interrupted (a live table;\n"
+    "                      with --json, one object per line)\n"
+    "  -i, --interval S    seconds between two looks (default 1; 0.1..3600)\n"
     "  -h, --help          show this help\n";
 
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"json", no_argument, NULL, 'j'},
+    {"watch", no_argument, NULL, 'w'},
+    {"interval", required_argument, NULL, 'i'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-static int print_row(const mbx_client_info *ci, void *arg)
+/* One look at the namespace: what mbx_inspect and mbx_inspect_subscriptions report. */
+typedef struct snapshot {
+    mbx_namespace_info info;
+    mbx_client_info *clients;
+    size_t nclients, cap_clients;
+    mbx_subscription_info *subs;
+    size_t nsubs, cap_subs;
+} snapshot;
+
+static int add_client(const mbx_client_info *ci, void *arg)
 {
-    (void)arg;
-    char pid[24];
-    if (ci->lingering)
-        snprintf(pid, sizeof pid, "linger");
-    else
-        snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
-    printf("%-24s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %5u %8" PRIu64
-           "%s\n",
-           ci->name, ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
-           ci->subscriptions, ci->dropped, ci->group ? "  group" : "");
+    snapshot *s = arg;
+    if (s->nclients == s->cap_clients) {
+        size_t cap = s->cap_clients ? 2 * s->cap_clients : 16;
+        mbx_client_info *p = realloc(s->clients, cap * sizeof *p);
+        if (p == NULL)
+            return 1;
+        s->clients = p;
+        s->cap_clients = cap;
+    }
+    s->clients[s->nclients++] = *ci;
     return 0;
+}
+
+static int add_subscription(const mbx_subscription_info *si, void *arg)
+{
+    snapshot *s = arg;
+    if (s->nsubs == s->cap_subs) {
+        size_t cap = s->cap_subs ? 2 * s->cap_subs : 16;
+        mbx_subscription_info *p = realloc(s->subs, cap * sizeof *p);
+        if (p == NULL)
+            return 1;
+        s->subs = p;
+        s->cap_subs = cap;
+    }
+    s->subs[s->nsubs++] = *si;
+    return 0;
+}
+
+static mbx_err take_snapshot(const char *ns, snapshot *s)
+{
+    s->nclients = s->nsubs = 0;
+    /* Subscriptions first: a client's list is then complete, or it has ended. */
+    mbx_err err = mbx_inspect_subscriptions(ns, add_subscription, s);
+    if (err == MBX_OK)
+        err = mbx_inspect(ns, &s->info, add_client, s);
+    return err;
 }
 
 static const char *policy_name(int policy)
@@ -46,79 +89,64 @@ static const char *policy_name(int policy)
     return policy == MBX_SUB_BLOCK ? "block" : "drop";
 }
 
-static int print_subscription(const mbx_subscription_info *si, void *arg)
+/* Width of the name columns: the longest name, at least the heading's. */
+static int name_width(const snapshot *s, int least)
 {
-    bool *first = arg;
-    if (*first)
-        printf("\n%-24s %-40s %s\n", "SUBSCRIBER", "PATTERN", "POLICY");
-    *first = false;
-    printf("%-24s %-40s %s\n", si->client, si->pattern, policy_name(si->policy));
-    return 0;
+    int w = least;
+    for (size_t i = 0; i < s->nclients; i++)
+        if ((int)strlen(s->clients[i].name) > w)
+            w = (int)strlen(s->clients[i].name);
+    for (size_t i = 0; i < s->nsubs; i++)
+        if ((int)strlen(s->subs[i].client) > w)
+            w = (int)strlen(s->subs[i].client);
+    return w;
 }
 
-/* The namespace's subscriptions, as a JSON array of {slot, pattern, policy}. */
-static int add_json_subscription(const mbx_subscription_info *si, void *arg)
+static void print_table(const snapshot *s)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "slot", si->slot);
-    cJSON_AddStringToObject(o, "pattern", si->pattern);
-    cJSON_AddStringToObject(o, "policy", policy_name(si->policy));
-    cJSON_AddItemToArray((cJSON *)arg, o);
-    return 0;
-}
-
-typedef struct json_walk {
-    cJSON *clients;
-    const cJSON *subscriptions; /* every subscription, with its slot */
-} json_walk;
-
-static int add_json_client(const mbx_client_info *ci, void *arg)
-{
-    json_walk *w = arg;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", ci->name);
-    cJSON_AddNumberToObject(o, "slot", ci->slot);
-    cJSON_AddNumberToObject(o, "pid", (double)ci->pid);
-    cJSON_AddNumberToObject(o, "waiting", (double)ci->waiting);
-    cJSON_AddNumberToObject(o, "sent", (double)ci->sent);
-    cJSON_AddNumberToObject(o, "received", (double)ci->received);
-    cJSON_AddNumberToObject(o, "refused_full", (double)ci->refused_full);
-    cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
-    cJSON_AddBoolToObject(o, "group", ci->group != 0);
-    cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
-    cJSON_AddNumberToObject(o, "dropped", (double)ci->dropped);
-    cJSON *mine = cJSON_AddArrayToObject(o, "subscriptions");
-    const cJSON *s;
-    cJSON_ArrayForEach(s, w->subscriptions)
-    {
-        if (cJSON_GetObjectItem(s, "slot")->valuedouble != (double)ci->slot)
-            continue;
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "pattern", cJSON_GetObjectItem(s, "pattern")->valuestring);
-        cJSON_AddStringToObject(p, "policy", cJSON_GetObjectItem(s, "policy")->valuestring);
-        cJSON_AddItemToArray(mine, p);
+    const mbx_namespace_info *info = &s->info;
+    int64_t up = info->uptime_s;
+    printf("namespace  %s\n", info->namespace_name);
+    printf("broker     pid %" PRId64 ", up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, epoch %" PRIu64
+           "\n",
+           info->broker_pid, up / 3600, up / 60 % 60, up % 60, info->epoch);
+    printf("geometry   %u slots x %u messages x %u bytes, %" PRIu64 " bytes reserved\n",
+           info->slots, info->depth, info->max_message, info->segment_bytes);
+    printf("clients    %u of %u; %" PRIu64 " seen since the namespace was made\n", info->clients,
+           info->slots, info->clients_seen);
+    printf("totals     %" PRIu64 " sent, %" PRIu64 " received, %" PRIu64
+           " refused as full, %" PRIu64 " discarded with their recipient\n",
+           info->total_sent, info->total_received, info->total_refused_full, info->discarded);
+    printf("topics     %u of %u subscriptions, %u of %u retained messages\n", info->subscriptions,
+           info->max_subscriptions, info->retained, info->max_retained);
+    int w = name_width(s, 4);
+    printf("\n%-*s %5s %8s %8s %10s %10s %8s %5s %8s\n", w, "NAME", "SLOT", "PID", "WAITING",
+           "SENT", "RECEIVED", "FULL", "SUBS", "DROPPED");
+    for (size_t i = 0; i < s->nclients; i++) {
+        const mbx_client_info *ci = &s->clients[i];
+        char pid[24];
+        if (ci->lingering)
+            snprintf(pid, sizeof pid, "linger");
+        else
+            snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
+        printf("%-*s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %5u %8" PRIu64
+               "%s\n",
+               w, ci->name, ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
+               ci->subscriptions, ci->dropped, ci->group ? "  group" : "");
     }
-    cJSON_AddItemToArray(w->clients, o);
-    return 0;
+    if (s->nsubs == 0)
+        return;
+    int sw = name_width(s, 10);
+    printf("\n%-*s %-40s %s\n", sw, "SUBSCRIBER", "PATTERN", "POLICY");
+    for (size_t i = 0; i < s->nsubs; i++)
+        printf("%-*s %-40s %s\n", sw, s->subs[i].client, s->subs[i].pattern,
+               policy_name(s->subs[i].policy));
 }
 
-static int list_json(const char *ns, mbx_namespace_info *info)
+static char *to_json(const snapshot *s)
 {
+    const mbx_namespace_info *info = &s->info;
     cJSON *root = cJSON_CreateObject();
-    cJSON *clients = cJSON_CreateArray();
-    cJSON *subscriptions = cJSON_CreateArray();
-    json_walk w = {.clients = clients, .subscriptions = subscriptions};
-    /* Subscriptions first: a client's list is complete, or it ends (a snapshot). */
-    mbx_err err = mbx_inspect_subscriptions(ns, add_json_subscription, subscriptions);
-    if (err == MBX_OK)
-        err = mbx_inspect(ns, info, add_json_client, &w);
-    cJSON_Delete(subscriptions);
-    if (err != MBX_OK) {
-        cJSON_Delete(root);
-        cJSON_Delete(clients);
-        return cli_fail_err("list", err,
-                            info->namespace_name[0] ? info->namespace_name : "namespace");
-    }
     cJSON_AddStringToObject(root, "namespace", info->namespace_name);
     cJSON *broker = cJSON_AddObjectToObject(root, "broker");
     cJSON_AddNumberToObject(broker, "pid", (double)info->broker_pid);
@@ -130,14 +158,55 @@ static int list_json(const char *ns, mbx_namespace_info *info)
     cJSON_AddNumberToObject(geo, "max_message", info->max_message);
     cJSON_AddNumberToObject(geo, "segment_bytes", (double)info->segment_bytes);
     cJSON_AddNumberToObject(root, "discarded", (double)info->discarded);
+    cJSON *totals = cJSON_AddObjectToObject(root, "totals");
+    cJSON_AddNumberToObject(totals, "sent", (double)info->total_sent);
+    cJSON_AddNumberToObject(totals, "received", (double)info->total_received);
+    cJSON_AddNumberToObject(totals, "refused_full", (double)info->total_refused_full);
+    cJSON_AddNumberToObject(totals, "discarded", (double)info->discarded);
+    cJSON_AddNumberToObject(totals, "clients_seen", (double)info->clients_seen);
     cJSON *topics = cJSON_AddObjectToObject(root, "topics");
     cJSON_AddNumberToObject(topics, "subscriptions", info->subscriptions);
     cJSON_AddNumberToObject(topics, "max_subscriptions", info->max_subscriptions);
     cJSON_AddNumberToObject(topics, "retained", info->retained);
     cJSON_AddNumberToObject(topics, "max_retained", info->max_retained);
-    cJSON_AddItemToObject(root, "clients", clients);
+    cJSON *clients = cJSON_AddArrayToObject(root, "clients");
+    for (size_t i = 0; i < s->nclients; i++) {
+        const mbx_client_info *ci = &s->clients[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", ci->name);
+        cJSON_AddNumberToObject(o, "slot", ci->slot);
+        cJSON_AddNumberToObject(o, "pid", (double)ci->pid);
+        cJSON_AddNumberToObject(o, "waiting", (double)ci->waiting);
+        cJSON_AddNumberToObject(o, "sent", (double)ci->sent);
+        cJSON_AddNumberToObject(o, "received", (double)ci->received);
+        cJSON_AddNumberToObject(o, "refused_full", (double)ci->refused_full);
+        cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
+        cJSON_AddBoolToObject(o, "group", ci->group != 0);
+        cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
+        cJSON_AddNumberToObject(o, "dropped", (double)ci->dropped);
+        cJSON *mine = cJSON_AddArrayToObject(o, "subscriptions");
+        for (size_t k = 0; k < s->nsubs; k++) {
+            if (s->subs[k].slot != ci->slot)
+                continue;
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "pattern", s->subs[k].pattern);
+            cJSON_AddStringToObject(p, "policy", policy_name(s->subs[k].policy));
+            cJSON_AddItemToArray(mine, p);
+        }
+        cJSON_AddItemToArray(clients, o);
+    }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
+    return text;
+}
+
+static int show(const snapshot *s, bool json)
+{
+    if (!json) {
+        print_table(s);
+        return EXIT_OK_;
+    }
+    char *text = to_json(s);
     if (text == NULL)
         return cli_fail("list", EXIT_FAILURE_, "out of memory");
     puts(text);
@@ -145,14 +214,59 @@ static int list_json(const char *ns, mbx_namespace_info *info)
     return EXIT_OK_;
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_stop(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+/* --watch: a look every interval until SIGINT or SIGTERM (exit 0). A namespace without
+ * a broker for a while (a restart) is said, and watched for again. */
+static int watch(const char *ns, bool json, double interval_s)
+{
+    signal(SIGINT, on_watch_stop);
+    signal(SIGTERM, on_watch_stop);
+    bool tty = !json && isatty(fileno(stdout));
+    snapshot s = {0};
+    while (!watch_stop) {
+        mbx_err err = take_snapshot(ns, &s);
+        if (tty)
+            fputs("\033[H\033[2J", stdout); /* the table in place */
+        if (err == MBX_OK) {
+            if (!json) {
+                time_t now = time(NULL);
+                char stamp[32];
+                strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime(&now));
+                printf("every %gs, %s\n\n", interval_s, stamp);
+            }
+            (void)show(&s, json);
+        } else if (json) {
+            printf("{\"namespace\":\"%s\",\"error\":\"%s\"}\n", ns, mbx_strerror(err));
+        } else {
+            printf("%s: %s (watching)\n", ns, mbx_strerror(err));
+        }
+        if (fflush(stdout) != 0)
+            break; /* nobody reads any more */
+        long long ms = (long long)(interval_s * 1000);
+        for (long long slept = 0; slept < ms && !watch_stop; slept += 50)
+            usleep(50 * 1000);
+    }
+    free(s.clients);
+    free(s.subs);
+    return EXIT_OK_;
+}
+
 int cmd_list(int argc, char **argv)
 {
     const char *ns = NULL;
-    bool json = false;
+    bool json = false, watching = false;
+    double interval_s = 1.0;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:N:wi:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             ns = optarg;
@@ -160,6 +274,17 @@ int cmd_list(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'w':
+            watching = true;
+            break;
+        case 'i': {
+            char *end = NULL;
+            interval_s = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(interval_s >= 0.1 && interval_s <= 3600))
+                return cli_fail("list", EXIT_USAGE,
+                                "--interval: '%s' is not a number of seconds in 0.1..3600", optarg);
+            break;
+        }
         case 'h':
             fputs(usage_text, stdout);
             return EXIT_OK_;
@@ -175,29 +300,12 @@ int cmd_list(int argc, char **argv)
         ns = mbx_default_namespace();
     if (mbx_check_name(ns) != MBX_OK)
         return cli_fail("list", EXIT_USAGE, "invalid namespace name '%s'", ns);
-    mbx_namespace_info info;
-    memset(&info, 0, sizeof info);
-    if (json)
-        return list_json(ns, &info);
-    mbx_err err = mbx_inspect(ns, &info, NULL, NULL);
-    if (err != MBX_OK)
-        return cli_fail_namespace("list", err, ns);
-    int64_t up = info.uptime_s;
-    printf("namespace  %s\n", info.namespace_name);
-    printf("broker     pid %" PRId64 ", up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, epoch %" PRIu64
-           "\n",
-           info.broker_pid, up / 3600, up / 60 % 60, up % 60, info.epoch);
-    printf("geometry   %u slots x %u messages x %u bytes, %" PRIu64 " bytes reserved\n", info.slots,
-           info.depth, info.max_message, info.segment_bytes);
-    printf("clients    %u of %u; %" PRIu64 " messages discarded with their recipient\n",
-           info.clients, info.slots, info.discarded);
-    printf("topics     %u of %u subscriptions, %u of %u retained messages\n", info.subscriptions,
-           info.max_subscriptions, info.retained, info.max_retained);
-    printf("\n%-24s %5s %8s %8s %10s %10s %8s %5s %8s\n", "NAME", "SLOT", "PID", "WAITING", "SENT",
-           "RECEIVED", "FULL", "SUBS", "DROPPED");
-    err = mbx_inspect(ns, &info, print_row, NULL);
-    bool first = true;
-    if (err == MBX_OK)
-        err = mbx_inspect_subscriptions(ns, print_subscription, &first);
-    return err == MBX_OK ? EXIT_OK_ : cli_fail_err("list", err, ns);
+    if (watching)
+        return watch(ns, json, interval_s);
+    snapshot s = {0};
+    mbx_err err = take_snapshot(ns, &s);
+    int rc = err == MBX_OK ? show(&s, json) : cli_fail_namespace("list", err, ns);
+    free(s.clients);
+    free(s.subs);
+    return rc;
 }

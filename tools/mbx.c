@@ -24,8 +24,11 @@ static const char usage_text[] =
     "                 subscribe to the topics PATTERN selects and print each publication\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"
-    "  list [-N NS] [--json]\n"
-    "                 show the broker, the namespace's geometry and its clients\n"
+    "  list [-N NS] [--json] [--watch [-i SECONDS]]\n"
+    "                 show the broker, the namespace's geometry, totals and clients\n"
+    "  namespaces [--json]\n"
+    "                 list this machine's namespaces and their brokers\n"
+    "  clean NS       remove what a dead broker left of NS\n"
     "  bench [-N NS] [--mode pingpong|throughput|request|fanout] [--senders N]\n"
     "        [--subscribers N] [--size BYTES] [--count N]\n"
     "        [--pin none|same|split] [--no-validate] [--json]\n"
@@ -37,7 +40,8 @@ static const char usage_text[] =
     "The namespace defaults to $MBX_NAMESPACE, else 'default'.\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 no broker, 4 timed out or mailbox full,\n"
     "5 no such recipient, 6 invalid or too large message, 7 shut down, 8 permission\n"
-    "denied, 9 name taken or no free slot, 10 version mismatch or corrupt segment.\n";
+    "denied, 9 name taken or no free slot, 10 version mismatch or corrupt segment,\n"
+    "11 output failed (the message stays queued), 12 a broker serves it (clean).\n";
 
 int main(int argc, char **argv)
 {
@@ -58,6 +62,10 @@ int main(int argc, char **argv)
         return cmd_send(argc - 1, argv + 1);
     if (strcmp(cmd, "recv") == 0)
         return cmd_recv(argc - 1, argv + 1);
+    if (strcmp(cmd, "namespaces") == 0)
+        return cmd_namespaces(argc - 1, argv + 1);
+    if (strcmp(cmd, "clean") == 0)
+        return cmd_clean(argc - 1, argv + 1);
     if (strcmp(cmd, "pub") == 0)
         return cmd_pub(argc - 1, argv + 1);
     if (strcmp(cmd, "sub") == 0)

@@ -501,6 +501,11 @@ typedef struct mbx_namespace_info {
     uint32_t subscriptions;     /* subscriptions held by live clients */
     uint32_t max_retained;      /* size of the retained-message table */
     uint32_t retained;          /* topics with a retained message */
+    /* Totals since the namespace was created, gone clients included: */
+    uint64_t total_sent;         /* messages sent */
+    uint64_t total_received;     /* messages taken from their mailbox */
+    uint64_t total_refused_full; /* sends refused as the recipient's mailbox was full */
+    uint64_t clients_seen;       /* clients that connected */
 } mbx_namespace_info;
 
 typedef struct mbx_client_info {
@@ -546,6 +551,40 @@ typedef int (*mbx_subscription_visitor)(const mbx_subscription_info *info, void 
 /* Calls visit for each subscription of a live client. Errors: as mbx_inspect. */
 MBX_API mbx_err mbx_inspect_subscriptions(const char *namespace_name,
                                           mbx_subscription_visitor visit, void *arg);
+
+/* ---------------------------------------------------------------------------------- */
+/* The machine's namespaces                                                             */
+
+enum mbx_namespace_state {
+    MBX_NS_SERVED = 0,   /* a broker serves it */
+    MBX_NS_ORPHANED = 1, /* its broker died; a keeper holds its segment, and the next
+                            broker adopts it (or `mbx clean` lets it go) */
+    MBX_NS_STALE = 2     /* only files a dead broker left (`mbx clean` removes them) */
+};
+
+typedef struct mbx_namespace_entry {
+    char name[MBX_NAME_MAX + 1];
+    int state;          /* enum mbx_namespace_state */
+    int64_t broker_pid; /* served: its broker; orphaned: the broker that died; else 0 */
+    uint32_t clients;   /* served: connected clients */
+    char where[256];    /* the runtime directory (POSIX) or pipe folder (Windows) */
+} mbx_namespace_entry;
+
+typedef int (*mbx_namespace_visitor)(const mbx_namespace_entry *entry, void *arg);
+
+/* Calls visit for each namespace this user's clients can reach (POSIX: found in the
+ * runtime directories; Windows: by the brokers' pipes). Errors: MBX_EINVAL. */
+MBX_API mbx_err mbx_namespaces(mbx_namespace_visitor visit, void *arg);
+
+#define MBX_CLEAN_KEEPER 1u /* a keeper let the segment go */
+#define MBX_CLEAN_FILES 2u  /* files the dead broker left were removed */
+
+/*
+ * Removes what a dead broker left of a namespace: its keeper (and with it the segment and
+ * the messages in it) and its files; *cleaned (may be NULL) says what there was. Refused
+ * while a broker serves the namespace: MBX_EEXIST. Errors: MBX_EINVAL, MBX_EPERM.
+ */
+MBX_API mbx_err mbx_clean(const char *namespace_name, unsigned *cleaned);
 
 #ifdef __cplusplus
 }

@@ -93,8 +93,17 @@ static mbx_err open_namespace(const char *ns, mbx_namespace_info *info, plat_shm
     info->max_subscriptions = v.subscriptions;
     info->max_retained = v.retained;
     info->retained = subs_retained_count(&v);
+    info->total_sent = atomic_load(&h->gone_sent);
+    info->total_received = atomic_load(&h->gone_received);
+    info->total_refused_full = atomic_load(&h->gone_refused_full);
+    info->clients_seen = atomic_load(&h->clients_seen);
     mbx_client_info ci;
     for (uint32_t i = 0; i < v.slots; i++) {
+        /* Every mailbox, free ones too: one given back keeps its counts until emptied. */
+        seg_mailbox *mb = segment_mailbox(&v, i);
+        info->total_sent += atomic_load(&mb->sent);
+        info->total_received += atomic_load(&mb->received);
+        info->total_refused_full += atomic_load(&mb->refused_full);
         uint32_t gen;
         if (!segment_read_entry(&v, i, ci.name, &gen, &ci.pid))
             continue;

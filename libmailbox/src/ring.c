@@ -562,10 +562,14 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
     wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */
-    atomic_store(&mb->sent, 0);
-    atomic_store(&mb->received, 0);
-    atomic_store(&mb->refused_full, 0);
+    /* The namespace's totals keep what this mailbox counted (short-lived clients count). */
+    seg_header *h = segment_header(v);
+    atomic_fetch_add(&h->gone_sent, atomic_exchange(&mb->sent, 0));
+    atomic_fetch_add(&h->gone_received, atomic_exchange(&mb->received, 0));
+    atomic_fetch_add(&h->gone_refused_full, atomic_exchange(&mb->refused_full, 0));
     atomic_store(&mb->late_replies, 0);
+    atomic_store(&mb->dropped, 0);
+    atomic_store(&mb->missed, 0);
     plat_sem_drain(&mb->items);
     if (under_lock != NULL)
         under_lock(arg);

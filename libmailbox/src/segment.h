@@ -94,6 +94,12 @@ typedef struct seg_header {
     _Atomic uint32_t topics_version;
     _Atomic uint32_t sub_high;     /* entries past this one are all free (a hint) */
     _Atomic uint64_t retain_clock; /* stamps retained entries: the oldest goes first */
+    /* Namespace totals (broker): the counters of mailboxes given back, added up when
+     * they are emptied (mbx_inspect adds the living ones), and registrations so far. */
+    _Atomic uint64_t gone_sent;
+    _Atomic uint64_t gone_received;
+    _Atomic uint64_t gone_refused_full;
+    _Atomic uint64_t clients_seen;
 } seg_header;
 
 typedef struct seg_dir_entry {

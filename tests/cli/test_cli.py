@@ -44,6 +44,7 @@ def load_schema(name):
 ENVELOPE = load_schema("envelope.schema.json")
 BENCH = load_schema("bench.schema.json")
 LIST = load_schema("list.schema.json")
+NAMESPACES = load_schema("namespaces.schema.json")
 
 _counter = 0
 
@@ -781,6 +782,69 @@ time.sleep(float(sys.argv[2]))
             if broker.poll() is None:
                 broker.kill()
                 broker.wait()
+
+    # ---- watching and cleaning up ------------------------------------------------------------
+
+    def test_list_totals_long_names_and_watch(self):
+        ns = self.broker()
+        long_name = "a-client-with-a-name-much-longer-than-twenty-four"
+        rx = self.background(MBX, "recv", "-N", ns, "--ready", "-c", "3", "-t", "15000",
+                             long_name)
+        self.wait_ready(rx)
+        for i in range(3):  # three short-lived senders: their counts stay in the totals
+            self.assertEqual(run(MBX, "send", "-N", ns, long_name, str(i)).returncode, 0)
+        rx.communicate(timeout=TIMEOUT)
+        doc = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)
+        LIST.validate(doc)
+        self.assertEqual(doc["totals"], {"sent": 3, "received": 3, "refused_full": 0,
+                                         "discarded": 0, "clients_seen": 4})
+        keep = self.background(MBX, "recv", "-N", ns, "--ready", long_name)
+        self.wait_ready(keep)
+        table = run(MBX, "list", "-N", ns).stdout
+        self.assertIn("totals     3 sent, 3 received, 0 refused as full", table)
+        rows = [line for line in table.splitlines() if line.startswith(long_name)]
+        self.assertEqual(len(rows), 1)
+        header = [line for line in table.splitlines() if line.startswith("NAME")][0]
+        # The columns line up under their headings, whatever the name's length.
+        at = header.index("SLOT")
+        self.assertTrue(rows[0][at:at + 4].strip().isdigit(), (header, rows[0]))
+        # --watch: one JSON object per interval, until SIGINT (exit 0).
+        w = self.background(MBX, "list", "-N", ns, "--watch", "-i", "0.1", "--json")
+        lines = [w.stdout.readline() for _ in range(3)]
+        w.send_signal(signal.SIGINT)
+        w.communicate(timeout=TIMEOUT)
+        self.assertEqual(w.returncode, 0)
+        for line in lines:
+            LIST.validate(json.loads(line))
+        self.assert_one_line_error(run(MBX, "list", "-N", ns, "--watch", "-i", "0"), 2)
+
+    def test_namespaces_and_clean(self):
+        served = self.broker()
+        dead = Namespace(new_namespace("dead"))
+        self.namespaces.append(dead)
+        lingering = run(MBX, "recv", "-N", dead.name, "--linger", "60", "-t", "100", "w")
+        self.assertEqual(lingering.returncode, 0, lingering.stderr)
+        dead.proc.kill()  # its keeper keeps the lingering mailbox for the next broker
+        dead.proc.wait()
+        doc = json.loads(run(MBX, "namespaces", "--json").stdout)
+        NAMESPACES.validate(doc)
+        states = {e["name"]: e for e in doc["namespaces"]}
+        self.assertEqual(states[served]["state"], "served")
+        self.assertEqual(states[dead.name]["state"], "orphaned")
+        self.assertEqual(states[dead.name]["broker_pid"], dead.proc.pid)
+        self.assertIn(dead.name, run(MBX, "namespaces").stdout)
+        self.assert_one_line_error(run(MBX, "clean", served), 12, "a broker serves it")
+        r = run(MBX, "clean", dead.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("keeper let the segment go", r.stdout)
+        self.assertEqual(keeper_pid(dead.name), 0)
+        for path in runtime_files(dead.name):
+            self.assertFalse(os.path.exists(path), path)
+        self.assertNotIn(dead.name, run(MBX, "namespaces").stdout)
+        self.assertEqual(run(MBX, "clean", dead.name).stdout.strip(),
+                         f"{dead.name}: nothing to clean")
+        self.assert_one_line_error(run(MBX, "clean"), 2)
+        self.assert_one_line_error(run(MBX, "clean", "../x"), 2)
 
     # ---- shell habits ---------------------------------------------------------------------
 

@@ -218,6 +218,16 @@ void plat_chan_unlisten(const char *ns, plat_handle listener);
  * what a dead one left in the file system; does nothing while a broker runs. For the
  * keeper, which outlives a killed broker. */
 void plat_chan_remove_stale(const char *ns);
+/* Calls fn for each namespace that has an endpoint (or what a dead broker left of one)
+ * where this user's clients look (POSIX: the runtime directories; Windows: the pipes of
+ * this session and the global ones), with where it is. Each name once. */
+mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), void *arg);
+/* mbx clean: with no broker running (its liveness lock taken meanwhile), has the keeper
+ * let the segment go (ADOPT then BYE) and removes the endpoint's files; *cleaned says
+ * what was done (MBX_CLEAN_* bits). MBX_EEXIST while a broker runs. Windows: nothing is
+ * left in a file system there (named objects go with their last handle): MBX_EEXIST
+ * while a broker answers, else MBX_OK and nothing done. */
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid);
 /* Checks that the broker's endpoint is still reachable (a socket file can be removed
  * under a live broker: rm, or a session manager clearing the runtime directory) and
  * makes it again when it is not, replacing *listener. MBX_OK when it is in place. */

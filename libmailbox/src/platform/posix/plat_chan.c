@@ -8,6 +8,7 @@
  * each side the other's pid and uid, verified by the kernel: a client accepts only a
  * broker of the directory's owner (or of the uid in MBX_BROKER_UID).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "posix.h"
+#include "proto.h"
 
 /* The broker's side, one namespace per process: its lock and the socket file it bound. */
 static int held_lock = -1;
@@ -564,4 +566,89 @@ void plat_chan_watch_close(plat_chan_watch *w)
     if (w->fd >= 0)
         close(w->fd);
     free(w);
+}
+
+/* ---- namespaces of the machine (mbx namespaces, mbx clean) ---------------------------- */
+
+mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), void *arg)
+{
+    char dirs[2][POSIX_PATH_MAX];
+    int ndirs = posix_runtime_dirs(dirs, 2);
+    char seen[256][MBX_NAME_MAX + 1];
+    int nseen = 0;
+    for (int d = 0; d < ndirs; d++) {
+        DIR *dir = opendir(dirs[d]);
+        if (dir == NULL)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(dir)) != NULL) {
+            const char *dot = strrchr(e->d_name, '.');
+            if (dot == NULL || (strcmp(dot, ".sock") != 0 && strcmp(dot, ".keep") != 0 &&
+                                strcmp(dot, ".lock") != 0))
+                continue;
+            size_t len = (size_t)(dot - e->d_name);
+            char ns[MBX_NAME_MAX + 1];
+            if (len == 0 || len > MBX_NAME_MAX)
+                continue;
+            memcpy(ns, e->d_name, len);
+            ns[len] = '\0';
+            if (mbx_check_name(ns) != MBX_OK)
+                continue;
+            bool dup = false;
+            for (int i = 0; i < nseen && !dup; i++)
+                dup = strcmp(seen[i], ns) == 0;
+            if (dup)
+                continue;
+            if (nseen < 256)
+                memcpy(seen[nseen++], ns, sizeof ns);
+            fn(ns, dirs[d], arg);
+        }
+        closedir(dir);
+    }
+    return MBX_OK;
+}
+
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
+{
+    *cleaned = 0;
+    *keeper_pid = 0;
+    char dir[POSIX_PATH_MAX], lock[POSIX_PATH_MAX], sock[POSIX_PATH_MAX];
+    posix_runtime_own(dir, sizeof dir);
+    if (!posix_runtime_path(dir, ns, "lock", lock, sizeof lock) ||
+        !posix_runtime_path(dir, ns, "sock", sock, sizeof sock))
+        return MBX_EINVAL;
+    /* The liveness lock: a broker that runs holds it; taken, no broker can start while we
+     * clean (a starting broker takes it first). */
+    int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? MBX_EEXIST : plat_map_errno(e);
+    }
+    /* The keeper holds the segment for adoption: it lets it go as for a broker started
+     * with --fresh (we adopt, then say bye). */
+    plat_handle keep;
+    if (plat_keep_connect(ns, plat_deadline(1000), &keep, keeper_pid) == MBX_OK) {
+        char op = KEEPER_ADOPT, reply;
+        size_t got = 0;
+        plat_handle seg = PLAT_NO_HANDLE;
+        if (plat_chan_send(keep, &op, 1) == MBX_OK &&
+            plat_chan_recv_handle(keep, &reply, 1, &got, plat_deadline(1000), &seg) == MBX_OK) {
+            plat_handle_close(seg);
+            op = KEEPER_BYE;
+            (void)plat_chan_send(keep, &op, 1);
+            *cleaned |= MBX_CLEAN_KEEPER;
+        }
+        plat_handle_close(keep);
+    }
+    char keepf[POSIX_PATH_MAX];
+    struct stat st;
+    const char *files[] = {
+        sock, posix_runtime_path(dir, ns, "keep", keepf, sizeof keepf) ? keepf : NULL, lock};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (files[i] != NULL && lstat(files[i], &st) == 0 && unlink(files[i]) == 0)
+            *cleaned |= MBX_CLEAN_FILES;
+    if (fd >= 0)
+        close(fd);
+    return MBX_OK;
 }

@@ -438,3 +438,42 @@ void plat_chan_watch_close(plat_chan_watch *w)
 {
     free(w);
 }
+
+/* ---- namespaces of the machine (mbx namespaces, mbx clean) ---------------------------- */
+
+mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), void *arg)
+{
+    /* Our pipes are "mbx.s<session>.<ns>" (or "mbx.global.<ns>"): the namespaces this
+     * session's clients reach. */
+    char mine[128], prefix[64];
+    pipe_name("x", mine, sizeof mine);
+    const char *base = strrchr(mine, '\\') + 1;
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(base) - 1), base);
+    WIN32_FIND_DATAA fd;
+    HANDLE find = FindFirstFileA("\\\\.\\pipe\\*", &fd);
+    if (find == INVALID_HANDLE_VALUE)
+        return MBX_OK;
+    do {
+        size_t plen = strlen(prefix);
+        if (strncmp(fd.cFileName, prefix, plen) != 0)
+            continue;
+        const char *ns = fd.cFileName + plen;
+        if (mbx_check_name(ns) == MBX_OK)
+            fn(ns, "\\\\.\\pipe", arg);
+    } while (FindNextFileA(find, &fd));
+    FindClose(find);
+    return MBX_OK;
+}
+
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
+{
+    *cleaned = 0;
+    *keeper_pid = 0;
+    plat_handle h;
+    int64_t pid;
+    if (plat_chan_connect(ns, plat_deadline(1000), &h, &pid) == MBX_OK) {
+        plat_handle_close(h);
+        return MBX_EEXIST;
+    }
+    return MBX_OK; /* named objects go with their last handle: nothing is left to remove */
+}
