@@ -313,6 +313,32 @@ static void publish_subscribe_across_processes(void **state)
     mbx_close(me);
 }
 
+static int find_namespace(const mbx_namespace_entry *e, void *arg)
+{
+    if (strcmp(e->name, ns) == 0)
+        *(mbx_namespace_entry *)arg = *e;
+    return 0;
+}
+
+/* mbx_namespaces finds the namespace by its broker's pipe; mbx_clean refuses while the
+ * broker serves it and finds nothing to remove for a name without one. */
+static void namespaces_and_clean(void **state)
+{
+    (void)state;
+    mbx_namespace_entry e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(mbx_namespaces(find_namespace, &e), MBX_OK);
+    assert_string_equal(e.name, ns);
+    assert_int_equal(e.state, MBX_NS_SERVED);
+    assert_true(e.broker_pid > 0);
+    unsigned cleaned = 7;
+    assert_int_equal(mbx_clean(ns, &cleaned), MBX_EEXIST);
+    char other[80];
+    snprintf(other, sizeof other, "%s-none", ns);
+    assert_int_equal(mbx_clean(other, &cleaned), MBX_OK);
+    assert_int_equal(cleaned, 0);
+}
+
 static int count_adders(const mbx_client_info *ci, void *arg)
 {
     if (strcmp(ci->name, "adder") == 0 && ci->group)
@@ -630,6 +656,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(request_and_reply_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(service_group_across_processes, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(publish_subscribe_across_processes, start_broker, stop_all),
+        cmocka_unit_test_setup_teardown(namespaces_and_clean, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(reply_exec_through_cmd, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(many_senders_exactly_once_in_order, start_broker, stop_all),
         cmocka_unit_test_setup_teardown(bad_input_is_refused_and_loses_nothing, start_broker,

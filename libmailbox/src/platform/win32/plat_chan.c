@@ -152,6 +152,58 @@ static mbx_err listen_next(w32_obj *l, bool first)
     }
 }
 
+/* Pipes cannot be listed everywhere (Wine cannot), so a broker also leaves a marker,
+ * "<scope>.<ns>.ns" in %LOCALAPPDATA%\mailbox, while it serves: mbx namespaces lists
+ * them, and mbx clean removes one a dead broker left. scope: "s<session>" or "global". */
+static bool marker_dir(char *out, size_t cap)
+{
+    const char *base = getenv("LOCALAPPDATA");
+    if (base == NULL || base[0] == '\0')
+        base = getenv("TEMP");
+    if (base == NULL || base[0] == '\0')
+        return false;
+    int n = snprintf(out, cap, "%s\\mailbox", base);
+    return n > 0 && (size_t)n < cap;
+}
+
+static void marker_scope(char *out, size_t cap)
+{
+    DWORD session = 0;
+    if (w32_scope_is_global())
+        snprintf(out, cap, "global");
+    else if (ProcessIdToSessionId(GetCurrentProcessId(), &session))
+        snprintf(out, cap, "s%lu", (unsigned long)session);
+    else
+        snprintf(out, cap, "s0");
+}
+
+static bool marker_path(const char *ns, char *out, size_t cap)
+{
+    char dir[MAX_PATH], scope[32];
+    if (!marker_dir(dir, sizeof dir))
+        return false;
+    marker_scope(scope, sizeof scope);
+    int n = snprintf(out, cap, "%s\\%s.%s.ns", dir, scope, ns);
+    return n > 0 && (size_t)n < cap;
+}
+
+static void marker_write(const char *ns)
+{
+    char dir[MAX_PATH], path[MAX_PATH];
+    if (!marker_dir(dir, sizeof dir) || !marker_path(ns, path, sizeof path))
+        return;
+    (void)CreateDirectoryA(dir, NULL);
+    HANDLE f = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
+                           CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return;
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%lu\r\n", (unsigned long)GetCurrentProcessId());
+    DWORD written;
+    (void)WriteFile(f, pid, (DWORD)n, &written, NULL);
+    CloseHandle(f);
+}
+
 mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
 {
     w32_obj *l = new_obj(W32_LISTENER, NULL);
@@ -193,6 +245,7 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
         free_obj(l);
         return err;
     }
+    marker_write(ns);
     *out = (plat_handle)l;
     return MBX_OK;
 }
@@ -242,7 +295,9 @@ mbx_err plat_chan_peer(plat_handle h, int64_t *pid, uint32_t *uid)
 
 void plat_chan_unlisten(const char *ns, plat_handle listener)
 {
-    (void)ns;
+    char path[MAX_PATH];
+    if (marker_path(ns, path, sizeof path))
+        (void)DeleteFileA(path);
     plat_handle_close(listener); /* releases the broker mutex too */
 }
 
@@ -443,23 +498,28 @@ void plat_chan_watch_close(plat_chan_watch *w)
 
 mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), void *arg)
 {
-    /* Our pipes are "mbx.s<session>.<ns>" (or "mbx.global.<ns>"): the namespaces this
-     * session's clients reach. */
-    char mine[128], prefix[64];
-    pipe_name("x", mine, sizeof mine);
-    const char *base = strrchr(mine, '\\') + 1;
-    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(base) - 1), base);
+    char dir[MAX_PATH], scope[32], pattern[MAX_PATH];
+    if (!marker_dir(dir, sizeof dir))
+        return MBX_OK;
+    marker_scope(scope, sizeof scope);
+    snprintf(pattern, sizeof pattern, "%s\\%s.*.ns", dir, scope);
     WIN32_FIND_DATAA fd;
-    HANDLE find = FindFirstFileA("\\\\.\\pipe\\*", &fd);
+    HANDLE find = FindFirstFileA(pattern, &fd);
     if (find == INVALID_HANDLE_VALUE)
         return MBX_OK;
+    size_t skip = strlen(scope) + 1;
     do {
-        size_t plen = strlen(prefix);
-        if (strncmp(fd.cFileName, prefix, plen) != 0)
+        size_t len = strlen(fd.cFileName);
+        if (len <= skip + 3)
             continue;
-        const char *ns = fd.cFileName + plen;
+        char ns[MBX_NAME_MAX + 1];
+        size_t n = len - skip - 3; /* without "<scope>." and ".ns" */
+        if (n > MBX_NAME_MAX)
+            continue;
+        memcpy(ns, fd.cFileName + skip, n);
+        ns[n] = '\0';
         if (mbx_check_name(ns) == MBX_OK)
-            fn(ns, "\\\\.\\pipe", arg);
+            fn(ns, dir, arg);
     } while (FindNextFileA(find, &fd));
     FindClose(find);
     return MBX_OK;
@@ -475,5 +535,9 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
         plat_handle_close(h);
         return MBX_EEXIST;
     }
-    return MBX_OK; /* named objects go with their last handle: nothing is left to remove */
+    /* Named objects go with their last handle; only a dead broker's marker is left. */
+    char path[MAX_PATH];
+    if (marker_path(ns, path, sizeof path) && DeleteFileA(path))
+        *cleaned |= MBX_CLEAN_FILES;
+    return MBX_OK;
 }
