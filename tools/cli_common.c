@@ -36,6 +36,8 @@ int cli_exit_code(mbx_err err)
         return EXIT_CORRUPT;
     case MBX_EINVAL:
         return EXIT_USAGE;
+    case MBX_EEXIST:
+        return EXIT_BUSY;
     default:
         return EXIT_FAILURE_;
     }
