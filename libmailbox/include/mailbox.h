@@ -47,6 +47,14 @@ extern "C" {
 /* Longest linger a client may ask for: one day, in milliseconds. */
 #define MBX_LINGER_MAX_MS 86400000
 
+/*
+ * ABI: the structures a caller allocates (options, results, info) end in a reserved
+ * tail, so that later versions add fields there without changing their size; options
+ * are filled by their _init function (which zeroes the tail). Structures the library
+ * hands to a visitor only ever grow at their end. Symbols carry the version node
+ * MAILBOX_0 (libmailbox.map).
+ */
+
 /* Every error the library reports. The numeric values are stable. */
 typedef enum mbx_err {
     MBX_OK = 0,
@@ -104,6 +112,7 @@ typedef struct mbx_connect_options {
                                    may; each message or request to the name goes to one
                                    member, the one with the fewest waiting); needs a
                                    name, no linger. 0 (default): take the name alone */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
@@ -161,6 +170,7 @@ typedef struct mbx_send_options {
     int wait_ms;    /* when no client of that name is there yet, wait up to this long for
                        one to appear (as mbx_wait_for), then send; default 0: fail at once
                        with MBX_ENORECIPIENT */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_send_options;
 
 MBX_API void mbx_send_options_init(mbx_send_options *opts);
@@ -302,6 +312,7 @@ typedef enum mbx_sub_policy {
 
 typedef struct mbx_subscribe_options {
     int policy; /* mbx_sub_policy; default MBX_SUB_DROP */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_subscribe_options;
 
 MBX_API void mbx_subscribe_options_init(mbx_subscribe_options *opts);
@@ -341,6 +352,7 @@ typedef struct mbx_publish_result {
     uint32_t dropped;            /* drop-policy subscribers whose mailbox was full */
     char full[MBX_NAME_MAX + 1]; /* MBX_EFULL: the block-policy subscriber that stayed
                                     full ("" otherwise) */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_publish_result;
 
 typedef struct mbx_publish_options {
@@ -351,6 +363,7 @@ typedef struct mbx_publish_options {
                        it to every later matching subscription (a retained null clears the
                        topic's); the table is bounded, see docs/api.md */
     mbx_publish_result *result; /* may be NULL */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_publish_options;
 
 MBX_API void mbx_publish_options_init(mbx_publish_options *opts);
@@ -469,6 +482,7 @@ typedef struct mbx_message_fields {
     uint64_t correlation;
     const char *topic; /* NULL unless a publication */
     uint64_t missed;
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_message_fields;
 
 MBX_API void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out);
@@ -506,6 +520,7 @@ typedef struct mbx_namespace_info {
     uint64_t total_received;     /* messages taken from their mailbox */
     uint64_t total_refused_full; /* sends refused as the recipient's mailbox was full */
     uint64_t clients_seen;       /* clients that connected */
+    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_namespace_info;
 
 typedef struct mbx_client_info {

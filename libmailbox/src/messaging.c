@@ -351,6 +351,7 @@ int64_t mbx_message_ts_us(const mbx_message *msg)
 
 void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out)
 {
+    memset(out, 0, sizeof *out);
     out->body = msg->body != NULL ? msg->body : "";
     out->len = msg->len;
     out->from = msg->from;

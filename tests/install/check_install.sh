@@ -19,6 +19,12 @@ for f in bin/mailboxd bin/mbx include/mailbox.h; do
 done
 libdir=$(dirname "$(find "$scratch/prefix" -name 'libmailbox.so' | head -n 1)")
 [ -e "$libdir/libmailbox.a" ] || { echo "not installed: libmailbox.a"; exit 1; }
+# ABI: the static library defines nothing but the public mbx_* symbols (its internals are
+# local: no collision with an application's names), and the shared one versions them.
+leaked=$(nm -g --defined-only "$libdir/libmailbox.a" | awk 'NF == 3 && $3 !~ /^mbx_/ {print $3}')
+[ -z "$leaked" ] || { echo "libmailbox.a exports internal symbols: $leaked"; exit 1; }
+unversioned=$(objdump -T "$libdir/libmailbox.so" | awk '/ g / && /mbx_/ && !/MAILBOX_0/')
+[ -z "$unversioned" ] || { echo "unversioned symbols: $unversioned"; exit 1; }
 # The tools find the library next to them (a relative RPATH): no LD_LIBRARY_PATH.
 for tool in mbx mailboxd; do
     env -u LD_LIBRARY_PATH "$scratch/prefix/bin/$tool" --version >/dev/null ||

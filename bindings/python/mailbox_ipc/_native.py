@@ -59,26 +59,26 @@ else:
 class ConnectOptions(ctypes.Structure):
     _fields_ = [("namespace_name", ctypes.c_char_p), ("client_name", ctypes.c_char_p),
                 ("timeout_ms", ctypes.c_int), ("linger_ms", ctypes.c_int),
-                ("group", ctypes.c_int)]
+                ("group", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class SendOptions(ctypes.Structure):
     _fields_ = [("timeout_ms", ctypes.c_int), ("trusted", ctypes.c_int),
-                ("wait_ms", ctypes.c_int)]
+                ("wait_ms", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class SubscribeOptions(ctypes.Structure):
-    _fields_ = [("policy", ctypes.c_int)]
+    _fields_ = [("policy", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class PublishResult(ctypes.Structure):
     _fields_ = [("delivered", ctypes.c_uint32), ("dropped", ctypes.c_uint32),
-                ("full", ctypes.c_char * (NAME_MAX + 1))]
+                ("full", ctypes.c_char * (NAME_MAX + 1)), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class PublishOptions(ctypes.Structure):
     _fields_ = [("timeout_ms", ctypes.c_int), ("trusted", ctypes.c_int),
-                ("retain", ctypes.c_int), ("result", ctypes.POINTER(PublishResult))]
+                ("retain", ctypes.c_int), ("result", ctypes.POINTER(PublishResult)), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class NamespaceInfo(ctypes.Structure):
@@ -89,7 +89,9 @@ class NamespaceInfo(ctypes.Structure):
                 ("clients", ctypes.c_uint32), ("segment_bytes", ctypes.c_uint64),
                 ("discarded", ctypes.c_uint64), ("max_subscriptions", ctypes.c_uint32),
                 ("subscriptions", ctypes.c_uint32), ("max_retained", ctypes.c_uint32),
-                ("retained", ctypes.c_uint32)]
+                ("retained", ctypes.c_uint32), ("total_sent", ctypes.c_uint64),
+                ("total_received", ctypes.c_uint64), ("total_refused_full", ctypes.c_uint64),
+                ("clients_seen", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 class ClientInfo(ctypes.Structure):
@@ -112,7 +114,7 @@ class MessageFields(ctypes.Structure):
                 ("sender", ctypes.c_char_p), ("to", ctypes.c_char_p),
                 ("seq", ctypes.c_uint64), ("ts_us", ctypes.c_int64), ("kind", ctypes.c_int),
                 ("correlation", ctypes.c_uint64), ("topic", ctypes.c_char_p),
-                ("missed", ctypes.c_uint64)]
+                ("missed", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 8)]
 
 
 CLIENT_VISITOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ClientInfo), ctypes.c_void_p)

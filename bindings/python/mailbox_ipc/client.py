@@ -149,6 +149,10 @@ class NamespaceInfo:
     max_retained: int
     retained: int
     clients: List[ClientInfo]
+    total_sent: int = 0  #: since the namespace was made, clients gone included
+    total_received: int = 0
+    total_refused_full: int = 0
+    clients_seen: int = 0
 
 
 class Client:
@@ -410,4 +414,6 @@ def inspect(namespace: Optional[str] = None) -> NamespaceInfo:
     return NamespaceInfo(info.namespace_name.decode(), info.broker_pid, info.uptime_s,
                          info.epoch, info.slots, info.depth, info.max_message,
                          info.segment_bytes, info.discarded, info.max_subscriptions,
-                         info.subscriptions, info.max_retained, info.retained, clients)
+                         info.subscriptions, info.max_retained, info.retained, clients,
+                         info.total_sent, info.total_received, info.total_refused_full,
+                         info.clients_seen)
