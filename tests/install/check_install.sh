@@ -19,6 +19,12 @@ for f in bin/mailboxd bin/mbx include/mailbox.h; do
 done
 libdir=$(dirname "$(find "$scratch/prefix" -name 'libmailbox.so' | head -n 1)")
 [ -e "$libdir/libmailbox.a" ] || { echo "not installed: libmailbox.a"; exit 1; }
+# Man pages (when scdoc built them), where man looks.
+if [ -e "$build_dir/docs/man/mbx.1" ]; then
+    for page in man/man1/mbx.1 man/man8/mailboxd.8 man/man3/libmailbox.3; do
+        [ -e "$scratch/prefix/share/$page" ] || { echo "not installed: share/$page"; exit 1; }
+    done
+fi
 # ABI: the static library defines nothing but the public mbx_* symbols (its internals are
 # local: no collision with an application's names), and the shared one versions them.
 leaked=$(nm -g --defined-only "$libdir/libmailbox.a" | awk 'NF == 3 && $3 !~ /^mbx_/ {print $3}')
