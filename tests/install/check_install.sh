@@ -25,6 +25,10 @@ if [ -e "$build_dir/docs/man/mbx.1" ]; then
         [ -e "$scratch/prefix/share/$page" ] || { echo "not installed: share/$page"; exit 1; }
     done
 fi
+for f in mbx mailboxd; do
+    [ -e "$scratch/prefix/share/bash-completion/completions/$f" ] ||
+        { echo "not installed: bash completion for $f"; exit 1; }
+done
 # ABI: the static library defines nothing but the public mbx_* symbols (its internals are
 # local: no collision with an application's names), and the shared one versions them.
 leaked=$(nm -g --defined-only "$libdir/libmailbox.a" | awk 'NF == 3 && $3 !~ /^mbx_/ {print $3}')
