@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The Debian packages, on this machine (as root: CI runs it): builds mailbox and
+# mailbox-dev, installs them with apt-get, checks what they put where, starts
+# mailboxd@test through the unit file's own command line (as its user, in a runtime
+# directory of its own), runs mbx and a Python client against it, then removes the
+# packages and checks that they are gone.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "check_deb: needs root (it installs packages)"; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+build=${BUILD_DIR:-"$top/build-deb"}
+mapfile -t debs < <(BUILD_DIR="$build" bash "$top/packaging/build-deb.sh")
+run=$(mktemp -d /run/mailbox-debtest.XXXXXX)
+pid=
+cleanup() {
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    rm -rf "$run"
+    apt-get remove --purge -y -qq mailbox mailbox-dev >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+apt-get install -y -qq "${debs[@]}" >/dev/null
+for f in /usr/bin/mailboxd /usr/bin/mbx /usr/include/mailbox.h \
+    /usr/lib/systemd/system/mailboxd@.service /usr/share/man/man1/mbx.1 \
+    /usr/share/bash-completion/completions/mbx; do
+    [ -e "$f" ] || { echo "check_deb: not installed: $f"; exit 1; }
+done
+getent group mailbox >/dev/null || { echo "check_deb: no group mailbox (postinst)"; exit 1; }
+
+# mailboxd@test as the unit runs it: its ExecStart, its group, its environment (but a
+# runtime directory of this test's own, made as RuntimeDirectory= would be).
+unit=/usr/lib/systemd/system/mailboxd@.service
+read -r -a cmd < <(sed -n 's/^ExecStart=//p' "$unit" | sed 's/%i/test/g')
+group=$(sed -n 's/^Group=//p' "$unit")
+chmod 0755 "$run"
+export MBX_RUNTIME_DIR="$run"
+setpriv --regid "$group" --clear-groups env MBX_RUNTIME_DIR="$run" "${cmd[@]}" 2>"$run/broker.log" &
+pid=$!
+# A sender that waits for the broker and its peer; the peer once the broker is up.
+mbx send -N test --wait 10000 pkg '{"from":"the package"}' &
+sender=$!
+for _ in $(seq 200); do
+    rc=0
+    mbx recv -N test -c 1 -t 10000 pkg >"$run/got" 2>/dev/null || rc=$?
+    [ "$rc" -eq 3 ] || break # 3: no broker yet
+    sleep 0.05
+done
+wait "$sender"
+[ "$(cat "$run/got")" = '{"from":"the package"}' ] || { echo "check_deb: no message"; exit 1; }
+mbx list -N test --json | grep -q '"namespace":"test"'
+/usr/bin/python3 -c 'import mailbox_ipc, sys
+with mailbox_ipc.Client(namespace="test", name="py") as c:
+    c.send("py", {"ok": 1})
+    sys.exit(0 if c.recv(timeout_ms=1000).body == {"ok": 1} else 1)'
+pkg-config --cflags mailbox >/dev/null
+kill -TERM "$pid"
+wait "$pid" || true
+pid=
+
+apt-get remove --purge -y -qq mailbox mailbox-dev >/dev/null
+for f in /usr/bin/mailboxd /usr/bin/mbx /usr/include/mailbox.h "$unit"; do
+    [ ! -e "$f" ] || { echo "check_deb: left after removal: $f"; exit 1; }
+done
+echo "deb: mailbox and mailbox-dev install, serve mailboxd@test through the unit's command line, and remove cleanly"
