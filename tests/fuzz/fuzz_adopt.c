@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int quiet;
     if (!quiet) {
-        log_redirect("/dev/null", 0);
+        (void)log_open_file("/dev/null");
         quiet = 1;
     }
     seg_view v = fuzz_segment();
