@@ -10,6 +10,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -539,6 +540,38 @@ time.sleep(float(sys.argv[2]))
         r = run(MAILBOXD, "-N", new_namespace("unsafe"), env=env)
         self.assert_one_line_error(r, 1, "permission denied", d)
         os.rmdir(d)
+
+    def test_service_users_directory_is_trusted_only_where_root_made_it(self):
+        # A broker of a service user (systemd's User= with RuntimeDirectory=): its
+        # directory is trusted in /run (only root can make one there), not in /tmp.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        for parent, trusted in (("/run", True), ("/tmp", False)):
+            with self.subTest(parent=parent):
+                d = tempfile.mkdtemp(prefix="mbxtest-svc-", dir=parent)
+                os.chown(d, 65534, 65534)
+                os.chmod(d, 0o755)
+                env = dict(os.environ, MBX_RUNTIME_DIR=d)
+                ns = new_namespace("svc")
+                r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                    "--clear-groups", MAILBOXD, "-N", ns, "-d", "--log",
+                                    os.path.join(d, "log")], env=env, capture_output=True,
+                                   text=True, timeout=TIMEOUT)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                pid = int(r.stdout)
+                try:
+                    sent = run(MBX, "send", "-N", ns, "--wait", "100", "nobody-here", "{}",
+                               env=env)
+                    if trusted:
+                        self.assert_one_line_error(sent, 5)  # reached it: no such recipient
+                    else:
+                        self.assert_one_line_error(sent, 8, "permission denied")
+                finally:
+                    os.kill(pid, signal.SIGTERM)
+                    deadline = time.monotonic() + 10
+                    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    shutil.rmtree(d, ignore_errors=True)
 
     def test_client_insists_on_the_broker_uid(self):
         ns = self.broker()

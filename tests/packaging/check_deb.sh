@@ -25,16 +25,20 @@ for f in /usr/bin/mailboxd /usr/bin/mbx /usr/include/mailbox.h \
     /usr/share/bash-completion/completions/mbx; do
     [ -e "$f" ] || { echo "check_deb: not installed: $f"; exit 1; }
 done
-getent group mailbox >/dev/null || { echo "check_deb: no group mailbox (postinst)"; exit 1; }
+getent passwd mailbox >/dev/null || { echo "check_deb: no user mailbox (postinst)"; exit 1; }
 
-# mailboxd@test as the unit runs it: its ExecStart, its group, its environment (but a
-# runtime directory of this test's own, made as RuntimeDirectory= would be).
+# mailboxd@test as the unit runs it: its ExecStart, its user and group, its environment
+# (but a runtime directory of this test's own in /run, made as RuntimeDirectory= would
+# be: given to the unit's user).
 unit=/usr/lib/systemd/system/mailboxd@.service
 read -r -a cmd < <(sed -n 's/^ExecStart=//p' "$unit" | sed 's/%i/test/g')
+user=$(sed -n 's/^User=//p' "$unit")
 group=$(sed -n 's/^Group=//p' "$unit")
+chown "$user:$group" "$run"
 chmod 0755 "$run"
 export MBX_RUNTIME_DIR="$run"
-setpriv --regid "$group" --clear-groups env MBX_RUNTIME_DIR="$run" "${cmd[@]}" 2>"$run/broker.log" &
+setpriv --reuid "$user" --regid "$group" --clear-groups env MBX_RUNTIME_DIR="$run" "${cmd[@]}" \
+    2>"$run/broker.log" &
 pid=$!
 # A sender that waits for the broker and its peer; the peer once the broker is up.
 mbx send -N test --wait 10000 pkg '{"from":"the package"}' &

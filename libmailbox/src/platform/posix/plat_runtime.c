@@ -48,6 +48,23 @@ int posix_runtime_dirs(char dirs[][POSIX_PATH_MAX], int max)
     return n;
 }
 
+/* Whether dir's parent belongs to root and nobody else may write to it. */
+static bool made_by_root(const char *dir)
+{
+    char parent[POSIX_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL)
+        return false;
+    if (slash == parent)
+        slash[1] = '\0'; /* "/" */
+    else
+        *slash = '\0';
+    struct stat st;
+    return lstat(parent, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
+           (st.st_mode & 0022) == 0;
+}
+
 mbx_err posix_runtime_check(const char *dir, uint32_t *owner)
 {
     struct stat st;
@@ -55,8 +72,11 @@ mbx_err posix_runtime_check(const char *dir, uint32_t *owner)
         return errno == ENOENT ? MBX_ENOBROKER : plat_map_errno(errno);
     if (!S_ISDIR(st.st_mode) || (st.st_mode & 0022) != 0)
         return MBX_EPERM;
-    /* Only its user or root may have made it; the caller checks which one it trusts. */
-    if (st.st_uid != geteuid() && st.st_uid != 0)
+    /* Only its user or root may have made it, or root gave it to its user: a directory
+     * in one that only root may write to (as /run, where systemd's RuntimeDirectory=
+     * makes /run/mailbox for a service's own user). Anywhere else (/tmp) another user
+     * could have made it first. The caller checks which owner it trusts. */
+    if (st.st_uid != geteuid() && st.st_uid != 0 && !made_by_root(dir))
         return MBX_EPERM;
     *owner = st.st_uid;
     return MBX_OK;
