@@ -112,7 +112,7 @@ typedef struct mbx_connect_options {
                                    may; each message or request to the name goes to one
                                    member, the one with the fewest waiting); needs a
                                    name, no linger. 0 (default): take the name alone */
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    uint64_t reserved_[8];      /* room for fields to come (ABI): leave zero */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
@@ -161,15 +161,15 @@ MBX_API mbx_err mbx_send(mbx_client *client, const char *to, const char *json, s
 
 /* Options of one send. Call mbx_send_options_init() first for the defaults. */
 typedef struct mbx_send_options {
-    int timeout_ms; /* how long to wait for space in a full mailbox; default 5000 */
-    int trusted;    /* 0 (default): validate. 1: the caller vouches that the text is one
-                       valid JSON value in UTF-8, compact (no white space outside strings);
-                       validation and compaction are skipped (only the size and the absence
-                       of NUL bytes are checked). Text that breaks the promise is refused
-                       by its recipient (MBX_ECORRUPT); it cannot harm the namespace. */
-    int wait_ms;    /* when no client of that name is there yet, wait up to this long for
-                       one to appear (as mbx_wait_for), then send; default 0: fail at once
-                       with MBX_ENORECIPIENT */
+    int timeout_ms;        /* how long to wait for space in a full mailbox; default 5000 */
+    int trusted;           /* 0 (default): validate. 1: the caller vouches that the text is one
+                              valid JSON value in UTF-8, compact (no white space outside strings);
+                              validation and compaction are skipped (only the size and the absence
+                              of NUL bytes are checked). Text that breaks the promise is refused
+                              by its recipient (MBX_ECORRUPT); it cannot harm the namespace. */
+    int wait_ms;           /* when no client of that name is there yet, wait up to this long for
+                              one to appear (as mbx_wait_for), then send; default 0: fail at once
+                              with MBX_ENORECIPIENT */
     uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_send_options;
 
@@ -311,7 +311,7 @@ typedef enum mbx_sub_policy {
 } mbx_sub_policy;
 
 typedef struct mbx_subscribe_options {
-    int policy; /* mbx_sub_policy; default MBX_SUB_DROP */
+    int policy;            /* mbx_sub_policy; default MBX_SUB_DROP */
     uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
 } mbx_subscribe_options;
 
@@ -352,7 +352,7 @@ typedef struct mbx_publish_result {
     uint32_t dropped;            /* drop-policy subscribers whose mailbox was full */
     char full[MBX_NAME_MAX + 1]; /* MBX_EFULL: the block-policy subscriber that stayed
                                     full ("" otherwise) */
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    uint64_t reserved_[8];       /* room for fields to come (ABI): leave zero */
 } mbx_publish_result;
 
 typedef struct mbx_publish_options {
@@ -363,7 +363,7 @@ typedef struct mbx_publish_options {
                        it to every later matching subscription (a retained null clears the
                        topic's); the table is bounded, see docs/api.md */
     mbx_publish_result *result; /* may be NULL */
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    uint64_t reserved_[8];      /* room for fields to come (ABI): leave zero */
 } mbx_publish_options;
 
 MBX_API void mbx_publish_options_init(mbx_publish_options *opts);
@@ -520,7 +520,7 @@ typedef struct mbx_namespace_info {
     uint64_t total_received;     /* messages taken from their mailbox */
     uint64_t total_refused_full; /* sends refused as the recipient's mailbox was full */
     uint64_t clients_seen;       /* clients that connected */
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    uint64_t reserved_[8];       /* room for fields to come (ABI): leave zero */
 } mbx_namespace_info;
 
 typedef struct mbx_client_info {
