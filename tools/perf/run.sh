@@ -8,6 +8,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-"$top/build-rel"}
 BUILD_DIR="$build" "$top/tools/bootstrap.sh" -DCMAKE_BUILD_TYPE=Release -DMBX_BUILD_TESTS=OFF
 "$build/tools/perf/mbx-compare" "$build/broker/mailboxd" "$@"
+# What validating one message costs (docs/performance.md, "Validation").
+if [[ " $* " == *" --quick "* ]]; then
+  "$build/tools/perf/mbx-validate-bench" 100000
+else
+  "$build/tools/perf/mbx-validate-bench"
+fi
 # Topics: fan-out to 4 subscribers against 1 -> 1 (docs/performance.md).
 if [[ " $* " == *" --quick "* ]]; then
   /usr/bin/python3 "$top/tools/perf/fanout.py" "$build" --rounds 1 --count 20000
