@@ -127,6 +127,8 @@ int cmd_pub(int argc, char **argv)
     if (opts.namespace_name != NULL && mbx_check_name(opts.namespace_name) != MBX_OK)
         return cli_fail("pub", EXIT_USAGE, "invalid namespace name '%s'", opts.namespace_name);
     po.timeout_ms = (int)timeout;
+    /* A sender takes no slot: any number of them may run at once. */
+    opts.send_only = 1;
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)

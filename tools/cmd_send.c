@@ -189,6 +189,8 @@ int cmd_send(int argc, char **argv)
         if (err != MBX_OK)
             return cli_fail_namespace("send", err, opts.namespace_name);
     }
+    /* A sender takes no slot: any number of them may run at once. */
+    opts.send_only = 1;
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)

@@ -112,6 +112,13 @@ typedef struct mbx_connect_options {
                                    may; each message or request to the name goes to one
                                    member, the one with the fewest waiting); needs a
                                    name, no linger. 0 (default): take the name alone */
+    int send_only;              /* 1: a client that only sends and publishes: it takes no
+                                   slot (any number may run at once), client_name only
+                                   labels its messages (not taken, not unique; NULL:
+                                   "send.<pid>.<n>"), and receiving, requests, topics'
+                                   subscriptions and the wake handle are refused
+                                   (MBX_EINVAL); its sends count in the namespace's
+                                   totals. No linger, no group */
     uint64_t reserved_[8];      /* room for fields to come (ABI): leave zero */
 } mbx_connect_options;
 

@@ -1,4 +1,5 @@
 /* client.c: connecting to a namespace and giving the mailbox back. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,44 @@ static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bo
     return MBX_OK;
 }
 
+/* A send-only client: the segment, as mbx_inspect gets it (the broker checks who may),
+ * mapped for writing, and no slot. */
+static mbx_err attach_send_only(mbx_client *c, const char *wanted, int64_t *broker_pid,
+                                int64_t deadline)
+{
+    /* Many senders may start at once (a script's loop): a connection the broker refused
+     * for the while is tried again, a little later each time, until the deadline. */
+    mbx_err err;
+    int64_t pause_ns = 1000000;
+    while ((err = client_inspect_segment(c->namespace_name, false, broker_pid, &c->shm,
+                                         &c->view)) == MBX_EAGAIN_INTERNAL &&
+           plat_now_ns() + pause_ns < deadline) {
+        plat_sleep_ns(pause_ns);
+        pause_ns = pause_ns < 64000000 ? pause_ns * 2 : pause_ns;
+    }
+    if (err == MBX_EAGAIN_INTERNAL)
+        err = MBX_ETIMEDOUT;
+    if (err != MBX_OK)
+        return err;
+    seg_header *h = segment_header(&c->view);
+    uint32_t state = atomic_load(&h->state);
+    if (state == SEG_CLOSING)
+        return MBX_ESHUTDOWN;
+    if (state != SEG_READY || atomic_load(&h->broker_pid) != *broker_pid)
+        return MBX_ENOBROKER;
+    c->send_only = true;
+    c->slot = UINT32_MAX;
+    c->generation = 0;
+    if (wanted != NULL && wanted[0] != '\0') {
+        strncpy(c->name, wanted, MBX_NAME_MAX);
+    } else {
+        static _Atomic unsigned counter;
+        snprintf(c->name, sizeof c->name, "send.%lld.%u", (long long)plat_pid(),
+                 atomic_fetch_add(&counter, 1) + 1);
+    }
+    return MBX_OK;
+}
+
 mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
 {
     mbx_connect_options defaults;
@@ -113,6 +152,8 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_EINVAL;
     if (opts->group != 0 && (wanted == NULL || wanted[0] == '\0' || opts->linger_ms != 0))
         return MBX_EINVAL;
+    if (opts->send_only != 0 && (opts->group != 0 || opts->linger_ms != 0))
+        return MBX_EINVAL;
     int64_t deadline = plat_deadline(opts->timeout_ms);
 
     mbx_client *c = calloc(1, sizeof *c);
@@ -128,8 +169,12 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
 
     /* The broker first: no broker, no namespace. */
     int64_t broker_pid = 0;
-    mbx_err err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
-    if (err == MBX_OK)
+    mbx_err err;
+    if (opts->send_only != 0)
+        err = attach_send_only(c, wanted, &broker_pid, deadline);
+    else
+        err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
+    if (err == MBX_OK && opts->send_only == 0)
         err = registration(c, wanted, opts->linger_ms, opts->group != 0, deadline, broker_pid);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
@@ -167,7 +212,7 @@ void mbx_close(mbx_client *c)
      * client's timeout, 5 s when it has none): a broker that is gone, stopped or slow
      * does not hold us up longer, and our exit frees the slot too. */
     int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
-    if (!unregister_on(c, c->chan, deadline)) {
+    if (!c->send_only && !unregister_on(c, c->chan, deadline)) {
         plat_handle h;
         int64_t broker_pid;
         if (plat_now_ns() < deadline &&

@@ -21,6 +21,7 @@ struct mbx_client {
     plat_shm shm;
     seg_view view;
     plat_handle chan; /* open for as long as we hold the slot */
+    bool send_only;   /* no slot (slot is UINT32_MAX): sends only */
     uint32_t slot;
     uint32_t generation;
     char name[MBX_NAME_MAX + 1];
@@ -92,6 +93,15 @@ typedef struct send_route {
     uint32_t *generation_out;
 } send_route;
 
+/* Counts one message sent: in the client's mailbox, or (send-only) in the namespace's
+ * totals. */
+static inline void client_count_sent(mbx_client *c)
+{
+    _Atomic uint64_t *counter = c->send_only ? &segment_header(&c->view)->gone_sent
+                                             : &segment_mailbox(&c->view, c->slot)->sent;
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 /* mbx_send_ex() for every kind of message (request.c sends requests and replies). */
 mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
                        const mbx_send_options *opts);
@@ -118,6 +128,11 @@ void client_wake_arm(mbx_client *c);
 /* Asks ns's broker for the segment (INSPECT), as a client registering would, and maps it
  * (read-only or not) without taking a slot; *broker_pid: the broker's, kernel-verified.
  * Errors as mbx_connect(). */
+/* client_inspect_segment's "the broker closed the connection without answering": it
+ * refused it (too many of this user's connections wait), try again soon. Never returned
+ * by the public API. */
+#define MBX_EAGAIN_INTERNAL ((mbx_err)1000)
+
 mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_pid, plat_shm *shm,
                                seg_view *v);
 

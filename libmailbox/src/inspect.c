@@ -48,6 +48,10 @@ mbx_err client_inspect_segment(const char *ns, bool read_only, int64_t *broker_p
     if (err == MBX_OK)
         err = plat_chan_recv_handle(chan, &rep, sizeof rep, &got, deadline, &passed);
     plat_handle_close(chan);
+    /* Connected, then closed without an answer: the broker refused the connection (too
+     * many of this user's wait already), not "no broker". */
+    if (err == MBX_OK && got == 0)
+        err = MBX_EAGAIN_INTERNAL;
     if (err == MBX_OK)
         err = client_check_reply(&rep, got);
     if (err != MBX_OK) {
@@ -68,6 +72,8 @@ static mbx_err open_namespace(const char *ns, mbx_namespace_info *info, plat_shm
     strncpy(info->namespace_name, ns, MBX_NAME_MAX);
     int64_t chan_pid = 0;
     mbx_err err = client_inspect_segment(ns, true, &chan_pid, shm, vp);
+    if (err == MBX_EAGAIN_INTERNAL)
+        err = MBX_ENOBROKER;
     if (err == MBX_ENOBROKER)
         info->broker_pid = broker_left_behind(ns);
     if (err != MBX_OK)

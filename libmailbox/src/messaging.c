@@ -147,7 +147,7 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         ring_outgoing msg = {
             .body = body,
             .len = (uint32_t)body_len,
-            .from_slot = c->slot,
+            .from_slot = c->slot, /* send-only: UINT32_MAX, nobody to reply to */
             .from_generation = c->generation,
             .from_name = c->name,
             .ts_us = plat_wall_us(),
@@ -163,8 +163,7 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
     if (err == MBX_OK) {
-        atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1,
-                                  memory_order_relaxed);
+        client_count_sent(c);
         if (r->slot_out != NULL) {
             *r->slot_out = slot;
             *r->generation_out = gen;
@@ -201,7 +200,7 @@ void mbx_message_free(mbx_message *msg)
 static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep,
                        bool interruptible)
 {
-    if (c == NULL || msg == NULL)
+    if (c == NULL || msg == NULL || c->send_only)
         return MBX_EINVAL;
     size_t need = (size_t)c->view.max_message + 1;
     if (msg->cap < need) {
@@ -287,7 +286,7 @@ mbx_err mbx_peek(mbx_client *c, mbx_message *msg, int timeout_ms)
 
 mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
 {
-    if (c == NULL || msg == NULL || !msg->peeked || msg->peek_slot != c->slot ||
+    if (c == NULL || c->send_only || msg == NULL || !msg->peeked || msg->peek_slot != c->slot ||
         msg->peek_generation != c->generation)
         return MBX_EINVAL;
     if (atomic_flag_test_and_set(&c->receiving))
@@ -299,7 +298,7 @@ mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
 
 mbx_err mbx_interrupt(mbx_client *c)
 {
-    if (c == NULL)
+    if (c == NULL || c->send_only)
         return MBX_EINVAL;
     /* Async-signal-safe: an atomic store, then a semaphore post (one futex call). The
      * word first: the receiver looks at it after announcing that it sleeps. */

@@ -57,6 +57,8 @@ mbx_err mbx_wait_for(const char *ns, const char *name, int timeout_ms)
         seg_view v;
         int64_t broker_pid;
         err = client_inspect_segment(ns, false, &broker_pid, &shm, &v);
+        if (err == MBX_EAGAIN_INTERNAL)
+            err = MBX_ENOBROKER; /* looked at again at the next change */
         if (err == MBX_OK) {
             err = presence_wait(&v, name, deadline);
             plat_shm_close(&shm);

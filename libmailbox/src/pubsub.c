@@ -122,7 +122,7 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
         mbx_subscribe_options_init(&defaults);
         opts = &defaults;
     }
-    if (c == NULL || pattern == NULL)
+    if (c == NULL || pattern == NULL || c->send_only)
         return MBX_EINVAL;
     size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
     if (!topics_valid_pattern(pattern, len) ||
@@ -170,7 +170,7 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
 
 mbx_err mbx_unsubscribe(mbx_client *c, const char *pattern)
 {
-    if (c == NULL || pattern == NULL)
+    if (c == NULL || pattern == NULL || c->send_only)
         return MBX_EINVAL;
     size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
     if (!topics_valid_pattern(pattern, len))
@@ -374,7 +374,7 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     free(heap);
     if (first == MBX_ESHUTDOWN)
         first = client_confirm_shutdown(c);
-    atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->sent, 1, memory_order_relaxed);
+    client_count_sent(c);
     return first;
 }
 

@@ -35,8 +35,8 @@ static void abandon(mbx_client *c, uint64_t id)
 mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t len,
                          int timeout_ms, uint64_t *id)
 {
-    if (c == NULL || to == NULL || id == NULL)
-        return MBX_EINVAL;
+    if (c == NULL || to == NULL || id == NULL || c->send_only)
+        return MBX_EINVAL; /* a reply needs a mailbox */
     uint64_t mine = atomic_fetch_add(&c->next_request, 1) + 1;
     mbx_send_options so;
     mbx_send_options_init(&so);
@@ -133,7 +133,7 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
 
 mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeout_ms)
 {
-    if (c == NULL || reply == NULL || id == 0 || id > atomic_load(&c->next_request))
+    if (c == NULL || reply == NULL || c->send_only || id == 0 || id > atomic_load(&c->next_request))
         return MBX_EINVAL;
     mbx_err err = reply_room(c, reply);
     if (err != MBX_OK)
@@ -145,7 +145,7 @@ mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeo
 mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len, mbx_message *reply,
                     int timeout_ms)
 {
-    if (c == NULL || to == NULL || reply == NULL)
+    if (c == NULL || to == NULL || reply == NULL || c->send_only)
         return MBX_EINVAL;
     mbx_err err = reply_room(c, reply);
     if (err != MBX_OK)

@@ -38,7 +38,7 @@ void client_wake_arm(mbx_client *c)
 
 mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 {
-    if (c == NULL || out == NULL)
+    if (c == NULL || out == NULL || c->send_only)
         return MBX_EINVAL;
     if (c->wake == PLAT_NO_HANDLE) {
         plat_handle h;
@@ -55,7 +55,7 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 
 mbx_err mbx_busy_poll(mbx_client *c, int max_us)
 {
-    if (c == NULL || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
+    if (c == NULL || c->send_only || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
         return MBX_EINVAL;
     seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     /* While we watch, a sender sees IDLE and makes no system call for the handle: that

@@ -829,8 +829,9 @@ time.sleep(float(sys.argv[2]))
         rx.communicate(timeout=TIMEOUT)
         doc = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)
         LIST.validate(doc)
+        # mbx send takes no slot (send-only): its messages count, it is not a client seen.
         self.assertEqual(doc["totals"], {"sent": 3, "received": 3, "refused_full": 0,
-                                         "discarded": 0, "clients_seen": 4})
+                                         "discarded": 0, "clients_seen": 1})
         keep = self.background(MBX, "recv", "-N", ns, "--ready", long_name)
         self.wait_ready(keep)
         table = run(MBX, "list", "-N", ns).stdout
@@ -878,6 +879,26 @@ time.sleep(float(sys.argv[2]))
                          f"{dead.name}: nothing to clean")
         self.assert_one_line_error(run(MBX, "clean"), 2)
         self.assert_one_line_error(run(MBX, "clean", "../x"), 2)
+
+    def test_a_thousand_shell_senders_at_once(self):
+        # mbx send takes no slot: a thousand of them at once on a namespace of 64 slots.
+        ns = self.broker("--depth", "1100", "--max-message", "64")
+        rx = self.background(MBX, "recv", "-N", ns, "--ready", "-c", "1000", "-t", "60000", "x")
+        self.wait_ready(rx)
+        # One file for all their error lines: a thousand pipes could exceed the fd limit.
+        errors = tempfile.TemporaryFile(mode="w+")
+        senders = [subprocess.Popen([MBX, "send", "-N", ns, "-t", "30000", "x", str(i)],
+                                    stdout=subprocess.DEVNULL, stderr=errors,
+                                    preexec_fn=_die_with_parent)
+                   for i in range(1000)]
+        codes = [p.wait(timeout=120) for p in senders]
+        errors.seek(0)
+        self.assertEqual([c for c in codes if c != 0], [], errors.read())
+        out, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(rx.returncode, 0, err)
+        self.assertEqual(sorted(int(line) for line in out.split()), list(range(1000)))
+        doc = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)
+        self.assertEqual(doc["totals"]["sent"], 1000)
 
     # ---- shell habits ---------------------------------------------------------------------
 

@@ -591,6 +591,66 @@ static void test_second_broker_refused(void **state)
     mbx_close(c);
 }
 
+/* A send-only client: no slot (as many as wanted, names only labels), it sends and
+ * publishes, everything that needs a mailbox is refused, and its sends count in the
+ * namespace's totals. */
+static void test_send_only_clients(void **state)
+{
+    (void)state;
+    mbx_client *rx = harness_connect(ns, "rx");
+    assert_int_equal(mbx_subscribe(rx, "t.*", NULL), MBX_OK);
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.send_only = 1;
+    o.client_name = "label";
+    mbx_client *a, *b, *anon;
+    assert_int_equal(mbx_connect(&o, &a), MBX_OK);
+    assert_int_equal(mbx_connect(&o, &b), MBX_OK); /* the same label twice: no name taken */
+    o.client_name = NULL;
+    assert_int_equal(mbx_connect(&o, &anon), MBX_OK);
+    assert_true(strncmp(mbx_client_name(anon), "send.", 5) == 0);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.clients, 1); /* only rx holds a slot */
+    assert_int_equal(send_str(a, "rx", "[1]", 1000), MBX_OK);
+    assert_int_equal(send_str(b, "rx", "[2]", 1000), MBX_OK);
+    assert_int_equal(mbx_publish(anon, "t.x", "[3]", 3, NULL), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_from(m), "label");
+    assert_string_equal(mbx_message_body(m, NULL), "[1]");
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_topic(m), "t.x");
+    /* Nothing that needs a mailbox. */
+    uint64_t id;
+    mbx_handle h;
+    assert_int_equal(mbx_recv(a, m, 0), MBX_EINVAL);
+    assert_int_equal(mbx_peek(a, m, 0), MBX_EINVAL);
+    assert_int_equal(mbx_subscribe(a, "t.*", NULL), MBX_EINVAL);
+    assert_int_equal(mbx_request(a, "rx", "1", 1, m, 100), MBX_EINVAL);
+    assert_int_equal(mbx_request_send(a, "rx", "1", 1, 100, &id), MBX_EINVAL);
+    assert_int_equal(mbx_wait_handle(a, &h), MBX_EINVAL);
+    assert_int_equal(mbx_busy_poll(a, 10), MBX_EINVAL);
+    assert_int_equal(mbx_interrupt(a), MBX_EINVAL);
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_true(info.total_sent >= 3);
+    /* Not with a group or a linger. */
+    mbx_client *bad;
+    o.group = 1;
+    o.client_name = "g";
+    assert_int_equal(mbx_connect(&o, &bad), MBX_EINVAL);
+    o.group = 0;
+    o.linger_ms = 100;
+    assert_int_equal(mbx_connect(&o, &bad), MBX_EINVAL);
+    mbx_message_free(m);
+    mbx_close(anon);
+    mbx_close(b);
+    mbx_close(a);
+    mbx_close(rx);
+}
+
 int main(void)
 {
     /* Sleeps last until their deadline, not one slice (test builds): a missing wake-up
@@ -623,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_wakes_blocked_receiver, start_default,
                                         stop_broker),
         cmocka_unit_test_setup_teardown(test_second_broker_refused, start_default, stop_broker),
+        cmocka_unit_test_setup_teardown(test_send_only_clients, start_default, stop_broker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

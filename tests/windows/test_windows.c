@@ -337,6 +337,22 @@ static void namespaces_and_clean(void **state)
     snprintf(other, sizeof other, "%s-none", ns);
     assert_int_equal(mbx_clean(other, &cleaned), MBX_OK);
     assert_int_equal(cleaned, 0);
+    /* A send-only client: no slot, it sends, it cannot receive. */
+    mbx_client *rx = connect_as("rx");
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.send_only = 1;
+    mbx_client *tx;
+    assert_int_equal(mbx_connect(&o, &tx), MBX_OK);
+    assert_int_equal(mbx_send(tx, "rx", "[7]", 3, 1000), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[7]");
+    assert_int_equal(mbx_recv(tx, m, 0), MBX_EINVAL);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
 }
 
 static int count_adders(const mbx_client_info *ci, void *arg)

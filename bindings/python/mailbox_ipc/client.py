@@ -161,10 +161,12 @@ class Client:
     namespace None is $MBX_NAMESPACE, else "default"; name None lets the broker assign
     one. linger_ms keeps the mailbox that long after the client goes; timeout_ms bounds
     talking to the broker. group=True joins the group of clients serving `name`.
+    send_only=True takes no mailbox (sends and publishes only; `name` is a label).
     """
 
     def __init__(self, namespace: Optional[str] = None, name: Optional[str] = None,
-                 linger_ms: int = 0, timeout_ms: int = 5000, group: bool = False):
+                 linger_ms: int = 0, timeout_ms: int = 5000, group: bool = False,
+                 send_only: bool = False):
         opts = N.ConnectOptions()
         N.connect_options_init(ctypes.byref(opts))
         self._ns = _b(namespace)
@@ -174,6 +176,7 @@ class Client:
         opts.linger_ms = linger_ms
         opts.timeout_ms = timeout_ms
         opts.group = 1 if group else 0
+        opts.send_only = 1 if send_only else 0
         handle = N.c_client_p()
         check(N.connect(ctypes.byref(opts), ctypes.byref(handle)),
               f"connect to {namespace or N.default_namespace().decode()}")

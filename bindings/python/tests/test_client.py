@@ -179,3 +179,15 @@ def test_closed_client_refuses(mailbox_ns):
         c.send("x", 1)
     with m.Client(namespace=mailbox_ns.name, name="c") as again:  # the name is free
         assert again.name == "c"
+
+
+def test_send_only_client_takes_no_slot(mailbox_ns):
+    rx = mailbox_ns.client("rx")
+    with m.Client(namespace=mailbox_ns.name, name="label", send_only=True) as a, \
+            m.Client(namespace=mailbox_ns.name, name="label", send_only=True) as b:
+        a.send("rx", 1)
+        b.send("rx", 2)
+        assert [rx.recv(timeout_ms=1000).sender for _ in range(2)] == ["label", "label"]
+        with pytest.raises(m.InvalidArgument):
+            a.recv(timeout_ms=0)
+        assert [c.name for c in m.inspect(mailbox_ns.name).clients] == ["rx"]

@@ -48,6 +48,8 @@ static inline void plat_cpu_relax(void)
 
 /* Gives the CPU to another runnable thread, if any, and returns. */
 void plat_yield(void);
+/* Sleeps about ns nanoseconds (a pause between tries, not a timer). */
+void plat_sleep_ns(int64_t ns);
 
 /* ---- the namespace's shared segment ------------------------------------------------- */
 

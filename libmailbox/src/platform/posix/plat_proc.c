@@ -24,6 +24,13 @@ void plat_yield(void)
     sched_yield();
 }
 
+void plat_sleep_ns(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 int plat_current_cpu(void)
 {
     return sched_getcpu();

@@ -50,6 +50,11 @@ void plat_yield(void)
     SwitchToThread();
 }
 
+void plat_sleep_ns(int64_t ns)
+{
+    Sleep((DWORD)(ns / 1000000 > 0 ? ns / 1000000 : 1));
+}
+
 static const struct {
     DWORD code;
     mbx_err err;
