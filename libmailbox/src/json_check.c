@@ -32,8 +32,11 @@ static bool is_digit(unsigned char c)
     return (unsigned)(c - '0') < 10;
 }
 
-static void skip_spaces(scanner *sc)
+static inline void skip_spaces(scanner *sc)
 {
+    /* The common case, compact text: one compare (every JSON space is below '!'). */
+    if (sc->i < sc->n && sc->s[sc->i] > ' ')
+        return;
     while (sc->i < sc->n && is_space(sc->s[sc->i])) {
         sc->spaces = true;
         sc->i++;
@@ -86,51 +89,72 @@ static long hex4(scanner *sc)
     return v;
 }
 
-/* A string, sc->i at its opening quote. */
-static bool scan_string(scanner *sc)
+/* Whether a string's scan goes on past c without a second look: printable ASCII but the
+ * quote and the backslash. One range check and two compares, no table. */
+static inline bool string_plain(unsigned char c)
 {
-    sc->i++;
-    while (sc->i < sc->n) {
-        unsigned char c = sc->s[sc->i];
-        if (c == '"') {
-            sc->i++;
-            return true;
-        }
-        if (c < 0x20)
-            return false; /* raw control characters, NUL among them */
-        if (c >= 0x80) {
-            size_t len = utf8_sequence(sc->s + sc->i, sc->n - sc->i);
-            if (len == 0)
-                return false;
-            sc->i += len;
-            continue;
-        }
-        sc->i++;
-        if (c != '\\')
-            continue;
-        if (sc->i >= sc->n)
-            return false;
-        c = sc->s[sc->i++];
-        if (c == 'u') {
-            long cp = hex4(sc);
-            if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-                return false;
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate needs its low half */
-                if (sc->n - sc->i < 2 || sc->s[sc->i] != '\\' || sc->s[sc->i + 1] != 'u')
-                    return false;
-                sc->i += 2;
-                long low = hex4(sc);
-                if (low < 0xDC00 || low > 0xDFFF)
-                    return false;
-            }
-        } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
-            return false;
-        }
-    }
-    return false;
+    return (unsigned)(c - 0x20) < 0x60 && c != '"' && c != '\\';
 }
 
-static bool scan_number(scanner *sc)
+/* At a byte of a string that string_plain refused, other than the closing quote: checks
+ * it and what it starts (an escape, a UTF-8 sequence) and moves sc->i past them; false
+ * when invalid. */
+static bool string_special(scanner *sc, unsigned char c)
+{
+    if (c < 0x20)
+        return false; /* raw control characters, NUL among them */
+    if (c >= 0x80) {
+        size_t len = utf8_sequence(sc->s + sc->i, sc->n - sc->i);
+        if (len == 0)
+            return false;
+        sc->i += len;
+        return true;
+    }
+    /* A backslash. */
+    sc->i++;
+    if (sc->i >= sc->n)
+        return false;
+    c = sc->s[sc->i++];
+    if (c == 'u') {
+        long cp = hex4(sc);
+        if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+            return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate needs its low half */
+            if (sc->n - sc->i < 2 || sc->s[sc->i] != '\\' || sc->s[sc->i + 1] != 'u')
+                return false;
+            sc->i += 2;
+            long low = hex4(sc);
+            if (low < 0xDC00 || low > 0xDFFF)
+                return false;
+        }
+        return true;
+    }
+    return c != '\0' && strchr("\"\\/bfnrt", c) != NULL;
+}
+
+/* A string, sc->i at its opening quote. The plain run is scanned with local copies of
+ * the scanner's fields (kept in registers): the common case costs one test per byte. */
+static inline bool scan_string(scanner *sc)
+{
+    const unsigned char *s = sc->s;
+    size_t n = sc->n, i = sc->i + 1;
+    for (;;) {
+        while (i < n && string_plain(s[i]))
+            i++;
+        if (i >= n)
+            return false;
+        if (s[i] == '"') {
+            sc->i = i + 1;
+            return true;
+        }
+        sc->i = i;
+        if (!string_special(sc, s[i]))
+            return false;
+        i = sc->i;
+    }
+}
+
+static inline bool scan_number(scanner *sc)
 {
     const unsigned char *s = sc->s;
     size_t n = sc->n, i = sc->i;
@@ -162,7 +186,7 @@ static bool scan_number(scanner *sc)
     return true;
 }
 
-static bool scan_literal(scanner *sc, const char *word, size_t len)
+static inline bool scan_literal(scanner *sc, const char *word, size_t len)
 {
     if (sc->n - sc->i < len || memcmp(sc->s + sc->i, word, len) != 0)
         return false;
@@ -171,7 +195,7 @@ static bool scan_literal(scanner *sc, const char *word, size_t len)
 }
 
 /* An object key and its colon, sc->i at the key's opening quote (spaces skipped). */
-static bool scan_key(scanner *sc)
+static inline bool scan_key(scanner *sc)
 {
     if (sc->i >= sc->n || sc->s[sc->i] != '"' || !scan_string(sc))
         return false;
