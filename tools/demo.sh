@@ -13,17 +13,18 @@ export MBX_NAMESPACE="demo-$$"
 broker_pid=""
 rx_pid=""
 out=$(mktemp)
+log=$(mktemp) # the broker's log: the demo leaves nothing behind
 cleanup() {
     [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null || true
     [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null || true
-    rm -f "$out"
+    rm -f "$out" "$log"
 }
 trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "start a broker for namespace $MBX_NAMESPACE (returns once clients can connect)"
-broker_pid=$("$mailboxd" -d --slots 16 --depth 32)
+broker_pid=$("$mailboxd" -d --slots 16 --depth 32 --log "$log")
 echo "mailboxd running, pid $broker_pid"
 
 say "start a receiver 'console' that prints each message with its envelope"

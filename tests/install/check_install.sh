@@ -69,7 +69,7 @@ if grep -q '^MBX_FAULT_INJECTION:BOOL=OFF' "$build_dir/CMakeCache.txt"; then
     fi
     export MBX_RUNTIME_DIR="$scratch/run"
     ns="install-$$"
-    broker=$("$scratch/prefix/bin/mailboxd" -d -N "$ns")
+    broker=$("$scratch/prefix/bin/mailboxd" -d -N "$ns" --log "$scratch/broker.log")
     trap 'kill "$broker" 2>/dev/null; rm -rf "$scratch"' EXIT
     timeout 10 "$scratch/prefix/bin/mbx" recv -N "$ns" -c 1 -t 5000 x >"$scratch/got" &
     MBX_FAULT=ring.put.locked timeout 10 "$scratch/prefix/bin/mbx" send -N "$ns" --wait 5000 \
