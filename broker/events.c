@@ -55,11 +55,8 @@ static void publish(events *ev, const char *topic, const char *body, size_t len)
     for (uint32_t i = 0; i < n; i++) {
         const subs_target *t = &ev->targets[i];
         mbx_err err = ring_put(v, t->slot, t->generation, &msg, 0);
-        if (err == MBX_EFULL || err == MBX_ETIMEDOUT) {
-            seg_mailbox *mb = segment_mailbox(v, t->slot);
-            atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
-        }
+        if (err == MBX_EFULL || err == MBX_ETIMEDOUT)
+            subs_count_drop(v, t->slot);
     }
 }
 

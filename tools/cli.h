@@ -55,6 +55,17 @@ bool cli_read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long)
 /* True when s[0..len) holds only spaces and tabs. */
 bool cli_blank(const char *s, size_t len);
 
+/*
+ * mbx send's and mbx pub's standard input: calls one() for each line that is not blank,
+ * in order, and stops at the first that fails (everything before it went, nothing after
+ * it is read); a line longer than the namespace's limit is refused without being held
+ * whole. Returns the exit code, having printed what went wrong as cmd.
+ */
+int cli_each_line(mbx_client *c, const char *cmd,
+                  int (*one)(mbx_client *c, const char *buf, size_t len, unsigned long line,
+                             void *arg),
+                  void *arg);
+
 /* Parses a whole decimal number in [lo, hi]. */
 bool cli_parse_long(const char *s, long long lo, long long hi, long long *out);
 

@@ -123,3 +123,30 @@ bool cli_blank(const char *s, size_t len)
             return false;
     return true;
 }
+
+int cli_each_line(mbx_client *c, const char *cmd,
+                  int (*one)(mbx_client *c, const char *buf, size_t len, unsigned long line,
+                             void *arg),
+                  void *arg)
+{
+    size_t max = mbx_max_message(c);
+    char *buf = malloc(max + 2);
+    if (buf == NULL)
+        return cli_fail(cmd, EXIT_FAILURE_, "out of memory");
+    unsigned long line = 0;
+    size_t len;
+    bool too_long;
+    int rc = EXIT_OK_;
+    while (rc == EXIT_OK_ && cli_read_line(stdin, buf, max, &len, &too_long)) {
+        line++;
+        if (too_long)
+            rc = cli_fail(cmd, EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
+                          line, max);
+        else if (!cli_blank(buf, len))
+            rc = one(c, buf, len, line, arg);
+    }
+    if (rc == EXIT_OK_ && ferror(stdin))
+        rc = cli_fail(cmd, EXIT_FAILURE_, "error reading standard input");
+    free(buf);
+    return rc;
+}

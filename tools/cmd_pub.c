@@ -51,30 +51,19 @@ static int publish_one(mbx_client *c, const char *topic, const char *json, size_
     return cli_fail("pub", cli_exit_code(err), "%s%s: %s", where, topic, mbx_strerror(err));
 }
 
-static int publish_stdin(mbx_client *c, const char *topic, mbx_publish_options *po)
+/* One line of standard input: published on the topic. */
+typedef struct pub_line {
+    const char *topic;
+    mbx_publish_options *po;
+} pub_line;
+
+static int publish_one_line(mbx_client *c, const char *buf, size_t len, unsigned long line,
+                            void *arg)
 {
-    size_t max = mbx_max_message(c);
-    char *buf = malloc(max + 2);
-    if (buf == NULL)
-        return cli_fail("pub", EXIT_FAILURE_, "out of memory");
-    unsigned long line = 0;
-    size_t len;
-    bool too_long;
-    int rc = EXIT_OK_;
-    while (rc == EXIT_OK_ && cli_read_line(stdin, buf, max, &len, &too_long)) {
-        line++;
-        char where[48];
-        snprintf(where, sizeof where, "line %lu: ", line);
-        if (too_long)
-            rc = cli_fail("pub", EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
-                          line, max);
-        else if (!cli_blank(buf, len))
-            rc = publish_one(c, topic, buf, len, po, where);
-    }
-    if (rc == EXIT_OK_ && ferror(stdin))
-        rc = cli_fail("pub", EXIT_FAILURE_, "error reading standard input");
-    free(buf);
-    return rc;
+    pub_line *pl = arg;
+    char where[48];
+    snprintf(where, sizeof where, "line %lu: ", line);
+    return publish_one(c, pl->topic, buf, len, pl->po, where);
 }
 
 int cmd_pub(int argc, char **argv)
@@ -134,7 +123,7 @@ int cmd_pub(int argc, char **argv)
     if (err != MBX_OK)
         return cli_fail_namespace("pub", err, opts.namespace_name);
     int rc = rest == 2 ? publish_one(c, topic, argv[optind + 1], strlen(argv[optind + 1]), &po, "")
-                       : publish_stdin(c, topic, &po);
+                       : cli_each_line(c, "pub", publish_one_line, &(pub_line){topic, &po});
     mbx_close(c);
     return rc;
 }

@@ -87,35 +87,19 @@ static int send_whole(mbx_client *c, const char *to, const char *path, const mbx
                          : cli_fail("send", cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
 }
 
-static int send_stdin(mbx_client *c, const char *to, const mbx_send_options *so)
+/* One line of standard input: sent to the recipient. */
+typedef struct send_line {
+    const char *to;
+    const mbx_send_options *so;
+} send_line;
+
+static int send_one_line(mbx_client *c, const char *buf, size_t len, unsigned long line, void *arg)
 {
-    size_t max = mbx_max_message(c);
-    char *buf = malloc(max + 2);
-    if (buf == NULL)
-        return cli_fail("send", EXIT_FAILURE_, "out of memory");
-    unsigned long line = 0;
-    size_t len;
-    bool too_long;
-    int rc = EXIT_OK_;
-    while (cli_read_line(stdin, buf, max, &len, &too_long)) {
-        line++;
-        if (too_long) {
-            rc = cli_fail("send", EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
-                          line, max);
-            break;
-        }
-        if (cli_blank(buf, len))
-            continue;
-        mbx_err err = mbx_send_ex(c, to, buf, len, so);
-        if (err != MBX_OK) {
-            rc = cli_fail("send", cli_exit_code(err), "line %lu: %s", line, mbx_strerror(err));
-            break;
-        }
-    }
-    if (rc == EXIT_OK_ && ferror(stdin))
-        rc = cli_fail("send", EXIT_FAILURE_, "error reading standard input");
-    free(buf);
-    return rc;
+    const send_line *sl = arg;
+    mbx_err err = mbx_send_ex(c, sl->to, buf, len, sl->so);
+    return err == MBX_OK
+               ? EXIT_OK_
+               : cli_fail("send", cli_exit_code(err), "line %lu: %s", line, mbx_strerror(err));
 }
 
 int cmd_send(int argc, char **argv)
@@ -217,7 +201,8 @@ int cmd_send(int argc, char **argv)
         if (isatty(fileno(stdin))) /* not a hang: say what it waits for */
             fprintf(stderr, "mbx send: reading messages from the terminal, one JSON value per "
                             "line; end with Ctrl-D\n");
-        rc = send_stdin(c, to, &so);
+        send_line sl = {to, &so};
+        rc = cli_each_line(c, "send", send_one_line, &sl);
     }
     mbx_close(c);
     return rc;

@@ -52,6 +52,5 @@ mbx_err mbx_clean(const char *ns, unsigned *cleaned)
     *cleaned = 0;
     if (ns == NULL || mbx_check_name(ns) != MBX_OK)
         return MBX_EINVAL;
-    int64_t keeper_pid;
-    return plat_ns_clean(ns, cleaned, &keeper_pid);
+    return plat_ns_clean(ns, cleaned);
 }

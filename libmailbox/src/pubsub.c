@@ -100,14 +100,11 @@ static void deliver_retained(const subs_retained *r, void *arg)
         .topic = r->topic,
         .topic_len = (uint32_t)r->topic_len,
     };
-    seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     mbx_err err = ring_put(&c->view, c->slot, c->generation, &msg, 0);
-    if (err == MBX_OK) {
+    if (err == MBX_OK)
         d->delivered++;
-    } else if (err == MBX_EFULL) {
-        atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
-    }
+    else if (err == MBX_EFULL)
+        subs_count_drop(&c->view, c->slot);
 }
 
 static int lock_timeout(const mbx_client *c)
@@ -273,9 +270,7 @@ static mbx_err deliver(mbx_client *c, const subs_target *t, const ring_outgoing 
     if (err == MBX_ENORECIPIENT || err == MBX_EGONE)
         return MBX_OK;
     if ((err == MBX_EFULL || err == MBX_ETIMEDOUT) && t->policy == MBX_SUB_DROP) {
-        seg_mailbox *mb = segment_mailbox(&c->view, t->slot);
-        atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+        subs_count_drop(&c->view, t->slot);
         res->dropped++;
         return MBX_OK;
     }

@@ -50,6 +50,15 @@ bool subs_read(const seg_view *v, uint32_t i, subs_entry *out);
 uint32_t subs_match(const seg_view *v, const char *topic, size_t len, subs_target *out,
                     uint32_t *where);
 
+/* A publication slot's mailbox missed, being full: counted in all and until its next
+ * publication (which says how many). */
+static inline void subs_count_drop(const seg_view *v, uint32_t slot)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+}
+
 /* Under the lock: adds (or, for the same pattern, updates) a subscription. MBX_ENOSLOTS
  * when the table or the client's share (MBX_SUBSCRIPTIONS_PER_CLIENT) is full. Entries
  * of clients that are gone are freed on the way. */

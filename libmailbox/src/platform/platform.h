@@ -229,7 +229,7 @@ mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), v
  * what was done (MBX_CLEAN_* bits). MBX_EEXIST while a broker runs. Windows: nothing is
  * left in a file system there (named objects go with their last handle): MBX_EEXIST
  * while a broker answers, else MBX_OK and nothing done. */
-mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid);
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned);
 /* Checks that the broker's endpoint is still reachable (a socket file can be removed
  * under a live broker: rm, or a session manager clearing the runtime directory) and
  * makes it again when it is not, replacing *listener. MBX_OK when it is in place. */

@@ -608,10 +608,9 @@ mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), v
     return MBX_OK;
 }
 
-mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned)
 {
     *cleaned = 0;
-    *keeper_pid = 0;
     char dir[POSIX_PATH_MAX], lock[POSIX_PATH_MAX], sock[POSIX_PATH_MAX];
     posix_runtime_own(dir, sizeof dir);
     if (!posix_runtime_path(dir, ns, "lock", lock, sizeof lock) ||
@@ -628,7 +627,8 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
     /* The keeper holds the segment for adoption: it lets it go as for a broker started
      * with --fresh (we adopt, then say bye). */
     plat_handle keep;
-    if (plat_keep_connect(ns, plat_deadline(1000), &keep, keeper_pid) == MBX_OK) {
+    int64_t keeper_pid;
+    if (plat_keep_connect(ns, plat_deadline(1000), &keep, &keeper_pid) == MBX_OK) {
         char op = KEEPER_ADOPT, reply;
         size_t got = 0;
         plat_handle seg = PLAT_NO_HANDLE;

@@ -525,10 +525,9 @@ mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), v
     return MBX_OK;
 }
 
-mbx_err plat_ns_clean(const char *ns, unsigned *cleaned, int64_t *keeper_pid)
+mbx_err plat_ns_clean(const char *ns, unsigned *cleaned)
 {
     *cleaned = 0;
-    *keeper_pid = 0;
     plat_handle h;
     int64_t pid;
     if (plat_chan_connect(ns, plat_deadline(1000), &h, &pid) == MBX_OK) {
