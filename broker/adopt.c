@@ -31,8 +31,7 @@ static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pi
         rec->watch = PLAT_NO_HANDLE; /* it died just now */
         return false;
     }
-    seg_mailbox *mb = segment_mailbox(v, slot);
-    if (atomic_load(&mb->tail) - atomic_load(&mb->head) > v->depth) {
+    if (!ring_indices_valid(v, slot)) {
         log_msg(LOG_LEVEL_WARN, "slot %u ('%s'): indices out of range, emptying", slot, name);
         registry_mark_dirty(reg, slot);
         report->repaired++;

@@ -49,10 +49,10 @@ typedef struct broker {
 static void describe_geometry(const broker *b)
 {
     log_msg(LOG_LEVEL_INFO,
-            "namespace '%s' ready: %u slots x %u messages x %u bytes, %" PRIu64
+            "namespace '%s' ready: %u slots x %u messages x %u bytes in %u-byte mailboxes, %" PRIu64
             " bytes reserved, mode %04o",
             b->opt->namespace_name, b->view.slots, b->view.depth, b->view.max_message,
-            b->view.total_size, b->shm.mode);
+            b->view.ring_bytes, b->view.total_size, b->shm.mode);
 }
 
 /* Finds who is in the way when the namespace is taken, for a message that names it. */
@@ -143,8 +143,7 @@ static int create_segment(broker *b)
     if (rc != -1)
         return rc;
     seg_view v;
-    (void)segment_geometry_topics(o->slots, o->depth, o->max_message, o->subscriptions, o->retained,
-                                  &v); /* checked by options */
+    (void)options_layout(o, &v); /* checked by options_parse */
     mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
     if (err != MBX_OK) {
         const char *advice = plat_shm_advice(err);

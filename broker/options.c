@@ -19,6 +19,9 @@ static const char usage_text[] =
     "      --slots N          clients the namespace holds (default 64, 1..16384)\n"
     "      --depth N          messages one mailbox holds (default 64, 1..1048576)\n"
     "      --max-message N    largest message in bytes (default 4096, 16..1048576)\n"
+    "      --mailbox-bytes N  bytes of each mailbox's ring of messages, rounded up to a\n"
+    "                         power of two (default: room for depth messages of 200\n"
+    "                         bytes; at least two of the largest; at most 1073741824)\n"
     "      --subscriptions N  topic subscriptions the namespace holds (default 1024,\n"
     "                         1..65536)\n"
     "      --retained N       retained topic messages it keeps (default 64, 1..65536)\n"
@@ -42,6 +45,7 @@ enum {
     OPT_SLOTS = 256,
     OPT_DEPTH,
     OPT_MAX_MESSAGE,
+    OPT_MAILBOX_BYTES,
     OPT_SUBSCRIPTIONS,
     OPT_RETAINED,
     OPT_MODE,
@@ -57,6 +61,7 @@ static const struct option long_options[] = {
     {"slots", required_argument, NULL, OPT_SLOTS},
     {"depth", required_argument, NULL, OPT_DEPTH},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"mailbox-bytes", required_argument, NULL, OPT_MAILBOX_BYTES},
     {"subscriptions", required_argument, NULL, OPT_SUBSCRIPTIONS},
     {"retained", required_argument, NULL, OPT_RETAINED},
     {"mode", required_argument, NULL, OPT_MODE},
@@ -93,6 +98,17 @@ static bool parse_u32(const char *s, int base, unsigned long lo, unsigned long h
         return false;
     *out = (uint32_t)v;
     return true;
+}
+
+mbx_err options_layout(const broker_options *opt, seg_view *out)
+{
+    seg_params p = {.slots = opt->slots,
+                    .depth = opt->depth,
+                    .max_message = opt->max_message,
+                    .ring_bytes = opt->mailbox_bytes,
+                    .subscriptions = opt->subscriptions,
+                    .retained = opt->retained};
+    return segment_layout(&p, out);
 }
 
 int options_parse(int argc, char **argv, broker_options *opt)
@@ -136,6 +152,13 @@ int options_parse(int argc, char **argv, broker_options *opt)
                 return usage_error("--max-message: '%s' is not a number in %s", optarg, range);
             }
             opt->max_message = v;
+            break;
+        case OPT_MAILBOX_BYTES:
+            if (!parse_u32(optarg, 10, 1, SEG_MAX_RING, &v)) {
+                snprintf(range, sizeof range, "1..%u", SEG_MAX_RING);
+                return usage_error("--mailbox-bytes: '%s' is not a number in %s", optarg, range);
+            }
+            opt->mailbox_bytes = v;
             break;
         case OPT_SUBSCRIPTIONS:
             if (!parse_u32(optarg, 10, 1, SEG_MAX_SUBSCRIPTIONS, &v)) {
@@ -198,9 +221,17 @@ int options_parse(int argc, char **argv, broker_options *opt)
                            "(not starting with . or -, no '..')%s",
                            ns, "");
     strncpy(opt->namespace_name, ns, MBX_NAME_MAX);
+    uint64_t min_ring = segment_min_ring(opt->max_message);
+    if (opt->mailbox_bytes != 0 && opt->mailbox_bytes < min_ring) {
+        char given[16], least[24];
+        snprintf(given, sizeof given, "%u", opt->mailbox_bytes);
+        snprintf(least, sizeof least, "%llu", (unsigned long long)min_ring);
+        return usage_error("--mailbox-bytes: %s is less than two of the largest messages "
+                           "(%s bytes with the records' headers; see --max-message)",
+                           given, least);
+    }
     seg_view probe;
-    if (segment_geometry_topics(opt->slots, opt->depth, opt->max_message, opt->subscriptions,
-                                opt->retained, &probe) != MBX_OK)
+    if (options_layout(opt, &probe) != MBX_OK)
         return usage_error("geometry too large: slots x depth x max-message exceeds %s%s", "16 GiB",
                            "");
     return -1;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "mailbox.h"
+#include "segment.h"
 
 #define BROKER_DEFAULT_SLOTS 64u
 #define BROKER_DEFAULT_DEPTH 64u
@@ -17,6 +18,7 @@ typedef struct broker_options {
     uint32_t slots;
     uint32_t depth;
     uint32_t max_message;
+    uint32_t mailbox_bytes; /* each mailbox's ring; 0: the default (segment.h) */
     uint32_t subscriptions; /* size of the subscription table */
     uint32_t retained;      /* size of the retained-message table */
     unsigned mode;
@@ -36,6 +38,9 @@ enum broker_exit {
     BROKER_EXIT_BUSY = 3,    /* a live broker already serves the namespace */
     BROKER_EXIT_STALE = 4,   /* a segment left behind cannot be adopted (use --fresh) */
 };
+
+/* The namespace's layout for these options (checked by options_parse). */
+mbx_err options_layout(const broker_options *opt, seg_view *out);
 
 /* Parses argv. Returns -1 to go on, or an exit code (after --help/--version, or a usage
  * error already reported on stderr). */

@@ -94,7 +94,7 @@ unsigned scrub_segment(scrubber *s)
             repaired++;
         }
         uint64_t head = atomic_load(&mb->head), tail = atomic_load(&mb->tail);
-        if (!rec->dirty && (tail - head > v->depth || (!rec->active && tail != head))) {
+        if (!rec->dirty && (!ring_indices_valid(v, slot) || (!rec->active && tail != head))) {
             /* Out of range, or messages in a free mailbox (written there by a scribbler,
              * or published by a sender that was stopped holding the lock). */
             log_msg(LOG_LEVEL_WARN,

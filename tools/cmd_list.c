@@ -110,8 +110,9 @@ static void print_table(const snapshot *s)
     printf("broker     pid %" PRId64 ", up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, epoch %" PRIu64
            "\n",
            info->broker_pid, up / 3600, up / 60 % 60, up % 60, info->epoch);
-    printf("geometry   %u slots x %u messages x %u bytes, %" PRIu64 " bytes reserved\n",
-           info->slots, info->depth, info->max_message, info->segment_bytes);
+    printf("geometry   %u slots x %u messages x %u bytes in %u-byte mailboxes, %" PRIu64
+           " bytes reserved\n",
+           info->slots, info->depth, info->max_message, info->mailbox_bytes, info->segment_bytes);
     printf("clients    %u of %u; %" PRIu64 " seen since the namespace was made\n", info->clients,
            info->slots, info->clients_seen);
     printf("totals     %" PRIu64 " sent, %" PRIu64 " received, %" PRIu64
@@ -156,6 +157,7 @@ static char *to_json(const snapshot *s)
     cJSON_AddNumberToObject(geo, "slots", info->slots);
     cJSON_AddNumberToObject(geo, "depth", info->depth);
     cJSON_AddNumberToObject(geo, "max_message", info->max_message);
+    cJSON_AddNumberToObject(geo, "mailbox_bytes", info->mailbox_bytes);
     cJSON_AddNumberToObject(geo, "segment_bytes", (double)info->segment_bytes);
     cJSON_AddNumberToObject(root, "discarded", (double)info->discarded);
     cJSON *totals = cJSON_AddObjectToObject(root, "totals");

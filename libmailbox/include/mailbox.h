@@ -527,7 +527,9 @@ typedef struct mbx_namespace_info {
     uint64_t total_received;     /* messages taken from their mailbox */
     uint64_t total_refused_full; /* sends refused as the recipient's mailbox was full */
     uint64_t clients_seen;       /* clients that connected */
-    uint64_t reserved_[8];       /* room for fields to come (ABI): leave zero */
+    uint32_t mailbox_bytes;      /* bytes of each mailbox's ring of messages */
+    uint32_t reserved32_;
+    uint64_t reserved_[7]; /* room for fields to come (ABI): leave zero */
 } mbx_namespace_info;
 
 typedef struct mbx_client_info {

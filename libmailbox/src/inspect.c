@@ -94,6 +94,7 @@ static mbx_err open_namespace(const char *ns, mbx_namespace_info *info, plat_shm
     info->slots = v.slots;
     info->depth = v.depth;
     info->max_message = v.max_message;
+    info->mailbox_bytes = v.ring_bytes;
     info->segment_bytes = v.total_size;
     info->discarded = atomic_load(&h->discarded);
     info->max_subscriptions = v.subscriptions;

@@ -16,6 +16,91 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* Positions (seg_mailbox.head and .tail) pack a record count (high half) and a byte count
+ * (low half), both wrapping; see segment.h. */
+static uint32_t pos_records(uint64_t p)
+{
+    return (uint32_t)(p >> 32);
+}
+
+static uint32_t pos_bytes(uint64_t p)
+{
+    return (uint32_t)p;
+}
+
+static uint64_t pos_advance(uint64_t p, uint32_t records, uint32_t bytes)
+{
+    return (uint64_t)(pos_records(p) + records) << 32 | (uint32_t)(pos_bytes(p) + bytes);
+}
+
+/* What lies between head and tail. */
+typedef struct ring_fill {
+    uint32_t records;
+    uint32_t bytes;
+} ring_fill;
+
+/* Fills *f; false when [head, tail) is no state the protocol can produce, which only a
+ * scribble can: more records than the depth, more bytes than the ring, a position off the
+ * record grid, or record and byte counts that disagree (every record, a pad included,
+ * takes at least SEG_RECORD_ALIGN bytes; pads precede a record and count no record). */
+static bool fill_between(const seg_view *v, uint64_t head, uint64_t tail, ring_fill *f)
+{
+    f->records = pos_records(tail) - pos_records(head);
+    f->bytes = pos_bytes(tail) - pos_bytes(head);
+    return f->records <= v->depth && f->bytes <= v->ring_bytes &&
+           ((pos_bytes(head) | pos_bytes(tail)) & (SEG_RECORD_ALIGN - 1)) == 0 &&
+           (f->records == 0) == (f->bytes == 0) &&
+           (uint64_t)f->records * SEG_RECORD_ALIGN <= f->bytes;
+}
+
+/* At most half full, in records and in bytes: where sleeping senders are woken. */
+static bool at_most_half(const seg_view *v, ring_fill f)
+{
+    return f.records <= v->depth / 2 && f.bytes <= v->ring_bytes / 2;
+}
+
+/* Bytes of the record that carries msg. */
+static uint32_t record_size(const ring_outgoing *msg, size_t from_len)
+{
+    return (uint32_t)SEG_RECORD_SIZE(from_len + msg->topic_len + msg->len);
+}
+
+/* What the record at a position turned out to be. */
+typedef enum record_frame {
+    RECORD_MESSAGE, /* a record (maybe a bad one) that ends at *next */
+    RECORD_PAD,     /* filler up to the ring's end: *next is past it, no record counted */
+    RECORD_LOST,    /* its size is impossible: where the records after it start is lost */
+} record_frame;
+
+/*
+ * Frames the record at `at`, with `f` what lies between `at` and tail, and copies its
+ * header into *hdr (once: the checks below hold for the copy, whatever a scribbler does to
+ * the ring meanwhile). A size that is off the grid, runs past the ring's end or past tail
+ * cannot be stepped over; a size that fits frames the record even when its content is
+ * bad, so that one bad record costs one message.
+ */
+static record_frame frame_record(const seg_view *v, seg_mailbox *mb, uint64_t at, ring_fill f,
+                                 seg_cell *hdr, uint64_t *next)
+{
+    memcpy(hdr, segment_cell(v, mb, at), sizeof *hdr);
+    uint32_t to_end = v->ring_bytes - (pos_bytes(at) & (v->ring_bytes - 1));
+    uint32_t size = hdr->size;
+    if (size < SEG_RECORD_ALIGN || (size & (SEG_RECORD_ALIGN - 1)) != 0 || size > to_end ||
+        size > f.bytes)
+        return RECORD_LOST;
+    if (hdr->kind == CELL_PAD) {
+        /* A pad always runs to the ring's end and a record always follows it. */
+        if (size != to_end || size == f.bytes)
+            return RECORD_LOST;
+        *next = pos_advance(at, 0, size);
+        return RECORD_PAD;
+    }
+    if (f.records == 0)
+        return RECORD_LOST;
+    *next = pos_advance(at, 1, size);
+    return RECORD_MESSAGE;
+}
+
 /* True while a sender that waited long for space asks newcomers to queue (any value is a
  * hint: a scribbled one at worst makes newcomers wait for the sleepers, up to their own
  * deadlines, and the broker's scrub puts far-off values back). */
@@ -146,9 +231,8 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
     if (rc == PLAT_LOCK_BROKEN)
         return MBX_ECORRUPT;
     if (rc == PLAT_LOCK_OWNER_DIED) {
-        uint64_t tail = atomic_load(&mb->tail);
-        uint64_t head = atomic_load(&mb->head);
-        if (tail - head > v->depth) {
+        ring_fill f;
+        if (!fill_between(v, atomic_load(&mb->head), atomic_load(&mb->tail), &f)) {
             plat_mutex_unlock(&mb->lock, tok);
             return MBX_ECORRUPT;
         }
@@ -156,34 +240,57 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
     return MBX_OK;
 }
 
-static void fill_cell(const seg_view *v, seg_mailbox *mb, seg_cell *cell, const ring_outgoing *msg)
+/* Writes the record for msg at `at` (room for `size` bytes checked by the caller). */
+static void fill_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_t size,
+                      const ring_outgoing *msg, size_t from_len)
 {
+    seg_cell *cell = segment_cell(v, mb, at);
+    cell->size = size;
+    cell->kind = msg->kind;
     cell->len = msg->len;
+    cell->topic_len = 0;
+    cell->from_len = (uint8_t)from_len;
+    cell->reserved0 = 0;
     cell->from_slot = msg->from_slot;
     cell->from_generation = msg->from_generation;
     cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
+    cell->reserved1 = 0;
     cell->seq = msg->seq_source != NULL
                     ? atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1
                     : msg->seq;
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
-    cell->kind = msg->kind;
-    cell->topic_len = 0;
-    memset(cell->from, 0, sizeof cell->from);
-    strncpy(cell->from, msg->from_name, MBX_NAME_MAX);
-    char *body = (char *)cell + SEG_CELL_HEADER;
+    cell->reserved2 = 0;
+    char *p = (char *)cell + SEG_CELL_HEADER;
+    memcpy(p, msg->from_name, from_len);
+    p += from_len;
     if (msg->kind == CELL_TOPIC) {
         /* The publications this mailbox missed before this one: told with it. */
         cell->corr = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
-        cell->topic_len = msg->topic_len;
-        memcpy(body, msg->topic, msg->topic_len);
-        body += msg->topic_len;
+        cell->topic_len = (uint16_t)msg->topic_len;
+        memcpy(p, msg->topic, msg->topic_len);
+        p += msg->topic_len;
     }
     uint32_t half = msg->len / 2;
-    memcpy(body, msg->body, half);
-    FAULT_POINT("ring.put.copy"); /* half a message in the cell */
-    memcpy(body + half, msg->body + half, msg->len - half);
-    (void)v;
+    memcpy(p, msg->body, half);
+    FAULT_POINT("ring.put.copy"); /* half a message in the record */
+    memcpy(p + half, msg->body + half, msg->len - half);
+}
+
+/* Writes msg at tail (and a pad before it when the ring's end is too close); returns the
+ * tail that publishes it. The caller holds the lock and has checked there is room. */
+static uint64_t append_record(const seg_view *v, seg_mailbox *mb, uint64_t tail, uint32_t pad,
+                              uint32_t size, const ring_outgoing *msg, size_t from_len)
+{
+    if (pad != 0) {
+        seg_cell *filler = segment_cell(v, mb, tail);
+        memset(filler, 0, sizeof *filler);
+        filler->size = pad;
+        filler->kind = CELL_PAD;
+        tail = pos_advance(tail, 0, pad);
+    }
+    fill_cell(v, mb, tail, size, msg, from_len);
+    return pos_advance(tail, 1, size);
 }
 
 mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
@@ -192,6 +299,8 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
     lazy_deadline d = {.timeout_ms = timeout_ms};
     if (msg->len > v->max_message || msg->topic_len > v->max_message - msg->len)
         return MBX_ETOOLARGE;
+    size_t from_len = strnlen(msg->from_name, MBX_NAME_MAX);
+    uint32_t size = record_size(msg, from_len);
     seg_mailbox *mb = segment_mailbox(v, slot);
     bool waited = false;
     int64_t first_sleep_ns = 0; /* when we first slept for space, 0: not yet */
@@ -209,23 +318,29 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
         uint64_t head = atomic_load(&mb->head);
-        if (tail - head > v->depth) {
+        ring_fill f;
+        if (!fill_between(v, head, tail, &f)) {
             plat_mutex_unlock(&mb->lock, &tok);
             return MBX_ECORRUPT;
         }
-        uint64_t count = tail - head;
+        /* A record never wraps: if the ring's end is too close, a pad fills up to it and
+         * the record starts the ring again. The ring holds two of the largest records, so
+         * an empty mailbox always has room, wherever its free space starts. */
+        uint32_t to_end = v->ring_bytes - (pos_bytes(tail) & (v->ring_bytes - 1));
+        uint32_t pad = to_end < size ? to_end : 0;
+        bool room = f.records < v->depth && f.bytes + pad + size <= v->ring_bytes;
         /* Senders asleep on this mailbox are woken together when it drains to half. A
          * steady stream of newcomers can keep it above half, and a sleeper asleep past
          * its deadline (refused as full although the receiver drains all along). So a
          * sender that has waited RING_STARVE_MS says so, and while it does, a newcomer
          * that may wait queues behind the sleepers instead of taking the cells they wait
          * for. Only then: queueing costs wake-ups, and the common case never starves. */
-        bool wait_turn = count < v->depth && count > v->depth / 2 && !waited && timeout_ms != 0 &&
+        bool wait_turn = room && !at_most_half(v, f) && !waited && timeout_ms != 0 &&
                          someone_starves(mb) && plat_now_ns() < deadline_of(&d);
-        if (count < v->depth && !wait_turn) {
+        if (room && !wait_turn) {
             FAULT_POINT("ring.put.locked");
-            fill_cell(v, mb, segment_cell(v, mb, tail), msg);
-            atomic_store(&mb->tail, tail + 1); /* publish: the message exists from here */
+            uint64_t next = append_record(v, mb, tail, pad, size, msg, from_len);
+            atomic_store(&mb->tail, next); /* publish: the message exists from here */
             FAULT_POINT("ring.put.published");
             plat_mutex_unlock(&mb->lock, &tok);
             if (atomic_exchange(&mb->rx_sleeping, 0) != 0)
@@ -235,8 +350,9 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         }
         /* Full (or our turn is behind the sleepers'). Announce that we sleep, then look
          * at head again: either the consumer sees our announcement after it moves head,
-         * or we see its move here. Either way the half-way crossing is still ahead of us
-         * when we sleep (count > depth / 2 and head has not moved). */
+         * or we see its move here. Either way a wake-up is still ahead of us when we
+         * sleep: head has not moved, so the mailbox has yet to drain to half or to empty
+         * (consume wakes senders at both), and an empty one has room for any record. */
         atomic_fetch_add(&mb->tx_waiting, 1);
         uint64_t head_again = atomic_load(&mb->head);
         plat_mutex_unlock(&mb->lock, &tok);
@@ -279,44 +395,46 @@ static void wake_senders(seg_mailbox *mb)
         plat_sem_post(&mb->space);
 }
 
-/* Copies the cell at `head` out, validating everything read from it. */
-static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t head, ring_incoming *out)
+/* Copies out the record framed at `at` (its header in *hdr), validating everything. */
+static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, const seg_cell *hdr,
+                         ring_incoming *out)
 {
-    const seg_cell *cell = segment_cell(v, mb, head);
-    uint32_t len = cell->len;
-    uint32_t kind = cell->kind & ~CELL_TAKEN;
-    uint32_t topic_len = kind == CELL_TOPIC ? cell->topic_len : 0;
-    if (len == 0 || len > v->max_message || topic_len > v->max_message - len ||
-        topic_len > MBX_TOPIC_MAX || (kind == CELL_TOPIC && topic_len == 0))
+    uint32_t len = hdr->len;
+    uint32_t kind = hdr->kind & ~CELL_TAKEN;
+    uint32_t topic_len = kind == CELL_TOPIC ? hdr->topic_len : 0;
+    uint32_t from_len = hdr->from_len;
+    if (kind > CELL_TOPIC || len == 0 || len > v->max_message || topic_len > v->max_message - len ||
+        topic_len > MBX_TOPIC_MAX || (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 ||
+        from_len > MBX_NAME_MAX || SEG_RECORD_SIZE(from_len + topic_len + len) > hdr->size)
         return MBX_ECORRUPT;
-    memcpy(out->from, cell->from, sizeof out->from);
+    const char *p = (const char *)segment_cell(v, mb, at) + SEG_CELL_HEADER;
+    memcpy(out->from, p, from_len);
+    out->from[from_len] = '\0';
     if (!names_valid_bounded(out->from, sizeof out->from))
         return MBX_ECORRUPT;
-    const char *body = (const char *)cell + SEG_CELL_HEADER;
+    p += from_len;
     out->topic[0] = '\0';
     if (kind == CELL_TOPIC) {
-        memcpy(out->topic, body, topic_len);
+        memcpy(out->topic, p, topic_len);
         out->topic[topic_len] = '\0';
         if (!topics_valid_topic(out->topic, topic_len, true))
             return MBX_ECORRUPT;
-        body += topic_len;
+        p += topic_len;
     }
-    memcpy(out->body, body, len);
+    memcpy(out->body, p, len);
     out->body[len] = '\0';
     /* A NUL inside would silently cut the text for every C reader. */
     if (memchr(out->body, '\0', len) != NULL)
         return MBX_ECORRUPT;
-    if (kind > CELL_TOPIC)
-        return MBX_ECORRUPT;
     out->len = len;
-    out->seq = cell->seq;
-    out->ts_us = cell->ts_us;
+    out->seq = hdr->seq;
+    out->ts_us = hdr->ts_us;
     out->kind = kind;
-    out->corr = cell->corr;
-    out->from_slot = cell->from_slot;
-    out->from_generation = cell->from_generation;
+    out->corr = hdr->corr;
+    out->from_slot = hdr->from_slot;
+    out->from_generation = hdr->from_generation;
     /* A hint from shared memory like any other: only a plausible CPU number is used. */
-    uint32_t cpu = cell->sender_cpu;
+    uint32_t cpu = hdr->sender_cpu;
     out->sender_cpu = cpu >= 1 && cpu <= 65536 ? (int)(cpu - 1) : -1;
     return MBX_OK;
 }
@@ -369,16 +487,20 @@ static void spin_learn(ring_spinner *sp, const ring_incoming *in, int64_t slept_
     }
 }
 
-/* Removes the message at head (the consumer's side of a take). */
-static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, bool good)
+/* Moves head to `next` (the consumer's side of a take): past a record, a pad, or up to
+ * tail when the records' framing is lost. `good` counts a message received. */
+static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t next, bool good)
 {
     uint64_t tail = atomic_load(&mb->tail);
-    atomic_store(&mb->head, head + 1);
-    /* Senders asleep on a full mailbox are woken together when it has drained to half,
-     * not one per message taken: one wake-up per sender per half a mailbox. A sender
-     * sleeps only if head has not moved since it saw the mailbox full, so this crossing
+    atomic_store(&mb->head, next);
+    /* Senders asleep on a full mailbox are woken together when it has drained to half (in
+     * records and bytes) and again when it is empty, not once per message taken. A sender
+     * sleeps only if head has not moved since it found no room, so one of these crossings
      * is still ahead of it, and it is counted in tx_waiting by then. */
-    if (tail - (head + 1) == v->depth / 2)
+    ring_fill before, after;
+    if (fill_between(v, head, tail, &before) && fill_between(v, next, tail, &after) &&
+        ((!at_most_half(v, before) && at_most_half(v, after)) ||
+         (after.records == 0 && before.records != 0)))
         wake_senders(mb);
     if (good)
         atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
@@ -406,18 +528,33 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
             return err;
         uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
         uint64_t tail = atomic_load(&mb->tail);
-        if (tail - head > v->depth)
+        ring_fill f;
+        if (!fill_between(v, head, tail, &f))
             return MBX_ECORRUPT;
-        if (tail != head && (segment_cell(v, mb, head)->kind & CELL_TAKEN) != 0) {
-            consume(v, mb, head, false); /* taken earlier, out of order (ring_find) */
-            continue;
-        }
         if (tail != head) {
-            err = read_cell(v, mb, head, out);
+            seg_cell hdr;
+            uint64_t next;
+            switch (frame_record(v, mb, head, f, &hdr, &next)) {
+            case RECORD_PAD:
+                consume(v, mb, head, next, false);
+                continue;
+            case RECORD_LOST:
+                /* Nothing says where the next record starts: what is left is dropped,
+                 * so that a scribble costs messages, never a wedged mailbox. */
+                consume(v, mb, head, tail, false);
+                return MBX_ECORRUPT;
+            case RECORD_MESSAGE:
+                break;
+            }
+            if ((hdr.kind & CELL_TAKEN) != 0) {
+                consume(v, mb, head, next, false); /* taken earlier, out of order (ring_find) */
+                continue;
+            }
+            err = read_cell(v, mb, head, &hdr, out);
             out->position = head;
-            /* A corrupt cell is skipped so one bad message cannot wedge the mailbox. */
+            /* A corrupt record is skipped so one bad message cannot wedge the mailbox. */
             if (err != MBX_OK || !keep)
-                consume(v, mb, head, err == MBX_OK);
+                consume(v, mb, head, next, err == MBX_OK);
             if (err == MBX_OK && waited && spin != NULL)
                 spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
@@ -473,22 +610,34 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             return err;
         uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
         uint64_t tail = atomic_load(&mb->tail);
-        if (tail - head > v->depth)
+        ring_fill f, left;
+        if (!fill_between(v, head, tail, &f))
             return MBX_ECORRUPT;
-        if (scanned - head > tail - head)
+        if (!fill_between(v, scanned, tail, &left) || left.bytes > f.bytes)
             scanned = head; /* head moved past what we had looked at */
-        /* Look at what came since the last look. Only the owner writes cells in
+        /* Look at what came since the last look. Only the owner writes records in
          * [head, tail), so marking one taken races with nobody. */
-        for (; scanned != tail; scanned++) {
-            seg_cell *cell = segment_cell(v, mb, scanned);
-            uint32_t kind = cell->kind;
-            if ((kind & CELL_TAKEN) != 0 || !match(kind, cell->corr, arg))
+        while (scanned != tail) {
+            seg_cell hdr;
+            uint64_t next;
+            (void)fill_between(v, scanned, tail, &left); /* within [head, tail): valid */
+            record_frame frame = frame_record(v, mb, scanned, left, &hdr, &next);
+            if (frame == RECORD_LOST) {
+                if (scanned != head)
+                    break; /* the records before it are good: takes deliver them first */
+                consume(v, mb, head, tail, false);
+                return MBX_ECORRUPT;
+            }
+            uint64_t at = scanned;
+            scanned = next;
+            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0 ||
+                !match(hdr.kind, hdr.corr, arg))
                 continue;
-            err = read_cell(v, mb, scanned, out);
-            out->position = scanned;
-            cell->kind = kind | CELL_TAKEN;
-            if (scanned == head) {
-                consume(v, mb, head, err == MBX_OK);
+            err = read_cell(v, mb, at, &hdr, out);
+            out->position = at;
+            segment_cell(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
+            if (at == head) {
+                consume(v, mb, head, next, err == MBX_OK);
             } else if (err == MBX_OK) {
                 atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
             }
@@ -528,20 +677,45 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
     seg_mailbox *mb = segment_mailbox(v, slot);
     uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
     uint64_t tail = atomic_load(&mb->tail);
-    if (tail - head > v->depth)
+    ring_fill f;
+    if (!fill_between(v, head, tail, &f))
         return MBX_ECORRUPT;
     if (head != position || tail == head)
         return MBX_EINVAL;
-    consume(v, mb, head, true);
+    /* Framed again: the record's size may have been scribbled since the peek. */
+    seg_cell hdr;
+    uint64_t next;
+    if (frame_record(v, mb, head, f, &hdr, &next) != RECORD_MESSAGE) {
+        consume(v, mb, head, tail, false);
+        return MBX_ECORRUPT;
+    }
+    consume(v, mb, head, next, true);
     return MBX_OK;
+}
+
+/* Reads head and tail as one state: head is read again after tail, and a read that raced
+ * with a take is retried (head then tail, taken apart, can span more than a full ring). */
+static bool read_fill(const seg_view *v, seg_mailbox *mb, ring_fill *f)
+{
+    for (int tries = 0;; tries++) {
+        uint64_t head = atomic_load(&mb->head);
+        uint64_t tail = atomic_load(&mb->tail);
+        bool ok = fill_between(v, head, tail, f);
+        if (atomic_load(&mb->head) == head || tries == 8)
+            return ok;
+    }
 }
 
 uint64_t ring_waiting(const seg_view *v, uint32_t slot)
 {
-    seg_mailbox *mb = segment_mailbox(v, slot);
-    uint64_t head = atomic_load(&mb->head);
-    uint64_t tail = atomic_load(&mb->tail);
-    return tail - head <= v->depth ? tail - head : 0;
+    ring_fill f;
+    return read_fill(v, segment_mailbox(v, slot), &f) ? f.records : 0;
+}
+
+bool ring_indices_valid(const seg_view *v, uint32_t slot)
+{
+    ring_fill f;
+    return read_fill(v, segment_mailbox(v, slot), &f);
 }
 
 bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
@@ -558,7 +732,11 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
      * left in them can ever be read as a message of the next owner. */
     uint64_t tail = atomic_load(&mb->tail);
     uint64_t head = atomic_load(&mb->head);
-    *dropped = tail - head <= v->depth ? tail - head : 0;
+    ring_fill f;
+    *dropped = fill_between(v, head, tail, &f) ? f.records : 0;
+    /* A tail off the record grid (a scribble) is put back on it, with head. */
+    tail &= ~(uint64_t)(SEG_RECORD_ALIGN - 1);
+    atomic_store(&mb->tail, tail);
     atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
     wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */

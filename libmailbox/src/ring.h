@@ -3,11 +3,13 @@
  *
  * Protocol (see docs/architecture.md, "Synchronisation"):
  * - Producers serialise on the mailbox's crash-safe lock, check that the slot still belongs
- *   to the recipient they looked up (state and generation), copy the message into the
- *   cell at `tail`, then publish it by advancing `tail`. A producer killed before that
+ *   to the recipient they looked up (state and generation), copy the message into a
+ *   record at `tail` (segment.h: a byte ring of variable-length records), then publish it
+ *   by advancing `tail`. A producer killed before that
  *   store leaves no message; after it, a whole one (invariant 3).
- * - The consumer reads the cell at `head` without the lock (only it moves `head`, and
- *   producers never touch cells in [head, tail)), then advances `head`.
+ * - The consumer reads the record at `head` without the lock (only it moves `head`, and
+ *   producers never touch bytes in [head, tail)), then advances `head`. A record whose
+ *   size cannot be stepped over (a scribble) costs the records after it, never a wedge.
  * - Semaphores are wake-up hints only. A sleeper announces itself in a flag or counter,
  *   re-checks the indices, then sleeps with a timeout; the other side posts only when it
  *   sees the announcement. Every wake is followed by a re-check, so a lost or extra post
@@ -137,6 +139,10 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
 
 /* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);
+
+/* False when a mailbox's head and tail are no state the protocol produces (a scribble):
+ * the broker then empties it. Safe to call while the mailbox is in use. */
+bool ring_indices_valid(const seg_view *v, uint32_t slot);
 
 /*
  * Broker side. Empties the mailbox for a new owner, under its lock: head moves up to

@@ -7,7 +7,7 @@
 
 _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
 _Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
-_Static_assert(sizeof(seg_cell) == 128, "cell header size is part of the layout");
+_Static_assert(sizeof(seg_cell) == SEG_RECORD_ALIGN, "a record header is one cache line");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
 _Static_assert(sizeof(seg_mailbox) == 320, "mailbox header is five lines (architecture.md)");
 _Static_assert(sizeof(seg_sub) == 160, "subscription entry size is part of the layout");
@@ -20,42 +20,70 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) / a * a;
 }
 
-mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out)
+uint64_t segment_min_ring(uint32_t max_message)
 {
-    return segment_geometry_topics(slots, depth, max_message, SEG_DEFAULT_SUBSCRIPTIONS,
-                                   SEG_DEFAULT_RETAINED, out);
+    return 2 * SEG_RECORD_SIZE((uint64_t)MBX_NAME_MAX + max_message);
 }
 
-mbx_err segment_geometry_topics(uint32_t slots, uint32_t depth, uint32_t max_message,
-                                uint32_t subscriptions, uint32_t retained, seg_view *out)
+static uint64_t power_of_two_at_least(uint64_t v)
 {
-    if (slots < SEG_MIN_SLOTS || slots > SEG_MAX_SLOTS || depth < SEG_MIN_DEPTH ||
-        depth > SEG_MAX_DEPTH || max_message < SEG_MIN_MESSAGE || max_message > SEG_MAX_MESSAGE ||
-        subscriptions < 1 || subscriptions > SEG_MAX_SUBSCRIPTIONS || retained < 1 ||
-        retained > SEG_MAX_RETAINED)
+    uint64_t p = SEG_RECORD_ALIGN;
+    while (p < v)
+        p *= 2;
+    return p;
+}
+
+uint64_t segment_default_ring(uint32_t depth, uint32_t max_message)
+{
+    uint64_t want = (uint64_t)depth * SEG_TYPICAL_RECORD;
+    uint64_t min = segment_min_ring(max_message);
+    return power_of_two_at_least(want > min ? want : min);
+}
+
+mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out)
+{
+    seg_params p = {.slots = slots,
+                    .depth = depth,
+                    .max_message = max_message,
+                    .subscriptions = SEG_DEFAULT_SUBSCRIPTIONS,
+                    .retained = SEG_DEFAULT_RETAINED};
+    return segment_layout(&p, out);
+}
+
+mbx_err segment_layout(const seg_params *p, seg_view *out)
+{
+    if (p->slots < SEG_MIN_SLOTS || p->slots > SEG_MAX_SLOTS || p->depth < SEG_MIN_DEPTH ||
+        p->depth > SEG_MAX_DEPTH || p->max_message < SEG_MIN_MESSAGE ||
+        p->max_message > SEG_MAX_MESSAGE || p->subscriptions < 1 ||
+        p->subscriptions > SEG_MAX_SUBSCRIPTIONS || p->retained < 1 ||
+        p->retained > SEG_MAX_RETAINED)
         return MBX_EINVAL;
     /* All products below stay far inside 64 bits given the limits above. */
-    uint64_t cell = align_up((uint64_t)SEG_CELL_HEADER + max_message, SEG_CACHE_LINE);
-    uint64_t stride = align_up(sizeof(seg_mailbox) + (uint64_t)depth * cell, SEG_CACHE_LINE);
+    uint64_t ring = p->ring_bytes == 0 ? segment_default_ring(p->depth, p->max_message)
+                                       : power_of_two_at_least(p->ring_bytes);
+    if (ring < segment_min_ring(p->max_message) || ring > SEG_MAX_RING)
+        return MBX_EINVAL;
+    uint64_t stride = align_up(sizeof(seg_mailbox) + ring, SEG_CACHE_LINE);
     uint64_t dir_off = SEG_HEADER_SIZE;
-    uint64_t sub_off = align_up(dir_off + (uint64_t)slots * sizeof(seg_dir_entry), 4096);
-    uint64_t retain_off = align_up(sub_off + (uint64_t)subscriptions * sizeof(seg_sub), 4096);
-    uint64_t retain_stride = align_up(sizeof(seg_retained) + (uint64_t)max_message, SEG_CACHE_LINE);
-    uint64_t mailbox_off = align_up(retain_off + (uint64_t)retained * retain_stride, 4096);
-    uint64_t total = align_up(mailbox_off + (uint64_t)slots * stride, 4096);
+    uint64_t sub_off = align_up(dir_off + (uint64_t)p->slots * sizeof(seg_dir_entry), 4096);
+    uint64_t retain_off = align_up(sub_off + (uint64_t)p->subscriptions * sizeof(seg_sub), 4096);
+    uint64_t retain_stride =
+        align_up(sizeof(seg_retained) + (uint64_t)p->max_message, SEG_CACHE_LINE);
+    uint64_t mailbox_off = align_up(retain_off + (uint64_t)p->retained * retain_stride, 4096);
+    uint64_t total = align_up(mailbox_off + (uint64_t)p->slots * stride, 4096);
     if (total > SEG_MAX_TOTAL)
         return MBX_EINVAL;
     memset(out, 0, sizeof *out);
     out->total_size = total;
-    out->slots = slots;
-    out->depth = depth;
-    out->max_message = max_message;
-    out->cell_size = (uint32_t)cell;
+    out->slots = p->slots;
+    out->depth = p->depth;
+    out->max_message = p->max_message;
+    out->ring_bytes = (uint32_t)ring;
     out->dir_off = dir_off;
     out->mailbox_off = mailbox_off;
     out->mailbox_stride = stride;
-    out->subscriptions = subscriptions;
-    out->retained = retained;
+    out->subscriptions = p->subscriptions;
+    out->retained = p->retained;
     out->sub_off = sub_off;
     out->retain_off = retain_off;
     out->retain_stride = retain_stride;
@@ -84,7 +112,7 @@ mbx_err segment_init(seg_view *view, const char *ns, unsigned mode)
     h->slots = view->slots;
     h->depth = view->depth;
     h->max_message = view->max_message;
-    h->cell_size = view->cell_size;
+    h->ring_bytes = view->ring_bytes;
     h->dir_off = view->dir_off;
     h->mailbox_off = view->mailbox_off;
     h->mailbox_stride = view->mailbox_stride;
@@ -121,12 +149,16 @@ mbx_err segment_validate(void *base, size_t size, seg_view *view)
     if (h->layout_version != SEG_LAYOUT_VERSION)
         return MBX_EVERSION;
     seg_view expect;
-    if (h->header_size != SEG_HEADER_SIZE ||
-        segment_geometry_topics(h->slots, h->depth, h->max_message, h->subscriptions, h->retained,
-                                &expect) != MBX_OK)
+    seg_params p = {.slots = h->slots,
+                    .depth = h->depth,
+                    .max_message = h->max_message,
+                    .ring_bytes = h->ring_bytes,
+                    .subscriptions = h->subscriptions,
+                    .retained = h->retained};
+    if (h->header_size != SEG_HEADER_SIZE || segment_layout(&p, &expect) != MBX_OK)
         return MBX_ECORRUPT;
     if (h->total_size != expect.total_size || expect.total_size > size ||
-        h->cell_size != expect.cell_size || h->dir_off != expect.dir_off ||
+        h->ring_bytes != expect.ring_bytes || h->dir_off != expect.dir_off ||
         h->mailbox_off != expect.mailbox_off || h->mailbox_stride != expect.mailbox_stride ||
         h->sub_off != expect.sub_off || h->retain_off != expect.retain_off ||
         h->retain_stride != expect.retain_stride)
@@ -152,8 +184,11 @@ seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot)
 
 seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position)
 {
-    unsigned char *cells = (unsigned char *)mb + sizeof(seg_mailbox);
-    return (seg_cell *)(void *)(cells + (position % v->depth) * v->cell_size);
+    unsigned char *ring = (unsigned char *)mb + sizeof(seg_mailbox);
+    /* ring_bytes is a power of two; record positions are multiples of SEG_RECORD_ALIGN,
+     * which the mask keeps them (a misaligned one is refused before any use). */
+    uint32_t off = (uint32_t)position & (v->ring_bytes - 1) & ~(SEG_RECORD_ALIGN - 1);
+    return (seg_cell *)(void *)(ring + off);
 }
 
 seg_sub *segment_sub(const seg_view *v, uint32_t i)

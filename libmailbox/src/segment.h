@@ -5,7 +5,7 @@
  *   dir_off                  directory: one seg_dir_entry (128 bytes) per slot
  *   sub_off                  subscription table: seg_sub entries (topics.c, subs.c)
  *   retain_off + i*r_stride  retained messages: seg_retained, then topic and body
- *   mailbox_off + i*stride   mailbox of slot i: seg_mailbox, then `depth` cells
+ *   mailbox_off + i*stride   mailbox of slot i: seg_mailbox, then a ring of ring_bytes
  *
  * Shared memory holds no pointers, only offsets and indices (every process maps the
  * segment at another address). Every process keeps its own copy of the geometry in a
@@ -17,8 +17,9 @@
  *   becomes SEG_READY and never change; the rest is written by the broker only.
  * - directory entries: written by the broker only. `generation` is a sequence lock: odd
  *   while the broker rewrites the entry, even when stable; freeing a slot adds 2.
- * - mailbox: `lock` guards `tail` and the cells in [tail, head + depth); `head` is written
- *   by the mailbox's owner (its single consumer) only; counters are atomics.
+ * - mailbox: `lock` guards `tail` and the ring's bytes from tail to head + ring_bytes;
+ *   `head` is written by the mailbox's owner (its single consumer) only; counters are
+ *   atomics.
  */
 #ifndef MBX_SEGMENT_H
 #define MBX_SEGMENT_H
@@ -31,7 +32,7 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 3u /* 3: topics (subscriptions, retained messages, topic cells) */
+#define SEG_LAYOUT_VERSION 4u           /* 4: mailboxes are byte rings of variable-length records */
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -45,6 +46,12 @@
 #define SEG_MAX_TOTAL (16ull << 30)
 #define SEG_MAX_SUBSCRIPTIONS 65536u
 #define SEG_MAX_RETAINED 65536u
+/* A mailbox's ring: a power of two, at least two records of the largest message (so an
+ * empty ring takes one wherever its free space starts), at most SEG_MAX_RING. */
+#define SEG_MAX_RING (1u << 30)
+/* What the default ring is sized for: `depth` records of this size, a 200-byte message
+ * from a sender with the longest name (the goal of issue 16: 64 of them per mailbox). */
+#define SEG_TYPICAL_RECORD 384u
 #define SEG_DEFAULT_SUBSCRIPTIONS 1024u
 #define SEG_DEFAULT_RETAINED 64u
 
@@ -61,7 +68,7 @@ typedef struct seg_header {
     uint32_t slots;
     uint32_t depth;
     uint32_t max_message;
-    uint32_t cell_size;
+    uint32_t ring_bytes; /* bytes of each mailbox's ring of records */
     uint64_t dir_off;
     uint64_t mailbox_off;
     uint64_t mailbox_stride;
@@ -115,7 +122,9 @@ typedef struct seg_dir_entry {
 } seg_dir_entry;
 
 typedef struct seg_mailbox {
-    /* Producers' cache line. */
+    /* Producers' cache line. Positions (`tail`, `head`) pack two wrapping counters: the
+     * high 32 bits count records, the low 32 bits count bytes (ring_bytes divides 2^32,
+     * so the low half modulo ring_bytes is the offset in the ring). */
     plat_mutex lock;
     _Atomic uint64_t tail;       /* next position to fill; guarded by lock */
     _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
@@ -142,34 +151,46 @@ typedef struct seg_mailbox {
     _Atomic uint64_t missed;
 } seg_mailbox;
 
-/* Each cell: this header, then the message body (max_message bytes). */
+/* The ring holds records: this header, then from_len bytes of the sender's name (no
+ * terminator), topic_len bytes of topic and len bytes of body, the whole rounded up to
+ * SEG_RECORD_ALIGN. A record never wraps: when the space left before the ring's end is
+ * too short for it, the sender fills that space with a CELL_PAD record first. */
 enum cell_kind {
     CELL_PLAIN = 0,
     CELL_REQUEST = 1, /* corr: the request's id, chosen by its sender */
     CELL_REPLY = 2,   /* corr: the id of the request it answers */
-    CELL_TOPIC = 3,   /* a publication: the body area holds topic_len bytes of topic, then
-                         the body; corr: publications missed just before it */
+    CELL_TOPIC = 3,   /* a publication: topic_len bytes of topic before the body; corr:
+                         publications missed just before it */
+    CELL_PAD = 4,     /* no message: filler from here to the ring's end */
 };
-/* Set by the mailbox's owner (the only writer of cells in [head, tail)) on a cell it took
- * out of order (a reply mbx_request() was waiting for): it is skipped when head reaches it. */
+/* Set by the mailbox's owner (the only writer of records in [head, tail)) on a record it
+ * took out of order (a reply mbx_request() was waiting for): skipped when head reaches it. */
 #define CELL_TAKEN 0x80000000u
+#define SEG_RECORD_ALIGN 64u
 
 typedef struct seg_cell {
-    uint32_t len;             /* body bytes */
+    uint32_t size;      /* bytes of the whole record, a multiple of SEG_RECORD_ALIGN */
+    uint32_t kind;      /* enum cell_kind, | CELL_TAKEN */
+    uint32_t len;       /* body bytes */
+    uint16_t topic_len; /* CELL_TOPIC: bytes of topic before the body */
+    uint8_t from_len;   /* bytes of the sender's name, 1..MBX_NAME_MAX */
+    uint8_t reserved0;
     uint32_t from_slot;       /* sender's slot ... */
     uint32_t from_generation; /* ... and generation: where a reply goes */
     uint32_t sender_cpu;      /* CPU the sender ran on, plus one (0: unknown); a hint only */
-    uint64_t seq;             /* sender's sequence number */
-    int64_t ts_us;            /* wall clock at send */
-    uint64_t corr;            /* request id (requests and replies), else 0 */
-    uint32_t kind;            /* enum cell_kind, | CELL_TAKEN */
-    uint32_t topic_len;       /* CELL_TOPIC: bytes of topic before the body */
-    char from[MBX_NAME_MAX + 1];
-    uint8_t reserved1[16];
-    /* char body[]; follows */
+    uint32_t reserved1;
+    uint64_t seq;  /* sender's sequence number */
+    int64_t ts_us; /* wall clock at send */
+    uint64_t corr; /* request id (requests and replies), else 0 */
+    uint64_t reserved2;
+    /* char from[from_len], topic[topic_len], body[len]; follow */
 } seg_cell;
 
 #define SEG_CELL_HEADER ((uint32_t)sizeof(seg_cell))
+/* Bytes of a record holding `payload` bytes of name, topic and body. */
+#define SEG_RECORD_SIZE(payload)                                                                   \
+    (((uint64_t)SEG_CELL_HEADER + (payload) + SEG_RECORD_ALIGN - 1) / SEG_RECORD_ALIGN *           \
+     SEG_RECORD_ALIGN)
 
 /* A process-local, trusted copy of a segment's geometry. */
 typedef struct seg_view {
@@ -178,7 +199,7 @@ typedef struct seg_view {
     uint32_t slots;
     uint32_t depth;
     uint32_t max_message;
-    uint32_t cell_size;
+    uint32_t ring_bytes;
     uint64_t dir_off;
     uint64_t mailbox_off;
     uint64_t mailbox_stride;
@@ -217,14 +238,29 @@ typedef struct seg_retained {
     uint8_t reserved1[24];
 } seg_retained;
 
-/* Computes the layout for a geometry into *out (base NULL). MBX_EINVAL when out of
- * limits or when the total would exceed SEG_MAX_TOTAL. */
-mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out);
+/* What a namespace's layout is computed from. */
+typedef struct seg_params {
+    uint32_t slots;
+    uint32_t depth;         /* records one mailbox holds at most */
+    uint32_t max_message;   /* body (and topic) bytes of one message at most */
+    uint32_t ring_bytes;    /* 0: the default (segment_default_ring); else rounded up to a
+                               power of two, and at least segment_min_ring */
+    uint32_t subscriptions; /* 1..SEG_MAX_SUBSCRIPTIONS */
+    uint32_t retained;      /* 1..SEG_MAX_RETAINED */
+} seg_params;
 
-/* As segment_geometry, with the sizes of the topic tables (default
- * SEG_DEFAULT_SUBSCRIPTIONS and SEG_DEFAULT_RETAINED; each 1..SEG_MAX_*). */
-mbx_err segment_geometry_topics(uint32_t slots, uint32_t depth, uint32_t max_message,
-                                uint32_t subscriptions, uint32_t retained, seg_view *out);
+/* The smallest ring a mailbox may have: two records of the largest message. */
+uint64_t segment_min_ring(uint32_t max_message);
+/* The default ring: depth typical records (SEG_TYPICAL_RECORD), at least the minimum,
+ * rounded up to a power of two. */
+uint64_t segment_default_ring(uint32_t depth, uint32_t max_message);
+
+/* Computes the layout for p into *out (base NULL). MBX_EINVAL when out of limits or when
+ * the total would exceed SEG_MAX_TOTAL. */
+mbx_err segment_layout(const seg_params *p, seg_view *out);
+
+/* segment_layout with the default ring and topic tables (tests, fuzzers). */
+mbx_err segment_geometry(uint32_t slots, uint32_t depth, uint32_t max_message, seg_view *out);
 
 /*
  * Writes a fresh segment into view->base (view from segment_geometry, base set): header,
@@ -249,6 +285,8 @@ static inline seg_header *segment_header(const seg_view *v)
 /* Callers pass slot < v->slots (checked with assert in debug builds). */
 seg_dir_entry *segment_dir(const seg_view *v, uint32_t slot);
 seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot);
+/* The record at `position` (a packed position, see seg_mailbox): its header is within the
+ * ring; callers check its size before reading past the header. */
 seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position);
 /* Callers pass i < v->subscriptions, resp. i < v->retained. */
 seg_sub *segment_sub(const seg_view *v, uint32_t i);

@@ -223,6 +223,9 @@ class CliTest(unittest.TestCase):
             [MAILBOXD, "--depth", "abc"],
             [MAILBOXD, "--depth", ""],
             [MAILBOXD, "--max-message", "15"],
+            [MAILBOXD, "--mailbox-bytes", "0"],
+            [MAILBOXD, "--mailbox-bytes", "1073741825"],
+            [MAILBOXD, "--mailbox-bytes", "8192", "--max-message", "8192"],
             [MAILBOXD, "--mode", "0644x"],
             [MAILBOXD, "--mode", "0400"],
             [MAILBOXD, "-N", "../etc"],
@@ -436,7 +439,26 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"namespace  {ns}", r.stdout)
         self.assertIn(f"pid {self.namespaces[0].proc.pid}", r.stdout)
-        self.assertIn("64 slots x 64 messages x 4096 bytes", r.stdout)
+        self.assertIn("64 slots x 64 messages x 4096 bytes in 32768-byte mailboxes", r.stdout)
+
+    def test_mailbox_bytes(self):
+        # Rounded up to a power of two; a mailbox is full at its bytes before its depth.
+        ns = self.broker("--mailbox-bytes", "5000", "--max-message", "1024")
+        r = run(MBX, "list", "-N", ns, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["geometry"]["mailbox_bytes"], 8192)
+        rx = self.background(MBX, "recv", "-N", ns, "-t", "60000", "-c", "1", "--linger", "30",
+                             "full")
+        self.wait_for_client(ns, "full")
+        rx.kill()
+        rx.wait(timeout=TIMEOUT)
+        self.wait_until_lingering(ns, "full")
+        body = '"' + "x" * 1000 + '"'
+        r = run(MBX, "send", "-N", ns, "-t", "0", "full", stdin=(body + "\n") * 10)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("line 8:", r.stderr)  # 7 records of 1,088 bytes fill 8,192
+        r = run(MBX, "recv", "-N", ns, "-t", "100", "full")
+        self.assertEqual(r.stdout.splitlines(), [body] * 7, r.stderr)
 
     # ---- permissions ---------------------------------------------------------------------
 
@@ -1176,7 +1198,8 @@ time.sleep(float(sys.argv[2]))
         self.assertEqual((r.returncode, r.stdout), (0, '{"n":1}\n'), r.stderr)
 
     def test_recv_killed_while_its_output_blocks_loses_nothing(self):
-        ns = self.broker()
+        # What the pipe cannot take waits in the mailbox: room for 100 lines of 1 KB.
+        ns = self.broker("--mailbox-bytes", "131072", "--depth", "128")
         total = 100
         rx = subprocess.Popen([MBX, "recv", "-N", ns, "--linger", "30", "blocked"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -11,10 +11,18 @@
 #include "platform/platform.h"
 #include "segment.h"
 
-static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t max_message)
+/* A segment whose mailboxes have rings of ring_bytes (0: the default). */
+static inline seg_view fixture_segment_ring(uint32_t slots, uint32_t depth, uint32_t max_message,
+                                            uint32_t ring_bytes)
 {
     seg_view v;
-    assert_int_equal(segment_geometry(slots, depth, max_message, &v), MBX_OK);
+    seg_params p = {.slots = slots,
+                    .depth = depth,
+                    .max_message = max_message,
+                    .ring_bytes = ring_bytes,
+                    .subscriptions = SEG_DEFAULT_SUBSCRIPTIONS,
+                    .retained = SEG_DEFAULT_RETAINED};
+    assert_int_equal(segment_layout(&p, &v), MBX_OK);
     static int count;
     const char *run = getenv("MBX_TEST_TAG");
     char ns[64];
@@ -29,6 +37,26 @@ static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t 
     assert_int_equal(segment_init(&v, "unit", 0600), MBX_OK);
     atomic_store(&segment_header(&v)->state, SEG_READY);
     return v;
+}
+
+static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t max_message)
+{
+    return fixture_segment_ring(slots, depth, max_message, 0);
+}
+
+/* The record `index` records past head (pads stepped over), for tests that scribble on
+ * one. The ring must be intact up to it. */
+static inline seg_cell *fixture_record(const seg_view *v, seg_mailbox *mb, uint32_t index)
+{
+    uint64_t at = atomic_load(&mb->head);
+    for (;;) {
+        seg_cell *c = segment_cell(v, mb, at);
+        if (c->kind != CELL_PAD && index-- == 0)
+            return c;
+        uint32_t records = (uint32_t)(at >> 32) + (c->kind == CELL_PAD ? 0 : 1);
+        uint32_t bytes = (uint32_t)at + c->size;
+        at = (uint64_t)records << 32 | bytes;
+    }
 }
 
 static inline void fixture_free(seg_view *v)

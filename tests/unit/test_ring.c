@@ -83,26 +83,184 @@ static void test_corrupt_indices_and_cells(void **state)
     uint32_t gen = fixture_activate(&v, 0, "rx");
     seg_mailbox *mb = segment_mailbox(&v, 0);
     char buf[65];
-    atomic_store(&mb->tail, 1000); /* more than depth ahead of head */
-    assert_int_equal(put(&v, 0, gen, "1", 0), MBX_ECORRUPT);
-    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
-    assert_int_equal(ring_waiting(&v, 0), 0);
+    /* Indices no sender or receiver can produce: more records than the depth, more bytes
+     * than the ring, off the record grid, or counts that disagree. */
+    const uint64_t bad[] = {1000ull << 32 | 64000, 1ull << 32 | (v.ring_bytes + 64),
+                            1ull << 32 | 65, 1ull << 32, 128};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        atomic_store(&mb->tail, bad[i]);
+        assert_int_equal(put(&v, 0, gen, "1", 0), MBX_ECORRUPT);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
+        assert_int_equal(ring_waiting(&v, 0), 0);
+        assert_false(ring_indices_valid(&v, 0));
+    }
     atomic_store(&mb->tail, 0);
+    assert_true(ring_indices_valid(&v, 0));
 
-    /* A cell with a length past the limit, a bad sender name, or a NUL in the body is
+    /* A record with a length past the limit, a bad sender name, or a NUL in the body is
      * reported and skipped; the next good message still arrives. */
     assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK);
     assert_int_equal(put(&v, 0, gen, "2", 0), MBX_OK);
     assert_int_equal(put(&v, 0, gen, "\"abc\"", 0), MBX_OK);
     assert_int_equal(put(&v, 0, gen, "4", 0), MBX_OK);
-    segment_cell(&v, mb, 0)->len = 65;
-    memset(segment_cell(&v, mb, 1)->from, '/', MBX_NAME_MAX + 1);
-    ((char *)segment_cell(&v, mb, 2) + SEG_CELL_HEADER)[2] = '\0';
+    fixture_record(&v, mb, 0)->len = 65;
+    memset((char *)fixture_record(&v, mb, 1) + SEG_CELL_HEADER, '/', 2);
+    seg_cell *third = fixture_record(&v, mb, 2);
+    ((char *)third + SEG_CELL_HEADER + third->from_len)[2] = '\0';
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
     assert_string_equal(buf, "4");
+
+    /* A record's fields claiming more than its size, or a name of no length. */
+    assert_int_equal(put(&v, 0, gen, "5", 0), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "6", 0), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "7", 0), MBX_OK);
+    fixture_record(&v, mb, 0)->from_len = 0;
+    fixture_record(&v, mb, 1)->len = 60; /* within max_message, past the record's size */
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
+    assert_string_equal(buf, "7");
+    fixture_free(&v);
+}
+
+/* A record size that cannot be stepped over loses the framing of what follows: those
+ * records are dropped (a scribble costs messages, never a wedged mailbox or a read out of
+ * the ring), and the mailbox works on. */
+static void test_corrupt_record_size(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 8, 64);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    seg_mailbox *mb = segment_mailbox(&v, 0);
+    char buf[65];
+    const uint32_t sizes[] = {0, 3, 65, 1u << 20, 0xffffffc0u};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(put(&v, 0, gen, "[1]", 0), MBX_OK);
+        fixture_record(&v, mb, 1)->size = sizes[i];
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
+        assert_int_equal(ring_waiting(&v, 0), 0);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ETIMEDOUT);
+        assert_int_equal(put(&v, 0, gen, "{}", 0), MBX_OK);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
+        assert_string_equal(buf, "{}");
+    }
+    /* A forged pad that does not run to the ring's end is refused the same way. */
+    assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK);
+    assert_int_equal(put(&v, 0, gen, "2", 0), MBX_OK);
+    fixture_record(&v, mb, 0)->kind = CELL_PAD;
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
+    assert_int_equal(ring_waiting(&v, 0), 0);
+    /* A peeked record whose size changes before the commit: the commit refuses it. */
+    assert_int_equal(put(&v, 0, gen, "3", 0), MBX_OK);
+    ring_incoming in = {.body = buf};
+    assert_int_equal(ring_peek(&v, 0, gen, &in, 0, NULL, NULL), MBX_OK);
+    fixture_record(&v, mb, 0)->size = 7;
+    assert_int_equal(ring_commit(&v, 0, gen, in.position), MBX_ECORRUPT);
+    assert_int_equal(ring_waiting(&v, 0), 0);
+    fixture_free(&v);
+}
+
+/* Records of every size from senders of every name length, around the ring many times:
+ * every message comes out whole and in order, pads included. */
+static void test_variable_records_wrap(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 64, 300);
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    seg_mailbox *mb = segment_mailbox(&v, 0);
+    char names[8][MBX_NAME_MAX + 1];
+    for (int i = 0; i < 8; i++) {
+        memset(names[i], 0, sizeof names[i]);
+        memset(names[i], 'a' + i, (size_t)(i * 9 + 1)); /* 1..64 bytes, capped below */
+        names[i][MBX_NAME_MAX] = '\0';
+    }
+    srand(16);
+    uint64_t sent = 0, taken = 0;
+    char body[301], buf[301];
+    int pads = 0;
+    while (taken < 20000) {
+        int burst = rand() % 40;
+        for (int k = 0; k < burst; k++) {
+            /* A JSON string whose length and first digit say which message it is. */
+            int len = 14 + (int)((sent * 7919) % 280);
+            memset(body, 'x', (size_t)len);
+            int n = snprintf(body + 1, 12, "%llu", (unsigned long long)sent);
+            body[1 + n] = 'x';
+            body[0] = '"';
+            body[len - 1] = '"';
+            body[len] = '\0';
+            uint32_t before = (uint32_t)atomic_load(&mb->tail) & (v.ring_bytes - 1);
+            ring_outgoing m = {.body = body,
+                               .len = (uint32_t)len,
+                               .from_name = names[sent % 8],
+                               .seq_source = &seq};
+            mbx_err err = ring_put(&v, 0, gen, &m, 0);
+            if (err == MBX_EFULL)
+                break;
+            assert_int_equal(err, MBX_OK);
+            uint32_t after = (uint32_t)atomic_load(&mb->tail) & (v.ring_bytes - 1);
+            if (after != 0 && after < before)
+                pads++; /* wrapped: a pad filled the end, or the record ended there */
+            sent++;
+        }
+        int drain = rand() % 40;
+        for (int k = 0; k < drain && taken < sent; k++) {
+            ring_incoming in = {.body = buf};
+            assert_int_equal(ring_take(&v, 0, gen, &in, 0, NULL, NULL), MBX_OK);
+            int len = 14 + (int)((taken * 7919) % 280);
+            assert_int_equal(in.len, len);
+            assert_int_equal(strtoull(buf + 1, NULL, 10), taken);
+            assert_string_equal(in.from, names[taken % 8]);
+            taken++;
+        }
+        assert_int_equal(ring_waiting(&v, 0), sent - taken);
+    }
+    assert_true(pads > 10);
+    fixture_free(&v);
+}
+
+/* A mailbox is full at its depth or at its ring's bytes, whichever comes first; an empty
+ * mailbox takes a message of the largest size wherever its free space starts. */
+static void test_full_by_bytes_and_largest_anywhere(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment_ring(1, 64, 1000, (uint32_t)segment_min_ring(1000));
+    uint32_t gen = fixture_activate(&v, 0, "rx");
+    assert_int_equal(v.ring_bytes, 4096);
+    char big[1001], buf[1001];
+    memset(big, '1', 1000);
+    big[1000] = '\0';
+    int fitted = 0;
+    while (put(&v, 0, gen, big, 0) == MBX_OK)
+        fitted++;
+    /* Each record: a 64-byte header, the name, 1,000 bytes, rounded up to 64. */
+    assert_int_equal(fitted, v.ring_bytes / SEG_RECORD_SIZE(6 + 1000));
+    assert_true(fitted < 64);
+    assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK); /* a small one fits what is left */
+    while (take(&v, 0, gen, buf, 0) == MBX_OK)
+        ;
+    char largest[1001];
+    memset(largest, '2', 1000);
+    largest[1000] = '\0';
+    for (uint32_t start = 0; start < v.ring_bytes; start += SEG_RECORD_ALIGN) {
+        assert_int_equal(ring_waiting(&v, 0), 0);
+        char longest_name[MBX_NAME_MAX + 1];
+        memset(longest_name, 'n', MBX_NAME_MAX);
+        longest_name[MBX_NAME_MAX] = '\0';
+        ring_outgoing m = {
+            .body = largest, .len = 1000, .from_name = longest_name, .seq_source = &seq};
+        assert_int_equal(ring_put(&v, 0, gen, &m, 0), MBX_OK);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
+        assert_int_equal(strlen(buf), 1000);
+        /* Move the free space's start on by one line. */
+        assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK);
+        assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
+    }
     fixture_free(&v);
 }
 
@@ -148,9 +306,10 @@ static void test_empty_counts_dropped(void **state)
     assert_true(ring_empty(&v, 0, plat_now_ns(), free_entry, segment_dir(&v, 0), &dropped));
     assert_int_equal(dropped, 3);
     assert_int_equal(ring_waiting(&v, 0), 0);
-    /* Emptied by moving head up to tail: the old cells lie behind both for good. */
-    assert_int_equal(atomic_load(&segment_mailbox(&v, 0)->head), 3);
-    assert_int_equal(atomic_load(&segment_mailbox(&v, 0)->tail), 3);
+    /* Emptied by moving head up to tail: the old records lie behind both for good. */
+    uint64_t three = 3ull << 32 | (uint32_t)(3 * SEG_RECORD_SIZE(6 + 1));
+    assert_int_equal(atomic_load(&segment_mailbox(&v, 0)->head), three);
+    assert_int_equal(atomic_load(&segment_mailbox(&v, 0)->tail), three);
     assert_int_equal(put(&v, 0, gen, "1", 0), MBX_ENORECIPIENT);
     fixture_free(&v);
 }
@@ -161,6 +320,9 @@ int main(void)
         cmocka_unit_test(test_fifo_and_full),
         cmocka_unit_test(test_generation_guards_the_slot),
         cmocka_unit_test(test_corrupt_indices_and_cells),
+        cmocka_unit_test(test_corrupt_record_size),
+        cmocka_unit_test(test_variable_records_wrap),
+        cmocka_unit_test(test_full_by_bytes_and_largest_anywhere),
         cmocka_unit_test(test_garbage_namespace_state_is_corrupt),
         cmocka_unit_test(test_closing_drains_then_reports),
         cmocka_unit_test(test_empty_counts_dropped),

@@ -91,7 +91,7 @@ _mbx()
 _mailboxd()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local opts="-N --namespace --slots --depth --max-message --subscriptions --retained --mode --fresh -d --daemon --pidfile --log --log-level -v --verbose -h --help --version"
+    local opts="-N --namespace --slots --depth --max-message --mailbox-bytes --subscriptions --retained --mode --fresh -d --daemon --pidfile --log --log-level -v --verbose -h --help --version"
     COMPREPLY=()
     case "$prev" in
     -N | --namespace)
@@ -106,7 +106,7 @@ _mailboxd()
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
         ;;
-    --slots | --depth | --max-message | --subscriptions | --retained | --mode)
+    --slots | --depth | --max-message | --mailbox-bytes | --subscriptions | --retained | --mode)
         return
         ;;
     esac

@@ -92,7 +92,8 @@ class NamespaceInfo(ctypes.Structure):
                 ("subscriptions", ctypes.c_uint32), ("max_retained", ctypes.c_uint32),
                 ("retained", ctypes.c_uint32), ("total_sent", ctypes.c_uint64),
                 ("total_received", ctypes.c_uint64), ("total_refused_full", ctypes.c_uint64),
-                ("clients_seen", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 8)]
+                ("clients_seen", ctypes.c_uint64), ("mailbox_bytes", ctypes.c_uint32),
+                ("reserved32_", ctypes.c_uint32), ("reserved_", ctypes.c_uint64 * 7)]
 
 
 class ClientInfo(ctypes.Structure):

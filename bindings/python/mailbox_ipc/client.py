@@ -153,6 +153,7 @@ class NamespaceInfo:
     total_received: int = 0
     total_refused_full: int = 0
     clients_seen: int = 0
+    mailbox_bytes: int = 0  #: bytes of each mailbox's ring of messages
 
 
 class Client:
@@ -419,4 +420,4 @@ def inspect(namespace: Optional[str] = None) -> NamespaceInfo:
                          info.segment_bytes, info.discarded, info.max_subscriptions,
                          info.subscriptions, info.max_retained, info.retained, clients,
                          info.total_sent, info.total_received, info.total_refused_full,
-                         info.clients_seen)
+                         info.clients_seen, info.mailbox_bytes)
