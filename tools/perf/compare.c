@@ -2,7 +2,8 @@
  * mbx-compare: the same workloads, in the same run, over mailbox, over the floor (the
  * simplest ring of mailbox's shape, floor.h: what the design can approach) and over the
  * transports a user would otherwise pick: a Unix SOCK_SEQPACKET socket, a POSIX message
- * queue and a pipe. Each is written plainly and fairly: blocking reads, one send and one
+ * queue, a pipe, and, when they were built (peers.h), Boost.Interprocess message_queue
+ * and ZeroMQ over ipc://. Each is written plainly and fairly: blocking reads, one send and one
  * receive call per message, no extra copies. Every figure comes with the ratio
  * mailbox/peer, and the goals of docs/performance.md are checked against the floor.
  *
@@ -33,15 +34,24 @@
 
 #include "floor.h"
 #include "mailbox.h"
+#include "peers.h"
 
 #define SIZE 120
 #define MAX_SENDERS 4
-#define MQ_DEPTH 10 /* deeper queues need CAP_SYS_RESOURCE on this machine kind */
+#define MQ_DEPTH 10    /* deeper queues need CAP_SYS_RESOURCE on this machine kind */
+#define BOOST_DEPTH 64 /* as mailbox's default depth and the floor's ring */
 
-enum kind { MAILBOX, MAILBOX_TRUSTED, FLOOR, SEQPACKET, MQUEUE, PIPE, KINDS };
+enum kind { MAILBOX, MAILBOX_TRUSTED, FLOOR, SEQPACKET, MQUEUE, PIPE, BOOST_MQ, ZMQ_IPC, KINDS };
 static const char *const kind_names[KINDS] = {"mailbox",        "mailbox (trusted)", "floor ring",
-                                              "unix seqpacket", "posix mq",          "pipe"};
+                                              "unix seqpacket", "posix mq",          "pipe",
+                                              "boost mq",       "zeromq ipc"};
 #define FIRST_PEER FLOOR
+
+/* Whether a transport is in this build (the optional peers need their libraries). */
+static bool kind_built(int k)
+{
+    return k == BOOST_MQ ? peer_boost_built() : k == ZMQ_IPC ? peer_zmq_built() : true;
+}
 
 static char ns[64];
 static char body[SIZE + 1];
@@ -71,9 +81,19 @@ typedef struct endpoint {
     mbx_client *client; /* mailbox */
     mbx_message *msg;
     char peer[MBX_NAME_MAX + 1];
-    int epoll_fd;                   /* seqpacket receiver of several senders */
-    floor_ring *in_ring, *out_ring; /* the floor */
+    int epoll_fd;                      /* seqpacket receiver of several senders */
+    floor_ring *in_ring, *out_ring;    /* the floor */
+    peer_endpoint *peer_in, *peer_out; /* boost (two queues) or zeromq (one socket) */
 } endpoint;
+
+/* Closes what an endpoint opened of the optional peers. */
+static void ep_close_peers(endpoint *e)
+{
+    if (e->peer_in != NULL)
+        peer_close(e->peer_in);
+    if (e->peer_out != NULL && e->peer_out != e->peer_in)
+        peer_close(e->peer_out);
+}
 
 static int ep_send(endpoint *e, const char *peer)
 {
@@ -96,6 +116,9 @@ static int ep_send(endpoint *e, const char *peer)
         return mq_send(e->out_q, body, SIZE, 0);
     case PIPE:
         return write(e->out_fd, body, SIZE) == SIZE ? 0 : -1;
+    case BOOST_MQ:
+    case ZMQ_IPC:
+        return peer_send(e->peer_out, body, SIZE);
     default:
         return -1;
     }
@@ -134,6 +157,9 @@ static int ep_recv(endpoint *e, const char **from)
         return mq_receive(e->in_q, buf, sizeof buf, NULL) == SIZE ? 0 : -1;
     case PIPE:
         return read(e->in_fd, buf, SIZE) == SIZE ? 0 : -1;
+    case BOOST_MQ:
+    case ZMQ_IPC:
+        return peer_recv(e->peer_in, buf, sizeof buf) == SIZE ? 0 : -1;
     default:
         return -1;
     }
@@ -210,6 +236,8 @@ typedef struct rtt {
 
 static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
 {
+    if (!kind_built(k))
+        return (rtt){-1, -1};
     long warmup = count / 10;
     int64_t *samples = mmap(NULL, (size_t)count * sizeof(int64_t), PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -226,6 +254,11 @@ static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
         exit(1);
     if (k == PIPE && (pipe(ab) != 0 || pipe(ba) != 0))
         exit(1);
+    if (k == BOOST_MQ && (peer_boost_create(qa + 1, BOOST_DEPTH, SIZE) != 0 ||
+                          peer_boost_create(qb + 1, BOOST_DEPTH, SIZE) != 0))
+        exit(1);
+    char zpair[80];
+    snprintf(zpair, sizeof zpair, "ipc://@mbx-compare-%d-pair", (int)getpid());
     if (k == MQUEUE) {
         mq_unlink(qa);
         mq_unlink(qb);
@@ -262,6 +295,15 @@ static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
         if ((k == MAILBOX || k == MAILBOX_TRUSTED) &&
             ep_connect_mailbox(&e, side == 0 ? "cmp.a" : "cmp.b") != 0)
             _exit(2);
+        if (k == BOOST_MQ) { /* the names without their leading slash */
+            e.peer_out = peer_boost_open(side == 0 ? qa + 1 : qb + 1);
+            e.peer_in = peer_boost_open(side == 0 ? qb + 1 : qa + 1);
+        }
+        if (k == ZMQ_IPC)
+            e.peer_in = e.peer_out =
+                peer_zmq_open(zpair, side == 0 ? PEER_ZMQ_PAIR_BIND : PEER_ZMQ_PAIR_CONNECT);
+        if ((k == BOOST_MQ || k == ZMQ_IPC) && (e.peer_in == NULL || e.peer_out == NULL))
+            _exit(2);
         snprintf(e.peer, sizeof e.peer, "%s", side == 0 ? "cmp.b" : "cmp.a");
         child_ready(&s);
         for (long i = 0; i < warmup + count; i++) {
@@ -277,6 +319,7 @@ static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
         }
         if (e.client != NULL)
             mbx_close(e.client);
+        ep_close_peers(&e);
         _exit(0);
     }
     for (int i = 0; i < 2; i++) {
@@ -297,6 +340,10 @@ static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
         mq_unlink(qa);
         mq_unlink(qb);
     }
+    if (k == BOOST_MQ) {
+        peer_boost_remove(qa + 1);
+        peer_boost_remove(qb + 1);
+    }
     munmap(samples, (size_t)count * sizeof(int64_t));
     munmap(rings, 2 * sizeof(floor_ring));
     return r;
@@ -306,6 +353,8 @@ static rtt pingpong(enum kind k, long count, int cpu_a, int cpu_b)
 
 static double throughput(enum kind k, long count, int senders)
 {
+    if (!kind_built(k))
+        return -1;
     int64_t *t_end =
         mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     int pairs[MAX_SENDERS][2], p[2] = {-1, -1};
@@ -328,6 +377,10 @@ static double throughput(enum kind k, long count, int senders)
             exit(1);
         mq_close(x);
     }
+    if (k == BOOST_MQ && peer_boost_create(q + 1, BOOST_DEPTH, SIZE) != 0)
+        exit(1);
+    char zfan[80];
+    snprintf(zfan, sizeof zfan, "ipc://@mbx-compare-%d-fan", (int)getpid());
     run_sync s;
     sync_init(&s);
     pid_t pids[MAX_SENDERS + 1];
@@ -362,6 +415,13 @@ static double throughput(enum kind k, long count, int senders)
         }
         if ((k == MAILBOX || k == MAILBOX_TRUSTED) && ep_connect_mailbox(&e, name) != 0)
             _exit(2);
+        if (k == BOOST_MQ)
+            e.peer_in = e.peer_out = peer_boost_open(q + 1);
+        if (k == ZMQ_IPC)
+            e.peer_in = e.peer_out =
+                peer_zmq_open(zfan, role == 0 ? PEER_ZMQ_PULL_BIND : PEER_ZMQ_PUSH_CONNECT);
+        if ((k == BOOST_MQ || k == ZMQ_IPC) && e.peer_in == NULL)
+            _exit(2);
         child_ready(&s);
         long mine = role == 0 ? count : count / senders + (role - 1 < count % senders);
         for (long i = 0; i < mine; i++)
@@ -371,6 +431,7 @@ static double throughput(enum kind k, long count, int senders)
             *t_end = now_ns();
         if (e.client != NULL)
             mbx_close(e.client);
+        ep_close_peers(&e);
         _exit(0);
     }
     for (int i = 0; i < senders && k == SEQPACKET; i++) {
@@ -385,6 +446,8 @@ static double throughput(enum kind k, long count, int senders)
     double rate = t0 < 0 ? -1 : (double)count / ((double)(*t_end - t0) / 1e9);
     if (k == MQUEUE)
         mq_unlink(q);
+    if (k == BOOST_MQ)
+        peer_boost_remove(q + 1);
     munmap(t_end, sizeof(int64_t));
     munmap(ring, sizeof(floor_ring));
     return rate;
@@ -564,6 +627,10 @@ static void report_rtt(const char *title, long count, int cpu_a, int cpu_b, rtt 
     printf("  %-20s %10s %10s %18s %18s\n", "transport", "p50 us", "p99 us", "mailbox/peer p50",
            "trusted/peer p50");
     for (int k = 0; k < KINDS; k++) {
+        if (!kind_built(k)) {
+            printf("  %-20s %10s (not built: its library was not found)\n", kind_names[k], "-");
+            continue;
+        }
         printf("  %-20s %10.2f %10.2f", kind_names[k], r[k].p50_us, r[k].p99_us);
         if (k >= FIRST_PEER)
             printf(" %18.3f %18.3f", r[MAILBOX].p50_us / r[k].p50_us,
@@ -586,6 +653,10 @@ static void report_rate(int senders, long count, double v[KINDS])
            SIZE, repeats);
     printf("  %-20s %12s %18s %18s\n", "transport", "M msgs/s", "mailbox/peer", "trusted/peer");
     for (int k = 0; k < KINDS; k++) {
+        if (!kind_built(k)) {
+            printf("  %-20s %12s (not built: its library was not found)\n", kind_names[k], "-");
+            continue;
+        }
         printf("  %-20s %12.3f", kind_names[k], v[k] / 1e6);
         if (k >= FIRST_PEER)
             printf(" %18.2f %18.2f", v[MAILBOX] / v[k], v[MAILBOX_TRUSTED] / v[k]);
@@ -639,6 +710,8 @@ int main(int argc, char **argv)
     snprintf(what, sizeof what, "broker, %d idle clients, %% of a core", idle);
     goal(what, idle_broker_pct, "<", 1.0);
     for (int k = SEQPACKET; k < KINDS; k++) {
+        if (!kind_built(k))
+            continue;
         char name[96];
         snprintf(name, sizeof name, "ahead of %s: worst mailbox/peer", kind_names[k]);
         double worst = free_rtt[k].p50_us / free_rtt[MAILBOX].p50_us;
