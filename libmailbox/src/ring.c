@@ -343,7 +343,10 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             atomic_store(&mb->tail, next); /* publish: the message exists from here */
             FAULT_POINT("ring.put.published");
             plat_mutex_unlock(&mb->lock, &tok);
-            if (atomic_exchange(&mb->rx_sleeping, 0) != 0)
+            /* Looked at before it is written: the owner's line stays shared unless it
+             * sleeps. Correct as a Dekker pair: tail was stored, and rx_sleeping is loaded,
+             * sequentially consistent, as the owner stores rx_sleeping, then loads tail. */
+            if (atomic_load(&mb->rx_sleeping) != 0 && atomic_exchange(&mb->rx_sleeping, 0) != 0)
                 plat_sem_post(&mb->items);
             wake_notify(mb);
             return MBX_OK;
