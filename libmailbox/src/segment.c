@@ -9,7 +9,7 @@ _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
 _Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
 _Static_assert(sizeof(seg_cell) == SEG_RECORD_ALIGN, "a record header is one cache line");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
-_Static_assert(sizeof(seg_mailbox) == 320, "mailbox header is five lines (architecture.md)");
+_Static_assert(sizeof(seg_mailbox) == 384, "mailbox header is six lines (architecture.md)");
 _Static_assert(sizeof(seg_sub) == 160, "subscription entry size is part of the layout");
 _Static_assert(sizeof(seg_retained) == 128, "retained entry header is two lines");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
@@ -35,7 +35,10 @@ static uint64_t power_of_two_at_least(uint64_t v)
 
 uint64_t segment_default_ring(uint32_t depth, uint32_t max_message)
 {
-    uint64_t want = (uint64_t)depth * SEG_TYPICAL_RECORD;
+    uint64_t typical = SEG_RECORD_SIZE((uint64_t)MBX_NAME_MAX + max_message);
+    if (typical > SEG_TYPICAL_RECORD)
+        typical = SEG_TYPICAL_RECORD; /* no message is longer than the limit */
+    uint64_t want = (uint64_t)depth * typical;
     uint64_t min = segment_min_ring(max_message);
     return power_of_two_at_least(want > min ? want : min);
 }

@@ -126,11 +126,13 @@ typedef struct seg_mailbox {
      * high 32 bits count records, the low 32 bits count bytes (ring_bytes divides 2^32,
      * so the low half modulo ring_bytes is the offset in the ring). */
     plat_mutex lock;
-    _Atomic uint64_t tail;       /* next position to fill; guarded by lock */
     _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
     /* Monotonic milliseconds (low 32 bits) until which a sender that has waited long for
      * space asks newcomers to queue behind the sleepers (ring.c, "starving"); a hint. */
     _Atomic uint32_t tx_starving_until_ms;
+    /* Written by the lock's holder, watched by the owner: a line of its own, so that taking
+     * the lock does not have to take the line back from an owner spinning on `tail`. */
+    _Alignas(64) _Atomic uint64_t tail; /* next position to fill; guarded by lock */
     /* The consumer's cache line. */
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
     _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */
@@ -251,8 +253,8 @@ typedef struct seg_params {
 
 /* The smallest ring a mailbox may have: two records of the largest message. */
 uint64_t segment_min_ring(uint32_t max_message);
-/* The default ring: depth typical records (SEG_TYPICAL_RECORD), at least the minimum,
- * rounded up to a power of two. */
+/* The default ring: depth typical records (SEG_TYPICAL_RECORD, or the largest record when
+ * that is smaller), at least the minimum, rounded up to a power of two. */
 uint64_t segment_default_ring(uint32_t depth, uint32_t max_message);
 
 /* Computes the layout for p into *out (base NULL). MBX_EINVAL when out of limits or when
