@@ -70,6 +70,17 @@ typedef struct ring_outgoing {
 
 #define RING_YIELDS 8
 
+/*
+ * Watching for space: a sender that finds the mailbox full watches head, off the lock, for
+ * up to RING_SPACE_POLLS looks (yielding the CPU every RING_SPACE_YIELD_EVERY), and tries
+ * again when it moves, up to RING_SPACE_ROUNDS times per send, before it sleeps until the
+ * mailbox drains to half. Not for a send that may not wait (timeout 0): that one is
+ * refused at once. A round lasts some tens of microseconds at most.
+ */
+#define RING_SPACE_ROUNDS 4
+#define RING_SPACE_POLLS 512
+#define RING_SPACE_YIELD_EVERY 16
+
 typedef struct ring_spinner {
     uint32_t budget_ns;
     bool peer_here; /* the last sender we waited for ran on our CPU */
