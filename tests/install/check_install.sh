@@ -21,7 +21,7 @@ libdir=$(dirname "$(find "$scratch/prefix" -name 'libmailbox.so' | head -n 1)")
 [ -e "$libdir/libmailbox.a" ] || { echo "not installed: libmailbox.a"; exit 1; }
 # Man pages (when scdoc built them), where man looks.
 if [ -e "$build_dir/docs/man/mbx.1" ]; then
-    for page in man/man1/mbx.1 man/man8/mailboxd.8 man/man3/libmailbox.3; do
+    for page in man/man1/mbx.1.gz man/man8/mailboxd.8.gz man/man3/libmailbox.3.gz; do
         [ -e "$scratch/prefix/share/$page" ] || { echo "not installed: share/$page"; exit 1; }
     done
 fi

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 apt-get install -y -qq "${debs[@]}" >/dev/null
 for f in /usr/bin/mailboxd /usr/bin/mbx /usr/include/mailbox.h \
-    /usr/lib/systemd/system/mailboxd@.service /usr/share/man/man1/mbx.1 \
+    /usr/lib/systemd/system/mailboxd@.service /usr/share/man/man1/mbx.1.gz \
     /usr/share/bash-completion/completions/mbx; do
     [ -e "$f" ] || { echo "check_deb: not installed: $f"; exit 1; }
 done
