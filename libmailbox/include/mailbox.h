@@ -513,7 +513,7 @@ typedef struct mbx_namespace_info {
     int64_t uptime_s; /* seconds since the broker created or adopted the segment */
     uint64_t epoch;   /* how many times the namespace was adopted by a new broker */
     uint32_t slots;   /* mailboxes in the namespace */
-    uint32_t depth;   /* messages one mailbox holds */
+    uint32_t depth;   /* messages one mailbox holds at most (fewer large ones: mailbox_bytes) */
     uint32_t max_message;
     uint32_t clients; /* slots in use */
     uint64_t segment_bytes;
