@@ -69,6 +69,13 @@ int cli_each_line(mbx_client *c, const char *cmd,
 /* Parses a whole decimal number in [lo, hi]. */
 bool cli_parse_long(const char *s, long long lo, long long hi, long long *out);
 
+/* Option values shared by the subcommands. Each parses arg into *out, or says what is
+ * wrong as cmd ("OPT: 'ARG' is not ...") and returns false: the caller exits with
+ * EXIT_USAGE. */
+#define CLI_MAX_MS 86400000 /* the longest time an option takes: a day */
+bool cli_opt_ms(const char *cmd, const char *opt, const char *arg, long long lo, long long *out);
+bool cli_opt_count(const char *cmd, const char *arg, long long *out); /* --count: 0.. */
+
 /*
  * Prints the client's messages on standard output, one line each (the body, or with
  * envelope its envelope), each acknowledged only once written and flushed. Stops after

@@ -88,6 +88,23 @@ bool cli_parse_long(const char *s, long long lo, long long hi, long long *out)
     return true;
 }
 
+bool cli_opt_ms(const char *cmd, const char *opt, const char *arg, long long lo, long long *out)
+{
+    if (cli_parse_long(arg, lo, CLI_MAX_MS, out))
+        return true;
+    cli_fail(cmd, EXIT_USAGE, "%s: '%s' is not a number of milliseconds (%lld..%d)", opt, arg, lo,
+             CLI_MAX_MS);
+    return false;
+}
+
+bool cli_opt_count(const char *cmd, const char *arg, long long *out)
+{
+    if (cli_parse_long(arg, 0, 1000000000000L, out))
+        return true;
+    cli_fail(cmd, EXIT_USAGE, "--count: '%s' is not a number >= 0", arg);
+    return false;
+}
+
 /* Standard input, a line at a time, in bounded memory (see cli.h). */
 bool cli_read_line(FILE *in, char *buf, size_t max, size_t *len, bool *too_long)
 {

@@ -85,10 +85,8 @@ int cmd_pub(int argc, char **argv)
             opts.client_name = optarg;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("pub", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("pub", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'r':
             po.retain = 1;

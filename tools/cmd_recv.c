@@ -49,14 +49,12 @@ int cmd_recv(int argc, char **argv)
             opts.namespace_name = optarg;
             break;
         case 'c':
-            if (!cli_parse_long(optarg, 0, 1000000000000L, &count))
-                return cli_fail("recv", EXIT_USAGE, "--count: '%s' is not a number >= 0", optarg);
+            if (!cli_opt_count("recv", optarg, &count))
+                return EXIT_USAGE;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("recv", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("recv", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'e':
             envelope = true;

@@ -75,8 +75,8 @@ int cmd_reply(int argc, char **argv)
             opts.namespace_name = optarg;
             break;
         case 'c':
-            if (!cli_parse_long(optarg, 0, 1000000000000L, &count))
-                return cli_fail("reply", EXIT_USAGE, "--count: '%s' is not a number >= 0", optarg);
+            if (!cli_opt_count("reply", optarg, &count))
+                return EXIT_USAGE;
             break;
         case 'x':
             exec = optarg;

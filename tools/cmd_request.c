@@ -43,19 +43,15 @@ int cmd_request(int argc, char **argv)
             opts.namespace_name = optarg;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("request", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("request", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'e':
             envelope = true;
             break;
         case 'w':
-            if (!cli_parse_long(optarg, 0, 86400000, &wait))
-                return cli_fail("request", EXIT_USAGE,
-                                "--wait: '%s' is not a number of milliseconds (0..86400000)",
-                                optarg);
+            if (!cli_opt_ms("request", "--wait", optarg, 0, &wait))
+                return EXIT_USAGE;
             break;
         case 'h':
             fputs(usage_text, stdout);

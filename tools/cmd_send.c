@@ -121,16 +121,12 @@ int cmd_send(int argc, char **argv)
             opts.client_name = optarg;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("send", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("send", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'w':
-            if (!cli_parse_long(optarg, 0, 86400000, &wait))
-                return cli_fail("send", EXIT_USAGE,
-                                "--wait: '%s' is not a number of milliseconds (0..86400000)",
-                                optarg);
+            if (!cli_opt_ms("send", "--wait", optarg, 0, &wait))
+                return EXIT_USAGE;
             break;
         case 'f':
             file = optarg;

@@ -57,14 +57,12 @@ int cmd_sub(int argc, char **argv)
             opts.client_name = optarg;
             break;
         case 'c':
-            if (!cli_parse_long(optarg, 0, 1000000000000L, &count))
-                return cli_fail("sub", EXIT_USAGE, "--count: '%s' is not a number >= 0", optarg);
+            if (!cli_opt_count("sub", optarg, &count))
+                return EXIT_USAGE;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("sub", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("sub", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'e':
             envelope = true;

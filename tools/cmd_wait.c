@@ -34,10 +34,8 @@ int cmd_wait(int argc, char **argv)
             ns = optarg;
             break;
         case 't':
-            if (!cli_parse_long(optarg, -1, 86400000, &timeout))
-                return cli_fail("wait", EXIT_USAGE,
-                                "--timeout: '%s' is not a number of milliseconds (-1..86400000)",
-                                optarg);
+            if (!cli_opt_ms("wait", "--timeout", optarg, -1, &timeout))
+                return EXIT_USAGE;
             break;
         case 'h':
             fputs(usage_text, stdout);
