@@ -44,17 +44,26 @@ typedef struct snapshot {
     size_t nsubs, cap_subs;
 } snapshot;
 
+/* Room for one more item of `size` bytes in items (n in use, *cap allocated): the array,
+ * moved if it had to grow, or NULL when memory ran out (items is then still valid). */
+static void *grow(void *items, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return items;
+    size_t more = *cap ? 2 * *cap : 16;
+    void *p = realloc(items, more * size);
+    if (p != NULL)
+        *cap = more;
+    return p;
+}
+
 static int add_client(const mbx_client_info *ci, void *arg)
 {
     snapshot *s = arg;
-    if (s->nclients == s->cap_clients) {
-        size_t cap = s->cap_clients ? 2 * s->cap_clients : 16;
-        mbx_client_info *p = realloc(s->clients, cap * sizeof *p);
-        if (p == NULL)
-            return 1;
-        s->clients = p;
-        s->cap_clients = cap;
-    }
+    mbx_client_info *p = grow(s->clients, s->nclients, &s->cap_clients, sizeof *p);
+    if (p == NULL)
+        return 1;
+    s->clients = p;
     s->clients[s->nclients++] = *ci;
     return 0;
 }
@@ -62,14 +71,10 @@ static int add_client(const mbx_client_info *ci, void *arg)
 static int add_subscription(const mbx_subscription_info *si, void *arg)
 {
     snapshot *s = arg;
-    if (s->nsubs == s->cap_subs) {
-        size_t cap = s->cap_subs ? 2 * s->cap_subs : 16;
-        mbx_subscription_info *p = realloc(s->subs, cap * sizeof *p);
-        if (p == NULL)
-            return 1;
-        s->subs = p;
-        s->cap_subs = cap;
-    }
+    mbx_subscription_info *p = grow(s->subs, s->nsubs, &s->cap_subs, sizeof *p);
+    if (p == NULL)
+        return 1;
+    s->subs = p;
     s->subs[s->nsubs++] = *si;
     return 0;
 }
