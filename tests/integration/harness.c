@@ -130,7 +130,7 @@ void harness_namespace(char *ns, const char *tag)
     }
 }
 
-static long long now_ms(void)
+long long harness_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -225,7 +225,7 @@ int harness_run_broker(char *err, size_t cap, ...)
 
 int harness_wait(pid_t pid, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = harness_now_ms() + timeout_ms;
     int status;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -233,7 +233,7 @@ int harness_wait(pid_t pid, int timeout_ms)
             break;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (now_ms() >= deadline) {
+        if (harness_now_ms() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             untrack(pid);
@@ -332,10 +332,10 @@ mbx_client *harness_connect(const char *ns, const char *name)
 mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
                               mbx_client **out)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = harness_now_ms() + timeout_ms;
     for (;;) {
         mbx_err err = try_connect(ns, name, out);
-        if (err != retry_on || now_ms() >= deadline)
+        if (err != retry_on || harness_now_ms() >= deadline)
             return err;
         usleep(5000);
     }

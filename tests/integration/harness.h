@@ -38,6 +38,9 @@ pid_t harness_spawn(int (*fn)(void *arg), void *arg, unsigned timeout_s);
  * until killed; returns its pid once it is connected, or fails the test. */
 pid_t harness_spawn_idle_client(const char *ns, const char *name, int linger_ms);
 
+/* Monotonic milliseconds, for deadlines (never for asserting how long something took). */
+long long harness_now_ms(void);
+
 /* Waits for pid up to timeout_ms: its exit code, 128+signal if killed by one, or -1 when
  * it had to be killed for running late. */
 int harness_wait(pid_t pid, int timeout_ms);

@@ -50,13 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sends to its peer and receives for a while, accepting any error; a crash or a hang is
  * what the test looks for. */
 static int chatter_main(void *p)
@@ -78,8 +71,8 @@ static int chatter_main(void *p)
     mbx_publish_options_init(&po);
     po.timeout_ms = 20;
     mbx_message *m = mbx_message_new();
-    long long end = now_ms() + 2500;
-    while (now_ms() < end) {
+    long long end = harness_now_ms() + 2500;
+    while (harness_now_ms() < end) {
         (void)mbx_send(c, peer, "{\"k\":[1,2,3]}", 13, 20);
         (void)mbx_publish(c, theirs, "[1]", 3, &po);
         (void)mbx_publish(c, "nobody.asked", "[2]", 3, &po);
@@ -172,7 +165,7 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
 
     /* Within a few scrubs the namespace is whole again: new clients talk normally. */
     mbx_client *a = NULL, *b = NULL;
-    long long deadline = now_ms() + 5000;
+    long long deadline = harness_now_ms() + 5000;
     mbx_err err;
     mbx_message *m = mbx_message_new();
     do {
@@ -192,7 +185,7 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
             err = mbx_send(a, "after-b", "[42]", 4, 1000);
         if (err == MBX_OK)
             err = mbx_recv(b, m, 1000);
-    } while (err != MBX_OK && now_ms() < deadline);
+    } while (err != MBX_OK && harness_now_ms() < deadline);
     assert_int_equal(err, MBX_OK);
     assert_string_equal(mbx_message_body(m, NULL), "[42]");
     mbx_message_free(m);
@@ -356,8 +349,8 @@ static void test_forged_shutdown_is_not_final(void **state)
     assert_int_equal(mbx_recv(rx, m, 0), MBX_ECORRUPT);
     atomic_store(&segment_header(&v)->state, SEG_CLOSING);
     assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 0), MBX_ECORRUPT);
-    long long until = now_ms() + 5000;
-    while (atomic_load(&segment_header(&v)->state) != SEG_READY && now_ms() < until)
+    long long until = harness_now_ms() + 5000;
+    while (atomic_load(&segment_header(&v)->state) != SEG_READY && harness_now_ms() < until)
         usleep(10 * 1000);
     assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
     assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);

@@ -45,13 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Takes victim's mailbox lock, writes a message into the cell at tail, stops itself;
  * once continued, publishes it and unlocks. */
 static int stopped_holder_main(void *arg)
@@ -118,8 +111,8 @@ static int find_name(const mbx_client_info *info, void *arg)
 static void wait_for_lock_waiter(const seg_view *v, uint32_t slot)
 {
     _Atomic uint32_t *word = (_Atomic uint32_t *)(void *)segment_mailbox(v, slot)->lock.opaque;
-    long long until = now_ms() + 5000;
-    while ((atomic_load(word) & 0x80000000u) == 0 && now_ms() < until)
+    long long until = harness_now_ms() + 5000;
+    while ((atomic_load(word) & 0x80000000u) == 0 && harness_now_ms() < until)
         usleep(1000);
     assert_true((atomic_load(word) & 0x80000000u) != 0);
 }
@@ -155,8 +148,8 @@ static void test_stopped_sender_cannot_deliver_to_the_next_owner(void **state)
     /* The recipient dies while the stopped sender holds its lock. */
     kill(victim, SIGKILL);
     assert_int_equal(harness_wait(victim, 5000), 128 + SIGKILL);
-    long long until = now_ms() + 5000;
-    while (client_listed("victim") && now_ms() < until)
+    long long until = harness_now_ms() + 5000;
+    while (client_listed("victim") && harness_now_ms() < until)
         usleep(10 * 1000);
     assert_false(client_listed("victim"));
     /* The waiting sender learns that its recipient is gone, although it never got the
@@ -173,8 +166,8 @@ static void test_stopped_sender_cannot_deliver_to_the_next_owner(void **state)
 
     /* Once the stopped sender has gone on, the broker empties the old mailbox: the three
      * waiting messages and the late one are discarded, and the slot serves again, empty. */
-    until = now_ms() + 5000;
-    while (discarded() < 4 && now_ms() < until)
+    until = harness_now_ms() + 5000;
+    while (discarded() < 4 && harness_now_ms() < until)
         usleep(20 * 1000);
     assert_int_equal(discarded(), 4);
     mbx_client *reuse = harness_connect(ns, "reuse");
@@ -201,10 +194,10 @@ static void test_shutdown_wakes_a_sender_waiting_for_a_held_lock(void **state)
     uint32_t victim_slot, gen;
     assert_int_equal(segment_find(&observer->view, "victim", &victim_slot, &gen), MBX_OK);
     wait_for_lock_waiter(&observer->view, victim_slot);
-    long long t0 = now_ms();
+    long long t0 = harness_now_ms();
     assert_int_equal(harness_stop(broker, 5000), 0);
     assert_int_equal(harness_wait(patient, 5000), 100 + MBX_ESHUTDOWN);
-    printf("blocked sender returned %lld ms after the shutdown began\n", now_ms() - t0);
+    printf("blocked sender returned %lld ms after the shutdown began\n", harness_now_ms() - t0);
     mbx_close(observer);
     kill(holder, SIGCONT);
     assert_int_equal(harness_wait(holder, 5000), 0);

@@ -42,13 +42,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The responder: answers each request with {"re":<its body>}, after `delay_ms`; a request
  * whose body is "hold" is taken and never answered (the test kills us then). */
 struct responder {
@@ -238,9 +231,9 @@ static void test_responder_killed_holding_a_request(void **state)
             kill(srv, SIGKILL);
         _exit(0);
     }
-    long long t0 = now_ms();
+    long long t0 = harness_now_ms();
     mbx_err err = mbx_request(me, "srv", "\"hold\"", 6, m, 20000);
-    long long took = now_ms() - t0;
+    long long took = harness_now_ms() - t0;
     assert_int_equal(err, MBX_EGONE);
     printf("MBX_EGONE %lld ms after the request (the responder was killed holding it)\n", took);
     assert_int_equal(harness_wait(killer, 10000), 0);
@@ -387,9 +380,9 @@ static void test_requester_killed_while_it_waits(void **state)
     assert_int_equal(mbx_message_kind(req), MBX_KIND_REQUEST);
     kill(doomed, SIGKILL);
     assert_int_equal(harness_wait(doomed, 5000), 128 + SIGKILL);
-    long long until = now_ms() + 5000;
+    long long until = harness_now_ms() + 5000;
     mbx_err err;
-    while ((err = mbx_reply(srv, req, "[2]", 3, 1000)) == MBX_OK && now_ms() < until)
+    while ((err = mbx_reply(srv, req, "[2]", 3, 1000)) == MBX_OK && harness_now_ms() < until)
         usleep(10 * 1000); /* until the broker has freed its slot */
     assert_int_equal(err, MBX_EGONE);
     mbx_namespace_info before;

@@ -39,13 +39,6 @@
 static char ns[64];
 static char log_dir[128];
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the client process -------------------------------------------------------------- */
 
 static volatile sig_atomic_t stop_sending, finish;
@@ -96,9 +89,9 @@ static int client_main(void *p)
     o.linger_ms = w->index % 2 == 0 ? 600000 : 0;
     o.timeout_ms = 1000;
     mbx_client *c = NULL;
-    long long give_up = now_ms() + 30000;
+    long long give_up = harness_now_ms() + 30000;
     while (mbx_connect(&o, &c) != MBX_OK) {
-        if (now_ms() > give_up)
+        if (harness_now_ms() > give_up)
             return 11;
         usleep(10 * 1000); /* no broker right now, or our predecessor not yet seen gone */
     }
@@ -253,7 +246,7 @@ static void test_soak(void **state)
     }
     srand((unsigned)getpid());
     int broker_kills = 0;
-    for (long long end = now_ms() + seconds * 1000; now_ms() < end;) {
+    for (long long end = harness_now_ms() + seconds * 1000; harness_now_ms() < end;) {
         usleep((useconds_t)(20 + rand() % 150) * 1000);
         int dice = rand() % 100;
         if (dice < 70) {

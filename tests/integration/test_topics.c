@@ -45,13 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- one publisher, eight subscribers ---------------------------------------------- */
 
 /* Publication i goes on topic t.<i % 4>.<i % 5>; subscriber k's patterns, and what they
@@ -263,8 +256,8 @@ static void test_stopped_subscriber_slows_nobody(void **state)
 
     kill(slow, SIGCONT);
     /* Once it has taken what its mailbox held, one more tells it what it missed. */
-    long long deadline = now_ms() + 10000;
-    while (find_client("slow", &slow_info) && slow_info.waiting > 0 && now_ms() < deadline)
+    long long deadline = harness_now_ms() + 10000;
+    while (find_client("slow", &slow_info) && slow_info.waiting > 0 && harness_now_ms() < deadline)
         usleep(10 * 1000);
     assert_int_equal(slow_info.waiting, 0);
     assert_int_equal(mbx_publish(parent, "s.x", "[-1]", 4, &po), MBX_OK);
@@ -379,13 +372,13 @@ static void test_subscriptions_end_with_their_client(void **state)
     }
     /* Within a scrub or two the broker has cleared every entry. */
     mbx_namespace_info info;
-    long long deadline = now_ms() + 5000;
+    long long deadline = harness_now_ms() + 5000;
     do {
         assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
         if (info.subscriptions == 0)
             break;
         usleep(50 * 1000);
-    } while (now_ms() < deadline);
+    } while (harness_now_ms() < deadline);
     assert_int_equal(info.subscriptions, 0);
     assert_int_equal(info.max_subscriptions, 64);
     /* The whole table is there for the living. */
