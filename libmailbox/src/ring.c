@@ -80,9 +80,9 @@ typedef enum record_frame {
  * bad, so that one bad record costs one message.
  */
 static record_frame frame_record(const seg_view *v, seg_mailbox *mb, uint64_t at, ring_fill f,
-                                 seg_cell *hdr, uint64_t *next)
+                                 seg_record *hdr, uint64_t *next)
 {
-    memcpy(hdr, segment_cell(v, mb, at), sizeof *hdr);
+    memcpy(hdr, segment_record(v, mb, at), sizeof *hdr);
     uint32_t to_end = v->ring_bytes - (pos_bytes(at) & (v->ring_bytes - 1));
     uint32_t size = hdr->size;
     if (size < SEG_RECORD_ALIGN || (size & (SEG_RECORD_ALIGN - 1)) != 0 || size > to_end ||
@@ -241,10 +241,10 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
 }
 
 /* Writes the record for msg at `at` (room for `size` bytes checked by the caller). */
-static void fill_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_t size,
-                      const ring_outgoing *msg, size_t from_len)
+static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_t size,
+                        const ring_outgoing *msg, size_t from_len)
 {
-    seg_cell *cell = segment_cell(v, mb, at);
+    seg_record *cell = segment_record(v, mb, at);
     cell->size = size;
     cell->kind = msg->kind;
     cell->len = msg->len;
@@ -261,7 +261,7 @@ static void fill_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_t 
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
     cell->reserved2 = 0;
-    char *p = (char *)cell + SEG_CELL_HEADER;
+    char *p = (char *)cell + SEG_RECORD_HEADER;
     memcpy(p, msg->from_name, from_len);
     p += from_len;
     if (msg->kind == CELL_TOPIC) {
@@ -283,13 +283,13 @@ static uint64_t append_record(const seg_view *v, seg_mailbox *mb, uint64_t tail,
                               uint32_t size, const ring_outgoing *msg, size_t from_len)
 {
     if (pad != 0) {
-        seg_cell *filler = segment_cell(v, mb, tail);
+        seg_record *filler = segment_record(v, mb, tail);
         memset(filler, 0, sizeof *filler);
         filler->size = pad;
         filler->kind = CELL_PAD;
         tail = pos_advance(tail, 0, pad);
     }
-    fill_cell(v, mb, tail, size, msg, from_len);
+    fill_record(v, mb, tail, size, msg, from_len);
     return pos_advance(tail, 1, size);
 }
 
@@ -426,8 +426,8 @@ static void wake_senders(seg_mailbox *mb)
 }
 
 /* Copies out the record framed at `at` (its header in *hdr), validating everything. */
-static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, const seg_cell *hdr,
-                         ring_incoming *out)
+static mbx_err read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const seg_record *hdr,
+                           ring_incoming *out)
 {
     uint32_t len = hdr->len;
     uint32_t kind = hdr->kind & ~CELL_TAKEN;
@@ -437,7 +437,7 @@ static mbx_err read_cell(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
         topic_len > MBX_TOPIC_MAX || (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 ||
         from_len > MBX_NAME_MAX || SEG_RECORD_SIZE(from_len + topic_len + len) > hdr->size)
         return MBX_ECORRUPT;
-    const char *p = (const char *)segment_cell(v, mb, at) + SEG_CELL_HEADER;
+    const char *p = (const char *)segment_record(v, mb, at) + SEG_RECORD_HEADER;
     memcpy(out->from, p, from_len);
     out->from[from_len] = '\0';
     if (!names_valid_bounded(out->from, sizeof out->from))
@@ -562,7 +562,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         if (!fill_between(v, head, tail, &f))
             return MBX_ECORRUPT;
         if (tail != head) {
-            seg_cell hdr;
+            seg_record hdr;
             uint64_t next;
             switch (frame_record(v, mb, head, f, &hdr, &next)) {
             case RECORD_PAD:
@@ -580,7 +580,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
                 consume(v, mb, head, next, false); /* taken earlier, out of order (ring_find) */
                 continue;
             }
-            err = read_cell(v, mb, head, &hdr, out);
+            err = read_record(v, mb, head, &hdr, out);
             out->position = head;
             /* A corrupt record is skipped so one bad message cannot wedge the mailbox. */
             if (err != MBX_OK || !keep)
@@ -648,7 +648,7 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         /* Look at what came since the last look. Only the owner writes records in
          * [head, tail), so marking one taken races with nobody. */
         while (scanned != tail) {
-            seg_cell hdr;
+            seg_record hdr;
             uint64_t next;
             (void)fill_between(v, scanned, tail, &left); /* within [head, tail): valid */
             record_frame frame = frame_record(v, mb, scanned, left, &hdr, &next);
@@ -663,9 +663,9 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0 ||
                 !match(hdr.kind, hdr.corr, arg))
                 continue;
-            err = read_cell(v, mb, at, &hdr, out);
+            err = read_record(v, mb, at, &hdr, out);
             out->position = at;
-            segment_cell(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
+            segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
             if (at == head) {
                 consume(v, mb, head, next, err == MBX_OK);
             } else if (err == MBX_OK) {
@@ -713,7 +713,7 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
     if (head != position || tail == head)
         return MBX_EINVAL;
     /* Framed again: the record's size may have been scribbled since the peek. */
-    seg_cell hdr;
+    seg_record hdr;
     uint64_t next;
     if (frame_record(v, mb, head, f, &hdr, &next) != RECORD_MESSAGE) {
         consume(v, mb, head, tail, false);

@@ -7,7 +7,7 @@
 
 _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
 _Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
-_Static_assert(sizeof(seg_cell) == SEG_RECORD_ALIGN, "a record header is one cache line");
+_Static_assert(sizeof(seg_record) == SEG_RECORD_ALIGN, "a record header is one cache line");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
 _Static_assert(sizeof(seg_mailbox) == 384, "mailbox header is six lines (architecture.md)");
 _Static_assert(sizeof(seg_sub) == 160, "subscription entry size is part of the layout");
@@ -185,13 +185,13 @@ seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot)
     return (seg_mailbox *)(void *)(v->base + v->mailbox_off + (uint64_t)slot * v->mailbox_stride);
 }
 
-seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position)
+seg_record *segment_record(const seg_view *v, seg_mailbox *mb, uint64_t position)
 {
     unsigned char *ring = (unsigned char *)mb + sizeof(seg_mailbox);
     /* ring_bytes is a power of two; record positions are multiples of SEG_RECORD_ALIGN,
      * which the mask keeps them (a misaligned one is refused before any use). */
     uint32_t off = (uint32_t)position & (v->ring_bytes - 1) & ~(SEG_RECORD_ALIGN - 1);
-    return (seg_cell *)(void *)(ring + off);
+    return (seg_record *)(void *)(ring + off);
 }
 
 seg_sub *segment_sub(const seg_view *v, uint32_t i)

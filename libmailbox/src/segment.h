@@ -170,7 +170,7 @@ enum cell_kind {
 #define CELL_TAKEN 0x80000000u
 #define SEG_RECORD_ALIGN 64u
 
-typedef struct seg_cell {
+typedef struct seg_record {
     uint32_t size;      /* bytes of the whole record, a multiple of SEG_RECORD_ALIGN */
     uint32_t kind;      /* enum cell_kind, | CELL_TAKEN */
     uint32_t len;       /* body bytes */
@@ -186,12 +186,12 @@ typedef struct seg_cell {
     uint64_t corr; /* request id (requests and replies), else 0 */
     uint64_t reserved2;
     /* char from[from_len], topic[topic_len], body[len]; follow */
-} seg_cell;
+} seg_record;
 
-#define SEG_CELL_HEADER ((uint32_t)sizeof(seg_cell))
+#define SEG_RECORD_HEADER ((uint32_t)sizeof(seg_record))
 /* Bytes of a record holding `payload` bytes of name, topic and body. */
 #define SEG_RECORD_SIZE(payload)                                                                   \
-    (((uint64_t)SEG_CELL_HEADER + (payload) + SEG_RECORD_ALIGN - 1) / SEG_RECORD_ALIGN *           \
+    (((uint64_t)SEG_RECORD_HEADER + (payload) + SEG_RECORD_ALIGN - 1) / SEG_RECORD_ALIGN *         \
      SEG_RECORD_ALIGN)
 
 /* A process-local, trusted copy of a segment's geometry. */
@@ -289,7 +289,7 @@ seg_dir_entry *segment_dir(const seg_view *v, uint32_t slot);
 seg_mailbox *segment_mailbox(const seg_view *v, uint32_t slot);
 /* The record at `position` (a packed position, see seg_mailbox): its header is within the
  * ring; callers check its size before reading past the header. */
-seg_cell *segment_cell(const seg_view *v, seg_mailbox *mb, uint64_t position);
+seg_record *segment_record(const seg_view *v, seg_mailbox *mb, uint64_t position);
 /* Callers pass i < v->subscriptions, resp. i < v->retained. */
 seg_sub *segment_sub(const seg_view *v, uint32_t i);
 seg_retained *segment_retained(const seg_view *v, uint32_t i);

@@ -30,11 +30,11 @@ static inline seg_view fuzz_segment(void)
     seg_mailbox *mb = segment_mailbox(&v, 1);
     uint32_t size = (uint32_t)SEG_RECORD_SIZE(2 + 2);
     for (uint64_t i = 0; i < 2; i++) {
-        seg_cell *c = segment_cell(&v, mb, i * size);
+        seg_record *c = segment_record(&v, mb, i * size);
         c->size = size;
         c->from_len = 2;
         c->len = 2;
-        memcpy((char *)c + SEG_CELL_HEADER, "tx{}", 4);
+        memcpy((char *)c + SEG_RECORD_HEADER, "tx{}", 4);
     }
     atomic_store(&mb->tail, 2ull << 32 | (2 * size));
     return v;

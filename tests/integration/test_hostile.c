@@ -310,10 +310,10 @@ static void test_forged_bodies_are_refused(void **state)
             memset(placeholder, '1', len);
             uint64_t at = atomic_load(&mb->tail);
             assert_int_equal(mbx_send(tx, "rx", placeholder, len, 1000), MBX_OK);
-            seg_cell *cell = segment_cell(&v, mb, at);
+            seg_record *cell = segment_record(&v, mb, at);
             if (cell->kind == CELL_PAD) /* the record went to the ring's start */
-                cell = segment_cell(&v, mb, at + cell->size);
-            memcpy((char *)cell + SEG_CELL_HEADER + cell->from_len, forged[i], len);
+                cell = segment_record(&v, mb, at + cell->size);
+            memcpy((char *)cell + SEG_RECORD_HEADER + cell->from_len, forged[i], len);
         }
         assert_int_equal(mbx_send(tx, "rx", "{\"good\":true}", 13, 1000), MBX_OK);
         for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++)

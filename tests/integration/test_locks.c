@@ -65,13 +65,13 @@ static int stopped_holder_main(void *arg)
     uint32_t size = (uint32_t)SEG_RECORD_SIZE(6 + len);
     if (((uint32_t)tail & (c->view.ring_bytes - 1)) + size > c->view.ring_bytes)
         return 13; /* the test's record must not need a pad: the mailbox is fresh */
-    seg_cell *cell = segment_cell(&c->view, mb, tail);
-    memset(cell, 0, SEG_CELL_HEADER);
+    seg_record *cell = segment_record(&c->view, mb, tail);
+    memset(cell, 0, SEG_RECORD_HEADER);
     cell->size = size;
     cell->len = len;
     cell->from_len = 6;
-    memcpy((char *)cell + SEG_CELL_HEADER, "holder", 6);
-    memcpy((char *)cell + SEG_CELL_HEADER + 6, LATE_BODY, len);
+    memcpy((char *)cell + SEG_RECORD_HEADER, "holder", 6);
+    memcpy((char *)cell + SEG_RECORD_HEADER + 6, LATE_BODY, len);
     raise(SIGSTOP);
     atomic_store(&mb->tail, tail + (1ull << 32) + size); /* one record, size bytes */
     plat_mutex_unlock(&mb->lock, &tok);

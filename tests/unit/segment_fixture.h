@@ -46,11 +46,11 @@ static inline seg_view fixture_segment(uint32_t slots, uint32_t depth, uint32_t 
 
 /* The record `index` records past head (pads stepped over), for tests that scribble on
  * one. The ring must be intact up to it. */
-static inline seg_cell *fixture_record(const seg_view *v, seg_mailbox *mb, uint32_t index)
+static inline seg_record *fixture_record(const seg_view *v, seg_mailbox *mb, uint32_t index)
 {
     uint64_t at = atomic_load(&mb->head);
     for (;;) {
-        seg_cell *c = segment_cell(v, mb, at);
+        seg_record *c = segment_record(v, mb, at);
         if (c->kind != CELL_PAD && index-- == 0)
             return c;
         uint32_t records = (uint32_t)(at >> 32) + (c->kind == CELL_PAD ? 0 : 1);

@@ -104,9 +104,9 @@ static void test_corrupt_indices_and_cells(void **state)
     assert_int_equal(put(&v, 0, gen, "\"abc\"", 0), MBX_OK);
     assert_int_equal(put(&v, 0, gen, "4", 0), MBX_OK);
     fixture_record(&v, mb, 0)->len = 65;
-    memset((char *)fixture_record(&v, mb, 1) + SEG_CELL_HEADER, '/', 2);
-    seg_cell *third = fixture_record(&v, mb, 2);
-    ((char *)third + SEG_CELL_HEADER + third->from_len)[2] = '\0';
+    memset((char *)fixture_record(&v, mb, 1) + SEG_RECORD_HEADER, '/', 2);
+    seg_record *third = fixture_record(&v, mb, 2);
+    ((char *)third + SEG_RECORD_HEADER + third->from_len)[2] = '\0';
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
