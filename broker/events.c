@@ -14,29 +14,19 @@ mbx_err events_init(events *ev, const seg_view *view)
 {
     memset(ev, 0, sizeof *ev);
     ev->view = view;
-    ev->targets = malloc(sizeof(subs_target) * view->slots);
-    ev->where = malloc(sizeof(uint32_t) * view->slots);
-    if (ev->targets == NULL || ev->where == NULL) {
-        events_destroy(ev);
-        return MBX_ENOMEM;
-    }
-    memset(ev->where, 0xff, sizeof(uint32_t) * view->slots);
-    return MBX_OK;
+    return subs_scratch_init(&ev->scratch, view->slots);
 }
 
 void events_destroy(events *ev)
 {
-    free(ev->targets);
-    free(ev->where);
-    ev->targets = NULL;
-    ev->where = NULL;
+    subs_scratch_free(&ev->scratch);
 }
 
 static void publish(events *ev, const char *topic, const char *body, size_t len)
 {
     const seg_view *v = ev->view;
     size_t tlen = strlen(topic);
-    uint32_t n = subs_match(v, topic, tlen, ev->targets, ev->where);
+    uint32_t n = subs_match(v, topic, tlen, ev->scratch.targets, ev->scratch.where);
     if (n == 0)
         return;
     ring_outgoing msg = {
@@ -53,7 +43,7 @@ static void publish(events *ev, const char *topic, const char *body, size_t len)
         .never_wait = true,
     };
     for (uint32_t i = 0; i < n; i++) {
-        const subs_target *t = &ev->targets[i];
+        const subs_target *t = &ev->scratch.targets[i];
         mbx_err err = ring_put(v, t->slot, t->generation, &msg, 0);
         if (err == MBX_EFULL || err == MBX_ETIMEDOUT)
             subs_count_drop(v, t->slot);

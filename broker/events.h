@@ -17,8 +17,7 @@
 
 typedef struct events {
     const seg_view *view;
-    subs_target *targets; /* view->slots each */
-    uint32_t *where;
+    subs_scratch scratch; /* for matching a topic */
     uint64_t seq;
 } events;
 

@@ -57,8 +57,7 @@ struct mbx_client {
     uint32_t pub_topic_len;
     char pub_topic[MBX_TOPIC_MAX + 1];
     uint32_t pub_n;
-    subs_target *pub_targets; /* view.slots each, allocated at the first publication */
-    uint32_t *pub_where;
+    subs_scratch pub_scratch; /* allocated at the first publication */
 };
 
 struct mbx_message {

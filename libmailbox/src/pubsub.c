@@ -58,10 +58,7 @@ bool pubsub_wanted(mbx_client *c, const char *topic)
 
 void pubsub_close(mbx_client *c)
 {
-    free(c->pub_targets);
-    free(c->pub_where);
-    c->pub_targets = NULL;
-    c->pub_where = NULL;
+    subs_scratch_free(&c->pub_scratch);
 }
 
 void mbx_subscribe_options_init(mbx_subscribe_options *opts)
@@ -193,24 +190,9 @@ mbx_err mbx_unsubscribe(mbx_client *c, const char *pattern)
 typedef struct match_set {
     const subs_target *targets;
     uint32_t n;
-    bool cached; /* pub_lock held */
-    subs_target *own;
-    uint32_t *own_where;
+    bool cached;      /* pub_lock held */
+    subs_scratch own; /* matched afresh: freed by match_done */
 } match_set;
-
-static mbx_err ensure_cache(mbx_client *c)
-{
-    if (c->pub_targets != NULL)
-        return MBX_OK;
-    c->pub_targets = malloc(sizeof(subs_target) * c->view.slots);
-    c->pub_where = malloc(sizeof(uint32_t) * c->view.slots);
-    if (c->pub_targets == NULL || c->pub_where == NULL) {
-        pubsub_close(c);
-        return MBX_ENOMEM;
-    }
-    memset(c->pub_where, 0xff, sizeof(uint32_t) * c->view.slots);
-    return MBX_OK;
-}
 
 static mbx_err match(mbx_client *c, const char *topic, size_t tlen, match_set *m)
 {
@@ -219,34 +201,31 @@ static mbx_err match(mbx_client *c, const char *topic, size_t tlen, match_set *m
     uint32_t version =
         atomic_load_explicit(&segment_header(v)->topics_version, memory_order_acquire);
     if (!atomic_flag_test_and_set_explicit(&c->pub_lock, memory_order_acquire)) {
-        mbx_err err = ensure_cache(c);
+        mbx_err err = c->pub_scratch.targets != NULL
+                          ? MBX_OK
+                          : subs_scratch_init(&c->pub_scratch, c->view.slots);
         if (err != MBX_OK) {
             atomic_flag_clear_explicit(&c->pub_lock, memory_order_release);
             return err;
         }
         if (!c->pub_valid || c->pub_version != version || c->pub_topic_len != tlen ||
             memcmp(c->pub_topic, topic, tlen) != 0) {
-            c->pub_n = subs_match(v, topic, tlen, c->pub_targets, c->pub_where);
+            c->pub_n = subs_match(v, topic, tlen, c->pub_scratch.targets, c->pub_scratch.where);
             c->pub_version = version;
             memcpy(c->pub_topic, topic, tlen);
             c->pub_topic_len = (uint32_t)tlen;
             c->pub_valid = true;
         }
-        m->targets = c->pub_targets;
+        m->targets = c->pub_scratch.targets;
         m->n = c->pub_n;
         m->cached = true;
         return MBX_OK;
     }
-    m->own = malloc(sizeof(subs_target) * v->slots);
-    m->own_where = malloc(sizeof(uint32_t) * v->slots);
-    if (m->own == NULL || m->own_where == NULL) {
-        free(m->own);
-        free(m->own_where);
-        return MBX_ENOMEM;
-    }
-    memset(m->own_where, 0xff, sizeof(uint32_t) * v->slots);
-    m->n = subs_match(v, topic, tlen, m->own, m->own_where);
-    m->targets = m->own;
+    mbx_err err = subs_scratch_init(&m->own, v->slots);
+    if (err != MBX_OK)
+        return err;
+    m->n = subs_match(v, topic, tlen, m->own.targets, m->own.where);
+    m->targets = m->own.targets;
     return MBX_OK;
 }
 
@@ -254,8 +233,7 @@ static void match_done(mbx_client *c, match_set *m)
 {
     if (m->cached)
         atomic_flag_clear_explicit(&c->pub_lock, memory_order_release);
-    free(m->own);
-    free(m->own_where);
+    subs_scratch_free(&m->own);
 }
 
 /* One copy to one subscriber. A subscriber gone meanwhile is no error. */

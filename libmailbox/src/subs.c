@@ -1,4 +1,5 @@
 /* subs.c: see subs.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "names.h"
@@ -335,4 +336,24 @@ uint32_t subs_each_retained(const seg_view *v, const char *pattern, size_t plen,
             visit(&out, arg);
     }
     return n;
+}
+
+mbx_err subs_scratch_init(subs_scratch *s, uint32_t slots)
+{
+    s->targets = malloc(sizeof(subs_target) * slots);
+    s->where = malloc(sizeof(uint32_t) * slots);
+    if (s->targets == NULL || s->where == NULL) {
+        subs_scratch_free(s);
+        return MBX_ENOMEM;
+    }
+    memset(s->where, 0xff, sizeof(uint32_t) * slots); /* UINT32_MAX: no slot placed yet */
+    return MBX_OK;
+}
+
+void subs_scratch_free(subs_scratch *s)
+{
+    free(s->targets);
+    free(s->where);
+    s->targets = NULL;
+    s->where = NULL;
 }

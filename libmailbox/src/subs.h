@@ -42,6 +42,16 @@ void subs_unlock(const seg_view *v, plat_lock_token *tok);
 /* Copies entry i when it is used, stable and valid (any live state is not checked). */
 bool subs_read(const seg_view *v, uint32_t i, subs_entry *out);
 
+/* Room for subs_match: out and where of v->slots entries each, where set up as it wants. */
+typedef struct subs_scratch {
+    subs_target *targets;
+    uint32_t *where;
+} subs_scratch;
+
+/* MBX_OK, or MBX_ENOMEM with nothing held. */
+mbx_err subs_scratch_init(subs_scratch *s, uint32_t slots);
+void subs_scratch_free(subs_scratch *s); /* safe on a zeroed or freed one */
+
 /*
  * The live subscribers whose patterns match topic: at most one target per client (a
  * client's block policy wins over drop). out holds v->slots targets; where is scratch of
