@@ -43,6 +43,19 @@ mbx_err client_attach_segment(const char *ns, plat_handle passed, bool read_only
     return err;
 }
 
+/* Whether the segment just mapped is served, and by the broker that handed it over:
+ * MBX_OK, MBX_ESHUTDOWN (closing), MBX_ENOBROKER (not ours to trust yet). */
+static mbx_err served_by(const seg_view *v, int64_t broker_pid)
+{
+    seg_header *h = segment_header(v);
+    uint32_t state = atomic_load(&h->state);
+    if (state == SEG_CLOSING)
+        return MBX_ESHUTDOWN;
+    if (state != SEG_READY || atomic_load(&h->broker_pid) != broker_pid)
+        return MBX_ENOBROKER;
+    return MBX_OK;
+}
+
 /* Asks for a slot, and maps the segment the broker passes with its answer (Windows: the
  * one of the namespace's name). Everything the broker says is checked against the
  * segment, and the segment like anything else. */
@@ -73,12 +86,9 @@ static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bo
     err = client_attach_segment(c->namespace_name, passed, false, &c->shm, &c->view);
     if (err != MBX_OK)
         return err;
-    seg_header *h = segment_header(&c->view);
-    uint32_t state = atomic_load(&h->state);
-    if (state == SEG_CLOSING)
-        return MBX_ESHUTDOWN;
-    if (state != SEG_READY || atomic_load(&h->broker_pid) != broker_pid)
-        return MBX_ENOBROKER; /* not ours to trust yet */
+    err = served_by(&c->view, broker_pid);
+    if (err != MBX_OK)
+        return err;
     /* The broker's answer is checked against the segment like anything else. */
     if (rep.slot >= c->view.slots || !names_valid_bounded(rep.name, sizeof rep.name))
         return MBX_ECORRUPT;
@@ -113,12 +123,9 @@ static mbx_err attach_send_only(mbx_client *c, const char *wanted, int64_t *brok
         err = MBX_ETIMEDOUT;
     if (err != MBX_OK)
         return err;
-    seg_header *h = segment_header(&c->view);
-    uint32_t state = atomic_load(&h->state);
-    if (state == SEG_CLOSING)
-        return MBX_ESHUTDOWN;
-    if (state != SEG_READY || atomic_load(&h->broker_pid) != *broker_pid)
-        return MBX_ENOBROKER;
+    err = served_by(&c->view, *broker_pid);
+    if (err != MBX_OK)
+        return err;
     c->send_only = true;
     c->slot = UINT32_MAX;
     c->generation = 0;
