@@ -17,9 +17,12 @@ def adder(namespace, count):
 
 
 def test_two_adders_share_the_work(mailbox_ns):
-    workers = [mailbox_ns.spawn(adder, 5) for _ in range(2)]
     me = mailbox_ns.client("tester")
-    me.wait_for("adder")
+    me.subscribe("$mbx.client.up")  # before the spawns: no arrival is missed
+    workers = [mailbox_ns.spawn(adder, 5) for _ in range(2)]
+    # Both members serve before the first request. (wait_for("adder") would return with
+    # the first: it could answer five and leave before the second is up.)
+    assert [me.recv(timeout_ms=10000).body["name"] for _ in workers] == ["adder", "adder"]
     answers = [me.request("adder", [i, i, 1]).body for i in range(10)]
     assert answers == [2 * i + 1 for i in range(10)]
     assert [w.wait() for w in workers] == [0, 0]

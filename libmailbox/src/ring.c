@@ -679,8 +679,14 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         if (err != MBX_OK)
             return err;
         err = still(arg);
-        if (err != MBX_OK)
+        if (err != MBX_OK) {
+            /* Gone, perhaps only after answering: a responder writes its reply (tail)
+             * before it leaves (its slot's state), so a tail that moved since the look
+             * above may hold the reply. Looked at once more; nothing new: gone. */
+            if (atomic_load(&mb->tail) != tail)
+                continue;
             return err;
+        }
         int64_t now = plat_now_ns();
         if (timeout_ms == 0 || now >= deadline_of(&d))
             return MBX_ETIMEDOUT;

@@ -290,6 +290,59 @@ static void test_closing_drains_then_reports(void **state)
     fixture_free(&v);
 }
 
+/* A responder that answers and leaves between the requester's look at its mailbox and
+ * its check on the responder: the reply is delivered, not MBX_EGONE. The check (`still`)
+ * plays the responder: it puts the reply, then reports it gone. */
+struct answer_then_leave {
+    seg_view *v;
+    uint32_t gen;
+    int checks;
+};
+
+static bool is_reply_7(uint32_t kind, uint64_t corr, void *arg)
+{
+    (void)arg;
+    return kind == CELL_REPLY && corr == 7;
+}
+
+static mbx_err answer_then_leave(void *arg)
+{
+    struct answer_then_leave *a = arg;
+    if (a->checks++ == 0) {
+        ring_outgoing m = {.body = "42",
+                           .len = 2,
+                           .from_name = "responder",
+                           .kind = CELL_REPLY,
+                           .corr = 7,
+                           .seq_source = &seq};
+        assert_int_equal(ring_put(a->v, 0, a->gen, &m, 0), MBX_OK);
+    }
+    return MBX_EGONE;
+}
+
+static void test_reply_before_leaving_is_delivered(void **state)
+{
+    (void)state;
+    seg_view v = fixture_segment(1, 4, 64);
+    uint32_t gen = fixture_activate(&v, 0, "requester");
+    char buf[65];
+    assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK); /* not the reply: stays in place */
+    struct answer_then_leave a = {&v, gen, 0};
+    ring_incoming in = {.body = buf};
+    assert_int_equal(
+        ring_find(&v, 0, gen, &in, 1000, is_reply_7, answer_then_leave, &a, NULL, NULL), MBX_OK);
+    assert_int_equal(in.len, 2);
+    assert_memory_equal(buf, "42", 2);
+    /* Nothing more came: the next look reports the responder gone at once. */
+    assert_int_equal(
+        ring_find(&v, 0, gen, &in, 1000, is_reply_7, answer_then_leave, &a, NULL, NULL), MBX_EGONE);
+    assert_int_equal(a.checks, 2);
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK); /* the other message, still there */
+    assert_memory_equal(buf, "1", 1);
+    assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ETIMEDOUT);
+    fixture_free(&v);
+}
+
 static void free_entry(void *arg)
 {
     atomic_store(&((seg_dir_entry *)arg)->state, SLOT_FREE);
@@ -339,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_full_by_bytes_and_largest_anywhere),
         cmocka_unit_test(test_garbage_namespace_state_is_corrupt),
         cmocka_unit_test(test_closing_drains_then_reports),
+        cmocka_unit_test(test_reply_before_leaving_is_delivered),
         cmocka_unit_test(test_empty_counts_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
