@@ -191,6 +191,7 @@ static char *to_json(const snapshot *s)
         cJSON_AddBoolToObject(o, "group", ci->group != 0);
         cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
         cJSON_AddNumberToObject(o, "dropped", (double)ci->dropped);
+        cJSON_AddNumberToObject(o, "senders_waiting", ci->senders_waiting);
         cJSON *mine = cJSON_AddArrayToObject(o, "subscriptions");
         for (size_t k = 0; k < s->nsubs; k++) {
             if (s->subs[k].slot != ci->slot)

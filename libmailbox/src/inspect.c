@@ -145,6 +145,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ci.lingering = ci.pid == 0;
         ci.subscriptions = subs_count(&v, i, gen);
         ci.dropped = atomic_load(&mb->dropped);
+        ci.senders_waiting = atomic_load(&mb->tx_waiting);
         if (visit(&ci, arg) != 0)
             break;
     }

@@ -137,6 +137,40 @@ long long harness_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct gauge_read {
+    const char *name;
+    harness_gauge gauge;
+    uint64_t value;
+};
+
+static int read_gauge(const mbx_client_info *ci, void *arg)
+{
+    struct gauge_read *g = arg;
+    if (strcmp(ci->name, g->name) != 0)
+        return 0;
+    g->value = g->gauge == HARNESS_SENDERS_ASLEEP ? ci->senders_waiting : ci->waiting;
+    return 1;
+}
+
+void harness_wait_gauge(const char *ns, const char *name, harness_gauge gauge, uint64_t at_least,
+                        int timeout_ms)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+    struct gauge_read g = {.name = name, .gauge = gauge};
+    for (;;) {
+        mbx_namespace_info info;
+        g.value = 0;
+        assert_int_equal(mbx_inspect(ns, &info, read_gauge, &g), MBX_OK);
+        if (g.value >= at_least)
+            return;
+        if (harness_now_ms() >= deadline)
+            fail_msg("%s: %s is %llu after %d ms, expected at least %llu", name,
+                     gauge == HARNESS_SENDERS_ASLEEP ? "senders asleep" : "messages waiting",
+                     (unsigned long long)g.value, timeout_ms, (unsigned long long)at_least);
+        usleep(2000);
+    }
+}
+
 /* In a fresh child: die with the parent, and never outlive timeout_s. */
 static void bound_child(unsigned timeout_s)
 {

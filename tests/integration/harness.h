@@ -57,6 +57,18 @@ mbx_client *harness_connect(const char *ns, const char *name);
 mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
                               mbx_client **out);
 
+/* What harness_wait_gauge watches in a client's mbx_client_info. */
+typedef enum harness_gauge {
+    HARNESS_SENDERS_ASLEEP, /* senders_waiting: senders asleep on its full mailbox */
+    HARNESS_WAITING,        /* waiting: messages in its mailbox */
+} harness_gauge;
+
+/* Waits up to timeout_ms until client `name` shows at least `at_least` in `gauge`: a
+ * handshake on observable state instead of a guessed delay. Fails the test when it
+ * never does. */
+void harness_wait_gauge(const char *ns, const char *name, harness_gauge gauge, uint64_t at_least,
+                        int timeout_ms);
+
 /* The address of ns's control socket, as a broker of this user makes it (the runtime
  * directory of docs/architecture.md): fills addr, returns its length. */
 struct sockaddr_un;

@@ -365,7 +365,8 @@ static void test_full_mailbox_times_out_then_wakes(void **state)
     assert_int_equal(send_str(tx, "slow", "2", 200), MBX_EFULL);
     /* A sender in another process blocks on the full mailbox and wakes when we drain. */
     pid_t late = harness_spawn(late_sender_main, NULL, 30);
-    usleep(100 * 1000);
+    harness_wait_gauge(ns, "slow", HARNESS_SENDERS_ASLEEP, 1,
+                       20000); /* asleep before we make room */
     mbx_message *m = mbx_message_new();
     for (int i = 0; i < 16; i++) {
         assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);

@@ -205,7 +205,8 @@ static void test_sender_blocked_on_dead_recipient_wakes(void **state)
     assert_int_equal(mbx_send(tx, "victim", "1", 1, 0), MBX_OK);
     assert_int_equal(mbx_send(tx, "victim", "1", 1, 0), MBX_OK);
     pid_t blocked = harness_spawn(blocked_sender_main, NULL, 60);
-    usleep(200 * 1000); /* let it block on the full mailbox */
+    harness_wait_gauge(ns, "victim", HARNESS_SENDERS_ASLEEP, 1,
+                       20000); /* blocked on the full mailbox */
     kill(victim, SIGKILL);
     assert_int_equal(harness_wait(victim, 5000), 128 + SIGKILL);
     assert_int_equal(harness_wait(blocked, 10000), 0); /* woke with "recipient gone" */

@@ -102,7 +102,8 @@ class ClientInfo(ctypes.Structure):
                 ("sent", ctypes.c_uint64), ("received", ctypes.c_uint64),
                 ("refused_full", ctypes.c_uint64), ("lingering", ctypes.c_int),
                 ("late_replies", ctypes.c_uint64), ("group", ctypes.c_int),
-                ("subscriptions", ctypes.c_uint32), ("dropped", ctypes.c_uint64)]
+                ("subscriptions", ctypes.c_uint32), ("dropped", ctypes.c_uint64),
+                ("senders_waiting", ctypes.c_uint32)]
 
 
 class SubscriptionInfo(ctypes.Structure):

@@ -129,6 +129,7 @@ class ClientInfo:
     group: bool
     subscriptions: List[dict]
     dropped: int
+    senders_waiting: int = 0
 
 
 @dataclass
@@ -406,7 +407,8 @@ def inspect(namespace: Optional[str] = None) -> NamespaceInfo:
         c = info.contents
         clients.append(ClientInfo(c.name.decode(), c.slot, c.pid, c.waiting, c.sent,
                                   c.received, c.refused_full, bool(c.lingering), c.late_replies,
-                                  bool(c.group), subs.get(c.slot, []), c.dropped))
+                                  bool(c.group), subs.get(c.slot, []), c.dropped,
+                                  c.senders_waiting))
         return 0
 
     ns = _b(namespace)
