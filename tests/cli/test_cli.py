@@ -1097,11 +1097,23 @@ time.sleep(float(sys.argv[2]))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.connect(path)
             s.sendall(b'{"via":"socket"}\n')
-        time.sleep(0.5)  # a few timer ticks
+        # Its lines as they come (it prints line by line), until the socket's line and a
+        # tick (every 200 ms) are out: then the quit, which must come last.
+        import select
+        seen = []
+        deadline = time.monotonic() + 10
+        while not ('mailbox looper {"via":"socket"}' in seen and
+                   any(line.startswith("tick ") for line in seen)):
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, f"no socket line and tick in 10 s: {seen}")
+            if select.select([loop.stdout], [], [], left)[0]:
+                line = loop.stdout.readline()
+                self.assertTrue(line, f"the loop ended early: {seen}")
+                seen.append(line.rstrip("\n"))
         self.assertEqual(run(MBX, "send", "-N", ns, "looper", '{"quit":true}').returncode, 0)
         out, err = loop.communicate(timeout=TIMEOUT)
         self.assertEqual(loop.returncode, 0, err)
-        lines = out.splitlines()
+        lines = seen + out.splitlines()
         self.assertIn('mailbox shell {"hello":1}', lines)
         self.assertIn('mailbox looper {"via":"socket"}', lines)
         self.assertTrue(any(line.startswith("tick ") for line in lines), out)
