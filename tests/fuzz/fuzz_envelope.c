@@ -7,7 +7,8 @@
  *   not check UTF-8 and prints invalid bytes back, hence the condition);
  * - whatever envelope_validate() accepts, its compact form is accepted too, flagged
  *   compact, and means the same to cJSON;
- * - the envelope built around an accepted body is valid JSON.
+ * - the envelope built around an accepted body is valid JSON;
+ * - the check of a short text (in a padded copy) and of a long one agree.
  */
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "json_check.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -76,6 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data;
     bool compact = false;
     mbx_err err = envelope_validate(text, size, &compact);
+    bool padded_compact = false, unpadded_compact = false;
+    bool padded_ok = json_check(text, size, &padded_compact);
+    CHECK(json_check_unpadded(text, size, &unpadded_compact) == padded_ok);
+    CHECK(!padded_ok || padded_compact == unpadded_compact);
     char *theirs = canonical(text, size);
     if (theirs == NULL) {
         CHECK(err != MBX_OK);

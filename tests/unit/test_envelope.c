@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +11,21 @@
 #include <cmocka.h>
 
 #include "envelope.h"
+#include "json_check.h"
+
+/* The check a short text gets (a padded copy) and the one a long text gets agree. */
+static void same_both_ways(const char *s, size_t len)
+{
+    bool compact = false, unpadded_compact = false;
+    bool ok = json_check(s, len, &compact);
+    if (json_check_unpadded(s, len, &unpadded_compact) != ok || (ok && compact != unpadded_compact))
+        fail_msg("padded and unpadded checks disagree on '%.*s'", (int)len, s);
+}
 
 static mbx_err check(const char *s)
 {
     bool compact;
+    same_both_ways(s, strlen(s));
     return envelope_validate(s, strlen(s), &compact);
 }
 
@@ -84,6 +96,14 @@ static void test_refuses_bad_bytes(void **state)
     bool compact;
     assert_int_equal(envelope_validate("\"a\0b\"", 5, &compact), MBX_EINVALJSON);
     assert_int_equal(envelope_validate("{}\0", 3, &compact), MBX_EINVALJSON);
+    /* A NUL where the padding would put one: inside a value, after it, in a number. */
+    const char *nul[] = {"\"a\0b\"", "{}\0", "1\0", "[1,\0]", "tr\0e", "\"\\\0\""};
+    const size_t nul_len[] = {5, 3, 2, 5, 4, 4};
+    for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++) {
+        same_both_ways(nul[i], nul_len[i]);
+        if (envelope_validate(nul[i], nul_len[i], &compact) != MBX_EINVALJSON)
+            fail_msg("accepted NUL case #%zu", i);
+    }
     const char *bad_utf8[] = {"\"\xc3\"",         "\"\xc3\x28\"",     "\"\xc0\xaf\"",
                               "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
                               "\"\xff\"",         "\"\x80\""};
@@ -103,6 +123,28 @@ static void test_refuses_deep_nesting(void **state)
     s[2 * depth] = '\0';
     assert_int_equal(check(s), MBX_EINVALJSON);
     free(s);
+}
+
+/* Past the length checked in a padded copy: a long compact document, whole and cut. */
+static void test_long_documents(void **state)
+{
+    (void)state;
+    enum { ITEMS = 400 };
+    char *doc = malloc(ITEMS * 16 + 2);
+    size_t n = 0;
+    doc[n++] = '[';
+    for (int i = 0; i < ITEMS; i++)
+        n += (size_t)sprintf(doc + n, i % 2 ? "\"item-%04d\"," : "-%d.5e+2,", i);
+    doc[n - 1] = ']';
+    assert_true(n > 2048);
+    bool compact = false;
+    assert_true(json_check(doc, n, &compact));
+    assert_true(compact);
+    for (size_t cut = n - 40; cut < n; cut++)
+        assert_false(json_check(doc, cut, &compact));
+    for (size_t cut = 0; cut <= n; cut += 97)
+        same_both_ways(doc, cut);
+    free(doc);
 }
 
 static void test_compaction(void **state)
@@ -154,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_accepts_json_values), cmocka_unit_test(test_refuses_non_json),
         cmocka_unit_test(test_refuses_bad_bytes),   cmocka_unit_test(test_refuses_deep_nesting),
         cmocka_unit_test(test_compaction),          cmocka_unit_test(test_envelope_json),
+        cmocka_unit_test(test_long_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
