@@ -16,6 +16,9 @@
 #include "keeper.h"
 #include "proto.h"
 
+/* How long a broker waits for the keeper it forked to say it is ready. */
+#define KEEPER_READY_MS 10000
+
 /* The broker's side: its link to the keeper, and the keeper's pid when we forked it. */
 static int link_fd = -1;
 static pid_t child_keeper;
@@ -112,6 +115,12 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
     (void)prctl(PR_SET_NAME, "mailboxd-keep");
     int keep[3] = {listener, link, segment};
     close_all_but(keep);
+    /* The broker waits for this before it says it is ready: until now this process held
+     * copies of the broker's liveness lock and socket, and a broker killed meanwhile
+     * would have looked alive to the next one. */
+    char ready = KEEPER_READY;
+    if (send(link, &ready, 1, MSG_NOSIGNAL) != 1)
+        _exit(1);
     seg_view v;
     void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, segment, 0);
     if (base == MAP_FAILED || segment_validate(base, size, &v) != MBX_OK)
@@ -172,6 +181,20 @@ int keeper_start(const char *ns, const plat_shm *shm)
     if (pid < 0) {
         close(pair[0]);
         fprintf(stderr, "mailboxd: cannot start the keeper: %s\n", strerror(errno));
+        return -1;
+    }
+    /* Its READY: it no longer holds our lock and socket (keeper_main). */
+    struct pollfd pfd = {.fd = pair[0], .events = POLLIN};
+    char ready = 0;
+    int n;
+    do {
+        n = poll(&pfd, 1, KEEPER_READY_MS);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1 || recv(pair[0], &ready, 1, MSG_DONTWAIT) != 1 || ready != KEEPER_READY) {
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        close(pair[0]);
+        fprintf(stderr, "mailboxd: the keeper did not start\n");
         return -1;
     }
     link_fd = pair[0];

@@ -49,10 +49,13 @@ typedef struct proto_reply {
  * ADOPT: a starting broker; the keeper answers ADOPT with the segment's handle and from
  *        then on the connection is its link to that broker (BYE on it: exit);
  * PROBE: a client asking whether a segment is held; the answer is the last broker's pid
- *        as an int64_t, and the connection is closed. */
+ *        as an int64_t, and the connection is closed.
+ * READY: the first byte a keeper forked by its broker sends on their link, once it has
+ *        closed what it inherited (the broker's lock and socket among them). */
 #define KEEPER_ADOPT 'A'
 #define KEEPER_PROBE 'P'
 #define KEEPER_BYE 'B'
+#define KEEPER_READY 'R'
 
 /*
  * Checks a request datagram of len bytes (read into buf, which holds at least one
