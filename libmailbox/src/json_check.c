@@ -34,13 +34,6 @@ typedef struct scanner {
 #define ALWAYS_INLINE inline
 #endif
 
-/* Whether i is at (or past) the end. A padded text (json_check copies a short one so) has
- * PAD_BYTES NUL bytes after its end: NUL is valid nowhere in JSON, so every run of the scan
- * stops at it without a bound check, and the check that follows fails as it would at the
- * end; the scan never steps over a NUL, so i never passes n, and the 16-byte string scan
- * and the literals' compare read at most PAD_BYTES past it. (i is not evaluated when
- * padded: never pass it an expression with a side effect.) */
-#define AT_END(sc, i, padded) (!(padded) && (i) >= (sc)->n)
 #define PAD_BYTES 32
 
 static bool is_space(unsigned char c)
@@ -53,14 +46,24 @@ static bool is_digit(unsigned char c)
     return (unsigned)(c - '0') < 10;
 }
 
+/* Whether i is at (or past) the end. A padded text (json_check copies a short one so) has
+ * PAD_BYTES NUL bytes after its end: NUL is valid nowhere in JSON, so every run of the scan
+ * stops at it without a bound check, and the check that follows fails as it would at the
+ * end; the scan never steps over a NUL, so i never passes n, and the 16-byte string scan
+ * and the literals' compare read at most PAD_BYTES past it. */
+static ALWAYS_INLINE bool at_end(const scanner *sc, size_t i, bool padded)
+{
+    return !padded && i >= sc->n;
+}
+
 static ALWAYS_INLINE void skip_spaces(scanner *sc, bool spaced, bool padded)
 {
     if (!spaced)
         return;
     /* The common case, compact text: one compare (every JSON space is below '!'). */
-    if (!AT_END(sc, sc->i, padded) && sc->s[sc->i] > ' ')
+    if (!at_end(sc, sc->i, padded) && sc->s[sc->i] > ' ')
         return;
-    while (!AT_END(sc, sc->i, padded) && is_space(sc->s[sc->i])) {
+    while (!at_end(sc, sc->i, padded) && is_space(sc->s[sc->i])) {
         sc->spaces = true;
         sc->i++;
     }
@@ -194,9 +197,9 @@ static ALWAYS_INLINE bool scan_string(scanner *sc, bool padded)
     size_t n = sc->n, i = sc->i + 1;
     for (;;) {
         i = skip_plain16(s, padded ? SIZE_MAX : n, i);
-        while (!AT_END(sc, i, padded) && string_plain(s[i]))
+        while (!at_end(sc, i, padded) && string_plain(s[i]))
             i++;
-        if (AT_END(sc, i, padded))
+        if (at_end(sc, i, padded))
             return false;
         if (s[i] == '"') {
             sc->i = i + 1;
@@ -213,33 +216,31 @@ static ALWAYS_INLINE bool scan_number(scanner *sc, bool padded)
 {
     const unsigned char *s = sc->s;
     size_t i = sc->i;
-#define MORE(i) (!AT_END(sc, i, padded))
-    if (MORE(i) && s[i] == '-')
+    if (!at_end(sc, i, padded) && s[i] == '-')
         i++;
-    if (MORE(i) && s[i] == '0')
+    if (!at_end(sc, i, padded) && s[i] == '0')
         i++;
-    else if (MORE(i) && s[i] >= '1' && s[i] <= '9')
-        while (MORE(i) && is_digit(s[i]))
+    else if (!at_end(sc, i, padded) && s[i] >= '1' && s[i] <= '9')
+        while (!at_end(sc, i, padded) && is_digit(s[i]))
             i++;
     else
         return false;
-    if (MORE(i) && s[i] == '.') {
+    if (!at_end(sc, i, padded) && s[i] == '.') {
         i++;
-        if (!MORE(i) || !is_digit(s[i]))
+        if (at_end(sc, i, padded) || !is_digit(s[i]))
             return false;
-        while (MORE(i) && is_digit(s[i]))
+        while (!at_end(sc, i, padded) && is_digit(s[i]))
             i++;
     }
-    if (MORE(i) && (s[i] == 'e' || s[i] == 'E')) {
+    if (!at_end(sc, i, padded) && (s[i] == 'e' || s[i] == 'E')) {
         i++;
-        if (MORE(i) && (s[i] == '+' || s[i] == '-'))
+        if (!at_end(sc, i, padded) && (s[i] == '+' || s[i] == '-'))
             i++;
-        if (!MORE(i) || !is_digit(s[i]))
+        if (at_end(sc, i, padded) || !is_digit(s[i]))
             return false;
-        while (MORE(i) && is_digit(s[i]))
+        while (!at_end(sc, i, padded) && is_digit(s[i]))
             i++;
     }
-#undef MORE
     sc->i = i;
     return true;
 }
@@ -255,10 +256,10 @@ static ALWAYS_INLINE bool scan_literal(scanner *sc, const char *word, size_t len
 /* An object key and its colon, sc->i at the key's opening quote (spaces skipped). */
 static ALWAYS_INLINE bool scan_key(scanner *sc, bool spaced, bool padded)
 {
-    if (AT_END(sc, sc->i, padded) || sc->s[sc->i] != '"' || !scan_string(sc, padded))
+    if (at_end(sc, sc->i, padded) || sc->s[sc->i] != '"' || !scan_string(sc, padded))
         return false;
     skip_spaces(sc, spaced, padded);
-    if (AT_END(sc, sc->i, padded) || sc->s[sc->i] != ':')
+    if (at_end(sc, sc->i, padded) || sc->s[sc->i] != ':')
         return false;
     sc->i++;
     skip_spaces(sc, spaced, padded);
@@ -275,7 +276,7 @@ static ALWAYS_INLINE bool check_value(const char *text, size_t len, bool spaced,
     skip_spaces(&sc, spaced, padded);
     for (;;) {
         /* A value starts here. */
-        if (AT_END(&sc, sc.i, padded))
+        if (at_end(&sc, sc.i, padded))
             return false;
         unsigned char c = sc.s[sc.i];
         bool scalar = true;
@@ -290,7 +291,7 @@ static ALWAYS_INLINE bool check_value(const char *text, size_t len, bool spaced,
             depth++;
             sc.i++;
             skip_spaces(&sc, spaced, padded);
-            if (!AT_END(&sc, sc.i, padded) && sc.s[sc.i] == (object ? '}' : ']')) {
+            if (!at_end(&sc, sc.i, padded) && sc.s[sc.i] == (object ? '}' : ']')) {
                 sc.i++;
                 depth--;
             } else {
@@ -317,7 +318,7 @@ static ALWAYS_INLINE bool check_value(const char *text, size_t len, bool spaced,
                 *compact = !sc.spaces;
                 return sc.i == sc.n;
             }
-            if (AT_END(&sc, sc.i, padded))
+            if (at_end(&sc, sc.i, padded))
                 return false;
             bool object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u;
             c = sc.s[sc.i++];
@@ -335,7 +336,7 @@ static ALWAYS_INLINE bool check_value(const char *text, size_t len, bool spaced,
     }
 }
 
-/* Texts up to this long are checked in a padded copy on the stack (see AT_END): the copy
+/* Texts up to this long are checked in a padded copy on the stack (see at_end): the copy
  * costs less than the bound checks it saves (about 15% of a 120-byte message's check). */
 #define PADDED_MAX 2048
 
