@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "keeper.h"
 #include "proto.h"
 
@@ -114,6 +115,7 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
     sigaction(SIGTERM, &sa, NULL);
     (void)prctl(PR_SET_NAME, "mailboxd-keep");
     int keep[3] = {listener, link, segment};
+    FAULT_POINT("keeper.inherited"); /* still holding the broker's lock and socket */
     close_all_but(keep);
     /* The broker waits for this before it says it is ready: until now this process held
      * copies of the broker's liveness lock and socket, and a broker killed meanwhile

@@ -217,6 +217,26 @@ static void test_sender_blocked_on_dead_recipient_wakes(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A keeper killed before it has closed what it inherited from its broker (copies of the
+ * liveness lock and the socket): the broker does not report ready, says why, and leaves
+ * the namespace free. It waits for its keeper's ready, so no broker reports ready while
+ * its keeper may still hold its lock: a broker killed after that is seen dead at once. */
+static void test_broker_waits_for_its_keeper(void **state)
+{
+    (void)state;
+    char err[512];
+    setenv("MBX_FAULT", "keeper.inherited", 1);
+    int rc = harness_run_broker(err, sizeof err, "-N", ns, NULL);
+    unsetenv("MBX_FAULT");
+    assert_int_equal(rc, 1);
+    if (strstr(err, "keeper did not start") == NULL)
+        fail_msg("the broker did not say why it stopped: %s", err);
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *c = harness_connect(ns, "after");
+    mbx_close(c);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     /* Sleeps last until their deadline, not one slice (test builds): a missing wake-up
@@ -230,6 +250,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broker_killed_mid_registration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sender_blocked_on_dead_recipient_wakes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_broker_waits_for_its_keeper, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
