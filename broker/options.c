@@ -111,6 +111,19 @@ mbx_err options_layout(const broker_options *opt, seg_view *out)
     return segment_layout(&p, out);
 }
 
+/* A decimal option's value, in lo..hi, into *out; false after the usage error that names
+ * the option and its range. */
+static bool number_option(const char *option, const char *arg, uint32_t lo, uint32_t hi,
+                          uint32_t *out)
+{
+    if (parse_u32(arg, 10, lo, hi, out))
+        return true;
+    char fmt[96];
+    snprintf(fmt, sizeof fmt, "--%s: '%%s' is not a number in %u..%u%%s", option, lo, hi);
+    (void)usage_error(fmt, arg, "");
+    return false;
+}
+
 int options_parse(int argc, char **argv, broker_options *opt)
 {
     memset(opt, 0, sizeof *opt);
@@ -122,7 +135,6 @@ int options_parse(int argc, char **argv, broker_options *opt)
     opt->mode = BROKER_DEFAULT_MODE;
     opt->log_level = -1;
     const char *ns = mbx_default_namespace();
-    char range[64];
 
     opterr = 0;
     int c;
@@ -133,46 +145,30 @@ int options_parse(int argc, char **argv, broker_options *opt)
             ns = optarg;
             break;
         case OPT_SLOTS:
-            if (!parse_u32(optarg, 10, SEG_MIN_SLOTS, SEG_MAX_SLOTS, &v)) {
-                snprintf(range, sizeof range, "%u..%u", SEG_MIN_SLOTS, SEG_MAX_SLOTS);
-                return usage_error("--slots: '%s' is not a number in %s", optarg, range);
-            }
-            opt->slots = v;
+            if (!number_option("slots", optarg, SEG_MIN_SLOTS, SEG_MAX_SLOTS, &opt->slots))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_DEPTH:
-            if (!parse_u32(optarg, 10, SEG_MIN_DEPTH, SEG_MAX_DEPTH, &v)) {
-                snprintf(range, sizeof range, "%u..%u", SEG_MIN_DEPTH, SEG_MAX_DEPTH);
-                return usage_error("--depth: '%s' is not a number in %s", optarg, range);
-            }
-            opt->depth = v;
+            if (!number_option("depth", optarg, SEG_MIN_DEPTH, SEG_MAX_DEPTH, &opt->depth))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_MAX_MESSAGE:
-            if (!parse_u32(optarg, 10, SEG_MIN_MESSAGE, SEG_MAX_MESSAGE, &v)) {
-                snprintf(range, sizeof range, "%u..%u", SEG_MIN_MESSAGE, SEG_MAX_MESSAGE);
-                return usage_error("--max-message: '%s' is not a number in %s", optarg, range);
-            }
-            opt->max_message = v;
+            if (!number_option("max-message", optarg, SEG_MIN_MESSAGE, SEG_MAX_MESSAGE,
+                               &opt->max_message))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_MAILBOX_BYTES:
-            if (!parse_u32(optarg, 10, 1, SEG_MAX_RING, &v)) {
-                snprintf(range, sizeof range, "1..%u", SEG_MAX_RING);
-                return usage_error("--mailbox-bytes: '%s' is not a number in %s", optarg, range);
-            }
-            opt->mailbox_bytes = v;
+            if (!number_option("mailbox-bytes", optarg, 1, SEG_MAX_RING, &opt->mailbox_bytes))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_SUBSCRIPTIONS:
-            if (!parse_u32(optarg, 10, 1, SEG_MAX_SUBSCRIPTIONS, &v)) {
-                snprintf(range, sizeof range, "1..%u", SEG_MAX_SUBSCRIPTIONS);
-                return usage_error("--subscriptions: '%s' is not a number in %s", optarg, range);
-            }
-            opt->subscriptions = v;
+            if (!number_option("subscriptions", optarg, 1, SEG_MAX_SUBSCRIPTIONS,
+                               &opt->subscriptions))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_RETAINED:
-            if (!parse_u32(optarg, 10, 1, SEG_MAX_RETAINED, &v)) {
-                snprintf(range, sizeof range, "1..%u", SEG_MAX_RETAINED);
-                return usage_error("--retained: '%s' is not a number in %s", optarg, range);
-            }
-            opt->retained = v;
+            if (!number_option("retained", optarg, 1, SEG_MAX_RETAINED, &opt->retained))
+                return BROKER_EXIT_USAGE;
             break;
         case OPT_MODE:
             /* Owner read-write is required: the broker itself must open the segment. */
