@@ -260,9 +260,14 @@ MBX_API uint64_t mbx_message_correlation(const mbx_message *msg);
  * Messages that arrive meanwhile stay in the mailbox, in order, for the next mbx_recv.
  * Errors: as mbx_send (MBX_ENORECIPIENT at once when nobody serves `to`); MBX_ETIMEDOUT;
  * MBX_EGONE when the responder dies, closes or leaves with the request unanswered (within
- * a fraction of a second, not at the end of the timeout). A reply that comes after the
- * request was given up is dropped and counted (mbx_client_info.late_replies), never
- * delivered as a stray message.
+ * a fraction of a second, not at the end of the timeout). A member of a service group that
+ * leaves before taking the request gives it back, and it goes to another member with no
+ * error: MBX_EGONE means a member took it and left without answering.
+ * A request is answered once, by the client it went to: request ids are unique across
+ * every run of a name (they start at a random number per connection), and a reply that
+ * answers no request of this connection that is still waiting (a reply meant for an
+ * earlier run of the name, a second reply, a reply to a request given up, a reply from
+ * another client) is dropped and counted (mbx_client_info.late_replies), never delivered.
  * Thread safety: it receives: as mbx_recv (one receiving thread per client).
  */
 MBX_API mbx_err mbx_request(mbx_client *client, const char *to, const char *json, size_t len,
@@ -270,28 +275,44 @@ MBX_API mbx_err mbx_request(mbx_client *client, const char *to, const char *json
 
 /*
  * The asynchronous form, for event loops: sends a request, sets *id, and returns; its
- * reply arrives through mbx_recv (kind MBX_KIND_REPLY, correlation *id).
- * Errors: as mbx_send. Thread safety: as mbx_send.
+ * reply arrives through mbx_recv (kind MBX_KIND_REPLY, correlation *id) or
+ * mbx_recv_reply. The request waits for its reply until the reply is received or it is
+ * given up with mbx_request_cancel (the client keeps a few dozen bytes per waiting
+ * request). Errors: as mbx_send; MBX_ENOMEM. Thread safety: as mbx_send.
  */
 MBX_API mbx_err mbx_request_send(mbx_client *client, const char *to, const char *json, size_t len,
                                  int timeout_ms, uint64_t *id);
 
 /*
+ * Gives up request id (from mbx_request_send): its reply, if one comes, is dropped and
+ * counted (mbx_client_info.late_replies). Errors: MBX_EINVAL when id is not a request of
+ * this client that waits for its reply. Thread safety: as mbx_send.
+ */
+MBX_API mbx_err mbx_request_cancel(mbx_client *client, uint64_t id);
+
+/*
  * Waits up to timeout_ms (0: only looks) for the reply to request id (from
  * mbx_request_send), taking it wherever it is in the mailbox and leaving every other
  * message in place, as mbx_request does. A timeout does not give the request up: call
- * again (an event loop calls it with 0 each time the wake handle is readable).
- * Errors: MBX_ETIMEDOUT, MBX_EINVAL (not an id this client gave out), and as mbx_recv.
- * Thread safety: it receives: as mbx_recv.
+ * again (an event loop calls it with 0 each time the wake handle is readable; the handle
+ * turns readable again for anything that arrives after what this call looked at).
+ * Errors: MBX_ETIMEDOUT; MBX_EINVAL (not a request of this client that waits for its
+ * reply: never sent, answered already, or given up); MBX_EGONE (the responder took it and
+ * left without answering: the request is over); the error of sending it again when a
+ * leaving group member gave it back (MBX_ENORECIPIENT when no member is left); and as
+ * mbx_recv. Thread safety: it receives: as mbx_recv.
  */
 MBX_API mbx_err mbx_recv_reply(mbx_client *client, uint64_t id, mbx_message *reply, int timeout_ms);
 
 /*
  * Answers a request (a message of kind MBX_KIND_REQUEST) with json: it goes straight back
- * to the requester, correlated, whatever else the requester is waiting for.
+ * to the requester, correlated, whatever else the requester is waiting for. A request is
+ * answered once: a second mbx_reply on the same message returns MBX_EINVAL and sends
+ * nothing (a reply that could not be sent, MBX_EFULL or MBX_ETOOLARGE say, may be tried
+ * again).
  * Errors: as mbx_send; MBX_EGONE when the requester is gone (the reply is discarded and
- * counted in mbx_namespace_info.discarded); MBX_EINVAL when request is not a request.
- * Thread safety: as mbx_send.
+ * counted in mbx_namespace_info.discarded); MBX_EINVAL when request is not a request, or
+ * was answered already. Thread safety: as mbx_send.
  */
 MBX_API mbx_err mbx_reply(mbx_client *client, const mbx_message *request, const char *json,
                           size_t len, int timeout_ms);

@@ -5,6 +5,7 @@
 
 #include "client.h"
 #include "fault.h"
+#include "group.h"
 #include "names.h"
 #include "proto.h"
 
@@ -172,6 +173,11 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     strncpy(c->namespace_name, ns, MBX_NAME_MAX);
     atomic_flag_clear(&c->receiving);
     atomic_flag_clear(&c->lookup_lock);
+    c->group = opts->group != 0;
+    /* Request ids start at random: a reply meant for an earlier run of this name (which a
+     * lingering mailbox may still receive) can never match one of ours (outstanding.h). */
+    atomic_store(&c->next_request, plat_random64());
+    outstanding_init(&c->requests);
     c->spin.budget_ns = RING_SPIN_MIN_NS * 8;
 
     /* The broker first: no broker, no namespace. */
@@ -219,6 +225,10 @@ void mbx_close(mbx_client *c)
      * client's timeout, 5 s when it has none): a broker that is gone, stopped or slow
      * does not hold us up longer, and our exit frees the slot too. */
     int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
+    /* A group member hands on what it has not taken before it goes (group.h): requests
+     * back to their requesters, plain messages to a sibling. */
+    if (c->group)
+        (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline);
     if (!c->send_only && !unregister_on(c, c->chan, deadline)) {
         plat_handle h;
         int64_t broker_pid;
@@ -231,6 +241,7 @@ void mbx_close(mbx_client *c)
     plat_handle_close(c->chan);
     plat_wake_close(c->wake);
     pubsub_close(c);
+    outstanding_free(&c->requests);
     plat_shm_close(&c->shm);
     free(c);
 }

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 
+#include "outstanding.h"
 #include "platform/platform.h"
 #include "proto.h"
 #include "ring.h"
@@ -30,11 +31,9 @@ struct mbx_client {
     atomic_flag receiving;         /* guards against two concurrent mbx_recv() */
     _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
-    _Atomic uint64_t next_request; /* the last request id given out */
-    /* Ids of requests given up (mbx_request timed out): a reply that comes later is
-     * dropped and counted. Only the receiving thread touches it. */
-    uint64_t abandoned[64];
-    unsigned abandoned_next;
+    bool group;                    /* one of a group's members (mbx_connect_options.group) */
+    _Atomic uint64_t next_request; /* the last request id given out; starts at random */
+    outstanding requests;          /* requests that wait for their reply (outstanding.h) */
     ring_spinner spin; /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
@@ -72,6 +71,7 @@ struct mbx_message {
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes */
     uint32_t from_generation;
+    _Atomic bool replied; /* CELL_REQUEST: mbx_reply answered it already */
     char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic it came on */
     uint64_t missed;               /* CELL_TOPIC: publications missed just before it */
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
@@ -90,6 +90,9 @@ typedef struct send_route {
     uint64_t corr;      /* request id, for requests and replies */
     uint32_t *slot_out; /* where it went (may be NULL) ... */
     uint32_t *generation_out;
+    /* Told where the message goes just before it is put there (may be NULL): a request's
+     * table entry must know its responder before a reply can come. */
+    void (*routed)(mbx_client *c, uint64_t corr, uint32_t slot, uint32_t generation);
 } send_route;
 
 /* Counts one message sent: in the client's mailbox, or (send-only) in the namespace's
@@ -117,12 +120,17 @@ bool pubsub_wanted(mbx_client *c, const char *topic);
 /* Frees what publishing allocated (pubsub.c). */
 void pubsub_close(mbx_client *c);
 
-/* True when id is a request this client gave up (request.c). */
-bool request_abandoned(const mbx_client *c, uint64_t id);
+/* A reply or a returned request taken by a receive (request.c): true when it is for the
+ * caller (a reply that answers an outstanding request, which is answered now when
+ * `answer`, else at mbx_ack); false when it was dealt with here: dropped and counted, or
+ * (returned) sent again. */
+bool request_incoming(mbx_client *c, uint32_t kind, uint64_t corr, uint32_t from_slot,
+                      uint32_t from_generation, const char *body, size_t len, bool answer);
 
-/* Re-arms the wake handle, if there is one, after a receive found the mailbox empty
- * (wake.c). */
-void client_wake_arm(mbx_client *c);
+/* Re-arms the wake handle, if there is one (wake.c): the caller has looked at the mailbox
+ * up to position `seen` (ring_incoming.scanned), so the handle turns readable again only
+ * for what arrived after it, or a shutdown or eviction. */
+void client_wake_arm(mbx_client *c, uint64_t seen);
 
 /* Asks ns's broker for the segment (INSPECT), as a client registering would, and maps it
  * (read-only or not) without taking a slot; *broker_pid: the broker's, kernel-verified.

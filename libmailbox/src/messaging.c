@@ -4,37 +4,10 @@
 
 #include "client.h"
 #include "envelope.h"
+#include "group.h"
 #include "names.h"
 #include "presence.h"
 #include "ring.h"
-
-/* A group's name: the member with the fewest messages waiting gets it, and among those
- * the one that has taken the fewest so far (so that one-message senders spread too). */
-static mbx_err pick_member(mbx_client *c, const char *to, size_t len, uint32_t *slot, uint32_t *gen)
-{
-    const seg_view *v = &c->view;
-    uint64_t best_waiting = UINT64_MAX, best_taken = UINT64_MAX;
-    for (uint32_t i = 0; i < v->slots; i++) {
-        uint32_t g;
-        if (!segment_entry_is(v, i, to, len, &g))
-            continue;
-        if ((atomic_load(&segment_dir(v, i)->flags) & DIR_GROUP) == 0) {
-            *slot = i; /* not a group after all (it changed): the one holder */
-            *gen = g;
-            return MBX_OK;
-        }
-        uint64_t waiting = ring_waiting(v, i);
-        uint64_t taken =
-            atomic_load_explicit(&segment_mailbox(v, i)->received, memory_order_relaxed);
-        if (waiting < best_waiting || (waiting == best_waiting && taken < best_taken)) {
-            best_waiting = waiting;
-            best_taken = taken;
-            *slot = i;
-            *gen = g;
-        }
-    }
-    return best_waiting == UINT64_MAX ? MBX_ENORECIPIENT : MBX_OK;
-}
 
 /* Finds the recipient's slot and generation, through the client's one-entry cache (a
  * group's name is looked up at every send, for the load to spread). */
@@ -54,7 +27,7 @@ static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uin
         return MBX_OK;
     mbx_err err = segment_find(&c->view, to, slot, gen);
     if (err == MBX_OK && (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) != 0)
-        return pick_member(c, to, len, slot, gen);
+        return group_pick(&c->view, to, len, UINT32_MAX, slot, gen);
     if (err == MBX_OK) {
         while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
             ;
@@ -110,6 +83,47 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
     return MBX_OK;
 }
 
+/* Finds where a message to the name `to` goes, waiting for it to appear when the sender
+ * asked to (wait_ms). */
+static mbx_err route_by_name(mbx_client *c, const char *to, const mbx_send_options *opts,
+                             uint32_t *slot, uint32_t *gen)
+{
+    mbx_err err = find_recipient(c, to, slot, gen);
+    if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
+        /* Not there yet: wait for it on the directory's change signal, then look again. */
+        err = presence_wait(&c->view, to, plat_deadline(opts->wait_ms));
+        if (err == MBX_OK)
+            err = find_recipient(c, to, slot, gen);
+        else if (err == MBX_ETIMEDOUT)
+            err = MBX_ENORECIPIENT;
+    }
+    return err;
+}
+
+/* Puts the prepared body into (slot, gen) as r says. */
+static mbx_err put(mbx_client *c, const send_route *r, uint32_t slot, uint32_t gen,
+                   const char *body, size_t body_len, const mbx_send_options *opts)
+{
+    if (r->routed != NULL)
+        r->routed(c, r->corr, slot, gen);
+    ring_outgoing msg = {
+        .body = body,
+        .len = (uint32_t)body_len,
+        .from_slot = c->slot, /* send-only: UINT32_MAX, nobody to reply to */
+        .from_generation = c->generation,
+        .from_name = c->name,
+        .ts_us = plat_wall_us(),
+        .sender_cpu = plat_current_cpu(),
+        .seq_source = &c->next_seq,
+        .kind = r->kind,
+        .corr = r->corr,
+    };
+    return ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
+}
+
+/* How many members a send to a group tries when the ones it picks are leaving. */
+#define SEND_CLOSED_TRIES 8
+
 mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
                        const mbx_send_options *opts)
 {
@@ -132,34 +146,21 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         return err;
 
     uint32_t slot = r->slot, gen = r->generation;
-    if (r->to != NULL) {
-        err = find_recipient(c, r->to, &slot, &gen);
-        if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
-            /* Not there yet: wait for it on the directory's change signal, then look again. */
-            err = presence_wait(&c->view, r->to, plat_deadline(opts->wait_ms));
-            if (err == MBX_OK)
-                err = find_recipient(c, r->to, &slot, &gen);
-            else if (err == MBX_ETIMEDOUT)
-                err = MBX_ENORECIPIENT;
-        }
+    /* A group member that closed its mailbox (it is leaving) refuses the message under
+     * its lock: another member is chosen, a few times at most (each refusal is a member
+     * gone for good, and a group is not refilled that fast). */
+    for (int tries = 0; tries < SEND_CLOSED_TRIES; tries++) {
+        err = r->to != NULL ? route_by_name(c, r->to, opts, &slot, &gen) : MBX_OK;
+        if (err != MBX_OK)
+            break;
+        err = put(c, r, slot, gen, body, body_len, opts);
+        if (err != MBX_ECLOSED_INTERNAL || r->to == NULL)
+            break;
     }
-    if (err == MBX_OK) {
-        ring_outgoing msg = {
-            .body = body,
-            .len = (uint32_t)body_len,
-            .from_slot = c->slot, /* send-only: UINT32_MAX, nobody to reply to */
-            .from_generation = c->generation,
-            .from_name = c->name,
-            .ts_us = plat_wall_us(),
-            .sender_cpu = plat_current_cpu(),
-            .seq_source = &c->next_seq,
-            .kind = r->kind,
-            .corr = r->corr,
-        };
-        err = ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
-    } else if (atomic_load(&segment_header(&c->view)->state) != SEG_READY) {
+    if (err == MBX_ECLOSED_INTERNAL)
+        err = MBX_ENORECIPIENT; /* it takes no more messages: as good as gone */
+    if (err == MBX_ENORECIPIENT && atomic_load(&segment_header(&c->view)->state) != SEG_READY)
         err = MBX_ESHUTDOWN;
-    }
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
     if (err == MBX_OK) {
@@ -193,6 +194,28 @@ void mbx_message_free(mbx_message *msg)
         return;
     free(msg->body);
     free(msg);
+}
+
+/*
+ * Whether a message a receive took is one to hand to its caller. A reply is, when it
+ * answers an outstanding request (request.c: anything else is dropped and counted); a
+ * request given back by a leaving member never is (it is sent again); a publication is,
+ * when it matches one of our own patterns (any member can write the subscription table,
+ * and we may have unsubscribed since). A peek leaves a reply's request outstanding until
+ * mbx_ack.
+ */
+static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
+{
+    switch (in->kind) {
+    case CELL_TOPIC:
+        return pubsub_wanted(c, in->topic);
+    case CELL_REPLY:
+    case CELL_RETURNED:
+        return request_incoming(c, in->kind, in->corr, in->from_slot, in->from_generation, body,
+                                in->len, !keep);
+    default:
+        return true;
+    }
 }
 
 /* interruptible: whether this receive takes a pending mbx_interrupt() (the follow-up
@@ -232,23 +255,17 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
                 (void)ring_commit(&c->view, c->slot, c->generation, in.position);
             err = MBX_ECORRUPT;
         }
-        /* A reply to a request given up (mbx_request timed out) is dropped, counted, and
-         * the receive goes on; so is a publication we did not ask for (any member can
-         * write the subscription table) or no longer want (unsubscribed). */
-        bool unwanted = err == MBX_OK && in.kind == CELL_TOPIC && !pubsub_wanted(c, in.topic);
-        if (!unwanted && (err != MBX_OK || in.kind != CELL_REPLY || !request_abandoned(c, in.corr)))
+        if (err != MBX_OK || for_the_caller(c, &in, msg->body, keep))
             break;
         if (keep)
             (void)ring_commit(&c->view, c->slot, c->generation, in.position);
-        if (!unwanted)
-            atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
-                                      memory_order_relaxed);
         /* The receive starts over with its whole time: no clock read on every receive for
-         * a case this rare (at most one late reply per request given up). */
+         * a case this rare. */
     }
     msg->peeked = false;
+    atomic_store(&msg->replied, false);
     if (err == MBX_ETIMEDOUT)
-        client_wake_arm(c); /* empty: the handle (if any) is quiet until the next arrival */
+        client_wake_arm(c, in.scanned); /* the handle is quiet until the next arrival */
     atomic_flag_clear(&c->receiving);
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
@@ -292,6 +309,8 @@ mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
     mbx_err err = ring_commit(&c->view, c->slot, c->generation, msg->peek_position);
+    if (err == MBX_OK && msg->kind == CELL_REPLY)
+        outstanding_remove(&c->requests, msg->corr); /* answered, now that it is taken */
     atomic_flag_clear(&c->receiving);
     return err;
 }

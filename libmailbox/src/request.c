@@ -2,14 +2,26 @@
  * request.c: request/reply on top of the mailboxes (mbx_request, mbx_reply; see
  * mailbox.h and docs/api.md, "Request and reply").
  *
- * A request is a message of kind CELL_REQUEST whose corr is an id the requester chose
- * (one more than its last); the reply is a message of kind CELL_REPLY with the same corr,
- * sent straight to the requester's slot and generation as the request's cell recorded
- * them (no name lookup, and a requester gone is MBX_EGONE, not someone else's message).
- * mbx_request waits with ring_find: it takes the reply wherever it is in the mailbox and
- * leaves everything else in place and in order for the next mbx_recv. While it waits it
- * watches the responder's slot: when that changes hands (the responder died, closed or
- * left), the requester gets MBX_EGONE within a wait slice, not at the end of its time.
+ * A request is a message of kind CELL_REQUEST whose corr is an id unique across every
+ * run of the requester's name (a random base per connection, then one more each time);
+ * the reply is a message of kind CELL_REPLY with the same corr, sent straight to the
+ * requester's slot and generation as the request's record gave them (no name lookup, and
+ * a requester gone is MBX_EGONE, not someone else's message).
+ *
+ * The requester keeps its outstanding requests in a table (outstanding.h) with the slot
+ * and generation each went to: a reply is delivered only when it answers one of them and
+ * comes from that responder; anything else (a reply meant for an earlier run of this
+ * name, a second reply, a reply to a request given up) is dropped and counted
+ * (late_replies). mbx_request waits with ring_find: it takes its reply wherever it is in
+ * the mailbox and leaves everything else in place and in order for the next mbx_recv.
+ * While it waits it watches the responder's slot: when that changes hands (the responder
+ * died, closed or left), the requester gets MBX_EGONE within a wait slice, not at the end
+ * of its time.
+ *
+ * A group member that leaves gives back the requests it had not taken (handoff.c) as
+ * CELL_RETURNED records; the requester sends each again to the group's name, with the
+ * same id, and goes on waiting: a request ends in MBX_EGONE only when a member took it
+ * and left without answering.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +30,43 @@
 #include "envelope.h"
 #include "ring.h"
 
-bool request_abandoned(const mbx_client *c, uint64_t id)
+/* How long sending a returned request again may wait for space when a receive (not a
+ * request's own wait, which has its deadline) found it. */
+#define RESEND_TIMEOUT_MS 1000
+
+static void note_route(mbx_client *c, uint64_t id, uint32_t slot, uint32_t generation)
 {
-    for (unsigned i = 0; i < sizeof c->abandoned / sizeof c->abandoned[0]; i++)
-        if (c->abandoned[i] == id && id != 0)
-            return true;
-    return false;
+    outstanding_route(&c->requests, id, slot, generation);
 }
 
-static void abandon(mbx_client *c, uint64_t id)
+/* Sends request id (in the table already) to `to`; on a failure it leaves the table. */
+static mbx_err send_request(mbx_client *c, const char *to, uint64_t id, const char *json,
+                            size_t len, int timeout_ms, bool trusted)
 {
-    c->abandoned[c->abandoned_next] = id;
-    c->abandoned_next = (c->abandoned_next + 1) % (sizeof c->abandoned / sizeof c->abandoned[0]);
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    so.trusted = trusted;
+    send_route r = {.to = to, .kind = CELL_REQUEST, .corr = id, .routed = note_route};
+    mbx_err err = messaging_send(c, &r, json, len, &so);
+    if (err != MBX_OK)
+        outstanding_remove(&c->requests, id);
+    return err;
+}
+
+/* Gives out a new id and enters it in the table. */
+static mbx_err new_request(mbx_client *c, const char *to, uint64_t *id)
+{
+    if (mbx_check_name(to) != MBX_OK)
+        return MBX_EINVAL;
+    uint64_t mine;
+    do /* 0 means "no request" everywhere */
+        mine = atomic_fetch_add(&c->next_request, 1) + 1;
+    while (mine == 0);
+    mbx_err err = outstanding_add(&c->requests, mine, to);
+    if (err == MBX_OK)
+        *id = mine;
+    return err;
 }
 
 mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t len,
@@ -37,40 +74,78 @@ mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t
 {
     if (c == NULL || to == NULL || id == NULL || c->send_only)
         return MBX_EINVAL; /* a reply needs a mailbox */
-    uint64_t mine = atomic_fetch_add(&c->next_request, 1) + 1;
-    mbx_send_options so;
-    mbx_send_options_init(&so);
-    so.timeout_ms = timeout_ms;
-    send_route r = {.to = to, .kind = CELL_REQUEST, .corr = mine};
-    mbx_err err = messaging_send(c, &r, json, len, &so);
+    uint64_t mine;
+    mbx_err err = new_request(c, to, &mine);
+    if (err == MBX_OK)
+        err = send_request(c, to, mine, json, len, timeout_ms, false);
     if (err == MBX_OK)
         *id = mine;
     return err;
 }
 
-typedef struct awaited {
-    const mbx_client *c;
-    uint64_t id;
-    uint32_t responder_slot;
-    uint32_t responder_generation;
-} awaited;
-
-static bool is_the_reply(uint32_t kind, uint64_t corr, void *arg)
+mbx_err mbx_request_cancel(mbx_client *c, uint64_t id)
 {
-    const awaited *w = arg;
-    return (kind & ~CELL_TAKEN) == CELL_REPLY && corr == w->id;
+    outstanding_entry e;
+    if (c == NULL || c->send_only || !outstanding_get(&c->requests, id, &e))
+        return MBX_EINVAL;
+    outstanding_remove(&c->requests, id);
+    return MBX_OK;
 }
 
-/* The responder still holds the slot the request went to (or its mailbox lingers); always
- * so when the request's slot is not known (mbx_recv_reply). */
+/* A returned request: sent again to its name (the member that gave it back no longer
+ * takes any), with its id. The body came through shared memory: it is checked again. */
+static mbx_err send_again(mbx_client *c, const outstanding_entry *e, const char *body, size_t len,
+                          int timeout_ms)
+{
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    send_route r = {.to = e->to, .kind = CELL_REQUEST, .corr = e->id, .routed = note_route};
+    return messaging_send(c, &r, body, len, &so);
+}
+
+bool request_incoming(mbx_client *c, uint32_t kind, uint64_t corr, uint32_t from_slot,
+                      uint32_t from_generation, const char *body, size_t len, bool answer)
+{
+    outstanding_entry e;
+    if (kind == CELL_REPLY && answer &&
+        outstanding_answer(&c->requests, corr, from_slot, from_generation))
+        return true;
+    if (kind == CELL_REPLY && !answer && outstanding_get(&c->requests, corr, &e) &&
+        e.slot == from_slot && e.generation == from_generation)
+        return true;
+    if (kind == CELL_RETURNED && outstanding_get(&c->requests, corr, &e) && e.slot == from_slot &&
+        e.generation == from_generation) {
+        mbx_err err = send_again(c, &e, body, len, RESEND_TIMEOUT_MS);
+        if (err != MBX_OK)
+            outstanding_fail(&c->requests, corr, err); /* mbx_recv_reply says why */
+        return false;
+    }
+    atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
+                              memory_order_relaxed);
+    return false;
+}
+
+typedef struct awaited {
+    const mbx_client *c;
+    outstanding_entry e; /* the request: its id, name and responder */
+} awaited;
+
+static bool is_the_answer(const seg_record *hdr, void *arg)
+{
+    const awaited *w = arg;
+    return (hdr->kind == CELL_REPLY || hdr->kind == CELL_RETURNED) && hdr->corr == w->e.id &&
+           hdr->from_slot == w->e.slot && hdr->from_generation == w->e.generation;
+}
+
+/* The responder still holds the slot the request went to (or its mailbox lingers). */
 static mbx_err responder_there(void *arg)
 {
     const awaited *w = arg;
-    if (w->responder_slot >= w->c->view.slots)
-        return MBX_OK;
-    seg_dir_entry *e = segment_dir(&w->c->view, w->responder_slot);
-    if (atomic_load(&e->state) == SLOT_ACTIVE &&
-        atomic_load(&e->generation) == w->responder_generation)
+    if (w->e.slot >= w->c->view.slots)
+        return MBX_EGONE;
+    seg_dir_entry *e = segment_dir(&w->c->view, w->e.slot);
+    if (atomic_load(&e->state) == SLOT_ACTIVE && atomic_load(&e->generation) == w->e.generation)
         return MBX_OK;
     return MBX_EGONE;
 }
@@ -88,57 +163,88 @@ static mbx_err reply_room(const mbx_client *c, mbx_message *reply)
     return MBX_OK;
 }
 
-/* Waits for w's reply until deadline (timeout_ms: the caller's, for its sign); on a
- * failure the request is given up when `give_up` says so. */
+static int ms_left(int timeout_ms, int64_t deadline)
+{
+    if (timeout_ms <= 0)
+        return timeout_ms;
+    int64_t left = deadline - plat_now_ns();
+    return left > 0 ? (int)((left + 999999) / 1000000) : 0;
+}
+
+static void fill_reply(const mbx_client *c, const awaited *w, const ring_incoming *in,
+                       mbx_message *reply)
+{
+    reply->len = in->len;
+    memcpy(reply->from, in->from, sizeof reply->from);
+    memcpy(reply->to, c->name, sizeof reply->to);
+    reply->seq = in->seq;
+    reply->ts_us = in->ts_us;
+    reply->kind = CELL_REPLY;
+    reply->corr = w->e.id;
+    reply->missed = 0;
+    reply->topic[0] = '\0';
+    reply->from_slot = in->from_slot;
+    reply->from_generation = in->from_generation;
+    reply->peeked = false;
+}
+
+/*
+ * Waits for the answer to w's request until deadline (timeout_ms: the caller's, for its
+ * sign), sending it again each time a leaving member returns it. On MBX_OK the request is
+ * answered; on any other end it is given up when `give_up` says so, or when it cannot be
+ * answered any more (its responder gone, or sending it again failed).
+ */
 static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int timeout_ms,
                           int64_t deadline, bool give_up)
 {
     if (atomic_flag_test_and_set(&c->receiving)) {
         if (give_up)
-            abandon(c, w->id);
+            outstanding_remove(&c->requests, w->e.id);
         return MBX_EINVAL; /* another thread receives on this client */
     }
-    int left_ms = timeout_ms;
-    if (timeout_ms > 0) {
-        int64_t left = deadline - plat_now_ns();
-        left_ms = left > 0 ? (int)((left + 999999) / 1000000) : 0;
-    }
     ring_incoming in = {.body = reply->body};
-    mbx_err err = ring_find(&c->view, c->slot, c->generation, &in, left_ms, is_the_reply,
-                            responder_there, w, &c->spin, &c->interrupted);
-    bool compact = false;
-    if (err == MBX_OK && (envelope_validate(reply->body, in.len, &compact) != MBX_OK || !compact))
-        err = MBX_ECORRUPT;
-    if (err != MBX_OK && give_up)
-        abandon(c, w->id); /* a reply that comes after this is dropped and counted */
+    mbx_err err;
+    bool lost = false; /* returned, and sending it again failed */
+    for (;;) {
+        err = ring_find(&c->view, c->slot, c->generation, &in, ms_left(timeout_ms, deadline),
+                        is_the_answer, responder_there, w, &c->spin, &c->interrupted);
+        bool compact = false;
+        if (err == MBX_OK && (envelope_validate(reply->body, in.len, &compact) != MBX_OK || !compact))
+            err = MBX_ECORRUPT;
+        if (err != MBX_OK || in.kind != CELL_RETURNED)
+            break;
+        /* Given back unread by a member that left: to another member, same id. */
+        err = send_again(c, &w->e, reply->body, in.len, ms_left(timeout_ms, deadline));
+        lost = err != MBX_OK;
+        if (lost || !outstanding_get(&c->requests, w->e.id, &w->e))
+            break;
+    }
+    if (err == MBX_OK || give_up || err == MBX_EGONE || lost)
+        outstanding_remove(&c->requests, w->e.id); /* a reply after this is dropped */
+    if (err == MBX_OK || err == MBX_ETIMEDOUT)
+        client_wake_arm(c, in.scanned); /* news is what came after what this call looked at */
     atomic_flag_clear(&c->receiving);
     if (err == MBX_ESHUTDOWN)
         err = client_confirm_shutdown(c);
-    if (err != MBX_OK)
-        return err;
-    reply->len = in.len;
-    memcpy(reply->from, in.from, sizeof reply->from);
-    memcpy(reply->to, c->name, sizeof reply->to);
-    reply->seq = in.seq;
-    reply->ts_us = in.ts_us;
-    reply->kind = CELL_REPLY;
-    reply->corr = w->id;
-    reply->missed = 0;
-    reply->topic[0] = '\0';
-    reply->from_slot = in.from_slot;
-    reply->from_generation = in.from_generation;
-    reply->peeked = false;
-    return MBX_OK;
+    if (err == MBX_OK)
+        fill_reply(c, w, &in, reply);
+    return err;
 }
 
 mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeout_ms)
 {
-    if (c == NULL || reply == NULL || c->send_only || id == 0 || id > atomic_load(&c->next_request))
+    if (c == NULL || reply == NULL || c->send_only)
         return MBX_EINVAL;
+    awaited w = {.c = c};
+    if (!outstanding_get(&c->requests, id, &w.e))
+        return MBX_EINVAL; /* not a request of ours that waits for its reply */
+    if (w.e.failed != MBX_OK) {
+        outstanding_remove(&c->requests, id);
+        return w.e.failed;
+    }
     mbx_err err = reply_room(c, reply);
     if (err != MBX_OK)
         return err;
-    awaited w = {.c = c, .id = id, .responder_slot = UINT32_MAX};
     return wait_reply(c, &w, reply, timeout_ms, plat_deadline(timeout_ms), false);
 }
 
@@ -151,18 +257,14 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
     if (err != MBX_OK)
         return err;
     int64_t deadline = plat_deadline(timeout_ms);
-    awaited w = {.c = c, .id = atomic_fetch_add(&c->next_request, 1) + 1};
-    mbx_send_options so;
-    mbx_send_options_init(&so);
-    so.timeout_ms = timeout_ms;
-    send_route r = {.to = to,
-                    .kind = CELL_REQUEST,
-                    .corr = w.id,
-                    .slot_out = &w.responder_slot,
-                    .generation_out = &w.responder_generation};
-    err = messaging_send(c, &r, json, len, &so);
+    awaited w = {.c = c};
+    err = new_request(c, to, &w.e.id);
+    if (err == MBX_OK)
+        err = send_request(c, to, w.e.id, json, len, timeout_ms, false);
     if (err != MBX_OK)
         return err;
+    if (!outstanding_get(&c->requests, w.e.id, &w.e))
+        return MBX_EGONE; /* cannot happen: only this thread removes it */
     return wait_reply(c, &w, reply, timeout_ms, deadline, true);
 }
 
@@ -170,6 +272,13 @@ mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, s
                   int timeout_ms)
 {
     if (c == NULL || request == NULL || request->kind != CELL_REQUEST)
+        return MBX_EINVAL;
+    if (request->from_slot >= c->view.slots)
+        return MBX_EGONE; /* not a slot of this namespace: nobody to answer */
+    /* A request is answered once. The message is the caller's (mbx_message_new), never a
+     * const object: its flag may change under the const view the signature gives. */
+    mbx_message *m = (mbx_message *)request;
+    if (atomic_exchange(&m->replied, true))
         return MBX_EINVAL;
     mbx_send_options so;
     mbx_send_options_init(&so);
@@ -180,14 +289,14 @@ mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, s
                     .generation = request->from_generation,
                     .kind = CELL_REPLY,
                     .corr = request->corr};
-    if (r.slot >= c->view.slots)
-        return MBX_EGONE; /* not a slot of this namespace: nobody to answer */
     mbx_err err = messaging_send(c, &r, json, len, &so);
     if (err == MBX_ENORECIPIENT || err == MBX_EGONE) {
         /* Its requester went away (killed while it waited, say): the reply is discarded
          * and counted with the namespace's other messages whose recipient went away. */
         atomic_fetch_add_explicit(&segment_header(&c->view)->discarded, 1, memory_order_relaxed);
         err = MBX_EGONE;
+    } else if (err != MBX_OK) {
+        atomic_store(&m->replied, false); /* not sent (full, too large...): may try again */
     }
     return err;
 }

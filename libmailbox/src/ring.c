@@ -333,6 +333,10 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             plat_mutex_unlock(&mb->lock, &tok);
             return waited ? MBX_EGONE : MBX_ENORECIPIENT;
         }
+        if (atomic_load_explicit(&mb->closing, memory_order_relaxed) != 0) {
+            plat_mutex_unlock(&mb->lock, &tok);
+            return MBX_ECLOSED_INTERNAL;
+        }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
         uint64_t head = atomic_load(&mb->head);
         ring_fill f;
@@ -433,7 +437,7 @@ static mbx_err read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, cons
     uint32_t kind = hdr->kind & ~CELL_TAKEN;
     uint32_t topic_len = kind == CELL_TOPIC ? hdr->topic_len : 0;
     uint32_t from_len = hdr->from_len;
-    if (kind > CELL_TOPIC || len == 0 || len > v->max_message || topic_len > v->max_message - len ||
+    if ((kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 || len > v->max_message || topic_len > v->max_message - len ||
         topic_len > MBX_TOPIC_MAX || (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 ||
         from_len > MBX_NAME_MAX || SEG_RECORD_SIZE(from_len + topic_len + len) > hdr->size)
         return MBX_ECORRUPT;
@@ -590,6 +594,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
             return err;
         }
         /* Empty: deliver everything before reporting a shutdown, lose nothing. */
+        out->scanned = tail;
         err = namespace_state(v);
         if (err != MBX_OK)
             return err;
@@ -660,11 +665,11 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             }
             uint64_t at = scanned;
             scanned = next;
-            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0 ||
-                !match(hdr.kind, hdr.corr, arg))
+            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0 || !match(&hdr, arg))
                 continue;
             err = read_record(v, mb, at, &hdr, out);
             out->position = at;
+            out->scanned = next;
             segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
             if (at == head) {
                 consume(v, mb, head, next, err == MBX_OK);
@@ -675,6 +680,7 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                 spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
         }
+        out->scanned = scanned;
         err = namespace_state(v);
         if (err != MBX_OK)
             return err;
@@ -729,6 +735,25 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
     return MBX_OK;
 }
 
+mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    plat_lock_token tok;
+    plat_lock_rc rc = plat_mutex_lock(&mb->lock, deadline_ns, &tok);
+    if (rc == PLAT_LOCK_BUSY || rc == PLAT_LOCK_BROKEN)
+        return MBX_ETIMEDOUT;
+    mbx_err err = own_slot(v, slot, gen);
+    if (err == MBX_OK)
+        atomic_store(&mb->closing, 1);
+    plat_mutex_unlock(&mb->lock, &tok);
+    return err;
+}
+
+bool ring_open(const seg_view *v, uint32_t slot)
+{
+    return atomic_load_explicit(&segment_mailbox(v, slot)->closing, memory_order_relaxed) == 0;
+}
+
 /* Reads head and tail as one state: head is read again after tail, and a read that raced
  * with a take is retried (head then tail, taken apart, can span more than a full ring). */
 static bool read_fill(const seg_view *v, seg_mailbox *mb, ring_fill *f)
@@ -775,6 +800,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     atomic_store(&mb->tail, tail);
     atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
+    atomic_store(&mb->closing, 0);
     wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */
     /* The namespace's totals keep what this mailbox counted (short-lived clients count). */
     seg_header *h = segment_header(v);

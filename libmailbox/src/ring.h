@@ -99,20 +99,29 @@ typedef struct ring_incoming {
     uint32_t from_slot; /* where a reply goes: checked when it is sent, not here */
     uint32_t from_generation;
     char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic, checked; corr: missed */
+    /* How far the call looked: the position past the last record it read, or the tail it
+     * saw when it found nothing (for the wake handle: what arrived after this is news). */
+    uint64_t scanned;
 } ring_incoming;
 
-/* What ring_find looks for: true for the cell (kind, corr) that is the one. */
-typedef bool (*ring_match)(uint32_t kind, uint64_t corr, void *arg);
+/* What ring_find looks for: true for the record whose header (a local copy: kind without
+ * CELL_TAKEN, corr, from_slot, from_generation, all unchecked) is the one. */
+typedef bool (*ring_match)(const seg_record *hdr, void *arg);
 /* Called between waits of ring_find: MBX_OK to go on waiting, any error to end with it
  * (a request's responder gone, say). */
 typedef mbx_err (*ring_still)(void *arg);
+
+/* ring_put's "the owner closed its mailbox to senders" (ring_close): a group's sender
+ * picks another member. Never returned by the public API. */
+#define MBX_ECLOSED_INTERNAL ((mbx_err)1001)
 
 /*
  * Puts a message into mailbox `slot`, provided it still belongs to generation `gen`.
  * Waits for space up to timeout_ms (0: not at all; negative: without limit); the clock is
  * read only when it has to wait. Errors: MBX_ENORECIPIENT (slot not that recipient's
  * any more), MBX_EGONE (recipient left while we waited), MBX_EFULL, MBX_ESHUTDOWN,
- * MBX_ECORRUPT, MBX_ETIMEDOUT (the lock stayed held past the deadline).
+ * MBX_ECORRUPT, MBX_ETIMEDOUT (the lock stayed held past the deadline),
+ * MBX_ECLOSED_INTERNAL (the owner closed the mailbox to senders).
  */
 mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
                  int timeout_ms);
@@ -147,6 +156,17 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
 /* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
  * the oldest message any more; MBX_ESHUTDOWN or MBX_ECORRUPT as ring_take. */
 mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position);
+
+/*
+ * The owner closes its mailbox to senders (a group member leaving): under the lock, so
+ * that every message published before is in [head, tail) when this returns, and none
+ * after. MBX_ETIMEDOUT when the lock stayed held (a stopped sender) until deadline_ns.
+ */
+mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns);
+
+/* False once the mailbox's owner closed it to senders (a hint for choosing a member;
+ * ring_put checks it again under the lock). */
+bool ring_open(const seg_view *v, uint32_t slot);
 
 /* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);

@@ -32,7 +32,7 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 4u           /* 4: mailboxes are byte rings of variable-length records */
+#define SEG_LAYOUT_VERSION 5u /* 5: a mailbox can close to senders; returned requests */
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -130,6 +130,11 @@ typedef struct seg_mailbox {
     /* Monotonic milliseconds (low 32 bits) until which a sender that has waited long for
      * space asks newcomers to queue behind the sleepers (ring.c, "starving"); a hint. */
     _Atomic uint32_t tx_starving_until_ms;
+    /* Nonzero once the owner stopped taking new messages (a group member leaving: what is
+     * unread is handed on, see handoff.c); set by the owner under `lock`, so a sender that
+     * holds the lock and sees zero publishes to an owner that will still look. Cleared by
+     * the broker when it empties the mailbox for a new owner. */
+    _Atomic uint32_t closing;
     /* Written by the lock's holder, watched by the owner: a line of its own, so that taking
      * the lock does not have to take the line back from an owner spinning on `tail`. */
     _Alignas(64) _Atomic uint64_t tail; /* next position to fill; guarded by lock */
@@ -164,6 +169,8 @@ enum cell_kind {
     CELL_TOPIC = 3,   /* a publication: topic_len bytes of topic before the body; corr:
                          publications missed just before it */
     CELL_PAD = 4,     /* no message: filler from here to the ring's end */
+    CELL_RETURNED = 5, /* a request given back unread by a group member that left, to its
+                          requester, to send again; corr: the request's id */
 };
 /* Set by the mailbox's owner (the only writer of records in [head, tail)) on a record it
  * took out of order (a reply mbx_request() was waiting for): skipped when head reaches it. */

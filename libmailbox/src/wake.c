@@ -3,14 +3,6 @@
 #include "ring.h"
 #include "wake.h"
 
-void wake_arm(seg_mailbox *mb, plat_handle h, bool (*pending)(void *arg), void *arg)
-{
-    plat_wake_clear(&mb->wake, h);
-    atomic_store(&mb->rx_wake, WAKE_ARMED);
-    if (pending(arg))
-        wake_notify(mb); /* came in between: readable again, at once */
-}
-
 void wake_reset(seg_mailbox *mb)
 {
     plat_wake_signal(&mb->wake);
@@ -18,22 +10,34 @@ void wake_reset(seg_mailbox *mb)
     atomic_store(&mb->rx_wake, WAKE_IDLE);
 }
 
-/* Anything for the owner to look at: a message, or a state that ends its receives. */
-static bool client_pending(void *arg)
+/* A state that ends the owner's receives: it must look. */
+static bool client_ending(const mbx_client *c)
 {
-    mbx_client *c = arg;
-    if (ring_waiting(&c->view, c->slot) > 0)
-        return true;
     if (atomic_load(&segment_header(&c->view)->state) != SEG_READY)
         return true;
     seg_dir_entry *e = segment_dir(&c->view, c->slot);
     return atomic_load(&e->state) != SLOT_ACTIVE || atomic_load(&e->generation) != c->generation;
 }
 
-void client_wake_arm(mbx_client *c)
+/* Anything for the owner to look at past `seen`: a message, or an ending state. */
+static bool news_since(const mbx_client *c, uint64_t seen)
 {
-    if (c->wake != PLAT_NO_HANDLE)
-        wake_arm(segment_mailbox(&c->view, c->slot), c->wake, client_pending, c);
+    seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
+    return atomic_load(&mb->tail) != seen || client_ending(c);
+}
+
+void client_wake_arm(mbx_client *c, uint64_t seen)
+{
+    if (c->wake == PLAT_NO_HANDLE)
+        return;
+    seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
+    /* Quiet first, then ARMED, then one more look: a message published in between is seen
+     * here (and we signal ourselves), or its sender sees ARMED and signals (the stores to
+     * tail and to the word are sequentially consistent on both sides). */
+    plat_wake_clear(&mb->wake, c->wake);
+    atomic_store(&mb->rx_wake, WAKE_ARMED);
+    if (news_since(c, seen))
+        wake_notify(mb);
 }
 
 mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
@@ -47,7 +51,8 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
         if (err != MBX_OK)
             return err;
         c->wake = h;
-        client_wake_arm(c);
+        /* Nothing looked at yet: whatever waits is news. */
+        client_wake_arm(c, atomic_load(&segment_mailbox(&c->view, c->slot)->head));
     }
     *out = (mbx_handle)c->wake;
     return MBX_OK;
@@ -63,18 +68,20 @@ mbx_err mbx_busy_poll(mbx_client *c, int max_us)
      * handle stays until we arm again (readable once more, never a lost wake-up). */
     if (c->wake != PLAT_NO_HANDLE)
         atomic_store(&mb->rx_wake, WAKE_IDLE);
+    /* What the caller has looked at: up to where it last took (it calls us after a
+     * receive found nothing, so head is where that receive looked). */
+    uint64_t seen = atomic_load_explicit(&mb->head, memory_order_relaxed);
     int64_t until = plat_now_ns() + (int64_t)max_us * 1000;
     do {
         for (int i = 0; i < 64; i++) {
             /* Any difference, a corrupt one too: the receive that follows reports it. */
-            if (atomic_load_explicit(&mb->tail, memory_order_acquire) !=
-                atomic_load_explicit(&mb->head, memory_order_relaxed))
+            if (atomic_load_explicit(&mb->tail, memory_order_acquire) != seen)
                 return MBX_OK;
             plat_cpu_relax();
         }
-        if (atomic_load_explicit(&c->interrupted, memory_order_relaxed) != 0 || client_pending(c))
+        if (atomic_load_explicit(&c->interrupted, memory_order_relaxed) != 0 || client_ending(c))
             return MBX_OK; /* the receive that follows says what it is */
     } while (plat_now_ns() < until);
-    client_wake_arm(c);
-    return client_pending(c) ? MBX_OK : MBX_ETIMEDOUT;
+    client_wake_arm(c, seen);
+    return news_since(c, seen) ? MBX_OK : MBX_ETIMEDOUT;
 }

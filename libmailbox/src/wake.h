@@ -6,11 +6,14 @@
  *   WAKE_ARMED     the owner found its mailbox empty and waits on the handle: the first
  *                  sender to publish moves the word to NOTIFIED and signals, once;
  *   WAKE_NOTIFIED  signalled; senders do nothing until the owner arms again.
- * The owner arms each time a receive finds the mailbox empty: it makes the handle quiet,
- * stores ARMED, then looks at the mailbox again; a message that came in between is seen
- * there (and the owner signals itself), or its sender sees ARMED (stores to tail and to
- * the word are sequentially consistent on both sides). So the handle is readable whenever
- * a message waits that the owner has not taken, and quiet after a receive found none.
+ * The owner arms (client_wake_arm) after every receive that ends without a message for
+ * its caller (the mailbox empty, or no reply among what it holds) and after a reply taken
+ * out of order: it makes the handle quiet, stores ARMED, then compares tail with how far
+ * that receive looked; what came in between is seen there (and the owner signals itself),
+ * or its sender sees ARMED (stores to tail and to the word are sequentially consistent on
+ * both sides). So the handle is readable while anything arrived since the caller last
+ * looked, and quiet after a look that found nothing new: no missed wake-up for an
+ * edge-triggered loop, no empty wake-up storm for a level-triggered one.
  */
 #ifndef MBX_WAKE_H
 #define MBX_WAKE_H
@@ -28,10 +31,6 @@ static inline void wake_notify(seg_mailbox *mb)
     if (atomic_compare_exchange_strong(&mb->rx_wake, &armed, WAKE_NOTIFIED))
         plat_wake_signal(&mb->wake);
 }
-
-/* Owner side: after a receive found the mailbox empty (or to start). `pending` says
- * whether, looked at after arming, anything waits (messages, a shutdown, an eviction). */
-void wake_arm(seg_mailbox *mb, plat_handle h, bool (*pending)(void *arg), void *arg);
 
 /* Whoever hands the mailbox to another owner: signals the old owner's handle one last
  * time (it must look: eviction or shutdown) and forgets it. */

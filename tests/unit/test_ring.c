@@ -299,10 +299,10 @@ struct answer_then_leave {
     int checks;
 };
 
-static bool is_reply_7(uint32_t kind, uint64_t corr, void *arg)
+static bool is_reply_7(const seg_record *hdr, void *arg)
 {
     (void)arg;
-    return kind == CELL_REPLY && corr == 7;
+    return hdr->kind == CELL_REPLY && hdr->corr == 7;
 }
 
 static mbx_err answer_then_leave(void *arg)

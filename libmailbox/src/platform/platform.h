@@ -187,6 +187,10 @@ void plat_wake_close(plat_handle h);
 int64_t plat_pid(void);
 /* The CPU the calling thread runs on now, or -1 when unknown (a hint, cheap to read). */
 int plat_current_cpu(void);
+/* 64 unpredictable bits from the operating system's generator (never 0); for identifiers
+ * that must not repeat across runs, such as a connection's first request id. Falls back
+ * to a mix of the clock, the pid and an address when the generator fails. */
+uint64_t plat_random64(void);
 /*
  * An identity that, with the pid, names one process for ever: its start time in clock
  * ticks since boot. A recycled pid has another start time. Returns 0 when the process

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +35,22 @@ void plat_sleep_ns(int64_t ns)
 int plat_current_cpu(void)
 {
     return sched_getcpu();
+}
+
+/* The fallback's mix: splitmix64's finaliser, so that nearby inputs give unrelated bits. */
+static uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t plat_random64(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r || r == 0)
+        r = mix64((uint64_t)plat_now_ns() ^ (uint64_t)getpid() << 40 ^ (uintptr_t)&r);
+    return r != 0 ? r : 1;
 }
 
 bool posix_task_stat(int64_t id, char *state, uint64_t *start_time)

@@ -17,6 +17,21 @@ int plat_current_cpu(void)
     return (int)GetCurrentProcessorNumber();
 }
 
+/* advapi32's generator (RtlGenRandom), already linked for the security descriptors. */
+BOOLEAN NTAPI SystemFunction036(PVOID buffer, ULONG length);
+
+uint64_t plat_random64(void)
+{
+    uint64_t r = 0;
+    if (!SystemFunction036(&r, sizeof r) || r == 0) {
+        LARGE_INTEGER t;
+        QueryPerformanceCounter(&t);
+        r = ((uint64_t)t.QuadPart * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)GetCurrentProcessId() << 40 ^
+            (uintptr_t)&r;
+    }
+    return r != 0 ? r : 1;
+}
+
 static HANDLE open_process(int64_t pid, DWORD access)
 {
     if (pid <= 0 || pid > (int64_t)UINT32_MAX)

@@ -1,0 +1,103 @@
+/* group.c: see group.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "group.h"
+#include "platform/platform.h"
+#include "ring.h"
+
+mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except,
+                   uint32_t *slot, uint32_t *generation)
+{
+    uint64_t best_waiting = UINT64_MAX, best_taken = UINT64_MAX;
+    for (uint32_t i = 0; i < v->slots; i++) {
+        uint32_t g;
+        if (i == except || !segment_entry_is(v, i, name, len, &g))
+            continue;
+        if ((atomic_load(&segment_dir(v, i)->flags) & DIR_GROUP) == 0) {
+            *slot = i; /* not a group after all (it changed): the one holder */
+            *generation = g;
+            return MBX_OK;
+        }
+        if (!ring_open(v, i))
+            continue; /* leaving: what it holds is being handed on */
+        uint64_t waiting = ring_waiting(v, i);
+        uint64_t taken =
+            atomic_load_explicit(&segment_mailbox(v, i)->received, memory_order_relaxed);
+        if (waiting < best_waiting || (waiting == best_waiting && taken < best_taken)) {
+            best_waiting = waiting;
+            best_taken = taken;
+            *slot = i;
+            *generation = g;
+        }
+    }
+    return best_waiting == UINT64_MAX ? MBX_ENORECIPIENT : MBX_OK;
+}
+
+static int ms_until(int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - plat_now_ns();
+    return left > 0 ? (int)((left + 999999) / 1000000) : 0;
+}
+
+/* One unread message of the leaving member, handed on: true when it reached someone. */
+static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const char *name,
+                    const ring_incoming *in, int64_t deadline_ns)
+{
+    ring_outgoing out = {
+        .body = in->body,
+        .len = in->len,
+        .ts_us = in->ts_us,
+        .sender_cpu = -1,
+        .seq = in->seq, /* seq_source NULL: the message keeps its sequence number */
+        .corr = in->corr,
+    };
+    uint32_t to_slot, to_generation;
+    if (in->kind == CELL_REQUEST) {
+        /* Back to its requester, from us: it matches the request to the member it went to. */
+        to_slot = in->from_slot;
+        to_generation = in->from_generation;
+        out.kind = CELL_RETURNED;
+        out.from_name = name;
+        out.from_slot = slot;
+        out.from_generation = generation;
+    } else if (in->kind == CELL_PLAIN) {
+        /* To a sibling, as if its sender had sent it there. */
+        if (group_pick(v, name, strlen(name), slot, &to_slot, &to_generation) != MBX_OK)
+            return false;
+        out.kind = CELL_PLAIN;
+        out.from_name = in->from;
+        out.from_slot = in->from_slot;
+        out.from_generation = in->from_generation;
+    } else {
+        return false; /* replies and publications were for the member itself */
+    }
+    if (to_slot >= v->slots)
+        return false; /* a send-only requester: nobody to give it back to */
+    return ring_put(v, to_slot, to_generation, &out, ms_until(deadline_ns)) == MBX_OK;
+}
+
+mbx_err group_handoff(const seg_view *v, uint32_t slot, uint32_t generation, const char *name,
+                      int64_t deadline_ns)
+{
+    mbx_err err = ring_close(v, slot, generation, deadline_ns);
+    if (err != MBX_OK)
+        return err;
+    char *body = malloc((size_t)v->max_message + 1);
+    if (body == NULL)
+        return MBX_ENOMEM;
+    uint64_t lost = 0;
+    ring_incoming in = {.body = body};
+    mbx_err taken;
+    while ((taken = ring_take(v, slot, generation, &in, 0, NULL, NULL)) != MBX_ETIMEDOUT) {
+        if (taken == MBX_ECORRUPT)
+            continue; /* that record is dropped; the next ones are still good */
+        if (taken != MBX_OK || !hand_on(v, slot, generation, name, &in, deadline_ns))
+            lost++;
+        if (taken != MBX_OK)
+            break; /* shutdown, or the slot is not ours any more */
+    }
+    free(body);
+    atomic_fetch_add_explicit(&segment_header(v)->discarded, lost, memory_order_relaxed);
+    return MBX_OK;
+}
