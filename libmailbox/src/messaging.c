@@ -11,8 +11,10 @@
 
 /* Finds the recipient's slot and generation, through the client's one-entry cache (a
  * group's name is looked up at every send, for the load to spread). */
-static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uint32_t *gen)
+static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uint32_t *gen,
+                              bool *group)
 {
+    *group = false;
     size_t len = strlen(to);
     bool hit = false;
     while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
@@ -26,8 +28,10 @@ static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uin
         (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) == 0)
         return MBX_OK;
     mbx_err err = segment_find(&c->view, to, slot, gen);
-    if (err == MBX_OK && (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) != 0)
+    if (err == MBX_OK && (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) != 0) {
+        *group = true;
         return group_pick(&c->view, to, len, UINT32_MAX, slot, gen);
+    }
     if (err == MBX_OK) {
         while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
             ;
@@ -86,14 +90,14 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
 /* Finds where a message to the name `to` goes, waiting for it to appear when the sender
  * asked to (wait_ms). */
 static mbx_err route_by_name(mbx_client *c, const char *to, const mbx_send_options *opts,
-                             uint32_t *slot, uint32_t *gen)
+                             uint32_t *slot, uint32_t *gen, bool *group)
 {
-    mbx_err err = find_recipient(c, to, slot, gen);
+    mbx_err err = find_recipient(c, to, slot, gen, group);
     if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
         /* Not there yet: wait for it on the directory's change signal, then look again. */
         err = presence_wait(&c->view, to, plat_deadline(opts->wait_ms));
         if (err == MBX_OK)
-            err = find_recipient(c, to, slot, gen);
+            err = find_recipient(c, to, slot, gen, group);
         else if (err == MBX_ETIMEDOUT)
             err = MBX_ENORECIPIENT;
     }
@@ -146,15 +150,18 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         return err;
 
     uint32_t slot = r->slot, gen = r->generation;
-    /* A group member that closed its mailbox (it is leaving) refuses the message under
-     * its lock: another member is chosen, a few times at most (each refusal is a member
-     * gone for good, and a group is not refilled that fast). */
+    /* A group member that closed its mailbox (it is leaving), or left since we picked it,
+     * did not take the message: another member is chosen, a few times at most (each
+     * refusal is a member gone for good, and a group is not refilled that fast). */
     for (int tries = 0; tries < SEND_CLOSED_TRIES; tries++) {
-        err = r->to != NULL ? route_by_name(c, r->to, opts, &slot, &gen) : MBX_OK;
+        bool group = false;
+        err = r->to != NULL ? route_by_name(c, r->to, opts, &slot, &gen, &group) : MBX_OK;
         if (err != MBX_OK)
             break;
         err = put(c, r, slot, gen, body, body_len, opts);
-        if (err != MBX_ECLOSED_INTERNAL || r->to == NULL)
+        bool not_taken = err == MBX_ECLOSED_INTERNAL ||
+                         (group && (err == MBX_ENORECIPIENT || err == MBX_EGONE));
+        if (!not_taken || r->to == NULL)
             break;
     }
     if (err == MBX_ECLOSED_INTERNAL)
