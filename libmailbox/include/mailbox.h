@@ -423,11 +423,17 @@ typedef int mbx_handle;
 /*
  * The client's wake handle, for epoll, poll, select, libuv, GLib, asyncio (POSIX) or
  * WaitForMultipleObjects and its kin (Windows). Contract:
- * - it is readable (signalled) whenever a message waits that the client has not taken,
- *   and on namespace shutdown or eviction (the next receive then says which);
- * - waiting on it, then receiving with timeout 0 (mbx_recv, mbx_peek, mbx_recv_batch)
- *   until MBX_ETIMEDOUT, never misses a message and never spins: once a receive has
- *   found the mailbox empty, the handle is quiet until the next arrival;
+ * - it is readable (signalled) while anything arrived since the client last looked, and
+ *   on namespace shutdown or eviction (the next receive then says which). A receive
+ *   looks at the whole mailbox when it ends with MBX_ETIMEDOUT (mbx_recv, mbx_peek,
+ *   mbx_recv_batch: the mailbox is empty; mbx_recv_reply: no reply among what waits),
+ *   and up to the reply when mbx_recv_reply returns one: after such a receive the handle
+ *   is quiet until something new arrives, even if messages the caller did not take stay
+ *   in the mailbox;
+ * - waiting on it, then receiving with timeout 0 until MBX_ETIMEDOUT, never misses a
+ *   message and never spins, edge- or level-triggered; an event loop that waits for a
+ *   reply with mbx_recv_reply(id, 0) each time the handle is readable hears of its reply
+ *   whatever else came first;
  * - it works level- and edge-triggered (epoll), with poll and select;
  * - it belongs to the client: do not read from it, write to it or close it; mbx_close()
  *   closes it. It is close-on-exec; after fork() the child must not use it (nor the
