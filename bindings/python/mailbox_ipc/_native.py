@@ -161,6 +161,7 @@ request = _proto("mbx_request", _int, c_client_p, _str, ctypes.c_char_p, _size, 
 request_send = _proto("mbx_request_send", _int, c_client_p, _str, ctypes.c_char_p, _size, _int,
                       ctypes.POINTER(_u64))
 recv_reply = _proto("mbx_recv_reply", _int, c_client_p, _u64, c_message_p, _int)
+request_cancel = _proto("mbx_request_cancel", _int, c_client_p, _u64)
 reply = _proto("mbx_reply", _int, c_client_p, c_message_p, ctypes.c_char_p, _size, _int)
 message_fields_get = _proto("mbx_message_fields_get", None, c_message_p,
                             ctypes.POINTER(MessageFields))

@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Set
 
 from .client import Body, Client, Message
-from .errors import Shutdown, Timeout
+from .errors import InvalidArgument, Shutdown, Timeout
 
 _POLL_MIN_S, _POLL_MAX_S = 0.001, 0.02
 
@@ -34,7 +34,6 @@ class AsyncClient:
         self._watching: Optional[asyncio.AbstractEventLoop] = None
         self._pending: Set[int] = set()  # requests awaited by request()
         self._replies: Dict[int, Message] = {}  # their replies, taken by recv()
-        self._given_up: Set[int] = set()  # requests whose request() was cancelled
 
     # ---- life ---------------------------------------------------------------------------
 
@@ -92,7 +91,8 @@ class AsyncClient:
 
     def _take(self) -> Optional[Message]:
         """One message for recv(), or None when the mailbox is empty. Replies that a
-        request() awaits go to it; those of cancelled requests are dropped."""
+        request() awaits go to it (those of cancelled requests never come out: the
+        library drops them)."""
         while True:
             try:
                 msg = self.client.recv(0)
@@ -101,9 +101,6 @@ class AsyncClient:
             if msg.kind == "reply" and msg.correlation in self._pending:
                 self._replies[msg.correlation] = msg
                 self._wake_all()
-                continue
-            if msg.kind == "reply" and msg.correlation in self._given_up:
-                self._given_up.discard(msg.correlation)
                 continue
             return msg
 
@@ -154,8 +151,9 @@ class AsyncClient:
     async def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
         """Sends a request and awaits its reply; other messages stay for recv().
 
-        While other messages wait and no task receives them, the wake handle stays
-        readable: the wait then backs off (1 ms to 20 ms) instead of spinning."""
+        It waits on the wake handle alone: a look for the reply (recv_reply with 0) leaves
+        the handle quiet until something new arrives, even while other messages wait
+        for recv(). On Windows it sleeps between looks, as recv() does."""
         rid = self.client.request_send(to, obj, timeout_ms=0)
         self._pending.add(rid)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -175,22 +173,19 @@ class AsyncClient:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise Timeout(f"request to {to}")
-                before = time.monotonic()
                 if self._fd is None:
                     await asyncio.sleep(min(backoff, left))
                     backoff = min(backoff * 2, _POLL_MAX_S)
                     continue
                 await self._readable(left)
-                if time.monotonic() - before < _POLL_MIN_S / 2:
-                    # Readable at once, and no reply: other messages wait. Back off.
-                    await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
-                    backoff = min(backoff * 2, _POLL_MAX_S)
-                else:
-                    backoff = _POLL_MIN_S
         finally:
             self._pending.discard(rid)
             if not done:
-                self._given_up.add(rid)  # a reply that comes later is dropped
+                self._replies.pop(rid, None)
+                try:
+                    self.client.request_cancel(rid)  # a reply that comes later is dropped
+                except InvalidArgument:  # answered meanwhile, or the client is closed
+                    pass
 
     def reply(self, msg: Message, obj: Body, timeout_ms: int = 0) -> None:
         self.client.reply(msg, obj, timeout_ms=timeout_ms)

@@ -358,6 +358,11 @@ class Client:
         finally:
             N.message_free(native)
 
+    def request_cancel(self, request_id: int) -> None:
+        """Gives up request_id (from request_send): a reply that comes later is dropped
+        (counted in late_replies). Raises InvalidArgument when it does not wait any more."""
+        check(N.request_cancel(self._handle(), request_id), "cancel request")
+
     def reply(self, msg: Message, obj: Body, timeout_ms: int = 5000) -> None:
         """Answers a request (msg.kind == 'request') with obj."""
         if msg.kind != "request" or not msg._native:
