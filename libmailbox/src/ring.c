@@ -4,6 +4,7 @@
 #include "fault.h"
 #include "names.h"
 #include "ring.h"
+#include "shared.h"
 #include "topics.h"
 #include "wake.h"
 
@@ -82,7 +83,7 @@ typedef enum record_frame {
 static record_frame frame_record(const seg_view *v, seg_mailbox *mb, uint64_t at, ring_fill f,
                                  seg_record *hdr, uint64_t *next)
 {
-    memcpy(hdr, segment_record(v, mb, at), sizeof *hdr);
+    shm_copy(hdr, segment_record(v, mb, at), sizeof *hdr);
     uint32_t to_end = v->ring_bytes - (pos_bytes(at) & (v->ring_bytes - 1));
     uint32_t size = hdr->size;
     if (size < SEG_RECORD_ALIGN || (size & (SEG_RECORD_ALIGN - 1)) != 0 || size > to_end ||

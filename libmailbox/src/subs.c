@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "names.h"
+#include "shared.h"
 #include "subs.h"
 #include "topics.h"
 
@@ -248,12 +249,19 @@ uint32_t subs_count(const seg_view *v, uint32_t slot, uint32_t gen)
 }
 
 /* The retained entry's topic and body, or NULL when it holds none or garbage. */
-static const char *retained_data(const seg_view *v, seg_retained *r)
+/* Whether the header `h` (a local copy) describes a stored message that fits. */
+static bool retained_fits(const seg_view *v, const seg_retained *h)
 {
-    if (r->state != SUB_USED || r->topic_len == 0 || r->topic_len > MBX_TOPIC_MAX || r->len == 0 ||
-        r->len > v->max_message - r->topic_len)
-        return NULL;
-    return (const char *)r + sizeof(seg_retained);
+    return h->state == SUB_USED && h->topic_len != 0 && h->topic_len <= MBX_TOPIC_MAX &&
+           h->len != 0 && h->len <= v->max_message - h->topic_len;
+}
+
+/* The topic and body of entry r, with its header copied into *h once (shared.h), or NULL
+ * when it holds nothing valid. Everything after uses *h, never r's own words. */
+static const char *retained_data(const seg_view *v, seg_retained *r, seg_retained *h)
+{
+    shm_copy(h, r, sizeof *h);
+    return retained_fits(v, h) ? (const char *)r + sizeof(seg_retained) : NULL;
 }
 
 void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *body, size_t len,
@@ -261,21 +269,25 @@ void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *
 {
     bool clear = len == 4 && memcmp(body, "null", 4) == 0;
     seg_retained *target = NULL, *oldest = NULL, *empty = NULL;
+    uint64_t oldest_stamp = 0;
     for (uint32_t i = 0; i < v->retained; i++) {
         seg_retained *r = segment_retained(v, i);
-        const char *data = retained_data(v, r);
+        seg_retained h;
+        const char *data = retained_data(v, r, &h);
         if (data == NULL) {
             r->state = SUB_FREE;
             if (empty == NULL)
                 empty = r;
             continue;
         }
-        if (r->topic_len == tlen && memcmp(data, topic, tlen) == 0) {
+        if (h.topic_len == tlen && memcmp(data, topic, tlen) == 0) {
             target = r;
             break;
         }
-        if (oldest == NULL || r->stamp < oldest->stamp)
+        if (oldest == NULL || h.stamp < oldest_stamp) {
             oldest = r;
+            oldest_stamp = h.stamp;
+        }
     }
     if (clear) {
         if (target != NULL)
@@ -303,8 +315,10 @@ void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *
 uint32_t subs_retained_count(const seg_view *v)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < v->retained; i++)
-        n += retained_data(v, segment_retained(v, i)) != NULL;
+    for (uint32_t i = 0; i < v->retained; i++) {
+        seg_retained h;
+        n += retained_data(v, segment_retained(v, i), &h) != NULL;
+    }
     return n;
 }
 
@@ -313,16 +327,16 @@ uint32_t subs_each_retained(const seg_view *v, const char *pattern, size_t plen,
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < v->retained; i++) {
-        seg_retained *r = segment_retained(v, i);
-        const char *data = retained_data(v, r);
+        seg_retained h;
+        const char *data = retained_data(v, segment_retained(v, i), &h);
         if (data == NULL)
             continue;
-        /* Copied first: what is checked is what is handed out. */
-        subs_retained out = {
-            .topic_len = r->topic_len, .len = r->len, .seq = r->seq, .ts_us = r->ts_us};
+        /* Copied first: what is checked is what is handed out, and the lengths are those
+         * of the one copy of the header that was checked. */
+        subs_retained out = {.topic_len = h.topic_len, .len = h.len, .seq = h.seq, .ts_us = h.ts_us};
         memcpy(buf, data, out.topic_len + out.len);
         buf[out.topic_len + out.len] = '\0';
-        memcpy(out.from, r->from, sizeof out.from);
+        memcpy(out.from, h.from, sizeof out.from);
         out.topic = buf;
         out.body = buf + out.topic_len;
         if (!topics_valid_topic(out.topic, out.topic_len, true) ||

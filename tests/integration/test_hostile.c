@@ -9,7 +9,10 @@
  * value in them is a state the library can handle (docs/architecture.md, "The lock").
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -439,6 +442,64 @@ static void test_forged_subscription_delivers_nothing(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Review M1: a member flips a retained message's length between a valid and a huge value
+ * while another subscribes again and again (each subscription hands the retained messages
+ * over). The subscriber reads the header once: it hands out the message whole or skips
+ * it, and never copies by a length it did not check (the Debug build with AddressSanitizer
+ * caught the overflow at once before). */
+static _Atomic bool flipping;
+static seg_retained *flipped;
+
+static void *flip_length(void *arg)
+{
+    (void)arg;
+    volatile uint32_t *len = &flipped->len;
+    while (atomic_load_explicit(&flipping, memory_order_relaxed)) {
+        *len = 7;
+        *len = 0x40000000u;
+    }
+    *len = 7;
+    return NULL;
+}
+
+static void test_flipped_retained_length_is_read_once(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *evil = harness_connect(ns, "evil");
+    mbx_client *victim = harness_connect(ns, "victim");
+    flipped = segment_retained(&evil->view, 0);
+    char *data = (char *)flipped + sizeof *flipped;
+    memcpy(data, "a.b", 3);
+    memcpy(data + 3, "{\"x\":1}", 8);
+    memset(flipped->from, 0, sizeof flipped->from);
+    strcpy(flipped->from, "evil");
+    flipped->topic_len = 3;
+    flipped->len = 7;
+    flipped->state = SUB_USED;
+    atomic_store(&flipping, true);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flip_length, NULL), 0);
+    mbx_message *m = mbx_message_new();
+    long handed = 0;
+    for (int i = 0; i < 20000; i++) {
+        assert_int_equal(mbx_subscribe(victim, "a.b", NULL), MBX_OK);
+        while (mbx_recv(victim, m, 0) == MBX_OK) {
+            /* Whole, or not at all: never a copy by the huge length. */
+            assert_string_equal(mbx_message_body(m, NULL), "{\"x\":1}");
+            handed++;
+        }
+        assert_int_equal(mbx_unsubscribe(victim, "a.b"), MBX_OK);
+    }
+    atomic_store(&flipping, false);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    printf("retained message handed over %ld times of 20000\n", handed);
+    mbx_message_free(m);
+    mbx_close(victim);
+    mbx_close(evil);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +511,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_shutdown_is_not_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_retained_length_is_read_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
