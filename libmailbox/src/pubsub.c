@@ -73,10 +73,12 @@ void mbx_publish_options_init(mbx_publish_options *opts)
     opts->timeout_ms = 5000;
 }
 
-/* A retained message, put into the new subscriber's own mailbox as its publisher sent
- * it (a full mailbox misses it, counted as any dropped publication). */
+/* A retained message, appended to the new subscriber's own mailbox (held: see
+ * mbx_subscribe) as its publisher sent it (a full mailbox misses it, counted as any
+ * dropped publication). */
 typedef struct retained_delivery {
     mbx_client *c;
+    ring_batch *batch;
     uint32_t delivered;
 } retained_delivery;
 
@@ -97,7 +99,7 @@ static void deliver_retained(const subs_retained *r, void *arg)
         .topic = r->topic,
         .topic_len = (uint32_t)r->topic_len,
     };
-    mbx_err err = ring_put(&c->view, c->slot, c->generation, &msg, 0);
+    mbx_err err = ring_append(&c->view, d->batch, &msg);
     if (err == MBX_OK)
         d->delivered++;
     else if (err == MBX_EFULL)
@@ -125,9 +127,23 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
     char *buf = malloc((size_t)c->view.max_message + 1);
     if (buf == NULL)
         return MBX_ENOMEM;
-    plat_lock_token tok;
-    mbx_err err = subs_lock(&c->view, lock_timeout(c), &tok);
+    /* Our own mailbox first, then the namespace's topics lock: the retained messages go in
+     * while we hold both, and nothing waits on another member while the topics lock is
+     * held (a sender stopped inside our mailbox lock delays only us). */
+    int64_t deadline = plat_deadline(lock_timeout(c));
+    ring_batch batch;
+    mbx_err err = ring_hold(&c->view, c->slot, c->generation, deadline, &batch);
+    if (err == MBX_ESHUTDOWN)
+        err = client_confirm_shutdown(c);
     if (err != MBX_OK) {
+        free(buf);
+        return err;
+    }
+    plat_lock_token tok;
+    int64_t left_ns = deadline - plat_now_ns();
+    err = subs_lock(&c->view, left_ns > 0 ? (int)(left_ns / 1000000) : 0, &tok);
+    if (err != MBX_OK) {
+        ring_release(&c->view, &batch);
         free(buf);
         return err;
     }
@@ -150,12 +166,13 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
     /* The retained messages go in before the subscription is in the table, so that no
      * live publication can overtake them: while we hold the lock none is retained. */
     if (err == MBX_OK && added) {
-        retained_delivery d = {.c = c};
+        retained_delivery d = {.c = c, .batch = &batch};
         subs_each_retained(&c->view, pattern, len, buf, deliver_retained, &d);
     }
     if (err == MBX_OK)
         err = subs_add(&c->view, c->slot, c->generation, pattern, len, (uint32_t)opts->policy);
     subs_unlock(&c->view, &tok);
+    ring_release(&c->view, &batch);
     if (err != MBX_OK && !was_there)
         forget_pattern(c, pattern, len);
     free(buf);

@@ -168,6 +168,28 @@ mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadl
  * ring_put checks it again under the lock). */
 bool ring_open(const seg_view *v, uint32_t slot);
 
+/*
+ * The owner appends to its own mailbox as one batch (the retained messages handed over
+ * when it subscribes), so that it can take the mailbox lock first, before a namespace-wide
+ * lock, and never wait on another member while holding that one:
+ *   ring_hold     takes the lock (waiting until deadline_ns, in slices, as a sender does);
+ *   ring_append   adds a message if there is room, without waiting (MBX_EFULL, else as
+ *                 ring_put); the batch becomes visible at ring_release;
+ *   ring_release  publishes what was appended, unlocks, and wakes a receiving thread.
+ */
+typedef struct ring_batch {
+    uint32_t slot;
+    uint32_t gen;
+    uint64_t tail; /* where the next record goes; published by ring_release */
+    bool appended;
+    plat_lock_token tok;
+} ring_batch;
+
+mbx_err ring_hold(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns,
+                  ring_batch *b);
+mbx_err ring_append(const seg_view *v, ring_batch *b, const ring_outgoing *msg);
+void ring_release(const seg_view *v, ring_batch *b);
+
 /* Messages waiting in a mailbox, bounded by the depth (0 when indices are corrupt). */
 uint64_t ring_waiting(const seg_view *v, uint32_t slot);
 

@@ -205,12 +205,90 @@ static void test_shutdown_wakes_a_sender_waiting_for_a_held_lock(void **state)
     assert_int_equal(harness_wait(victim, 5000), 128 + SIGKILL);
 }
 
+/* Review M3: a subscriber whose own mailbox lock is held by a stopped sender waits for it
+ * (that is its own problem), but holds no namespace-wide lock meanwhile: other clients
+ * subscribe and publish retained messages as usual. Exits with 100 + the subscribe's
+ * result, after taking the retained message it was handed. */
+static int stuck_subscriber_main(void *arg)
+{
+    int go_fd = *(int *)arg;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "victim";
+    o.timeout_ms = 30000;
+    mbx_client *c = NULL;
+    if (mbx_connect(&o, &c) != MBX_OK)
+        return 10;
+    char b;
+    if (read(go_fd, &b, 1) != 1) /* the holder has our lock now */
+        return 11;
+    mbx_err err = mbx_subscribe(c, "t.>", NULL);
+    mbx_message *m = mbx_message_new();
+    while (err == MBX_OK && mbx_recv(c, m, 5000) == MBX_OK)
+        if (mbx_message_topic(m) != NULL)
+            break; /* the retained one (after the holder's late message) */
+    if (err == MBX_OK && mbx_message_topic(m) == NULL)
+        err = MBX_ETIMEDOUT;
+    mbx_message_free(m);
+    mbx_close(c);
+    return 100 + (int)err;
+}
+
+static void test_a_stuck_subscriber_holds_no_namespace_lock(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *pub = harness_connect(ns, "pub");
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.retain = 1;
+    assert_int_equal(mbx_publish(pub, "t.a", "{\"v\":1}", 7, &po), MBX_OK);
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t victim = harness_spawn(stuck_subscriber_main, &go[0], 60);
+    assert_int_equal(mbx_wait_for(ns, "victim", 5000), MBX_OK);
+    pid_t holder = start_stopped_holder();
+    assert_int_equal(write(go[1], "g", 1), 1);
+    uint32_t victim_slot, gen;
+    assert_int_equal(segment_find(&pub->view, "victim", &victim_slot, &gen), MBX_OK);
+    wait_for_lock_waiter(&pub->view, victim_slot); /* it waits in its subscribe */
+
+    /* Everyone else goes on: short timeouts, far below the victim's wait. */
+    po.timeout_ms = 500;
+    assert_int_equal(mbx_publish(pub, "t.b", "{\"v\":2}", 7, &po), MBX_OK);
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "other";
+    o.timeout_ms = 500;
+    mbx_client *other = NULL;
+    assert_int_equal(mbx_connect(&o, &other), MBX_OK);
+    assert_int_equal(mbx_subscribe(other, "t.*", NULL), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(other, m, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(other, m, 1000), MBX_OK); /* both retained messages */
+    assert_int_equal(mbx_recv(other, m, 0), MBX_ETIMEDOUT);
+
+    kill(holder, SIGCONT);
+    assert_int_equal(harness_wait(holder, 5000), 0);
+    assert_int_equal(harness_wait(victim, 20000), 100 + MBX_OK);
+    mbx_message_free(m);
+    mbx_close(other);
+    mbx_close(pub);
+    close(go[0]);
+    close(go[1]);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stopped_sender_cannot_deliver_to_the_next_owner, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_wakes_a_sender_waiting_for_a_held_lock, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_stuck_subscriber_holds_no_namespace_lock, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
