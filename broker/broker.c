@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "daemon.h"
 #include "events.h"
+#include "group.h"
 #include "keeper.h"
 #include "log.h"
 #include "pending.h"
@@ -273,6 +274,10 @@ static void release_slot(broker *b, uint32_t slot, const char *why)
     char name[MBX_NAME_MAX + 1];
     memcpy(name, rec->name, sizeof name);
     int64_t pid = rec->pid;
+    /* A group member that died could not hand on what it had not taken: the broker does
+     * it for it (a member that closed did it itself), without waiting on anyone. */
+    if (rec->group && strcmp(why, "closed") != 0)
+        (void)group_handoff(b->reg.view, slot, rec->generation, name, plat_now_ns(), true);
     uint64_t dropped = registry_release(&b->reg, slot);
     events_purge(&b->ev, slot);
     events_client_down(&b->ev, name, pid, down_reason(why));

@@ -228,7 +228,7 @@ void mbx_close(mbx_client *c)
     /* A group member hands on what it has not taken before it goes (group.h): requests
      * back to their requesters, plain messages to a sibling. */
     if (c->group)
-        (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline);
+        (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline, false);
     if (!c->send_only && !unregister_on(c, c->chan, deadline)) {
         plat_handle h;
         int64_t broker_pid;

@@ -42,7 +42,7 @@ static int ms_until(int64_t deadline_ns)
 
 /* One unread message of the leaving member, handed on: true when it reached someone. */
 static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const char *name,
-                    const ring_incoming *in, int64_t deadline_ns)
+                    const ring_incoming *in, int64_t deadline_ns, bool never_wait)
 {
     ring_outgoing out = {
         .body = in->body,
@@ -51,6 +51,7 @@ static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const
         .sender_cpu = -1,
         .seq = in->seq, /* seq_source NULL: the message keeps its sequence number */
         .corr = in->corr,
+        .never_wait = never_wait,
     };
     uint32_t to_slot, to_generation;
     if (in->kind == CELL_REQUEST) {
@@ -74,11 +75,12 @@ static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const
     }
     if (to_slot >= v->slots)
         return false; /* a send-only requester: nobody to give it back to */
-    return ring_put(v, to_slot, to_generation, &out, ms_until(deadline_ns)) == MBX_OK;
+    int timeout_ms = never_wait ? 0 : ms_until(deadline_ns);
+    return ring_put(v, to_slot, to_generation, &out, timeout_ms) == MBX_OK;
 }
 
 mbx_err group_handoff(const seg_view *v, uint32_t slot, uint32_t generation, const char *name,
-                      int64_t deadline_ns)
+                      int64_t deadline_ns, bool never_wait)
 {
     mbx_err err = ring_close(v, slot, generation, deadline_ns);
     if (err != MBX_OK)
@@ -92,7 +94,7 @@ mbx_err group_handoff(const seg_view *v, uint32_t slot, uint32_t generation, con
     while ((taken = ring_take(v, slot, generation, &in, 0, NULL, NULL)) != MBX_ETIMEDOUT) {
         if (taken == MBX_ECORRUPT)
             continue; /* that record is dropped; the next ones are still good */
-        if (taken != MBX_OK || !hand_on(v, slot, generation, name, &in, deadline_ns))
+        if (taken != MBX_OK || !hand_on(v, slot, generation, name, &in, deadline_ns, never_wait))
             lost++;
         if (taken != MBX_OK)
             break; /* shutdown, or the slot is not ours any more */

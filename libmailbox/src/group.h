@@ -12,6 +12,8 @@
 #ifndef MBX_GROUP_H
 #define MBX_GROUP_H
 
+#include <stdbool.h>
+
 #include "segment.h"
 
 /* The member of the group `name` (len bytes) a message should go to: the open one with
@@ -26,10 +28,13 @@ mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t exc
  * hands on what is unread, as above, each put waiting for space until deadline_ns (a
  * requester or sibling whose mailbox stays full loses that message: counted in the
  * namespace's discarded, and the requester gets MBX_EGONE when the member is gone).
- * Called by the member itself before it unregisters. MBX_ETIMEDOUT when the mailbox could
- * not be closed (its lock stayed held): nothing was handed on.
+ * Called by the member itself before it unregisters, and by the broker for a member that
+ * died (never_wait: it takes no lock that is held and waits for no space, so a member
+ * can never stall it; what cannot be handed on at once is discarded as before).
+ * MBX_ETIMEDOUT when the mailbox could not be closed (its lock stayed held): nothing was
+ * handed on.
  */
 mbx_err group_handoff(const seg_view *v, uint32_t slot, uint32_t generation, const char *name,
-                      int64_t deadline_ns);
+                      int64_t deadline_ns, bool never_wait);
 
 #endif

@@ -196,12 +196,58 @@ static void test_a_group_scaled_down_and_up_under_load_answers_everything(void *
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Asks "srv" once and exits with 100 + the result (1 for a wrong answer). */
+static int one_request_main(void *p)
+{
+    int index = *(int *)p;
+    char name[16], body[32], expect[64];
+    snprintf(name, sizeof name, "one%d", index);
+    mbx_client *c = harness_child_connect(ns, name);
+    if (c == NULL)
+        return 10;
+    int len = snprintf(body, sizeof body, "[%d]", index);
+    snprintf(expect, sizeof expect, "{\"re\":%s}", body);
+    mbx_message *reply = mbx_message_new();
+    mbx_err err = mbx_request(c, "srv", body, (size_t)len, reply, 20000);
+    if (err == MBX_OK && strcmp(mbx_message_body(reply, NULL), expect) != 0)
+        return 1;
+    mbx_message_free(reply);
+    mbx_close(c);
+    return 100 + (int)err;
+}
+
+/* A member killed with requests it never took: the broker gives them back to their
+ * requesters, who send them to the member that is left (MBX_EGONE is only for a request
+ * a member took). */
+static void test_requests_a_killed_member_never_took_go_to_another(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    pid_t doomed = start_member();
+    kill(doomed, SIGSTOP); /* takes nothing from here on */
+    int index[3] = {0, 1, 2};
+    pid_t askers[3];
+    for (int i = 0; i < 3; i++)
+        askers[i] = harness_spawn(one_request_main, &index[i], 60);
+    harness_wait_gauge(ns, "srv", HARNESS_WAITING, 3, 20000); /* all three wait in it */
+    pid_t heir = start_member();
+    kill(doomed, SIGKILL);
+    assert_int_equal(harness_wait(doomed, 5000), 128 + SIGKILL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(harness_wait(askers[i], 30000), 100 + MBX_OK);
+    kill(heir, SIGTERM);
+    assert_int_equal(harness_wait(heir, 20000), 0);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     setenv("MBX_TEST_NO_WAIT_SLICE", "1", 1); /* a missing wake-up hangs, not passes late */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_a_group_scaled_down_and_up_under_load_answers_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_a_killed_member_never_took_go_to_another,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
