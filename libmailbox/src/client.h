@@ -29,6 +29,7 @@ struct mbx_client {
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
     atomic_flag receiving;         /* guards against two concurrent mbx_recv() */
+    bool corrupt_pending; /* a batch met a corrupt message: the next receive reports it */
     _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     bool group;                    /* one of a group's members (mbx_connect_options.group) */

@@ -242,6 +242,11 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     }
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
+    if (c->corrupt_pending) { /* what a batch met (mbx_recv_batch) is told now */
+        c->corrupt_pending = false;
+        atomic_flag_clear(&c->receiving);
+        return MBX_ECORRUPT;
+    }
     ring_incoming in = {.body = msg->body};
     _Atomic uint32_t *interrupt = interruptible ? &c->interrupted : NULL;
     mbx_err err;
@@ -341,9 +346,13 @@ mbx_err mbx_recv_batch(mbx_client *c, mbx_message **msgs, size_t n, size_t *got,
     mbx_err err = mbx_recv(c, msgs[0], timeout_ms);
     if (err != MBX_OK)
         return err;
-    for (*got = 1; *got < n; (*got)++)
-        if (receive(c, msgs[*got], 0, false, false) != MBX_OK)
+    for (*got = 1; *got < n; (*got)++) {
+        err = receive(c, msgs[*got], 0, false, false);
+        if (err == MBX_ECORRUPT)
+            c->corrupt_pending = true; /* removed already: the next call reports it */
+        if (err != MBX_OK)
             break;
+    }
     return MBX_OK;
 }
 

@@ -305,6 +305,8 @@ static bool room_at(const seg_view *v, uint64_t tail, ring_fill f, uint32_t size
     return f.records < v->depth && f.bytes + *pad + size <= v->ring_bytes;
 }
 
+static void unannounce(seg_mailbox *mb);
+
 /* Watches head for a move, yielding the CPU every few looks: on two CPUs shared by several
  * senders and the owner, a sender that only spun would take the CPU the owner needs to
  * drain (measured: 4 -> 1 fell from 3.3 to 1.9-2.6 M msgs/s spinning, rose to 5.0-5.6
@@ -400,7 +402,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
         plat_mutex_unlock(&mb->lock, &tok);
         int64_t now = timeout_ms == 0 ? 0 : plat_now_ns();
         if (head_again == head && (timeout_ms == 0 || now >= deadline_of(&d))) {
-            atomic_fetch_sub(&mb->tx_waiting, 1);
+            unannounce(mb);
             if (wait_turn) { /* out of time while queueing: there is room, take it */
                 waited = true;
                 continue;
@@ -422,9 +424,19 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                 until = min64(until, now + RING_STARVE_MS * 1000000LL);
             (void)plat_sem_wait(&mb->space, until);
         }
-        atomic_fetch_sub(&mb->tx_waiting, 1);
+        unannounce(mb);
         waited = true;
     }
+}
+
+/* A sender no longer asleep for space takes itself off tx_waiting, never below zero: the
+ * broker resets the count when it empties the mailbox for a new owner, and senders that
+ * slept on the old owner's mailbox still come back through here. */
+static void unannounce(seg_mailbox *mb)
+{
+    uint32_t n = atomic_load(&mb->tx_waiting);
+    while (n != 0 && !atomic_compare_exchange_weak(&mb->tx_waiting, &n, n - 1))
+        ;
 }
 
 /* Posts `space` once per sender asleep on it (a hint count, bounded against garbage). */
@@ -548,6 +560,15 @@ static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t 
         atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
 }
 
+/* Head passed a record taken out of order: one fewer to discount (owner only; a
+ * scribbled count is clamped where it is read). */
+static void forget_taken(seg_mailbox *mb)
+{
+    uint32_t n = atomic_load_explicit(&mb->taken_ahead, memory_order_relaxed);
+    if (n != 0)
+        atomic_store_explicit(&mb->taken_ahead, n - 1, memory_order_relaxed);
+}
+
 static bool interrupted(_Atomic uint32_t *interrupt)
 {
     return interrupt != NULL && atomic_load_explicit(interrupt, memory_order_relaxed) != 0 &&
@@ -584,12 +605,14 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
                 /* Nothing says where the next record starts: what is left is dropped,
                  * so that a scribble costs messages, never a wedged mailbox. */
                 consume(v, mb, head, tail, false);
+                atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
                 return MBX_ECORRUPT;
             case RECORD_MESSAGE:
                 break;
             }
             if ((hdr.kind & CELL_TAKEN) != 0) {
                 consume(v, mb, head, next, false); /* taken earlier, out of order (ring_find) */
+                forget_taken(mb);
                 continue;
             }
             err = read_record(v, mb, head, &hdr, out);
@@ -669,6 +692,7 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                 if (scanned != head)
                     break; /* the records before it are good: takes deliver them first */
                 consume(v, mb, head, tail, false);
+                atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
                 return MBX_ECORRUPT;
             }
             uint64_t at = scanned;
@@ -681,8 +705,13 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
             if (at == head) {
                 consume(v, mb, head, next, err == MBX_OK);
-            } else if (err == MBX_OK) {
-                atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
+            } else {
+                atomic_store_explicit(&mb->taken_ahead,
+                                      atomic_load_explicit(&mb->taken_ahead,
+                                                           memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
+                if (err == MBX_OK)
+                    atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
             }
             if (err == MBX_OK && waited && spin != NULL)
                 spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
@@ -737,6 +766,7 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
     uint64_t next;
     if (frame_record(v, mb, head, f, &hdr, &next) != RECORD_MESSAGE) {
         consume(v, mb, head, tail, false);
+        atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
         return MBX_ECORRUPT;
     }
     consume(v, mb, head, next, true);
@@ -830,8 +860,13 @@ static bool read_fill(const seg_view *v, seg_mailbox *mb, ring_fill *f)
 
 uint64_t ring_waiting(const seg_view *v, uint32_t slot)
 {
+    seg_mailbox *mb = segment_mailbox(v, slot);
     ring_fill f;
-    return read_fill(v, segment_mailbox(v, slot), &f) ? f.records : 0;
+    if (!read_fill(v, mb, &f))
+        return 0;
+    /* Less what the owner took out of order and head has not passed yet. */
+    uint32_t taken = atomic_load_explicit(&mb->taken_ahead, memory_order_relaxed);
+    return taken < f.records ? f.records - taken : 0;
 }
 
 bool ring_indices_valid(const seg_view *v, uint32_t slot)
@@ -862,6 +897,12 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     atomic_store(&mb->head, tail);
     atomic_store(&mb->rx_sleeping, 0);
     atomic_store(&mb->closing, 0);
+    atomic_store(&mb->taken_ahead, 0);
+    /* Senders asleep for space are woken (they find the slot changed hands), then the count
+     * starts again from zero: a sender killed while asleep left its announcement behind,
+     * and the woken ones take theirs back without going below zero (unannounce). */
+    wake_senders(mb);
+    atomic_store(&mb->tx_waiting, 0);
     wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */
     /* The namespace's totals keep what this mailbox counted (short-lived clients count). */
     seg_header *h = segment_header(v);

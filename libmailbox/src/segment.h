@@ -142,6 +142,9 @@ typedef struct seg_mailbox {
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
     _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */
     _Atomic uint32_t rx_wake;           /* enum wake_state (wake.c): idle/armed/notified */
+    /* Records in [head, tail) the owner took out of order (CELL_TAKEN), not yet passed by
+     * head: what waits is the records between head and tail less these. Owner only. */
+    _Atomic uint32_t taken_ahead;
     /* Wake-up hints: state is always re-checked after a wake. */
     _Alignas(64) plat_sem items;
     plat_sem space;
