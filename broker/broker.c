@@ -79,7 +79,6 @@ static void claim_header(broker *b, bool adopted)
     atomic_store(&h->broker_pid, me);
     atomic_store(&h->broker_start_time, plat_proc_start_time(me));
     atomic_store(&h->started_us, plat_wall_us());
-    atomic_store(&h->heartbeat_us, plat_wall_us());
     if (adopted)
         atomic_fetch_add(&h->epoch, 1);
     else
@@ -621,7 +620,6 @@ static void report_status(broker *b, uint32_t *last)
 
 static void loop(broker *b)
 {
-    seg_header *h = segment_header(&b->view);
     int64_t next_scrub = plat_now_ns();
     /* A service manager's watchdog (WatchdogSec=) hears from us twice per interval. */
     long long watchdog_us = daemon_watchdog_usec();
@@ -633,7 +631,6 @@ static void loop(broker *b)
     while (!signals_stop_requested()) {
         uint64_t keys[64];
         int n = plat_poller_wait(b->poller, wait_ms, keys, 64);
-        atomic_store(&h->heartbeat_us, plat_wall_us());
         if (n < 0) {
             log_msg(LOG_LEVEL_ERROR, "waiting for events failed; stopping");
             return;

@@ -87,7 +87,9 @@ typedef struct seg_header {
     _Atomic uint64_t broker_start_time; /* plat_proc_start_time() of broker_pid */
     _Atomic int64_t started_us;         /* wall clock when this broker took over */
     _Atomic uint64_t epoch;             /* adoptions so far */
-    _Atomic int64_t heartbeat_us;       /* wall clock, refreshed every second */
+    /* Was a heartbeat (layouts 1-4) that nothing read: a client judges its broker by the
+     * broker's end of its control channel, which is exact. Zero. */
+    int64_t reserved_heartbeat;
     _Atomic uint64_t discarded;         /* messages dropped with their recipient */
     /* Presence (presence.c): the broker adds one to dir_changes at every change of the
      * directory, then posts dir_sem once per waiter announced in dir_waiters. Hints,
