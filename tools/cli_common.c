@@ -59,6 +59,9 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 
 int cli_fail_err(const char *cmd, mbx_err err, const char *what)
 {
+    if (err == MBX_ESYSTEM && mbx_os_error() != 0)
+        return cli_fail(cmd, cli_exit_code(err), "%s: %s (system error %d)", what,
+                        mbx_strerror(err), mbx_os_error());
     return cli_fail(cmd, cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
 }
 
@@ -72,7 +75,7 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
         return cli_fail(cmd, EXIT_NO_BROKER,
                         "%s: %s (its broker, pid %lld, is gone; start mailboxd to adopt it)", ns,
                         mbx_strerror(err), (long long)info.broker_pid);
-    return cli_fail(cmd, cli_exit_code(err), "%s: %s", ns, mbx_strerror(err));
+    return cli_fail_err(cmd, err, ns);
 }
 
 bool cli_parse_long(const char *s, long long lo, long long hi, long long *out)

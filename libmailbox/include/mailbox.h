@@ -82,6 +82,11 @@ typedef enum mbx_err {
 /* A short English message for an error code; never NULL, never to be freed. */
 MBX_API const char *mbx_strerror(int err);
 
+/* The operating system's own error code (errno on POSIX, GetLastError() on Windows)
+ * behind the last MBX_ESYSTEM a call returned to the calling thread; 0 when there was
+ * none. Any thread. */
+MBX_API int mbx_os_error(void);
+
 /* The library's version string ("0.1.0"). */
 MBX_API const char *mbx_version(void);
 

@@ -1,5 +1,6 @@
-/* mbx_strerror(): one table, indexed by the error code. */
+/* mbx_strerror(): one table, indexed by the error code; mbx_os_error(). */
 #include "mailbox.h"
+#include "platform/platform.h"
 
 static const char *const messages[MBX_ERR_COUNT_] = {
     [MBX_OK] = "success",
@@ -28,6 +29,11 @@ const char *mbx_strerror(int err)
     if (err < 0 || err >= MBX_ERR_COUNT_ || messages[err] == NULL)
         return "unknown error";
     return messages[err];
+}
+
+int mbx_os_error(void)
+{
+    return plat_last_os_error();
 }
 
 const char *mbx_version(void)

@@ -191,6 +191,12 @@ int plat_current_cpu(void);
  * that must not repeat across runs, such as a connection's first request id. Falls back
  * to a mix of the clock, the pid and an address when the generator fails. */
 uint64_t plat_random64(void);
+
+/* MBX_ESYSTEM, with the operating system's own code (errno, GetLastError()) kept for
+ * mbx_os_error(); every MBX_ESYSTEM of this layer goes through it or the error tables. */
+mbx_err plat_system_error(int code);
+/* The code behind the last MBX_ESYSTEM of the calling thread, 0 when none. */
+int plat_last_os_error(void);
 /*
  * An identity that, with the pid, names one process for ever: its start time in clock
  * ticks since boot. A recycled pid has another start time. Returns 0 when the process

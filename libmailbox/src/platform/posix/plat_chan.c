@@ -61,8 +61,9 @@ static mbx_err take_lock(const char *dir, const char *ns)
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int e = errno != 0 ? errno : EIO;
         close(fd);
-        return MBX_ESYSTEM;
+        return plat_system_error(e);
     }
     if (held_lock >= 0)
         close(held_lock);
@@ -337,7 +338,7 @@ mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_h
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return (errno == EPIPE || errno == ECONNRESET) ? MBX_ENOBROKER : plat_map_errno(errno);
-    return (size_t)n == len ? MBX_OK : MBX_ESYSTEM;
+    return (size_t)n == len ? MBX_OK : plat_system_error(EMSGSIZE); /* a datagram cut short */
 }
 
 mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)

@@ -35,10 +35,25 @@ static const struct {
     {ETIMEDOUT, MBX_ETIMEDOUT}, {EAGAIN, MBX_ETIMEDOUT}, {ECONNREFUSED, MBX_ENOBROKER},
 };
 
+/* The errno behind the last MBX_ESYSTEM of this thread (mbx_os_error). */
+static _Thread_local int last_os_error;
+
 mbx_err plat_map_errno(int err)
 {
     for (size_t i = 0; i < sizeof errno_table / sizeof errno_table[0]; i++)
         if (errno_table[i].errno_value == err)
             return errno_table[i].err;
+    last_os_error = err;
     return MBX_ESYSTEM;
+}
+
+mbx_err plat_system_error(int code)
+{
+    last_os_error = code;
+    return MBX_ESYSTEM;
+}
+
+int plat_last_os_error(void)
+{
+    return last_os_error;
 }

@@ -148,7 +148,7 @@ static mbx_err listen_next(w32_obj *l, bool first)
     default:
         CloseHandle(h);
         l->h = NULL;
-        return MBX_ESYSTEM;
+        return plat_system_error((int)GetLastError());
     }
 }
 
@@ -218,8 +218,9 @@ mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out)
         l->sa->lpSecurityDescriptor = w32_pipe_sd(mode);
     }
     if (l->sa == NULL || l->sa->lpSecurityDescriptor == NULL) {
+        int e = (int)GetLastError();
         free_obj(l);
-        return MBX_ESYSTEM;
+        return plat_system_error(e);
     }
     char lock_name[160];
     w32_object_prefix(ns, lock_name, sizeof lock_name);
@@ -416,7 +417,7 @@ mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)
     if (!WriteFile(o->h, buf, (DWORD)len, &n, &ov)) {
         DWORD e = GetLastError();
         if (e != ERROR_IO_PENDING)
-            return w32_map_error(e) == MBX_ENOBROKER ? MBX_ENOBROKER : MBX_ESYSTEM;
+            return w32_map_error(e) == MBX_ENOBROKER ? MBX_ENOBROKER : plat_system_error((int)e);
         /* Messages are tiny and the pipe buffers one page: this wait is short unless
          * the peer stopped reading, and then we give up. */
         if (WaitForSingleObject(ov.hEvent, 5000) != WAIT_OBJECT_0) {
@@ -427,7 +428,7 @@ mbx_err plat_chan_send(plat_handle h, const void *buf, size_t len)
         if (!GetOverlappedResult(o->h, &ov, &n, FALSE))
             return MBX_ENOBROKER;
     }
-    return n == len ? MBX_OK : MBX_ESYSTEM;
+    return n == len ? MBX_OK : plat_system_error(ERROR_MORE_DATA);
 }
 
 mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_t deadline_ns)
@@ -444,7 +445,7 @@ mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_
     o->have_msg = false;
     if (o->got > cap) {
         o->eof = true;
-        return MBX_ESYSTEM;
+        return plat_system_error(ERROR_MORE_DATA); /* a message longer than any we send */
     }
     memcpy(buf, o->buf, o->got);
     *got = o->got;

@@ -348,7 +348,7 @@ mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out)
     /* The caller's own handle (the cache keeps its one): it may close it when done. */
     if (h == NULL || !DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &mine, 0, FALSE,
                                       DUPLICATE_SAME_ACCESS))
-        return MBX_ESYSTEM;
+        return plat_system_error(h == NULL ? ERROR_INVALID_HANDLE : (int)GetLastError());
     *out = (plat_handle)mine;
     return MBX_OK;
 }

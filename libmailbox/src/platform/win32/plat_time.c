@@ -70,10 +70,25 @@ static const struct {
     {ERROR_PIPE_BUSY, MBX_ETIMEDOUT},
 };
 
+/* The GetLastError() behind the last MBX_ESYSTEM of this thread (mbx_os_error). */
+static _Thread_local int last_os_error;
+
 mbx_err w32_map_error(DWORD code)
 {
     for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++)
         if (error_table[i].code == code)
             return error_table[i].err;
+    last_os_error = (int)code;
     return MBX_ESYSTEM;
+}
+
+mbx_err plat_system_error(int code)
+{
+    last_os_error = code;
+    return MBX_ESYSTEM;
+}
+
+int plat_last_os_error(void)
+{
+    return last_os_error;
 }
