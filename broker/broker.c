@@ -583,6 +583,8 @@ static void shut_down(broker *b)
         }
     }
     plat_chan_unlisten(b->opt->namespace_name, b->listener);
+    plat_wake_place_close(&b->view.wake_place);
+    plat_wake_place_remove(b->opt->namespace_name); /* the owners were signalled above */
 }
 
 /* The control endpoint can be removed under us (rm, a session manager clearing the
@@ -604,6 +606,9 @@ static void check_endpoint(broker *b)
         log_msg(LOG_LEVEL_WARN, "the control endpoint %s was removed; made it again",
                 plat_chan_where(b->opt->namespace_name, where, sizeof where));
     }
+    /* The wake directory too (members that opened the old one keep their handles only
+     * until they reconnect: docs/architecture.md). */
+    (void)plat_wake_place_make(b->opt->namespace_name, b->shm.mode, &b->view.wake_place);
 }
 
 /* The service manager's status line, when what it says has changed. */
@@ -721,6 +726,15 @@ int broker_run(const broker_options *opt)
     if (rc != BROKER_EXIT_OK) {
         plat_chan_unlisten(opt->namespace_name, b.listener);
         return rc;
+    }
+    /* Where members' wake handles live, with the namespace's access (platform.h). */
+    err = plat_wake_place_make(opt->namespace_name, b.shm.mode, &b.view.wake_place);
+    if (err != MBX_OK) {
+        fprintf(stderr, "mailboxd: cannot make the wake directory of '%s': %s\n",
+                opt->namespace_name, mbx_strerror(err));
+        plat_chan_unlisten(opt->namespace_name, b.listener);
+        plat_shm_close(&b.shm);
+        return BROKER_EXIT_FAILURE;
     }
     if (registry_init(&b.reg, &b.view) != MBX_OK || events_init(&b.ev, &b.view) != MBX_OK ||
         plat_poller_open(&b.poller) != MBX_OK || signals_install(&b.signal_wake) != 0 ||

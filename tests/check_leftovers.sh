@@ -18,7 +18,7 @@ for dir in "${MBX_RUNTIME_DIR:-}" /run/mailbox "${XDG_RUNTIME_DIR:+$XDG_RUNTIME_
     for f in "$dir/$prefix"*; do
         [ -e "$f" ] || continue
         echo "leftover runtime file: $f"
-        rm -f "$f"
+        rm -rf "$f"
         found=1
     done
 done

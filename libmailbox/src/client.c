@@ -57,6 +57,13 @@ static mbx_err served_by(const seg_view *v, int64_t broker_pid)
     return MBX_OK;
 }
 
+/* Where this client reaches its peers' wake handles (platform.h), once it is a member:
+ * without it (no wake directory) it sends no wake-ups, and mbx_wait_handle fails. */
+static void open_wake_place(mbx_client *c)
+{
+    (void)plat_wake_place_open(c->namespace_name, &c->view.wake_place);
+}
+
 /* Asks for a slot, and maps the segment the broker passes with its answer (Windows: the
  * one of the namespace's name). Everything the broker says is checked against the
  * segment, and the segment like anything else. */
@@ -102,6 +109,7 @@ static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bo
     c->slot = rep.slot;
     c->generation = rep.generation;
     memcpy(c->name, name, sizeof name);
+    open_wake_place(c);
     return MBX_OK;
 }
 
@@ -127,6 +135,7 @@ static mbx_err attach_send_only(mbx_client *c, const char *wanted, int64_t *brok
     err = served_by(&c->view, *broker_pid);
     if (err != MBX_OK)
         return err;
+    open_wake_place(c);
     c->send_only = true;
     c->slot = UINT32_MAX;
     c->generation = 0;
@@ -191,6 +200,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         err = registration(c, wanted, opts->linger_ms, opts->group != 0, deadline, broker_pid);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
+        plat_wake_place_close(&c->view.wake_place);
         plat_shm_close(&c->shm);
         free(c);
         return err;
@@ -239,7 +249,8 @@ void mbx_close(mbx_client *c)
         }
     }
     plat_handle_close(c->chan);
-    plat_wake_close(c->wake);
+    plat_wake_close(&c->view.wake_place, c->wake);
+    plat_wake_place_close(&c->view.wake_place);
     pubsub_close(c);
     outstanding_free(&c->requests);
     plat_shm_close(&c->shm);

@@ -379,7 +379,7 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
              * sequentially consistent, as the owner stores rx_sleeping, then loads tail. */
             if (atomic_load(&mb->rx_sleeping) != 0 && atomic_exchange(&mb->rx_sleeping, 0) != 0)
                 plat_sem_post(&mb->items);
-            wake_notify(mb);
+            wake_notify(v, mb);
             return MBX_OK;
         }
         /* Full: the owner is most likely draining it. Watch head for a while, off the
@@ -823,7 +823,7 @@ void ring_release(const seg_view *v, ring_batch *b)
     /* Another thread of ours may be asleep in a receive, or an event loop armed. */
     if (atomic_load(&mb->rx_sleeping) != 0 && atomic_exchange(&mb->rx_sleeping, 0) != 0)
         plat_sem_post(&mb->items);
-    wake_notify(mb);
+    wake_notify(v, mb);
 }
 
 mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns)
@@ -903,7 +903,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
      * and the woken ones take theirs back without going below zero (unannounce). */
     wake_senders(mb);
     atomic_store(&mb->tx_waiting, 0);
-    wake_reset(mb); /* the old owner's handle looks one last time, then is forgotten */
+    wake_reset(v, mb); /* the old owner's handle looks one last time, then is forgotten */
     /* The namespace's totals keep what this mailbox counted (short-lived clients count). */
     seg_header *h = segment_header(v);
     atomic_fetch_add(&h->gone_sent, atomic_exchange(&mb->sent, 0));
@@ -922,7 +922,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
 void ring_wake_all(const seg_view *v, uint32_t slot)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
-    plat_wake_signal(&mb->wake); /* an owner waiting in an event loop looks too */
+    plat_wake_signal(&v->wake_place, &mb->wake); /* an owner in an event loop looks too */
     plat_sem_post(&mb->items);
     plat_sem_post(&mb->space);
     wake_senders(mb);

@@ -222,6 +222,7 @@ typedef struct seg_view {
     uint64_t sub_off;
     uint64_t retain_off;
     uint64_t retain_stride;
+    plat_wake_place wake_place; /* how this process reaches wake handles (zero: not at all) */
 } seg_view;
 
 /* One subscription. Written under topics_lock with `seq` odd meanwhile (a sequence lock:

@@ -3,10 +3,10 @@
 #include "ring.h"
 #include "wake.h"
 
-void wake_reset(seg_mailbox *mb)
+void wake_reset(const seg_view *v, seg_mailbox *mb)
 {
-    plat_wake_signal(&mb->wake);
-    plat_wake_reset(&mb->wake);
+    plat_wake_signal(&v->wake_place, &mb->wake);
+    plat_wake_reset(&v->wake_place, &mb->wake);
     atomic_store(&mb->rx_wake, WAKE_IDLE);
 }
 
@@ -37,7 +37,7 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
     plat_wake_clear(&mb->wake, c->wake);
     atomic_store(&mb->rx_wake, WAKE_ARMED);
     if (news_since(c, seen))
-        wake_notify(mb);
+        wake_notify(&c->view, mb);
 }
 
 mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
@@ -46,8 +46,8 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
         return MBX_EINVAL;
     if (c->wake == PLAT_NO_HANDLE) {
         plat_handle h;
-        mbx_err err =
-            plat_wake_create(&segment_mailbox(&c->view, c->slot)->wake, c->namespace_name, &h);
+        mbx_err err = plat_wake_create(&c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake,
+                                       c->namespace_name, &h);
         if (err != MBX_OK)
             return err;
         c->wake = h;

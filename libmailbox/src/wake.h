@@ -23,17 +23,17 @@
 enum wake_state { WAKE_IDLE = 0, WAKE_ARMED = 1, WAKE_NOTIFIED = 2 };
 
 /* Sender side, after publishing a message (and broker side, at shutdown or eviction). */
-static inline void wake_notify(seg_mailbox *mb)
+static inline void wake_notify(const seg_view *v, seg_mailbox *mb)
 {
     if (atomic_load(&mb->rx_wake) != WAKE_ARMED)
         return;
     uint32_t armed = WAKE_ARMED;
     if (atomic_compare_exchange_strong(&mb->rx_wake, &armed, WAKE_NOTIFIED))
-        plat_wake_signal(&mb->wake);
+        plat_wake_signal(&v->wake_place, &mb->wake);
 }
 
 /* Whoever hands the mailbox to another owner: signals the old owner's handle one last
  * time (it must look: eviction or shutdown) and forgets it. */
-void wake_reset(seg_mailbox *mb);
+void wake_reset(const seg_view *v, seg_mailbox *mb);
 
 #endif

@@ -85,7 +85,18 @@ def runtime_dir():
 
 def runtime_files(ns):
     return [f"{runtime_dir()}/{ns}.sock", f"{runtime_dir()}/{ns}.lock",
-            f"{runtime_dir()}/{ns}.keep"]
+            f"{runtime_dir()}/{ns}.keep", f"{runtime_dir()}/{ns}.wake"]
+
+
+def remove_runtime_file(path):
+    """A socket or lock file, or the wake directory with what is in it."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def keeper_pid(ns):
@@ -141,10 +152,7 @@ class Namespace:
             except ProcessLookupError:
                 pass
         for path in runtime_files(self.name):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            remove_runtime_file(path)
 
 
 class CliTest(unittest.TestCase):
@@ -1312,10 +1320,7 @@ time.sleep(float(sys.argv[2]))
             listener.close()
             os.close(fd)
             for path in (keep_path, *runtime_files(ns)):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass  # the broker or its keeper removed it on the way out
+                remove_runtime_file(path)  # unless the broker or its keeper did on the way out
 
 if __name__ == "__main__":
     result = unittest.main(verbosity=2, exit=False).result

@@ -1,4 +1,5 @@
 /* harness.c: see harness.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -41,6 +42,20 @@ static void untrack(pid_t pid)
     for (int i = 0; i < n_tracked; i++)
         if (tracked[i] == pid)
             tracked[i] = tracked[--n_tracked];
+}
+
+/* Removes a directory and the entries in it (a wake directory: sockets, no subfolders). */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    (void)rmdir(path);
 }
 
 /* The runtime directory of docs/architecture.md, for this user. */
@@ -112,6 +127,8 @@ void harness_cleanup(void)
         unlink(file);
         snprintf(file, sizeof file, "%s/%.63s.lock", dir, namespaces[i]);
         unlink(file);
+        snprintf(file, sizeof file, "%s/%.63s.wake", dir, namespaces[i]);
+        remove_tree(file);
     }
     n_namespaces = 0;
 }

@@ -9,6 +9,10 @@
  * value in them is a state the library can handle (docs/architecture.md, "The lock").
  */
 #include <fcntl.h>
+#include <sys/un.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -520,6 +524,74 @@ static void test_flipped_retained_length_is_read_once(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Review: wake sockets had abstract names, listed in /proc/net/unix, that any local user
+ * could flood. Now they live in the namespace's wake directory, which only members can
+ * enter: another user cannot make a member's handle readable; a member can. */
+static bool handle_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
+}
+
+static void test_strangers_cannot_wake_a_member(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_handle h;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    assert_false(handle_readable(h));
+    /* Nothing in the abstract namespace any more. */
+    FILE *unix_list = fopen("/proc/net/unix", "r");
+    assert_non_null(unix_list);
+    char line[512];
+    while (fgets(line, sizeof line, unix_list) != NULL)
+        assert_null(strstr(line, "mailbox-wake"));
+    fclose(unix_list);
+    /* The socket's path, as a stranger would work it out. */
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    socklen_t len = sizeof addr;
+    assert_int_equal(getsockname(h, (struct sockaddr *)&addr, &len), 0);
+    char dir[80], path[sizeof addr.sun_path], *slash = strrchr(addr.sun_path, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    ssize_t dn = readlink(addr.sun_path, dir, sizeof dir - 1); /* /proc/self/fd/N */
+    assert_true(dn > 0 && dn < (ssize_t)sizeof dir - 1);
+    dir[dn] = '\0';
+    assert_true(strlen(dir) + 1 + strlen(slash + 1) < sizeof path);
+    snprintf(path, sizeof path, "%.79s/%.17s", dir, slash + 1);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700); /* the default mode: its owner only */
+    if (geteuid() == 0) {
+        /* A stranger (nobody) tries: refused, and the handle stays quiet. */
+        pid_t stranger = fork();
+        assert_true(stranger >= 0);
+        if (stranger == 0) {
+            alarm(10);
+            if (setgid(65534) != 0 || setuid(65534) != 0)
+                _exit(2);
+            int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+            struct sockaddr_un to = {.sun_family = AF_UNIX};
+            memcpy(to.sun_path, path, sizeof path);
+            _exit(sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof to) < 0 ? 0 : 1);
+        }
+        assert_int_equal(harness_wait(stranger, 10000), 0);
+        assert_false(handle_readable(h));
+    }
+    /* A member (this user) can. */
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un to = {.sun_family = AF_UNIX};
+    memcpy(to.sun_path, path, sizeof path);
+    assert_int_equal(sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+    close(fd);
+    assert_true(handle_readable(h));
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+    /* A clean shutdown takes the wake directory with it. */
+    assert_int_equal(stat(dir, &st), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_retained_length_is_read_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strangers_cannot_wake_a_member, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

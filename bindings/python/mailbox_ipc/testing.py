@@ -235,7 +235,10 @@ class MailboxNamespace:
         for f in self._files():
             problems.append("file " + f)
             try:
-                os.unlink(f)
+                if os.path.isdir(f) and not os.path.islink(f):
+                    shutil.rmtree(f, ignore_errors=True)  # a wake directory
+                else:
+                    os.unlink(f)
             except OSError:
                 pass
         return problems

@@ -159,28 +159,51 @@ void plat_sem_drain(plat_sem *s);
 
 /*
  * A pollable handle of a mailbox's owner that any process of the namespace can make
- * readable, with no descriptor or handle per recipient on the senders' side. The record
- * lives in the segment and says how senders reach it; nothing in it is trusted.
- * POSIX: a Unix datagram socket bound to a random abstract name (the record holds the
- * random part); senders send one byte from one unbound socket per process. Windows: a
- * named manual-reset event, named like the segment's other objects.
+ * readable, and no other, with no descriptor or handle per recipient on the senders'
+ * side. The record lives in the segment and says how senders reach it; nothing in it is
+ * trusted.
+ * POSIX: a Unix datagram socket bound in the namespace's wake directory,
+ * "<runtime dir>/<ns>.wake", which the broker makes with the namespace's access (owner
+ * only by default): only members can reach a socket there (abstract socket names, used
+ * before, were listed in /proc/net/unix for any local user to flood, and tied all
+ * members to one network namespace). The record holds the socket's random name; senders
+ * send one byte from one unbound socket per process. Windows: a named manual-reset event,
+ * named and secured like the segment's other objects.
  */
 typedef struct plat_wake {
     _Alignas(8) unsigned char opaque[32];
 } plat_wake;
 
+/* Where a namespace's wake handles live, as one process reaches them (POSIX: an open
+ * descriptor of the wake directory, plus one, so that a zeroed place is "none"; Windows:
+ * unused). Kept in the process's view of the segment. */
+typedef struct plat_wake_place {
+    int dirfd_plus_one;
+} plat_wake_place;
+
+/* The broker: makes (or finds again) the wake directory of ns with the namespace's access
+ * `mode`, and opens it. */
+mbx_err plat_wake_place_make(const char *ns, unsigned mode, plat_wake_place *p);
+/* A member: opens ns's wake directory, made by the broker it reaches. MBX_ENOBROKER when
+ * there is none. */
+mbx_err plat_wake_place_open(const char *ns, plat_wake_place *p);
+void plat_wake_place_close(plat_wake_place *p);
+/* The broker at a clean shutdown, and mbx clean: removes ns's wake directory. */
+void plat_wake_place_remove(const char *ns);
+
 /* The owner: makes the handle (POSIX: a file descriptor; Windows: an event HANDLE), not
  * readable yet, and writes into *w how to reach it. */
-mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out);
+mbx_err plat_wake_create(const plat_wake_place *p, plat_wake *w, const char *ns, plat_handle *out);
 /* Any process: makes the owner's handle readable. Does nothing when none was made; a
  * handle already readable stays so (POSIX: a full queue refuses the byte, which is fine). */
-void plat_wake_signal(plat_wake *w);
+void plat_wake_signal(const plat_wake_place *p, plat_wake *w);
 /* The owner: makes its handle quiet again (consumes what made it readable). */
 void plat_wake_clear(plat_wake *w, plat_handle h);
-/* Whoever hands the mailbox to another owner: senders stop reaching the old handle. */
-void plat_wake_reset(plat_wake *w);
-/* The owner: closes its handle. */
-void plat_wake_close(plat_handle h);
+/* Whoever hands the mailbox to another owner: senders stop reaching the old handle (and
+ * what it left in the wake directory goes). */
+void plat_wake_reset(const plat_wake_place *p, plat_wake *w);
+/* The owner: closes its handle (and removes its entry from the wake directory). */
+void plat_wake_close(const plat_wake_place *p, plat_handle h);
 
 /* ---- processes --------------------------------------------------------------------- */
 

@@ -585,7 +585,7 @@ mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), v
         while ((e = readdir(dir)) != NULL) {
             const char *dot = strrchr(e->d_name, '.');
             if (dot == NULL || (strcmp(dot, ".sock") != 0 && strcmp(dot, ".keep") != 0 &&
-                                strcmp(dot, ".lock") != 0))
+                                strcmp(dot, ".lock") != 0 && strcmp(dot, ".wake") != 0))
                 continue;
             size_t len = (size_t)(dot - e->d_name);
             char ns[MBX_NAME_MAX + 1];
@@ -649,6 +649,11 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         if (files[i] != NULL && lstat(files[i], &st) == 0 && unlink(files[i]) == 0)
             *cleaned |= MBX_CLEAN_FILES;
+    char wake[POSIX_PATH_MAX];
+    if (posix_runtime_path(dir, ns, "wake", wake, sizeof wake) && lstat(wake, &st) == 0) {
+        plat_wake_place_remove(ns); /* the wake directory, and what dead owners left in it */
+        *cleaned |= MBX_CLEAN_FILES;
+    }
     if (fd >= 0)
         close(fd);
     return MBX_OK;

@@ -337,8 +337,35 @@ void plat_sem_drain(plat_sem *s)
 
 /* ---- wake handles: a named manual-reset event per mailbox -------------------------- */
 
-mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out)
+/* Named events need no directory: they are named and secured like the segment. */
+mbx_err plat_wake_place_make(const char *ns, unsigned mode, plat_wake_place *p)
 {
+    (void)ns;
+    (void)mode;
+    p->dirfd_plus_one = 0;
+    return MBX_OK;
+}
+
+mbx_err plat_wake_place_open(const char *ns, plat_wake_place *p)
+{
+    (void)ns;
+    p->dirfd_plus_one = 0;
+    return MBX_OK;
+}
+
+void plat_wake_place_close(plat_wake_place *p)
+{
+    p->dirfd_plus_one = 0;
+}
+
+void plat_wake_place_remove(const char *ns)
+{
+    (void)ns;
+}
+
+mbx_err plat_wake_create(const plat_wake_place *p, plat_wake *w, const char *ns, plat_handle *out)
+{
+    (void)p;
     (void)ns;
     mbx_err err = init_record(KIND_EVENT, w->opaque, 0);
     if (err != MBX_OK)
@@ -353,8 +380,9 @@ mbx_err plat_wake_create(plat_wake *w, const char *ns, plat_handle *out)
     return MBX_OK;
 }
 
-void plat_wake_signal(plat_wake *w)
+void plat_wake_signal(const plat_wake_place *p, plat_wake *w)
 {
+    (void)p;
     HANDLE h = lookup(KIND_EVENT, (sync_record *)(void *)w->opaque);
     if (h != NULL)
         SetEvent(h);
@@ -366,13 +394,15 @@ void plat_wake_clear(plat_wake *w, plat_handle h)
     ResetEvent((HANDLE)h);
 }
 
-void plat_wake_reset(plat_wake *w)
+void plat_wake_reset(const plat_wake_place *p, plat_wake *w)
 {
+    (void)p;
     (void)w; /* a new owner's plat_wake_create starts a new incarnation */
 }
 
-void plat_wake_close(plat_handle h)
+void plat_wake_close(const plat_wake_place *p, plat_handle h)
 {
+    (void)p;
     if (h != PLAT_NO_HANDLE && h != 0)
         CloseHandle((HANDLE)h);
 }
