@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admission.h"
 #include "adopt.h"
 #include "broker.h"
 #include "daemon.h"
@@ -324,43 +325,43 @@ static void expire_lingering(broker *b)
     }
 }
 
-/* Handles REGISTER on a pending connection. Returns true when the connection now
- * belongs to a slot. */
-static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid)
+/* The facts admission_decide needs about the name asked for (admission.h); *holder: its
+ * slot, or -1. A holder whose death notice is already queued is settled first, rather than
+ * refuse a legitimate successor. */
+static admission_facts registration_facts(broker *b, const proto_request *req, int64_t pid,
+                                          int64_t *holder)
 {
     const char *wanted = req->name; /* checked by proto_check_request() */
-    uint32_t linger_ms = req->linger_ms;
-    bool group = (req->flags & PROTO_FLAG_GROUP) != 0;
-    int64_t holder = wanted[0] != '\0' ? registry_find(&b->reg, wanted) : -1;
-    /* Joining a group: one more member of a name that only members hold. */
-    if (group && holder >= 0 && b->reg.recs[holder].group)
-        holder = -1;
-    /* The holder may have died a moment ago with its death notice still queued: settle
-     * that now rather than refuse a legitimate successor. */
-    if (holder >= 0 && !b->reg.recs[holder].lingering &&
-        plat_handle_ready(b->reg.recs[holder].watch)) {
-        client_gone(b, (uint32_t)holder, "exited");
-        holder = b->reg.recs[holder].active ? holder : -1;
+    *holder = wanted[0] != '\0' ? registry_find(&b->reg, wanted) : -1;
+    if (*holder >= 0 && !b->reg.recs[*holder].lingering &&
+        plat_handle_ready(b->reg.recs[*holder].watch)) {
+        client_gone(b, (uint32_t)*holder, "exited");
+        *holder = b->reg.recs[*holder].active ? *holder : -1;
     }
-    if (group && holder >= 0) { /* held alone (or lingering): not a group to join */
+    admission_facts f = {.held = *holder >= 0, .asks_group = (req->flags & PROTO_FLAG_GROUP) != 0};
+    if (f.held) {
+        const client_rec *rec = &b->reg.recs[*holder];
+        f.holder_group = rec->group;
+        f.holder_linger = rec->lingering;
+        f.holder_channel = rec->chan != PLAT_NO_HANDLE;
+        f.same_process = rec->pid == pid;
+    }
+    return f;
+}
+
+/* Handles REGISTER on a pending connection: the decision (admission.h), then its
+ * execution. Returns true when the connection now belongs to a slot. */
+static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid)
+{
+    int64_t holder;
+    admission_facts facts = registration_facts(b, req, pid, &holder);
+    admission decision = admission_decide(&facts);
+    if (decision == REFUSE_TAKEN) {
         reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
         return false;
     }
-    /* A slot adopted from a dead broker has no channel: its process could not give it
-     * back (it closed, or its registration's answer was lost, while no broker ran). When
-     * that same process asks for the name again, it takes its mailbox back, messages and
-     * all, as from a lingering one; another process is refused as usual. */
-    bool reclaim = holder >= 0 && !b->reg.recs[holder].lingering &&
-                   b->reg.recs[holder].chan == PLAT_NO_HANDLE && b->reg.recs[holder].pid == pid;
-    if (holder >= 0 && !b->reg.recs[holder].lingering && !reclaim) {
-        reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
-        return false;
-    }
-    if (reclaim) {
+    if (decision == ADMIT_RECLAIM)
         unwatch(b, &b->reg.recs[holder]);
-        log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") takes its adopted slot %u back",
-                b->reg.recs[holder].name, pid, (unsigned)holder);
-    }
     plat_handle watch;
     mbx_err err = plat_proc_watch(pid, &watch);
     if (err != MBX_OK) {
@@ -368,11 +369,11 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         return false;
     }
     uint32_t slot;
-    if (holder >= 0) {
-        slot = (uint32_t)holder; /* a lingering mailbox: the newcomer gets it, messages and all */
-        registry_take_over(&b->reg, slot, pid, linger_ms);
+    if (decision == ADMIT_TAKE_OVER || decision == ADMIT_RECLAIM) {
+        slot = (uint32_t)holder; /* the mailbox as it is: messages and all */
+        registry_take_over(&b->reg, slot, pid, req->linger_ms);
     } else {
-        err = registry_claim(&b->reg, wanted, pid, linger_ms, group, &slot);
+        err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, &slot);
     }
     if (err != MBX_OK) {
         plat_handle_close(watch);
@@ -393,7 +394,8 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
      * it before anything the client itself does. */
     events_client_up(&b->ev, rec->name, pid);
     reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
-    log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u", rec->name, pid, slot);
+    log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u (%s)", rec->name, pid,
+            slot, admission_name(decision));
     return true;
 }
 
