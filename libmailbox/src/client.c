@@ -9,6 +9,13 @@
 #include "names.h"
 #include "proto.h"
 
+/* The receive path's table (client.h): which feature looks at a record of each kind. */
+const receive_filter client_receive_filters[RECEIVE_KINDS] = {
+    [CELL_TOPIC] = pubsub_incoming,
+    [CELL_REPLY] = request_incoming,
+    [CELL_RETURNED] = request_incoming,
+};
+
 void mbx_connect_options_init(mbx_connect_options *opts)
 {
     memset(opts, 0, sizeof *opts);

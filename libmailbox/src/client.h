@@ -115,18 +115,29 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
                           char *stack, size_t stack_cap, char **heap, const char **body,
                           size_t *body_len);
 
-/* Whether a publication on topic is one this client asked for (pubsub.c). */
-bool pubsub_wanted(mbx_client *c, const char *topic);
+/*
+ * What a receive does with a record of one kind before it hands it out: true to hand it
+ * to the caller; false when the kind's feature dealt with it (dropped and counted, or sent
+ * again), and the receive goes on. `keep`: the record stays in the mailbox until mbx_ack
+ * (mbx_peek). The receive path (messaging.c) dispatches through client_receive_filters,
+ * indexed by the record's kind, and knows none of the features: the table is made where
+ * the client is put together (client.c). A kind without a filter is handed out as it is.
+ */
+typedef bool (*receive_filter)(mbx_client *c, const ring_incoming *in, const char *body,
+                               bool keep);
+#define RECEIVE_KINDS (CELL_RETURNED + 1)
+extern const receive_filter client_receive_filters[RECEIVE_KINDS];
+
+/* A publication: handed out when its topic is one this client asked for (pubsub.c). */
+bool pubsub_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
 
 /* Frees what publishing allocated (pubsub.c). */
 void pubsub_close(mbx_client *c);
 
-/* A reply or a returned request taken by a receive (request.c): true when it is for the
- * caller (a reply that answers an outstanding request, which is answered now when
- * `answer`, else at mbx_ack); false when it was dealt with here: dropped and counted, or
- * (returned) sent again. */
-bool request_incoming(mbx_client *c, uint32_t kind, uint64_t corr, uint32_t from_slot,
-                      uint32_t from_generation, const char *body, size_t len, bool answer);
+/* A reply or a returned request (request.c): a reply is handed out when it answers an
+ * outstanding request (answered now, or at mbx_ack when kept); anything else is dropped
+ * and counted, and a returned request is sent again. */
+bool request_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
 
 /* Re-arms the wake handle, if there is one (wake.c): the caller has looked at the mailbox
  * up to position `seen` (ring_incoming.scanned), so the handle turns readable again only

@@ -203,26 +203,12 @@ void mbx_message_free(mbx_message *msg)
     free(msg);
 }
 
-/*
- * Whether a message a receive took is one to hand to its caller. A reply is, when it
- * answers an outstanding request (request.c: anything else is dropped and counted); a
- * request given back by a leaving member never is (it is sent again); a publication is,
- * when it matches one of our own patterns (any member can write the subscription table,
- * and we may have unsubscribed since). A peek leaves a reply's request outstanding until
- * mbx_ack.
- */
+/* Whether a message a receive took is one to hand to its caller: its kind's filter says
+ * (client.h, client_receive_filters). */
 static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
 {
-    switch (in->kind) {
-    case CELL_TOPIC:
-        return pubsub_wanted(c, in->topic);
-    case CELL_REPLY:
-    case CELL_RETURNED:
-        return request_incoming(c, in->kind, in->corr, in->from_slot, in->from_generation, body,
-                                in->len, !keep);
-    default:
-        return true;
-    }
+    receive_filter f = in->kind < RECEIVE_KINDS ? client_receive_filters[in->kind] : NULL;
+    return f == NULL || f(c, in, body, keep);
 }
 
 /* interruptible: whether this receive takes a pending mbx_interrupt() (the follow-up

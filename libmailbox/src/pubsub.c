@@ -45,7 +45,7 @@ static void forget_pattern(mbx_client *c, const char *pattern, size_t len)
     unlock_patterns(c);
 }
 
-bool pubsub_wanted(mbx_client *c, const char *topic)
+static bool pubsub_wanted(mbx_client *c, const char *topic)
 {
     size_t tlen = strlen(topic);
     bool wanted = false;
@@ -54,6 +54,14 @@ bool pubsub_wanted(mbx_client *c, const char *topic)
         wanted = topics_match(c->patterns[i].text, c->patterns[i].len, topic, tlen);
     unlock_patterns(c);
     return wanted;
+}
+
+bool pubsub_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
+{
+    (void)body;
+    (void)keep;
+    /* Any member can write the subscription table, and we may have unsubscribed since. */
+    return pubsub_wanted(c, in->topic);
 }
 
 void pubsub_close(mbx_client *c)

@@ -104,9 +104,12 @@ static mbx_err send_again(mbx_client *c, const outstanding_entry *e, const char 
     return messaging_send(c, &r, body, len, &so);
 }
 
-bool request_incoming(mbx_client *c, uint32_t kind, uint64_t corr, uint32_t from_slot,
-                      uint32_t from_generation, const char *body, size_t len, bool answer)
+bool request_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
 {
+    uint32_t kind = in->kind, from_slot = in->from_slot, from_generation = in->from_generation;
+    uint64_t corr = in->corr;
+    size_t len = in->len;
+    bool answer = !keep;
     outstanding_entry e;
     if (kind == CELL_REPLY && answer &&
         outstanding_answer(&c->requests, corr, from_slot, from_generation))
