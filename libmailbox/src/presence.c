@@ -2,6 +2,7 @@
 #include "client.h"
 #include "presence.h"
 #include "ring.h"
+#include "shm_wait.h"
 
 void presence_changed(const seg_view *v)
 {
@@ -31,12 +32,14 @@ mbx_err presence_wait(const seg_view *v, const char *name, int64_t deadline_ns)
         int64_t now = plat_now_ns();
         if (now >= deadline_ns)
             return MBX_ETIMEDOUT;
-        /* Announce, then look again: the broker either sees us and posts, or we see its
-         * change here. The slice bounds a wake-up lost to a broker killed mid-post. */
-        atomic_fetch_add(&h->dir_waiters, 1);
-        if (atomic_load(&h->dir_changes) == seen)
-            (void)plat_sem_wait(&h->dir_sem, ring_sleep_until(deadline_ns, now));
-        atomic_fetch_sub(&h->dir_waiters, 1);
+        /* Until the directory changes (shm_wait.h); the slice bounds a wake-up lost to a
+         * broker killed mid-post. */
+        shm_wait change = {.sem = &h->dir_sem,
+                           .sleepers = &h->dir_waiters,
+                           .counted = true,
+                           .word32 = &h->dir_changes,
+                           .seen = seen};
+        shm_wait_once(&change, shm_sleep_until(deadline_ns, now));
     }
 }
 

@@ -5,6 +5,7 @@
 #include "names.h"
 #include "ring.h"
 #include "shared.h"
+#include "shm_wait.h"
 #include "topics.h"
 #include "wake.h"
 
@@ -114,32 +115,6 @@ static bool someone_starves(seg_mailbox *mb)
     return (int32_t)(until - now_ms) > 0;
 }
 
-/* When a sleep on a semaphore ends: at the deadline, or after one slice, since a wake-up
- * is a hint that could be lost (a poster killed between its check and its post). Test
- * builds let MBX_TEST_NO_WAIT_SLICE=1 remove the slice, so that a lost wake-up hangs
- * the test instead of hiding behind one slice. Lock waits keep their slices: nothing
- * wakes them, they re-check the namespace between slices. */
-int64_t ring_sleep_until(int64_t deadline, int64_t now)
-{
-#ifdef MBX_FAULT_INJECTION
-    if (fault_no_wait_slice())
-        return deadline;
-#endif
-    return min64(deadline, now + RING_WAIT_SLICE_NS);
-}
-
-/* Whether sleeps for space are cut into RING_STARVE_MS slices (to notice starving). Test
- * builds turn that off with MBX_TEST_NO_WAIT_SLICE=1, like the wait slice: a lost wake-up
- * must then hang. */
-static bool starve_slices(void)
-{
-#ifdef MBX_FAULT_INJECTION
-    return !fault_no_wait_slice();
-#else
-    return true;
-#endif
-}
-
 /* ring_find's longest sleep: how soon a requester notices its responder went. */
 #define RING_FIND_SLICE_NS (200LL * 1000 * 1000)
 
@@ -216,7 +191,7 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
         if (until < now + RING_LOCK_GRACE_NS)
             until = now + RING_LOCK_GRACE_NS;
         for (;;) {
-            rc = plat_mutex_lock(&mb->lock, min64(until, now + RING_WAIT_SLICE_NS), tok);
+            rc = plat_mutex_lock(&mb->lock, min64(until, now + SHM_WAIT_SLICE_NS), tok);
             if (rc != PLAT_LOCK_BUSY)
                 break;
             mbx_err err = namespace_state(v);
@@ -305,8 +280,6 @@ static bool room_at(const seg_view *v, uint64_t tail, ring_fill f, uint32_t size
     return f.records < v->depth && f.bytes + *pad + size <= v->ring_bytes;
 }
 
-static void unannounce(seg_mailbox *mb);
-
 /* Watches head for a move, yielding the CPU every few looks: on two CPUs shared by several
  * senders and the owner, a sender that only spun would take the CPU the owner needs to
  * drain (measured: 4 -> 1 fell from 3.3 to 1.9-2.6 M msgs/s spinning, rose to 5.0-5.6
@@ -392,17 +365,16 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             watch_for_space(mb, head);
             continue;
         }
-        /* Full (or our turn is behind the sleepers'). Announce that we sleep, then look
-         * at head again: either the consumer sees our announcement after it moves head,
-         * or we see its move here. Either way a wake-up is still ahead of us when we
-         * sleep: head has not moved, so the mailbox has yet to drain to half or to empty
-         * (consume wakes senders at both), and an empty one has room for any record. */
-        atomic_fetch_add(&mb->tx_waiting, 1);
-        uint64_t head_again = atomic_load(&mb->head);
+        /* Full (or our turn is behind the sleepers'). Sleep until head moves (shm_wait.h:
+         * announced in tx_waiting, head looked at again). A wake-up is still ahead of us
+         * when we sleep: head has not moved, so the mailbox has yet to drain to half or
+         * to empty (consume wakes senders at both), and an empty one has room for any
+         * record. */
         plat_mutex_unlock(&mb->lock, &tok);
         int64_t now = timeout_ms == 0 ? 0 : plat_now_ns();
-        if (head_again == head && (timeout_ms == 0 || now >= deadline_of(&d))) {
-            unannounce(mb);
+        if (timeout_ms == 0 || now >= deadline_of(&d)) {
+            if (atomic_load(&mb->head) != head)
+                continue; /* it moved meanwhile: look again */
             if (wait_turn) { /* out of time while queueing: there is room, take it */
                 waited = true;
                 continue;
@@ -410,33 +382,25 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
             atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);
             return MBX_EFULL;
         }
-        if (head_again == head) {
-            /* Sleeps for space last at most RING_STARVE_MS: a sender that has waited that
-             * long says it starves, and says it again every time, as the word expires. */
-            int64_t until = ring_sleep_until(deadline_of(&d), now);
-            if (first_sleep_ns == 0)
-                first_sleep_ns = now;
-            if (now - first_sleep_ns >= RING_STARVE_MS * 1000000LL)
-                atomic_store_explicit(&mb->tx_starving_until_ms,
-                                      (uint32_t)(now / 1000000 + 2 * RING_STARVE_MS) | 1u,
-                                      memory_order_relaxed);
-            if (starve_slices())
-                until = min64(until, now + RING_STARVE_MS * 1000000LL);
-            (void)plat_sem_wait(&mb->space, until);
-        }
-        unannounce(mb);
+        /* Sleeps for space last at most RING_STARVE_MS: a sender that has waited that long
+         * says it starves, and says it again every time, as the word expires. */
+        int64_t until = shm_sleep_until(deadline_of(&d), now);
+        if (first_sleep_ns == 0)
+            first_sleep_ns = now;
+        if (now - first_sleep_ns >= RING_STARVE_MS * 1000000LL)
+            atomic_store_explicit(&mb->tx_starving_until_ms,
+                                  (uint32_t)(now / 1000000 + 2 * RING_STARVE_MS) | 1u,
+                                  memory_order_relaxed);
+        if (shm_slices())
+            until = min64(until, now + RING_STARVE_MS * 1000000LL);
+        shm_wait space = {.sem = &mb->space,
+                          .sleepers = &mb->tx_waiting,
+                          .counted = true,
+                          .word = &mb->head,
+                          .seen = head};
+        shm_wait_once(&space, until);
         waited = true;
     }
-}
-
-/* A sender no longer asleep for space takes itself off tx_waiting, never below zero: the
- * broker resets the count when it empties the mailbox for a new owner, and senders that
- * slept on the old owner's mailbox still come back through here. */
-static void unannounce(seg_mailbox *mb)
-{
-    uint32_t n = atomic_load(&mb->tx_waiting);
-    while (n != 0 && !atomic_compare_exchange_weak(&mb->tx_waiting, &n, n - 1))
-        ;
 }
 
 /* Posts `space` once per sender asleep on it (a hint count, bounded against garbage). */
@@ -638,12 +602,12 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         if (spin != NULL && spin_for_message(mb, head, spin, now, deadline_of(&d), interrupt))
             continue;
         slept_since = plat_now_ns();
-        atomic_store(&mb->rx_sleeping, 1);
-        /* An interrupt posts `items` after setting its word: looked at after announcing
-         * ourselves, it cannot be missed. */
-        if (atomic_load(&mb->tail) == head && (interrupt == NULL || atomic_load(interrupt) == 0))
-            (void)plat_sem_wait(&mb->items, ring_sleep_until(deadline_of(&d), now));
-        atomic_store(&mb->rx_sleeping, 0);
+        shm_wait message = {.sem = &mb->items,
+                            .sleepers = &mb->rx_sleeping,
+                            .word = &mb->tail,
+                            .seen = head,
+                            .interrupt = interrupt};
+        shm_wait_once(&message, shm_sleep_until(deadline_of(&d), now));
     }
 }
 
@@ -739,12 +703,14 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         if (spin != NULL && spin_for_message(mb, tail, spin, now, deadline_of(&d), interrupt))
             continue;
         slept_since = plat_now_ns();
-        /* Sleep until tail moves past what we looked at: the same announcement as a take,
-         * in slices short enough to notice a requester's peer going (still). */
-        atomic_store(&mb->rx_sleeping, 1);
-        if (atomic_load(&mb->tail) == tail && (interrupt == NULL || atomic_load(interrupt) == 0))
-            (void)plat_sem_wait(&mb->items, min64(deadline_of(&d), now + RING_FIND_SLICE_NS));
-        atomic_store(&mb->rx_sleeping, 0);
+        /* Sleep until tail moves past what we looked at: the same wait as a take, in
+         * slices short enough to notice a requester's peer going (still). */
+        shm_wait reply = {.sem = &mb->items,
+                          .sleepers = &mb->rx_sleeping,
+                          .word = &mb->tail,
+                          .seen = tail,
+                          .interrupt = interrupt};
+        shm_wait_once(&reply, min64(deadline_of(&d), now + RING_FIND_SLICE_NS));
     }
 }
 
@@ -900,7 +866,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
     atomic_store(&mb->taken_ahead, 0);
     /* Senders asleep for space are woken (they find the slot changed hands), then the count
      * starts again from zero: a sender killed while asleep left its announcement behind,
-     * and the woken ones take theirs back without going below zero (unannounce). */
+     * and the woken ones take theirs back without going below zero (shm_wait.h). */
     wake_senders(mb);
     atomic_store(&mb->tx_waiting, 0);
     wake_reset(v, mb); /* the old owner's handle looks one last time, then is forgotten */

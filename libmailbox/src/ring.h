@@ -20,15 +20,6 @@
 
 #include "segment.h"
 
-/* Longest single sleep; waits longer than that are taken in slices, re-checking the
- * namespace state between them. */
-#define RING_WAIT_SLICE_NS (250LL * 1000 * 1000)
-
-/* When a sleep on a wake-up hint (a semaphore) that began at now should end: at the
- * deadline, or one RING_WAIT_SLICE_NS later, whichever is first (test builds: see
- * MBX_TEST_NO_WAIT_SLICE in ring.c). */
-int64_t ring_sleep_until(int64_t deadline, int64_t now);
-
 /* A sender that has waited this long for space in a full mailbox is starving: newcomers
  * queue behind the sleepers until the mailbox drains to half (see ring_put). */
 #define RING_STARVE_MS 10
