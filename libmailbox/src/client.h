@@ -109,6 +109,12 @@ static inline void client_count_sent(mbx_client *c)
 mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, size_t len,
                        const mbx_send_options *opts);
 
+/* Whether what a take copied out of a record is fit to hand out, beyond its framing,
+ * which the ring checked: a valid sender name, a valid topic for a publication, and a
+ * body that is exactly one compact JSON value (any member could have written the record,
+ * and a trusted sender skipped the check). */
+bool client_incoming_valid(const ring_incoming *in);
+
 /* Checks and, unless trusted, compacts a body for sending: *body and *body_len are what
  * to send (json itself, stack when it fits, else *heap, which the caller frees). */
 mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, bool trusted,

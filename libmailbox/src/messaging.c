@@ -8,6 +8,7 @@
 #include "names.h"
 #include "presence.h"
 #include "ring.h"
+#include "topics.h"
 
 /* Finds the recipient's slot and generation, through the client's one-entry cache (a
  * group's name is looked up at every send, for the load to spread). */
@@ -203,6 +204,15 @@ void mbx_message_free(mbx_message *msg)
     free(msg);
 }
 
+bool client_incoming_valid(const ring_incoming *in)
+{
+    /* The pass over the body is bounded by the record's length. */
+    bool compact = false;
+    return names_valid_bounded(in->from, sizeof in->from) &&
+           (in->kind != CELL_TOPIC || topics_valid_topic(in->topic, strlen(in->topic), true)) &&
+           envelope_validate(in->body, in->len, &compact) == MBX_OK && compact;
+}
+
 /* Whether a message a receive took is one to hand to its caller: its kind's filter says
  * (client.h, client_receive_filters). */
 static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
@@ -241,14 +251,9 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
             keep
                 ? ring_peek(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt)
                 : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt);
-        /* The body is checked again on this side: any member could have written the
-         * cell, and a trusted sender skipped the check. Exactly one compact JSON value,
-         * or it is refused (and removed) as corrupt: a receiver never hands out text
-         * that would break a line-per-message stream. The pass is bounded by the cell's
-         * length. */
-        bool compact = false;
-        if (err == MBX_OK &&
-            (envelope_validate(msg->body, in.len, &compact) != MBX_OK || !compact)) {
+        /* Checked again on this side, refused (and removed) as corrupt otherwise: a
+         * receiver never hands out text that would break a line-per-message stream. */
+        if (err == MBX_OK && !client_incoming_valid(&in)) {
             if (keep)
                 (void)ring_commit(&c->view, c->slot, c->generation, in.position);
             err = MBX_ECORRUPT;

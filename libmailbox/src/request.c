@@ -211,8 +211,7 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
     for (;;) {
         err = ring_find(&c->view, c->slot, c->generation, &in, ms_left(timeout_ms, deadline),
                         is_the_answer, responder_there, w, &c->spin, &c->interrupted);
-        bool compact = false;
-        if (err == MBX_OK && (envelope_validate(reply->body, in.len, &compact) != MBX_OK || !compact))
+        if (err == MBX_OK && !client_incoming_valid(&in))
             err = MBX_ECORRUPT;
         if (err != MBX_OK || in.kind != CELL_RETURNED)
             break;

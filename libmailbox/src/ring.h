@@ -89,7 +89,7 @@ typedef struct ring_incoming {
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes: checked when it is sent, not here */
     uint32_t from_generation;
-    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic, checked; corr: missed */
+    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic (unchecked); corr: missed */
     /* How far the call looked: the position past the last record it read, or the tail it
      * saw when it found nothing (for the wake handle: what arrived after this is news). */
     uint64_t scanned;
