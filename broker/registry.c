@@ -161,7 +161,7 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     rec->generation += 2;
     struct free_entry f = {segment_dir(reg->view, slot), rec->generation};
     uint64_t dropped = 0;
-    if (!ring_empty(reg->view, slot, plat_now_ns() + RING_EMPTY_WAIT_NS, mark_free, &f, &dropped)) {
+    if (!ring_empty(reg->view, slot, mark_free, &f, &dropped)) {
         /* A sender stopped inside the lock: the name is free at once, the mailbox only
          * once that sender has gone on or died (registry_retry_dirty). */
         mark_free(&f);
@@ -188,22 +188,34 @@ void registry_mark_dirty(registry *reg, uint32_t slot)
     reg->recs[slot].dirty = true;
 }
 
+/* Empties one dirty slot if its lock can be had without waiting; adds what it dropped. */
+static bool empty_dirty(registry *reg, uint32_t slot, uint64_t *dropped)
+{
+    uint64_t n = 0;
+    if (!ring_empty(reg->view, slot, NULL, NULL, &n))
+        return false;
+    reg->recs[slot].dirty = false;
+    *dropped += n;
+    atomic_fetch_add(&segment_header(reg->view)->discarded, n);
+    return true;
+}
+
 uint32_t registry_retry_dirty(registry *reg, uint64_t *dropped)
 {
-    uint32_t left = 0;
+    uint32_t slots = reg->view->slots, left = 0;
+    int64_t until = plat_now_ns() + REGISTRY_DIRTY_BUDGET_NS;
+    bool out_of_time = false;
     *dropped = 0;
-    for (uint32_t i = 0; i < reg->view->slots; i++) {
-        client_rec *rec = &reg->recs[i];
-        if (!rec->dirty)
+    for (uint32_t k = 0; k < slots; k++) {
+        uint32_t i = (reg->dirty_cursor + k) % slots;
+        if (!reg->recs[i].dirty)
             continue;
-        uint64_t n = 0;
-        if (ring_empty(reg->view, i, plat_now_ns() + RING_EMPTY_WAIT_NS / 4, NULL, NULL, &n)) {
-            rec->dirty = false;
-            *dropped += n;
-            atomic_fetch_add(&segment_header(reg->view)->discarded, n);
-        } else {
-            left++;
+        if (!out_of_time && plat_now_ns() >= until) {
+            out_of_time = true;
+            reg->dirty_cursor = i; /* the next pass starts here */
         }
+        if (out_of_time || !empty_dirty(reg, i, dropped))
+            left++;
     }
     return left;
 }

@@ -31,6 +31,7 @@ typedef struct registry {
     client_rec *recs; /* one per slot */
     uint32_t active;
     uint64_t anon_counter;
+    uint32_t dirty_cursor; /* where registry_retry_dirty() goes on */
 } registry;
 
 mbx_err registry_init(registry *reg, const seg_view *view);
@@ -75,8 +76,15 @@ uint64_t registry_release(registry *reg, uint32_t slot);
 /* Marks a free slot whose mailbox must be emptied before anyone may claim it. */
 void registry_mark_dirty(registry *reg, uint32_t slot);
 
-/* Tries again to empty every dirty slot; returns how many stay dirty, *dropped the
- * messages discarded now. */
+/*
+ * Tries again to empty dirty slots, without waiting for any lock, for at most
+ * REGISTRY_DIRTY_BUDGET_NS; the next call goes on where this one stopped, so every dirty
+ * slot gets its turn. Each try costs a bounded spin and one look at the lock's holder;
+ * a member can make every free slot dirty (point their lock words at a live thread), and
+ * the budget keeps the sum of the tries out of the broker's event loop latency. Returns
+ * how many stay dirty, *dropped the messages discarded now.
+ */
 uint32_t registry_retry_dirty(registry *reg, uint64_t *dropped);
+#define REGISTRY_DIRTY_BUDGET_NS (2LL * 1000 * 1000)
 
 #endif

@@ -81,7 +81,8 @@ unsigned scrub_segment(scrubber *s)
         const client_rec *rec = &s->reg->recs[slot];
         seg_dir_entry *e = segment_dir(v, slot);
         if (!entry_matches(e, rec)) {
-            log_msg(LOG_LEVEL_WARN, "slot %u: directory entry overwritten; restored", slot);
+            log_limited(LOG_LEVEL_WARN, "scrub.directory",
+                        "slot %u: directory entry overwritten; restored", slot);
             rewrite_entry(e, rec);
             repaired++;
         }
@@ -97,14 +98,16 @@ unsigned scrub_segment(scrubber *s)
         if (!rec->dirty && (!ring_indices_valid(v, slot) || (!rec->active && tail != head))) {
             /* Out of range, or messages in a free mailbox (written there by a scribbler,
              * or published by a sender that was stopped holding the lock). */
-            log_msg(LOG_LEVEL_WARN,
-                    "slot %u: mailbox indices overwritten (head %llu, tail %llu); emptying", slot,
-                    (unsigned long long)head, (unsigned long long)tail);
+            log_limited(LOG_LEVEL_WARN, "scrub.indices",
+                        "slot %u: mailbox indices overwritten (head %llu, tail %llu); emptying",
+                        slot, (unsigned long long)head, (unsigned long long)tail);
             registry_mark_dirty(s->reg, slot);
             repaired++;
         }
     }
-    /* Dirty mailboxes: those just found, and free ones a stopped sender still locks. */
+    /* Dirty mailboxes: those just found, and free ones a stopped sender still locks.
+     * Never a wait, and a bounded time in all (see registry_retry_dirty): this runs in
+     * the broker's only thread, and a member decides how many mailboxes are dirty. */
     uint64_t dropped;
     (void)registry_retry_dirty(s->reg, &dropped);
     return repaired;

@@ -838,13 +838,13 @@ bool ring_indices_valid(const seg_view *v, uint32_t slot)
     return read_fill(v, segment_mailbox(v, slot), &f);
 }
 
-bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
-                void (*under_lock)(void *arg), void *arg, uint64_t *dropped)
+bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg,
+                uint64_t *dropped)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_lock_token tok;
     *dropped = 0;
-    plat_lock_rc rc = plat_mutex_lock(&mb->lock, deadline_ns, &tok);
+    plat_lock_rc rc = plat_mutex_try_take(&mb->lock, &tok);
     if (rc == PLAT_LOCK_BUSY || rc == PLAT_LOCK_BROKEN)
         return false;
     /* No sender is between its check of the slot and its publish now. Emptying moves

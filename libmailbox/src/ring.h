@@ -192,16 +192,16 @@ bool ring_indices_valid(const seg_view *v, uint32_t slot);
  * Broker side. Empties the mailbox for a new owner, under its lock: head moves up to
  * tail (old cells never look valid again), the counters and the owner's wake-up state
  * are reset, and under_lock (may be NULL) runs with the lock held, so that no sender is
- * between its check of the slot and its publish. Waits for the lock until deadline_ns;
- * a holder that lives (a sender stopped mid-copy) keeps it: then nothing changes and
- * false is returned, and the caller keeps the slot out of use and tries again later.
- * A lock is never rebuilt. *dropped: the messages discarded.
+ * between its check of the slot and its publish. Never waits: the lock is taken if it
+ * is free within a short spin, or if its holder died (judged once). A holder that lives
+ * (a sender stopped mid-copy, or a word a member pointed at a live thread) keeps it:
+ * then nothing changes and false is returned, and the caller keeps the slot out of use
+ * and tries again later. The broker's only thread calls this, and any member can hold a
+ * mailbox lock for as long as it likes: a wait here would be a wait on a member. A lock
+ * is never rebuilt. *dropped: the messages discarded.
  */
-bool ring_empty(const seg_view *v, uint32_t slot, int64_t deadline_ns,
-                void (*under_lock)(void *arg), void *arg, uint64_t *dropped);
-
-/* How long the broker waits for a mailbox lock before it leaves the mailbox for later. */
-#define RING_EMPTY_WAIT_NS (20LL * 1000 * 1000)
+bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg,
+                uint64_t *dropped);
 
 /* Broker side: wakes the owner and every sender sleeping on the mailbox. */
 void ring_wake_all(const seg_view *v, uint32_t slot);

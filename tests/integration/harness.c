@@ -104,9 +104,28 @@ pid_t harness_keeper_pid(const char *ns)
     return pid;
 }
 
+/* Kills the children of pid (a broker's keeper): they are reparented once pid dies. The
+ * keeper socket cannot name a keeper (its listener is made by the broker before the fork,
+ * so SO_PEERCRED gives the broker's pid), and a keeper whose broker was killed keeps the
+ * segment while any of its clients lives, the test itself included. */
+static void kill_children(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    int child;
+    while (fscanf(f, "%d", &child) == 1)
+        kill(child, SIGKILL);
+    fclose(f);
+}
+
 void harness_cleanup(void)
 {
     for (int i = 0; i < n_tracked; i++) {
+        kill(tracked[i], SIGSTOP); /* so that it forks nothing more */
+        kill_children(tracked[i]);
         kill(tracked[i], SIGKILL);
         waitpid(tracked[i], NULL, 0);
     }

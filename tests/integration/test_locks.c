@@ -4,13 +4,16 @@
  * but its mailbox stays out of use until the stopped sender has gone on and the broker
  * has emptied it, so the late message never reaches the slot's next owner. Senders
  * waiting for that lock, even without a time limit, return when the recipient goes or
- * the namespace shuts down.
+ * the namespace shuts down. And the broker itself never waits for a mailbox lock: a
+ * member that wedges a thousand free mailboxes (their locks naming a live non-member)
+ * does not slow connects down.
  *
  * The stopped sender replays ring_put by hand (it needs the layout: this test links the
  * internal library): lock, write a cell, stop, then publish and unlock when continued.
  */
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -281,6 +284,59 @@ static void test_a_stuck_subscriber_holds_no_namespace_lock(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* The review's wedge (H2 of 2026-12-04), as any member can write it: the lock word of
+ * every free mailbox but the last `spare` names pid 1, a live thread that is no member,
+ * with no start time recorded (the POSIX lock's 64-bit word, platform/posix/plat_sync.c:
+ * thread id in the low half, start time in the high half), and one record seems to wait
+ * in the mailbox, so the broker's scrub finds it dirty. The "holder" never dies: the
+ * broker can never empty these mailboxes. */
+static unsigned wedge_free_mailboxes(const seg_view *v, uint32_t spare)
+{
+    unsigned n = 0;
+    for (uint32_t s = 0; s + spare < v->slots; s++) {
+        if (atomic_load(&segment_dir(v, s)->state) != SLOT_FREE)
+            continue;
+        seg_mailbox *mb = segment_mailbox(v, s);
+        atomic_store((_Atomic uint64_t *)(void *)mb->lock.opaque, 1);
+        uint64_t head = atomic_load(&mb->head);
+        atomic_store(&mb->tail, head + (1ull << 32) + SEG_RECORD_ALIGN);
+        n++;
+    }
+    return n;
+}
+
+/* A broker whose every scrub finds a thousand mailboxes it cannot empty still serves:
+ * connects keep succeeding within their timeout (before the fix the broker's thread
+ * waited 5 ms on each of them, once a second, and connects timed out for seconds). */
+static void test_wedged_mailboxes_do_not_stall_the_broker(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--slots", "1024", NULL);
+    mbx_client *wedger = harness_connect(ns, "wedger");
+    assert_true(wedge_free_mailboxes(&wedger->view, 8) >= 1000);
+    /* Connects for three and a half seconds: three scrubs at least see the wedge. */
+    unsigned failed = 0, done = 0;
+    long long until = harness_now_ms() + 3500;
+    while (harness_now_ms() < until) {
+        mbx_connect_options o;
+        mbx_connect_options_init(&o);
+        o.namespace_name = ns;
+        o.timeout_ms = 2000;
+        mbx_client *c;
+        mbx_err err = mbx_connect(&o, &c);
+        if (err == MBX_OK)
+            mbx_close(c);
+        else
+            failed++;
+        done++;
+        usleep(50 * 1000);
+    }
+    printf("%u connects while 1,000 mailboxes were wedged, %u failed\n", done, failed);
+    assert_int_equal(failed, 0);
+    mbx_close(wedger);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +345,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shutdown_wakes_a_sender_waiting_for_a_held_lock, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_stuck_subscriber_holds_no_namespace_lock, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wedged_mailboxes_do_not_stall_the_broker, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,13 @@ if [[ " $* " == *" --quick "* ]]; then
 else
   "$build/tools/perf/mbx-validate-bench"
 fi
+# Connect latency while a member wedges the free mailboxes (docs/performance.md, "A broker
+# no member can stall").
+if [[ " $* " == *" --quick "* ]]; then
+  "$build/tools/perf/mbx-connect-stall" "$build/broker/mailboxd" 1
+else
+  "$build/tools/perf/mbx-connect-stall" "$build/broker/mailboxd"
+fi
 # Topics: fan-out to 4 subscribers against 1 -> 1 (docs/performance.md).
 if [[ " $* " == *" --quick "* ]]; then
   /usr/bin/python3 "$top/tools/perf/fanout.py" "$build" --rounds 1 --count 20000

@@ -134,6 +134,12 @@ mbx_err plat_mutex_init(plat_mutex *m);
 plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok);
 /* Locks without waiting and without judging the holder: the fast path of a lock. */
 plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok);
+/* Locks without waiting, but judges a holder once: PLAT_LOCK_OWNER_DIED when it died
+ * (the caller now holds the lock and repairs), PLAT_LOCK_BUSY when it lives. Costs at
+ * most a bounded spin and one look at the holder (POSIX: kill(2) and a read of /proc),
+ * whatever the lock's memory says: for a caller that must never wait on a lock a member
+ * can hold (the broker's event loop). */
+plat_lock_rc plat_mutex_try_take(plat_mutex *m, plat_lock_token *tok);
 /* Releases a lock taken with tok. A lock that another process took over meanwhile (only
  * a scribbler can make it look dead) is left to its new holder. */
 void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok);

@@ -174,6 +174,24 @@ plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok)
     return PLAT_LOCK_BUSY;
 }
 
+/* Spins a bounded while for a lock that is held for one copy, then judges its holder
+ * once. The waiters bit is kept on a takeover: others may sleep on the word. */
+plat_lock_rc plat_mutex_try_take(plat_mutex *m, plat_lock_token *tok)
+{
+    futex_lock *l = as_lock(m);
+    for (int i = 0; i < LOCK_SPINS; i++) {
+        if (plat_mutex_trylock(m, tok) == PLAT_LOCKED)
+            return PLAT_LOCKED;
+        plat_cpu_relax();
+    }
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    if ((w & LOCK_OWNER_MASK) == 0)
+        return take_word(l, w, w & LOCK_WAITERS) ? PLAT_LOCKED : PLAT_LOCK_BUSY;
+    if (holder_died(l, w) && take_word(l, w, w & LOCK_WAITERS))
+        return PLAT_LOCK_OWNER_DIED;
+    return PLAT_LOCK_BUSY;
+}
+
 plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok)
 {
     futex_lock *l = as_lock(m);

@@ -291,6 +291,12 @@ plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok)
     return wait_mutex(m, 0, tok);
 }
 
+/* The kernel judges the holder: a zero wait on an abandoned mutex is WAIT_ABANDONED. */
+plat_lock_rc plat_mutex_try_take(plat_mutex *m, plat_lock_token *tok)
+{
+    return wait_mutex(m, 0, tok);
+}
+
 /* Releases exactly the object that was locked: the record may name another incarnation
  * by now (a scribble), and releasing that one would leave ours held. The handle stays
  * valid: the cache closes a handle only when its segment is forgotten. */
