@@ -32,7 +32,9 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-#define SEG_LAYOUT_VERSION 5u /* 5: a mailbox can close to senders; returned requests */
+/* 6: a lock keeps its holder's thread id and start time in one 64-bit word (review M2);
+ * 5: a mailbox can close to senders; returned requests */
+#define SEG_LAYOUT_VERSION 6u
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 

@@ -143,6 +143,13 @@ plat_lock_rc plat_mutex_try_take(plat_mutex *m, plat_lock_token *tok);
 /* Releases a lock taken with tok. A lock that another process took over meanwhile (only
  * a scribbler can make it look dead) is left to its new holder. */
 void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok);
+/* Tests only: fn runs in a thread taking a lock over from a holder judged dead, just
+ * before its compare-and-swap (taken false: a test may move the word there) and just after
+ * a successful one (taken true: the lock names the thread now; a test may stop it there
+ * and judge the lock as other waiters would). Process-wide; NULL removes it. False, and
+ * nothing is set, in a build without MBX_FAULT_INJECTION, or where the system judges
+ * holders itself (Windows). */
+bool plat_mutex_set_takeover_hook(void (*fn)(plat_mutex *m, bool taken));
 
 /* ---- counting semaphore, stored inside the segment --------------------------------- */
 
