@@ -38,14 +38,16 @@ static const struct option long_options[] = {
 };
 
 /* The reply a command's result makes: its output when it succeeded with one JSON value,
- * else an error object naming what went wrong. */
+ * else an error object naming what went wrong. The output's length is what the command
+ * wrote, NUL bytes and all: measured with strlen, `{"a":1}<NUL> not json` would pass for
+ * `{"a":1}`; whole, it fails the JSON check like any other junk. */
 static size_t command_reply(const char *cmd, const mbx_message *request, char *out, size_t cap)
 {
     size_t len;
     const char *body = mbx_message_body(request, &len);
     int truncated = 0;
-    int status = run_command(cmd, body, len, out, cap, &truncated);
-    size_t n = strlen(out);
+    size_t n = 0;
+    int status = run_command(cmd, body, len, out, cap, &n, &truncated);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
         out[--n] = '\0';
     const char *why = status < 0    ? "the command could not be run"

@@ -9,10 +9,12 @@
 /*
  * Runs cmd with input[0..len) on its standard input (then closed) and waits for it.
  * Its standard output goes to out (cap bytes, NUL-terminated; more is read and dropped,
- * and *truncated set); its standard error is the caller's. Returns the command's exit
- * status (0..255), or -1 when it could not be run (why: errno's message on stderr).
+ * and *truncated set), *out_len the bytes kept: the output may hold NUL bytes of its
+ * own, so the terminating one does not tell its length. Its standard error is the
+ * caller's. Returns the command's exit status (0..255), or -1 when it could not be run
+ * (why: errno's message on stderr).
  */
 int run_command(const char *cmd, const char *input, size_t len, char *out, size_t cap,
-                int *truncated);
+                size_t *out_len, int *truncated);
 
 #endif

@@ -11,8 +11,9 @@
 #include "run_command.h"
 
 int run_command(const char *cmd, const char *input, size_t len, char *out, size_t cap,
-                int *truncated)
+                size_t *out_len, int *truncated)
 {
+    *out_len = 0;
     int in[2], res[2];
     *truncated = 0;
     if (pipe2(in, O_CLOEXEC) != 0)
@@ -77,6 +78,7 @@ int run_command(const char *cmd, const char *input, size_t len, char *out, size_
         close(in[1]);
     close(res[0]);
     out[got] = '\0';
+    *out_len = got;
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

@@ -6,8 +6,9 @@
 #include "run_command.h"
 
 int run_command(const char *cmd, const char *input, size_t len, char *out, size_t cap,
-                int *truncated)
+                size_t *out_len, int *truncated)
 {
+    *out_len = 0;
     *truncated = 0;
     SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
     HANDLE in_read, in_write, out_read, out_write;
@@ -56,6 +57,7 @@ int run_command(const char *cmd, const char *input, size_t len, char *out, size_
     }
     CloseHandle(out_read);
     out[got] = '\0';
+    *out_len = got;
     WaitForSingleObject(pi.hProcess, INFINITE);
     DWORD code = 1;
     GetExitCodeProcess(pi.hProcess, &code);

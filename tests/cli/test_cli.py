@@ -1164,6 +1164,25 @@ time.sleep(float(sys.argv[2]))
         self.assertEqual(r.stdout, '{"same":"body"}\n', r.stderr)
         echo.communicate(timeout=TIMEOUT)
 
+    def test_reply_exec_output_with_a_nul_is_not_json(self):
+        # A NUL byte does not end a command's output: what follows it is output too, so
+        # '{"a":1}<NUL> not json' is junk, not {"a":1}; a NUL inside a string is no JSON
+        # either. A clean answer afterwards shows the server went on.
+        ns = self.broker()
+        cmd = ("read -r x; case $x in 1) printf '{\"a\":1}\\0 not json';; "
+               "2) printf '{\"a\":\"x\\0y\"}';; 3) printf '\\0';; *) echo '{\"b\":2}';; esac")
+        server = self.background(MBX, "reply", "-N", ns, "-c", "4", "nul", "--exec", cmd)
+        self.assertEqual(run(MBX, "wait", "-N", ns, "-t", "10000", "nul").returncode, 0)
+        for request in ("1", "2", "3"):
+            r = run(MBX, "request", "-N", ns, "nul", request)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout), {"error": "the command's output is not JSON"},
+                             f"request {request}")
+        r = run(MBX, "request", "-N", ns, "nul", "4")
+        self.assertEqual((r.returncode, r.stdout), (0, '{"b":2}\n'), r.stderr)
+        _, err = server.communicate(timeout=TIMEOUT)
+        self.assertEqual(server.returncode, 0, err)
+
     def test_example_service_group(self):
         example = os.environ.get("SERVICE_BIN")
         if not example:
