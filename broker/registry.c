@@ -66,8 +66,9 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     memset(e->name, 0, sizeof e->name);
     FAULT_POINT("registry.claim.writing"); /* the entry is half written */
     memcpy(e->name, rec->name, strlen(rec->name));
+    uint64_t start_time = plat_proc_start_time(pid);
     atomic_store(&e->pid, pid);
-    atomic_store(&e->start_time, plat_proc_start_time(pid));
+    atomic_store(&e->start_time, start_time);
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->flags, group ? DIR_GROUP : 0u);
@@ -77,6 +78,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
 
     rec->active = true;
     rec->pid = pid;
+    rec->start_time = start_time;
     rec->generation = gen;
     rec->linger_ms = linger_ms;
     rec->lingering = false;
@@ -94,6 +96,7 @@ void registry_linger(registry *reg, uint32_t slot, int64_t until_ns)
     seg_dir_entry *e = segment_dir(reg->view, slot);
     rec->lingering = true;
     rec->pid = 0;
+    rec->start_time = 0;
     rec->linger_until_ns = until_ns;
     rec->chan = PLAT_NO_HANDLE;
     rec->watch = PLAT_NO_HANDLE;
@@ -111,9 +114,10 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
      * while it lingered still reach it. */
     rec->lingering = false;
     rec->pid = pid;
+    rec->start_time = plat_proc_start_time(pid);
     rec->linger_ms = linger_ms;
     atomic_store(&segment_mailbox(reg->view, slot)->rx_sleeping, 0);
-    atomic_store(&e->start_time, plat_proc_start_time(pid));
+    atomic_store(&e->start_time, rec->start_time);
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->pid, pid);
@@ -127,6 +131,7 @@ void registry_adopt(registry *reg, uint32_t slot, const char *name, int64_t pid,
     snprintf(rec->name, sizeof rec->name, "%s", name);
     rec->active = true;
     rec->pid = pid;
+    rec->start_time = pid > 0 ? plat_proc_start_time(pid) : 0; /* the adopter checked it */
     rec->generation = gen;
     rec->chan = PLAT_NO_HANDLE;
     rec->watch = PLAT_NO_HANDLE;

@@ -17,6 +17,8 @@ typedef struct client_rec {
     plat_handle chan;  /* the client's control connection */
     plat_handle watch; /* readable when the client process exits */
     int64_t pid;
+    uint64_t start_time; /* pid's, as written into the entry: the scrub restores it from
+                            here, with no look into /proc per entry */
     uint32_t generation;
     uint32_t linger_ms;      /* how long the mailbox outlives its client */
     bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */

@@ -62,7 +62,7 @@ static void rewrite_entry(seg_dir_entry *e, const client_rec *rec)
     if (rec->active) {
         memcpy(e->name, rec->name, strlen(rec->name));
         atomic_store(&e->pid, rec->pid);
-        atomic_store(&e->start_time, plat_proc_start_time(rec->pid));
+        atomic_store(&e->start_time, rec->start_time); /* no /proc read per entry */
         atomic_store(&e->flags, rec->group ? DIR_GROUP : 0u);
     } else {
         atomic_store(&e->flags, 0);
