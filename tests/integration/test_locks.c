@@ -321,7 +321,7 @@ static int crowd_main(void *arg)
     return 0;
 }
 
-/* Connects with a 2 s timeout for three and a half seconds (three scrubs at least);
+/* Connects with a 3 s timeout for three and a half seconds (three scrubs at least);
  * returns how many failed. */
 static unsigned connects_failing(void)
 {
@@ -331,7 +331,7 @@ static unsigned connects_failing(void)
         mbx_connect_options o;
         mbx_connect_options_init(&o);
         o.namespace_name = ns;
-        o.timeout_ms = 2000;
+        o.timeout_ms = 3000;
         mbx_client *c;
         mbx_err err = mbx_connect(&o, &c);
         if (err == MBX_OK)
