@@ -89,7 +89,7 @@ typedef struct seg_header {
     _Atomic uint64_t broker_start_time; /* plat_proc_start_time() of broker_pid */
     _Atomic int64_t started_us;         /* wall clock when this broker took over */
     _Atomic uint64_t epoch;             /* adoptions so far */
-    /* Was a heartbeat (layouts 1-4) that nothing read: a client judges its broker by the
+    /* Was a heartbeat (layouts 1-5) that nothing read: a client judges its broker by the
      * broker's end of its control channel, which is exact. Zero. */
     int64_t reserved_heartbeat;
     _Atomic uint64_t discarded;         /* messages dropped with their recipient */
