@@ -6,8 +6,8 @@
 #include "platform/platform.h"
 #include "ring.h"
 
-mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except,
-                   uint32_t *slot, uint32_t *generation)
+mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except, uint32_t *slot,
+                   uint32_t *generation)
 {
     uint64_t best_waiting = UINT64_MAX, best_taken = UINT64_MAX;
     for (uint32_t i = 0; i < v->slots; i++) {

@@ -20,8 +20,8 @@
  * the fewest messages waiting, among those the one that took the fewest so far; not
  * `except` (UINT32_MAX: none). A name that turns out not to be a group gives its one
  * holder. MBX_ENORECIPIENT when none is left. */
-mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except,
-                   uint32_t *slot, uint32_t *generation);
+mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except, uint32_t *slot,
+                   uint32_t *generation);
 
 /*
  * The member (slot, generation) named `name` leaves: closes its mailbox to senders and

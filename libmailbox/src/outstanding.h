@@ -34,8 +34,8 @@ typedef struct outstanding_entry {
     uint64_t id; /* 0: an empty place */
     uint32_t slot;
     uint32_t generation;
-    mbx_err failed;              /* MBX_OK, or why sending it again (returned) failed */
-    char to[MBX_NAME_MAX + 1];   /* the name it was sent to: where a returned one goes */
+    mbx_err failed;            /* MBX_OK, or why sending it again (returned) failed */
+    char to[MBX_NAME_MAX + 1]; /* the name it was sent to: where a returned one goes */
 } outstanding_entry;
 
 typedef struct outstanding {

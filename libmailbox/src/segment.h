@@ -132,7 +132,7 @@ typedef struct seg_mailbox {
     plat_mutex lock;
     _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
     /* Monotonic milliseconds (low 32 bits) until which a sender that has waited long for
-     * space asks newcomers to queue behind the sleepers (ring.c, "starving"); a hint. */
+     * space asks newcomers to queue behind the sleepers (ring_send.c, "starving"); a hint. */
     _Atomic uint32_t tx_starving_until_ms;
     /* Nonzero once the owner stopped taking new messages (a group member leaving: what is
      * unread is handed on, see handoff.c); set by the owner under `lock`, so a sender that

@@ -31,10 +31,10 @@
 #define SHM_WAIT_SLICE_NS (250LL * 1000 * 1000)
 
 typedef struct shm_wait {
-    plat_sem *sem;              /* posted by the changer, once per announced sleeper */
-    _Atomic uint32_t *sleepers; /* the announcement */
-    bool counted;               /* sleepers is a count (else a flag for the one owner) */
-    const _Atomic uint64_t *word; /* the word watched (or word32), and the value the */
+    plat_sem *sem;                  /* posted by the changer, once per announced sleeper */
+    _Atomic uint32_t *sleepers;     /* the announcement */
+    bool counted;                   /* sleepers is a count (else a flag for the one owner) */
+    const _Atomic uint64_t *word;   /* the word watched (or word32), and the value the */
     const _Atomic uint32_t *word32; /* caller saw: sleep only while it still holds it */
     uint64_t seen;
     _Atomic uint32_t *interrupt; /* may be NULL; once set, no sleep */

@@ -33,7 +33,7 @@ int plat_now_ns(void)
 
 int main(void)
 {
-    /* Pulls in the library's data path (ring.c, segment.c, subs.c), where those names
+    /* Pulls in the library's data path (ring_send.c, segment.c, subs.c), where those names
      * live: with them global the link fails (multiple definitions) or, worse, binds the
      * library's calls to ours. */
     void (*volatile keep[])(void) = {(void (*)(void))mbx_send, (void (*)(void))mbx_publish};
