@@ -8,8 +8,8 @@
  * a starting broker (which holds the namespace's liveness lock) connects there, receives
  * the segment, and stays connected: the keeper learns of that broker's death by end of
  * file, and of a clean shutdown by a "bye". With no broker, it keeps the segment while
- * anything in it could still be wanted (a live client, a lingering mailbox) and exits
- * once nothing is. Windows (keeper_win32.c): the named section lives while any process
+ * anything in it could still be wanted (a live client, a lingering mailbox, a retained
+ * message) and exits once nothing is. Windows (keeper_win32.c): the named section lives while any process
  * holds a handle, and a starting broker opens it by name; there is no keeper.
  */
 #ifndef BROKER_KEEPER_H

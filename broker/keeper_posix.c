@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "keeper.h"
 #include "proto.h"
+#include "subs.h"
 
 /* How long a broker waits for the keeper it forked to say it is ready. */
 #define KEEPER_READY_MS 10000
@@ -27,10 +28,16 @@ static pid_t child_keeper;
 /* ---- the keeper process ------------------------------------------------------------- */
 
 /* True while something in the segment may still be wanted by a broker to come: a client
- * that lives, or a mailbox that lingers. Everything read is checked like anywhere else;
+ * that lives, a mailbox that lingers, or a retained message (api.md promises that these
+ * outlive a broker restart, and no client need be connected for that: a namespace of
+ * retained configuration is often idle). Everything read is checked like anywhere else;
  * what cannot be read is not worth keeping. */
 static bool worth_keeping(const seg_view *v)
 {
+    /* Read without the topics lock (a keeper takes no lock a member could hold): when no
+     * client lives, nobody publishes, and while one does the segment is kept anyway. */
+    if (subs_retained_count(v) > 0)
+        return true;
     int64_t now_us = plat_wall_us();
     for (uint32_t i = 0; i < v->slots; i++) {
         seg_dir_entry *e = segment_dir(v, i);

@@ -83,7 +83,8 @@ unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr)
     return (unsigned)(offsetof(struct sockaddr_un, sun_path) + strlen(addr->sun_path) + 1);
 }
 
-pid_t harness_keeper_pid(const char *ns)
+/* A connection to ns's keeper endpoint, or -1. */
+static int keeper_connect(const char *ns)
 {
     char dir[64];
     runtime_dir(dir, sizeof dir);
@@ -92,8 +93,33 @@ pid_t harness_keeper_pid(const char *ns)
     addr.sun_family = AF_UNIX;
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s.keep", dir, ns);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+pid_t harness_keeper_probe(const char *ns)
+{
+    int fd = keeper_connect(ns);
+    if (fd < 0)
+        return 0;
+    int64_t broker = 0;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    /* 'P' is KEEPER_PROBE (libmailbox/src/proto.h); the answer is the broker's pid. */
+    if (send(fd, "P", 1, MSG_NOSIGNAL) != 1 || poll(&pfd, 1, 5000) != 1 ||
+        recv(fd, &broker, sizeof broker, 0) != (ssize_t)sizeof broker)
+        broker = 0;
+    close(fd);
+    return (pid_t)broker;
+}
+
+pid_t harness_keeper_pid(const char *ns)
+{
+    int fd = keeper_connect(ns);
     pid_t pid = 0;
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+    if (fd >= 0) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)

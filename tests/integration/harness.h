@@ -78,6 +78,12 @@ unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr);
  * or 0 when there is none. */
 pid_t harness_keeper_pid(const char *ns);
 
+/* Asks ns's keeper (docs/architecture.md) which broker it last served and waits for the
+ * answer: once it comes, the keeper has acted on everything that was pending before the
+ * question (a dead broker's end of file among it). The broker's pid, or 0 when no keeper
+ * answers. */
+pid_t harness_keeper_probe(const char *ns);
+
 /* Kills every process this harness started and removes every namespace it named (a
  * killed broker's keeper and files included). */
 void harness_cleanup(void);

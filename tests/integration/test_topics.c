@@ -4,7 +4,8 @@
  * subscriber that slows nobody and learns exactly how much it missed; block policy naming
  * the subscriber that stayed full; subscriptions ending with their client (a thousand
  * subscribers that die leave nothing in the table); retained messages, bounded and
- * cleared; topics surviving a broker killed and restarted; the broker's presence events
+ * cleared; topics surviving a broker killed and restarted (retained messages even with
+ * no client connected); the broker's presence events
  * for a close, a kill and a linger that expires; and the limits and errors.
  */
 #include <setjmp.h>
@@ -483,6 +484,40 @@ static void test_topics_survive_a_broker_restart(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Retained messages are kept through a broker's death even when no client is connected
+ * (nothing else then asks the keeper to keep the segment). */
+static void test_retained_survive_a_broker_restart_with_no_client(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *pub = harness_connect(ns, "pub");
+    mbx_publish_options po;
+    mbx_publish_options_init(&po);
+    po.retain = 1;
+    assert_int_equal(mbx_publish(pub, "cfg.kept", "{\"v\":7}", 7, &po), MBX_OK);
+    mbx_close(pub);
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    /* The keeper answers only after it has seen its broker's end of file and judged what
+     * the segment holds: a keeper that let it go is gone by then. */
+    assert_int_equal(harness_keeper_probe(ns), broker);
+    broker = harness_start_broker(ns, NULL);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.epoch, 1);
+    assert_int_equal(info.retained, 1);
+    mbx_client *late = harness_connect(ns, "late");
+    assert_int_equal(mbx_subscribe(late, "cfg.>", NULL), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(late, m, 0), MBX_OK);
+    assert_string_equal(mbx_message_topic(m), "cfg.kept");
+    assert_string_equal(mbx_message_body(m, NULL), "{\"v\":7}");
+    assert_string_equal(mbx_message_from(m), "pub");
+    mbx_message_free(m);
+    mbx_close(late);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 /* ---- presence events ----------------------------------------------------------------- */
 
 /* The next $mbx event: its topic and body. */
@@ -607,6 +642,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscriptions_end_with_their_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topics_survive_a_broker_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retained_survive_a_broker_restart_with_no_client,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_presence_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
     };
