@@ -589,10 +589,31 @@ static void shut_down(broker *b)
     plat_wake_place_remove(b->opt->namespace_name); /* the owners were signalled above */
 }
 
+/* The liveness lock's file can be removed or replaced under us like the endpoint: a
+ * broker started then would lock a new file (it then finds our socket and leaves, but
+ * only while the socket is there). Take it again. False when another process holds it. */
+static bool check_lock(broker *b)
+{
+    bool retaken = false;
+    mbx_err err = plat_chan_relock(b->opt->namespace_name, &retaken);
+    if (err != MBX_OK) {
+        log_limited(LOG_LEVEL_ERROR, "lock", "cannot take the liveness lock of '%s' again: %s",
+                    b->opt->namespace_name, mbx_strerror(err));
+        return err != MBX_EEXIST;
+    }
+    if (retaken)
+        log_msg(LOG_LEVEL_WARN, "the liveness lock of '%s' was removed or replaced; took it again",
+                b->opt->namespace_name);
+    return true;
+}
+
 /* The control endpoint can be removed under us (rm, a session manager clearing the
- * runtime directory): new clients would be told "no broker" for ever. Put it back. */
+ * runtime directory): new clients would be told "no broker" for ever. Put it back, with
+ * the lock first: an endpoint is never made again while another process holds the lock. */
 static void check_endpoint(broker *b)
 {
+    if (!check_lock(b))
+        return;
     plat_handle before = b->listener;
     mbx_err err = plat_chan_relisten(b->opt->namespace_name, b->opt->mode, &b->listener);
     char where[256];

@@ -626,6 +626,60 @@ time.sleep(float(sys.argv[2]))
         with open(log, encoding="utf-8") as f:
             self.assertIn("was removed; made it again", f.read())
 
+    def second_broker(self, ns):
+        """Runs a second mailboxd on ns; one that serves instead of exiting is stopped."""
+        p = self.background(MAILBOXD, "-N", ns)
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+            self.fail(f"a second broker served {ns}: {err}")
+        return subprocess.CompletedProcess(p.args, p.returncode, "", err)
+
+    def wait_lock_held_by(self, ns, pid):
+        """Waits until ns's lock file names pid and is locked (by that broker)."""
+        lock = runtime_files(ns)[1]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with open(lock, encoding="utf-8") as f:
+                    named = f.read() == f"{pid}\n"
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(f, fcntl.LOCK_UN)
+                        held = False
+                    except BlockingIOError:
+                        held = True
+                if named and held:
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        self.fail(f"{lock} was never taken again by pid {pid}")
+
+    def test_removed_or_replaced_lock_is_taken_again(self):
+        if os.geteuid() != 0:
+            self.skipTest("the runtime directory of a non-root user depends on its session")
+        log = os.path.join(tempfile.mkdtemp(), "broker.log")
+        ns = self.broker("--log", log)
+        pid = self.namespaces[0].proc.pid
+        lock = runtime_files(ns)[1]
+        for how in ("removed", "replaced"):
+            with self.subTest(how=how):
+                os.unlink(lock)
+                if how == "replaced":
+                    with open(lock, "w", encoding="utf-8") as f:
+                        f.write("1\n")
+                # Before the broker takes it again (the socket says it serves) and after.
+                self.assert_one_line_error(self.second_broker(ns), 3, f"pid {pid}")
+                self.wait_lock_held_by(ns, pid)
+                self.assert_one_line_error(self.second_broker(ns), 3, f"pid {pid}")
+        r = run(MBX, "send", "-N", ns, "--wait", "100", "nobody-here", "{}")
+        self.assert_one_line_error(r, 5)  # still served, by the first broker
+        with open(log, encoding="utf-8") as f:
+            self.assertIn("was removed or replaced; took it again", f.read())
+
     # ---- the broker ---------------------------------------------------------------------
 
     def test_second_broker_is_refused_naming_the_first(self):

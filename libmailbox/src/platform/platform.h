@@ -255,8 +255,9 @@ mbx_err plat_proc_watch(int64_t pid, plat_handle *out);
  * The broker's endpoint for a namespace, with its liveness lock: taking it is exclusive
  * and the kernel releases it when the broker dies. mode: the segment's permission bits,
  * which the endpoint carries (the socket file's mode; Windows: the pipe's descriptor).
- * Errors: MBX_EEXIST when a live broker holds it, MBX_EPERM when the place it lives in
- * is not safe (POSIX: the runtime directory, see posix/plat_runtime.c).
+ * Errors: MBX_EEXIST when a live broker holds it (POSIX: the lock, or, when the lock file
+ * was removed or replaced under it, the socket it still serves), MBX_EPERM when the place
+ * it lives in is not safe (POSIX: the runtime directory, see posix/plat_runtime.c).
  */
 mbx_err plat_chan_listen(const char *ns, unsigned mode, plat_handle *out);
 /* The broker's clean exit: closes the endpoint and removes what it left in the file
@@ -276,6 +277,16 @@ mbx_err plat_ns_each(void (*fn)(const char *ns, const char *where, void *arg), v
  * left in a file system there (named objects go with their last handle): MBX_EEXIST
  * while a broker answers, else MBX_OK and nothing done. */
 mbx_err plat_ns_clean(const char *ns, unsigned *cleaned);
+/* Checks that the broker's liveness lock is still the file at its place (POSIX: a lock
+ * file can be removed or replaced under a live broker) and takes it again when it is not;
+ * *retaken says so. Call before plat_chan_relisten. MBX_EEXIST when another live process
+ * holds the file there now. Windows: a named mutex cannot be removed; MBX_OK. */
+mbx_err plat_chan_relock(const char *ns, bool *retaken);
+/* The pid of the live broker holding ns's liveness lock, as it wrote it (POSIX: into the
+ * lock file, right after taking it), for a broker refused to name it. MBX_ENOBROKER when
+ * none can be read (yet): the caller may ask the endpoint (plat_chan_connect).
+ * Windows: MBX_ENOBROKER (the pipe names its server). */
+mbx_err plat_chan_holder(const char *ns, int64_t *pid);
 /* Checks that the broker's endpoint is still reachable (a socket file can be removed
  * under a live broker: rm, or a session manager clearing the runtime directory) and
  * makes it again when it is not, replacing *listener. MBX_OK when it is in place. */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,11 @@
 #include "posix.h"
 #include "proto.h"
 
-/* The broker's side, one namespace per process: its lock and the socket file it bound. */
+/* The broker's side, one namespace per process: its lock (and which file that is, to
+ * notice the file removed or replaced) and the socket file it bound. */
 static int held_lock = -1;
+static dev_t lock_dev;
+static ino_t lock_ino;
 static char bound_path[POSIX_PATH_MAX];
 static dev_t bound_dev;
 static ino_t bound_ino;
@@ -44,8 +48,11 @@ static bool unix_addr(const char *path, struct sockaddr_un *addr, socklen_t *len
     return true;
 }
 
-/* Takes the namespace's liveness lock in dir, writing our pid into it. */
-static mbx_err take_lock(const char *dir, const char *ns)
+static mbx_err connect_path(const char *path, int64_t deadline_ns, int *out);
+
+/* Locks the file at the namespace's lock path in dir (made if missing) into *out.
+ * MBX_EEXIST when a live process holds it. */
+static mbx_err lock_file(const char *dir, const char *ns, int *out)
 {
     char path[POSIX_PATH_MAX];
     if (!posix_runtime_path(dir, ns, "lock", path, sizeof path))
@@ -58,9 +65,18 @@ static mbx_err take_lock(const char *dir, const char *ns)
         close(fd);
         return e == EWOULDBLOCK ? MBX_EEXIST : plat_map_errno(e);
     }
+    *out = fd;
+    return MBX_OK;
+}
+
+/* Makes the locked fd the broker's liveness lock: writes our pid into it (what a broker
+ * refused names, plat_chan_holder) and remembers which file it is. Takes fd. */
+static mbx_err own_lock(int fd)
+{
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+    struct stat st;
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n || fstat(fd, &st) != 0) {
         int e = errno != 0 ? errno : EIO;
         close(fd);
         return plat_system_error(e);
@@ -68,7 +84,54 @@ static mbx_err take_lock(const char *dir, const char *ns)
     if (held_lock >= 0)
         close(held_lock);
     held_lock = fd;
+    lock_dev = st.st_dev;
+    lock_ino = st.st_ino;
     return MBX_OK;
+}
+
+/*
+ * True when a live process listens on "<ns>.sock" in dir, with its pid in *pid (0 when
+ * its backlog is too full to answer). The lock alone does not prove that no broker
+ * serves: its file can be removed or replaced under a live broker (rm, a cleaner of
+ * runtime directories), and the next broker then locks a file of its own. The live
+ * broker's socket is the second witness, and a broker that has locked the namespace asks
+ * it before serving. A stale socket (its broker died) refuses the connection.
+ */
+static bool socket_served(const char *dir, const char *ns, int64_t *pid)
+{
+    char path[POSIX_PATH_MAX];
+    int fd = -1;
+    *pid = 0;
+    if (!posix_runtime_path(dir, ns, "sock", path, sizeof path))
+        return false;
+    mbx_err err = connect_path(path, plat_deadline(500), &fd);
+    if (err == MBX_ETIMEDOUT)
+        return true; /* listening, but too busy to take us: alive */
+    if (err != MBX_OK)
+        return false;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        *pid = cred.pid;
+    close(fd);
+    return true;
+}
+
+/* Takes the namespace's liveness lock in dir, writing our pid into it, unless a live
+ * broker still serves it (see socket_served). */
+static mbx_err take_lock(const char *dir, const char *ns)
+{
+    int fd = -1;
+    mbx_err err = lock_file(dir, ns, &fd);
+    if (err != MBX_OK)
+        return err;
+    int64_t pid;
+    if (socket_served(dir, ns, &pid)) {
+        /* The file stays: the serving broker takes it as its own (plat_chan_relock). */
+        close(fd);
+        return MBX_EEXIST;
+    }
+    return own_lock(fd);
 }
 
 /* Binds and listens on "<ns>.sock" in dir (the lock is ours: a file there is stale). */
@@ -158,11 +221,64 @@ void plat_chan_remove_stale(const char *ns)
     int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    int64_t pid;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !socket_served(dir, ns, &pid)) {
         (void)unlink(sock); /* no broker can bind it while we hold the lock */
         (void)unlink(lock);
     }
     close(fd);
+}
+
+mbx_err plat_chan_relock(const char *ns, bool *retaken)
+{
+    *retaken = false;
+    if (held_lock < 0)
+        return MBX_EINVAL;
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    if (err != MBX_OK)
+        return err;
+    if (!posix_runtime_path(dir, ns, "lock", path, sizeof path))
+        return MBX_EINVAL;
+    struct stat st;
+    if (lstat(path, &st) == 0 && st.st_dev == lock_dev && st.st_ino == lock_ino)
+        return MBX_OK;
+    /* Removed, or replaced (by a broker that locked a file of its own there, then found
+     * us serving and left it): lock what is there now, or a new file. Our old lock stays
+     * held until then, so our keeper and clients still see a live broker. */
+    int fd = -1;
+    err = lock_file(dir, ns, &fd);
+    if (err == MBX_OK)
+        err = own_lock(fd);
+    *retaken = err == MBX_OK;
+    return err;
+}
+
+mbx_err plat_chan_holder(const char *ns, int64_t *pid)
+{
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    posix_runtime_own(dir, sizeof dir);
+    *pid = 0;
+    if (!posix_runtime_path(dir, ns, "lock", path, sizeof path))
+        return MBX_EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return MBX_ENOBROKER;
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    if (n <= 0)
+        return MBX_ENOBROKER; /* made, not written yet */
+    buf[n] = '\0';
+    char *end;
+    long v = strtol(buf, &end, 10);
+    /* What a dead broker wrote stays until the next one writes over it: only a live
+     * process other than the caller counts. */
+    if (end == buf || *end != '\n' || v <= 0 || v == (long)getpid() ||
+        (kill((pid_t)v, 0) != 0 && errno != EPERM))
+        return MBX_ENOBROKER;
+    *pid = v;
+    return MBX_OK;
 }
 
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
@@ -170,14 +286,10 @@ mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
     struct stat st;
     if (stat(bound_path, &st) == 0 && st.st_dev == bound_dev && st.st_ino == bound_ino)
         return MBX_OK;
-    /* Removed (rm, or a session manager clearing the runtime directory): make it again,
-     * the lock with it if that went too. */
+    /* Removed (rm, or a session manager clearing the runtime directory): make it again.
+     * The lock is not ours to check here: plat_chan_relock, called first, made sure. */
     char dir[POSIX_PATH_MAX];
     mbx_err err = posix_runtime_make(dir, sizeof dir);
-    char lock[POSIX_PATH_MAX];
-    if (err == MBX_OK && posix_runtime_path(dir, ns, "lock", lock, sizeof lock) &&
-        stat(lock, &st) != 0)
-        err = take_lock(dir, ns);
     int fd = -1;
     if (err == MBX_OK)
         err = bind_socket(dir, ns, mode, &fd);
@@ -624,6 +736,13 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned)
         int e = errno;
         close(fd);
         return e == EWOULDBLOCK ? MBX_EEXIST : plat_map_errno(e);
+    }
+    /* A live broker whose lock file was removed or replaced still serves its socket. */
+    int64_t serving;
+    if (socket_served(dir, ns, &serving)) {
+        if (fd >= 0)
+            close(fd);
+        return MBX_EEXIST;
     }
     /* The keeper holds the segment for adoption: it lets it go as for a broker started
      * with --fresh (we adopt, then say bye). */

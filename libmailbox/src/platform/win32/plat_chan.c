@@ -343,6 +343,20 @@ void plat_chan_remove_stale(const char *ns)
     (void)ns; /* pipes and mutexes go with their last handle */
 }
 
+mbx_err plat_chan_relock(const char *ns, bool *retaken)
+{
+    (void)ns;
+    *retaken = false;
+    return MBX_OK; /* a named mutex has no file anyone could remove */
+}
+
+mbx_err plat_chan_holder(const char *ns, int64_t *pid)
+{
+    (void)ns;
+    *pid = 0;
+    return MBX_ENOBROKER; /* the mutex records no pid: the pipe names its server */
+}
+
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener)
 {
     (void)ns;
