@@ -159,6 +159,12 @@ static void keeper_main(const char *ns, int listener, int link, int segment, siz
         }
         if (link < 0 && !worth_keeping(&v))
             break;
+        /* Our endpoint can be removed like the broker's (rm, a cleaner of runtime
+         * directories): without it a broker to come would start a fresh namespace. */
+        bool remade = false;
+        plat_handle l = listener;
+        if (plat_keep_relisten(ns, &l, &remade) == MBX_OK && remade)
+            listener = (int)l;
     }
     plat_keep_unlink(ns);
     if (link < 0)

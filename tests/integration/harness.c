@@ -83,6 +83,14 @@ unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr)
     return (unsigned)(offsetof(struct sockaddr_un, sun_path) + strlen(addr->sun_path) + 1);
 }
 
+const char *harness_runtime_file(const char *ns, const char *ext, char *buf, size_t cap)
+{
+    char dir[64];
+    runtime_dir(dir, sizeof dir);
+    snprintf(buf, cap, "%s/%s.%s", dir, ns, ext);
+    return buf;
+}
+
 /* A connection to ns's keeper endpoint, or -1. */
 static int keeper_connect(const char *ns)
 {

@@ -74,6 +74,9 @@ void harness_wait_gauge(const char *ns, const char *name, harness_gauge gauge, u
 struct sockaddr_un;
 unsigned harness_socket_addr(const char *ns, struct sockaddr_un *addr);
 
+/* The path of ns's runtime file with extension ext ("sock", "lock", "keep") in buf. */
+const char *harness_runtime_file(const char *ns, const char *ext, char *buf, size_t cap);
+
 /* The pid of the keeper holding ns's segment while no broker runs (docs/architecture.md),
  * or 0 when there is none. */
 pid_t harness_keeper_pid(const char *ns);

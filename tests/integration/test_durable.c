@@ -3,6 +3,8 @@
  * (closes, exits, is killed); senders go on delivering to it, and a new client of the same
  * name within the linger time receives everything, in order. Without linger, or after the
  * time runs out, the messages are discarded and counted, never handed to a successor.
+ * A runtime directory cleared under the broker is made again, so a crash then loses
+ * nothing either.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -178,6 +180,44 @@ static void test_lingering_survives_a_broker_restart(void **state)
     mbx_close(tx);
 }
 
+/* Clearing the runtime directory (rm, a cleaner of runtime directories) under a live
+ * broker: everything the next broker needs to adopt the namespace is made again (the
+ * broker's socket and lock, the keeper's endpoint), so a crash afterwards loses nothing. */
+static void test_cleared_runtime_directory_is_made_again(void **state)
+{
+    (void)state;
+    pid_t child = spawn_durable(30000);
+    mbx_client *tx = harness_connect(ns, "tx");
+    send_numbers(tx, 0, 2);
+    kill(child, SIGKILL);
+    assert_int_equal(harness_wait(child, 5000), 128 + SIGKILL);
+    wait_lingering();
+    static const char *const ext[] = {"sock", "lock", "keep"};
+    char path[160];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(unlink(harness_runtime_file(ns, ext[i], path, sizeof path)), 0);
+    int missing = 3;
+    for (long long end = harness_now_ms() + 10000; missing > 0 && harness_now_ms() < end;) {
+        missing = 0;
+        for (int i = 0; i < 3; i++)
+            missing += access(harness_runtime_file(ns, ext[i], path, sizeof path), F_OK) != 0;
+        if (missing > 0)
+            usleep(20 * 1000);
+    }
+    if (missing > 0)
+        fail_msg("%d of the namespace's runtime files never came back", missing);
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    broker = harness_start_broker(ns, NULL);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, NULL, NULL), MBX_OK);
+    assert_int_equal(info.epoch, 1); /* adopted, not started afresh */
+    mbx_client *successor = harness_connect(ns, "durable");
+    expect_numbers(successor, 0, 2);
+    mbx_close(successor);
+    mbx_close(tx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +226,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_without_linger_messages_are_discarded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lingering_survives_a_broker_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cleared_runtime_directory_is_made_again, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

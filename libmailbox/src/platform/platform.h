@@ -323,9 +323,13 @@ mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
  * The keeper's endpoint (POSIX, where segments are handles): "<ns>.keep" in the caller's
  * runtime directory. listen: a stale file is replaced (the caller holds the namespace's
  * liveness lock). connect: MBX_ENOBROKER when no keeper answers, MBX_EPERM when the one
- * that does runs as another user. Windows: MBX_EINVAL.
+ * that does runs as another user. relisten: when the file was removed (rm, a cleaner of
+ * runtime directories), makes it again (replacing *listener; *remade says so), so that a
+ * broker to come still finds the keeper. unlink: removes the file the caller bound (not
+ * one bound since by another). Windows: MBX_EINVAL.
  */
 mbx_err plat_keep_listen(const char *ns, plat_handle *out);
+mbx_err plat_keep_relisten(const char *ns, plat_handle *listener, bool *remade);
 mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
                           int64_t *keeper_pid);
 void plat_keep_unlink(const char *ns);

@@ -531,29 +531,70 @@ mbx_err plat_chan_recv(plat_handle h, void *buf, size_t cap, size_t *got, int64_
 
 /* ---- the keeper's endpoint --------------------------------------------------------- */
 
-mbx_err plat_keep_listen(const char *ns, plat_handle *out)
+/* The keeper's socket file as bound (the keeper inherits it from the broker that forked
+ * it), to notice it removed, and never to remove another keeper's. */
+static dev_t keep_dev;
+static ino_t keep_ino;
+
+/* Binds "<ns>.keep" in dir and listens; a stale file is replaced only when `replace`. */
+static mbx_err bind_keep(const char *dir, const char *ns, bool replace, int *out)
 {
-    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    char path[POSIX_PATH_MAX];
     struct sockaddr_un addr;
     socklen_t len;
-    mbx_err err = posix_runtime_make(dir, sizeof dir);
-    if (err != MBX_OK)
-        return err;
     if (!posix_runtime_path(dir, ns, "keep", path, sizeof path) || !unix_addr(path, &addr, &len))
         return MBX_EINVAL;
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return plat_map_errno(errno);
-    (void)unlink(path);
+    if (replace)
+        (void)unlink(path);
     mode_t old = umask(0177); /* the broker's user only */
     int rc = bind(fd, (struct sockaddr *)&addr, len);
     umask(old);
-    if (rc != 0 || listen(fd, 16) != 0) {
+    struct stat st;
+    if (rc != 0 || listen(fd, 16) != 0 || stat(path, &st) != 0) {
         int e = errno;
         close(fd);
         return plat_map_errno(e);
     }
+    keep_dev = st.st_dev;
+    keep_ino = st.st_ino;
     *out = fd;
+    return MBX_OK;
+}
+
+mbx_err plat_keep_listen(const char *ns, plat_handle *out)
+{
+    char dir[POSIX_PATH_MAX];
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    int fd = -1;
+    if (err == MBX_OK)
+        err = bind_keep(dir, ns, true, &fd);
+    if (err == MBX_OK)
+        *out = fd;
+    return err;
+}
+
+mbx_err plat_keep_relisten(const char *ns, plat_handle *listener, bool *remade)
+{
+    *remade = false;
+    char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    mbx_err err = posix_runtime_make(dir, sizeof dir);
+    if (err != MBX_OK)
+        return err;
+    if (!posix_runtime_path(dir, ns, "keep", path, sizeof path))
+        return MBX_EINVAL;
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return MBX_OK; /* ours, or (after a --fresh start) a newer keeper's: not ours to touch */
+    int fd = -1;
+    err = bind_keep(dir, ns, false, &fd);
+    if (err != MBX_OK)
+        return err;
+    plat_handle_close(*listener);
+    *listener = fd;
+    *remade = true;
     return MBX_OK;
 }
 
@@ -589,8 +630,10 @@ mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
 void plat_keep_unlink(const char *ns)
 {
     char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    struct stat st;
     posix_runtime_own(dir, sizeof dir);
-    if (posix_runtime_path(dir, ns, "keep", path, sizeof path))
+    if (posix_runtime_path(dir, ns, "keep", path, sizeof path) && lstat(path, &st) == 0 &&
+        st.st_dev == keep_dev && st.st_ino == keep_ino)
         (void)unlink(path);
 }
 

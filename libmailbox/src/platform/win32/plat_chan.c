@@ -323,6 +323,14 @@ mbx_err plat_keep_listen(const char *ns, plat_handle *out)
     return MBX_EINVAL;
 }
 
+mbx_err plat_keep_relisten(const char *ns, plat_handle *listener, bool *remade)
+{
+    (void)ns;
+    (void)listener;
+    *remade = false;
+    return MBX_EINVAL; /* no keeper: sections are named (keeper.h) */
+}
+
 mbx_err plat_keep_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
                           int64_t *keeper_pid)
 {
