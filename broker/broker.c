@@ -57,13 +57,35 @@ static void describe_geometry(const broker *b)
             b->view.ring_bytes, b->view.total_size, b->shm.mode);
 }
 
-/* Finds who is in the way when the namespace is taken, for a message that names it. */
+/* How long a broker refused looks for the pid of the one in its way. */
+#define BUSY_LOOK_MS 3000
+
+/* The pid of the broker in the way: the lock's holder as it wrote it, else whoever
+ * answers on the endpoint; 0 when neither says (yet). */
+static int64_t busy_pid(const char *ns)
+{
+    int64_t pid = 0;
+    if (plat_chan_holder(ns, &pid) == MBX_OK)
+        return pid;
+    plat_handle h;
+    if (plat_chan_connect(ns, plat_deadline(100), &h, &pid) == MBX_OK) {
+        plat_handle_close(h);
+        return pid;
+    }
+    return 0;
+}
+
+/* Finds who is in the way when the namespace is taken, for a message that names it. The
+ * loser of a start race gets here as soon as the winner holds the lock, which may be
+ * before the winner has written its pid or made its endpoint: look again, a while. */
 static int refuse_busy(const char *ns)
 {
-    plat_handle h;
-    int64_t pid = 0;
-    if (plat_chan_connect(ns, plat_deadline(1000), &h, &pid) == MBX_OK) {
-        plat_handle_close(h);
+    int64_t pid = busy_pid(ns);
+    for (int64_t end = plat_deadline(BUSY_LOOK_MS); pid == 0 && plat_now_ns() < end;) {
+        plat_sleep_ns(5000000);
+        pid = busy_pid(ns);
+    }
+    if (pid != 0) {
         fprintf(stderr, "mailboxd: namespace '%s' is already served by mailboxd pid %" PRId64 "\n",
                 ns, pid);
     } else {

@@ -687,6 +687,59 @@ time.sleep(float(sys.argv[2]))
         r = run(MAILBOXD, "-N", ns)
         self.assert_one_line_error(r, 3, f"pid {self.namespaces[0].proc.pid}")
 
+    def test_losers_of_a_start_race_name_the_winner(self):
+        # 30 brokers started at once on a new namespace, five times: one serves, and
+        # every other is refused naming it, however early in its start it lost.
+        gate = os.path.join(tempfile.mkdtemp(), "gate")
+        os.mkfifo(gate)
+        for _ in range(5):
+            ns = new_namespace("race")
+            # Each waits at a gate (opening a FIFO returns to all at once when a writer
+            # opens it), then becomes mailboxd: the starts really are simultaneous.
+            brokers = [self.background("/bin/sh", "-c", ': < "$0"; exec "$@"', gate, MAILBOXD,
+                                       "-N", ns) for _ in range(30)]
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not all(
+                        self.waits_at_gate(p.pid) for p in brokers):
+                    time.sleep(0.01)
+                os.close(os.open(gate, os.O_WRONLY))
+                refused = {}
+                deadline = time.monotonic() + 15
+                while len(refused) < len(brokers) - 1 and time.monotonic() < deadline:
+                    for p in brokers:
+                        if p.pid not in refused and p.poll() is not None:
+                            refused[p.pid] = (p.returncode, p.stderr.read())
+                    time.sleep(0.02)
+                serving = [p for p in brokers if p.pid not in refused]
+                self.assertEqual(len(serving), 1, refused)
+                winner = serving[0].pid
+                for pid, (code, err) in refused.items():
+                    self.assertEqual(code, 3, err)
+                    self.assertIn(f"served by mailboxd pid {winner}", err)
+                    self.assertEqual(len(err.strip().splitlines()), 1, err)
+            finally:
+                for p in brokers:
+                    if p.poll() is None:
+                        p.send_signal(signal.SIGTERM)
+                        try:
+                            p.wait(timeout=5)
+                        except subprocess.TimeoutExpired:
+                            p.kill()
+                            p.wait()
+                for path in runtime_files(ns):
+                    if os.path.exists(path):
+                        os.unlink(path)
+        shutil.rmtree(os.path.dirname(gate))
+
+    @staticmethod
+    def waits_at_gate(pid):
+        try:
+            with open(f"/proc/{pid}/wchan", encoding="utf-8") as f:
+                return f.read() == "wait_for_partner"
+        except OSError:
+            return False
+
     def test_daemon_returns_when_ready_with_pid_and_pidfile(self):
         ns = new_namespace("daemon")
         with tempfile.TemporaryDirectory() as tmp:
