@@ -499,6 +499,20 @@ class CliTest(unittest.TestCase):
         stranger = self.as_nobody(MBX, "send", "-N", ns, "owner", "[2]")
         self.assert_one_line_error(stranger, 8, "permission denied")
 
+    def test_refusal_after_connect_reads_as_permission_denied(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        # 0602: the socket lets others connect (w), the broker admits only 0006 (rw), so
+        # it answers "permission denied" and closes at once, often before the client's
+        # request is out. The answer, not the closed channel, is what the client reports.
+        ns = self.broker("--mode", "0602")
+        for _ in range(10):
+            for args in (["send", "-N", ns, "x", "{}"], ["recv", "-N", ns, "-t", "100", "x"],
+                         ["list", "-N", ns]):
+                with self.subTest(args=args):
+                    self.assert_one_line_error(self.as_nobody(MBX, *args), 8,
+                                               "permission denied")
+
     FLOOD = """
 import socket, sys, time
 socks = []

@@ -425,6 +425,21 @@ mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
     return result;
 }
 
+/* True when a datagram waits to be read on h. A pending ECONNRESET (the peer closed with
+ * our data unread) is reported, and cleared, before the queue is looked at: look again. */
+static bool answer_waiting(int fd)
+{
+    char b;
+    for (int i = 0; i < 2; i++) {
+        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r >= 0)
+            return r > 0;
+        if (errno != ECONNRESET && errno != EINTR)
+            return false;
+    }
+    return false;
+}
+
 mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_handle pass)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
@@ -448,8 +463,15 @@ mbx_err plat_chan_send_handle(plat_handle h, const void *buf, size_t len, plat_h
     do {
         n = sendmsg((int)h, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        /* The peer closed. A broker refusing a connection (a user the namespace does not
+         * admit) answers and closes at once, maybe before our request went out: its
+         * answer is still queued, and the caller's read of it must say why, not "no
+         * broker". */
+        return answer_waiting((int)h) ? MBX_OK : MBX_ENOBROKER;
+    }
     if (n < 0)
-        return (errno == EPIPE || errno == ECONNRESET) ? MBX_ENOBROKER : plat_map_errno(errno);
+        return plat_map_errno(errno);
     return (size_t)n == len ? MBX_OK : plat_system_error(EMSGSIZE); /* a datagram cut short */
 }
 
@@ -483,6 +505,7 @@ mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
                               int64_t deadline_ns, plat_handle *passed)
 {
     *passed = PLAT_NO_HANDLE;
+    bool reset_seen = false;
     for (;;) {
         mbx_err err = wait_readable(h, deadline_ns);
         if (err != MBX_OK)
@@ -499,6 +522,12 @@ mbx_err plat_chan_recv_handle(plat_handle h, void *buf, size_t cap, size_t *got,
         ssize_t n = recvmsg((int)h, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        /* The peer closed with our data unread. It is reported once, before what the
+         * peer sent first (a refusal's answer), which is read next: end of file after. */
+        if (n < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
         if (n < 0)
             return errno == ECONNRESET ? (*got = 0, MBX_OK) : plat_map_errno(errno);
         /* Keep the first descriptor passed; close any other a peer might have added. */
