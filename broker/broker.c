@@ -170,7 +170,7 @@ static int create_segment(broker *b)
     mbx_err err = plat_shm_create(o->namespace_name, v.total_size, o->mode, &b->shm);
     if (err != MBX_OK) {
         const char *advice = plat_shm_advice(err);
-        char why[192] = "";
+        char why[384] = "";
         if (advice != NULL)
             snprintf(why, sizeof why, " (%s)", advice);
         if (err == MBX_ENOMEM)

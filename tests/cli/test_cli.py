@@ -115,7 +115,7 @@ def keeper_pid(ns):
 class Namespace:
     """A foreground broker for one test, ready when the constructor returns."""
 
-    def __init__(self, name, *extra):
+    def __init__(self, name, *extra, preexec=_die_with_parent):
         self.name = name
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify = f"@mbxtest-notify-{name}-{time.monotonic_ns()}"
@@ -124,7 +124,7 @@ class Namespace:
         env = dict(os.environ, NOTIFY_SOCKET=notify)
         self.proc = subprocess.Popen([MAILBOXD, "-N", self.name, *extra], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, preexec_fn=_die_with_parent)
+                                     text=True, preexec_fn=preexec)
         try:
             msg = sock.recv(256).decode()
         except socket.timeout:
@@ -1426,6 +1426,87 @@ time.sleep(float(sys.argv[2]))
         self.namespaces[-1].proc.wait()
         self.assert_one_line_error(run(MBX, "list", "-N", ns), 3, "no broker")
         self.assertNotIn("pid", run(MBX, "list", "-N", ns).stderr)
+
+    def memory_cgroup(self, limit):
+        """A new child of this process's memory cgroup (v1, or v2 where the memory
+        controller is enabled for children), limited to `limit` bytes and removed at the
+        end; None when none can be made here."""
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+        mounts = {}
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                fields, _, tail = line.partition(" - ")
+                fields, tail = fields.split(), tail.split()
+                if tail[0] == "cgroup2":
+                    mounts["v2"] = (fields[3], fields[4])
+                elif tail[0] == "cgroup" and "memory" in tail[2].split(","):
+                    mounts["v1"] = (fields[3], fields[4])
+        for _, controllers, path in lines:
+            if "memory" in controllers.split(",") and "v1" in mounts:
+                kind, limit_file = "v1", "memory.limit_in_bytes"
+            elif controllers == "" and "v2" in mounts:
+                kind, limit_file = "v2", "memory.max"
+            else:
+                continue
+            root, mnt = mounts[kind]
+            if root != "/" and path.startswith(root):
+                path = path[len(root):]
+            parent = mnt + path.rstrip("/")
+            if kind == "v2":
+                try:
+                    with open(f"{parent}/cgroup.subtree_control", encoding="utf-8") as f:
+                        if "memory" not in f.read().split():
+                            continue
+                except OSError:
+                    continue
+            group = f"{parent}/mbxtest-{os.getpid()}-{time.monotonic_ns()}"
+            try:
+                os.mkdir(group)
+            except OSError:
+                continue
+            self.addCleanup(self.remove_cgroup, group)
+            with open(f"{group}/{limit_file}", "w", encoding="utf-8") as f:
+                f.write(str(limit))
+            return group
+        return None
+
+    @staticmethod
+    def remove_cgroup(group):
+        deadline = time.monotonic() + 10
+        while True:  # its processes may still be on their way out
+            try:
+                os.rmdir(group)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def test_memory_cgroup_too_small_is_refused_at_start(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make a memory cgroup")
+        group = self.memory_cgroup(24 * 1024 * 1024)
+        if group is None:
+            self.skipTest("no memory cgroup can be made here")
+
+        def enter():
+            _die_with_parent()
+            with open(f"{group}/cgroup.procs", "w", encoding="utf-8") as f:
+                f.write(str(os.getpid()))
+
+        # 1024 slots need about 34.5 MB: refused with the reason, before anything is
+        # reserved (no OOM kill, nothing left behind).
+        ns = new_namespace("cgroup")
+        self.addCleanup(lambda: [os.unlink(p) for p in runtime_files(ns) if os.path.exists(p)])
+        r = subprocess.run([MAILBOXD, "-N", ns, "--slots", "1024"], capture_output=True,
+                           text=True, timeout=TIMEOUT, preexec_fn=enter)
+        self.assert_one_line_error(r, 1, "cannot reserve", "memory cgroup", group)
+        self.assertEqual([p for p in runtime_files(ns) if os.path.exists(p)], [])
+        # What fits starts there.
+        small = Namespace(new_namespace("cgroup"), preexec=enter)
+        self.namespaces.append(small)
+        self.assertEqual(run(MBX, "list", "-N", small.name).returncode, 0)
 
     def test_segment_of_another_version_is_refused(self):
         # A keeper (here a stand-in) holds a segment of another layout version.

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,6 +17,26 @@
 #include "posix.h"
 
 #define SEGMENT_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* What the broker and its keeper need in their cgroup besides the segment. */
+#define CGROUP_RESERVE (1u << 20)
+
+/* Why the last plat_shm_create was refused, when a memory cgroup was the reason. */
+static char cgroup_advice[320];
+
+/* A segment the caller's memory cgroup has no room for is refused before a page is
+ * reserved: reserving it would wake the group's OOM killer (plat_cgroup.c). */
+static bool fits_cgroup(size_t size)
+{
+    uint64_t room;
+    char where[256];
+    cgroup_advice[0] = '\0';
+    if (!posix_cgroup_room(&room, where, sizeof where) || room >= CGROUP_RESERVE + (uint64_t)size)
+        return true;
+    snprintf(cgroup_advice, sizeof cgroup_advice,
+             "the memory cgroup %s has room for %" PRIu64 " more bytes", where, room);
+    return false;
+}
 
 static mbx_err map_fd(int fd, size_t size, bool writable, plat_shm *out)
 {
@@ -30,6 +51,8 @@ static mbx_err map_fd(int fd, size_t size, bool writable, plat_shm *out)
 
 mbx_err plat_shm_create(const char *ns, size_t size, unsigned mode, plat_shm *out)
 {
+    if (!fits_cgroup(size))
+        return MBX_ENOMEM;
     char label[96];
     snprintf(label, sizeof label, "mailbox.%s", ns);
     int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -104,6 +127,8 @@ void plat_shm_close(plat_shm *shm)
 
 const char *plat_shm_advice(mbx_err err)
 {
+    if (err == MBX_ENOMEM && cgroup_advice[0] != '\0')
+        return cgroup_advice;
     return err == MBX_ENOMEM ? "is there enough memory, or does a memory limit (cgroup) apply?"
                              : NULL;
 }

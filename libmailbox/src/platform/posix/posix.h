@@ -28,4 +28,9 @@ mbx_err posix_runtime_make(char *dir, size_t cap);
 /* "<dir>/<ns>.<suffix>" into out; false when it does not fit. */
 bool posix_runtime_path(const char *dir, const char *ns, const char *suffix, char *out, size_t cap);
 
+/* Linux: the room left in the caller's memory cgroup (the least over it and its
+ * ancestors, v1 or v2; see plat_cgroup.c), and the group that has the least, into
+ * where. False when no limit applies (or none can be read). */
+bool posix_cgroup_room(uint64_t *room, char *where, size_t cap);
+
 #endif
