@@ -283,7 +283,8 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned);
  * holds the file there now. Windows: a named mutex cannot be removed; MBX_OK. */
 mbx_err plat_chan_relock(const char *ns, bool *retaken);
 /* The pid of the live broker holding ns's liveness lock, as it wrote it (POSIX: into the
- * lock file, right after taking it), for a broker refused to name it. MBX_ENOBROKER when
+ * lock file, right after taking it; believed only while /proc/locks shows that pid
+ * holding it), for a broker refused to name it. MBX_ENOBROKER when
  * none can be read (yet): the caller may ask the endpoint (plat_chan_connect).
  * Windows: MBX_ENOBROKER (the pipe names its server). */
 mbx_err plat_chan_holder(const char *ns, int64_t *pid);

@@ -20,6 +20,7 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +255,34 @@ mbx_err plat_chan_relock(const char *ns, bool *retaken)
     return err;
 }
 
+/* Whether pid holds the exclusive flock on the file open as fd, as /proc/locks says;
+ * true when that cannot be read (then the pid written is all there is to go by). */
+static bool holds_flock(int fd, long pid)
+{
+    struct stat st;
+    FILE *f = fopen("/proc/locks", "re");
+    if (f == NULL || fstat(fd, &st) != 0) {
+        if (f != NULL)
+            fclose(f);
+        return true;
+    }
+    char line[256];
+    bool held = false;
+    while (!held && fgets(line, sizeof line, f) != NULL) {
+        /* "1: FLOCK  ADVISORY  WRITE 4242 fe:00:10952791 0 EOF"; waiters read "-> FLOCK". */
+        char kind[16], access[16];
+        long holder;
+        unsigned maj, min;
+        unsigned long ino;
+        held = sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%lu", kind, access, &holder, &maj, &min,
+                      &ino) == 6 &&
+               strcmp(kind, "FLOCK") == 0 && strcmp(access, "WRITE") == 0 && holder == pid &&
+               maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino;
+    }
+    fclose(f);
+    return held;
+}
+
 mbx_err plat_chan_holder(const char *ns, int64_t *pid)
 {
     char dir[POSIX_PATH_MAX], path[POSIX_PATH_MAX];
@@ -266,16 +295,16 @@ mbx_err plat_chan_holder(const char *ns, int64_t *pid)
         return MBX_ENOBROKER;
     char buf[32];
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    close(fd);
-    if (n <= 0)
-        return MBX_ENOBROKER; /* made, not written yet */
-    buf[n] = '\0';
+    buf[n > 0 ? n : 0] = '\0';
     char *end;
     long v = strtol(buf, &end, 10);
-    /* What a dead broker wrote stays until the next one writes over it: only a live
-     * process other than the caller counts. */
-    if (end == buf || *end != '\n' || v <= 0 || v == (long)getpid() ||
-        (kill((pid_t)v, 0) != 0 && errno != EPERM))
+    /* The pid written counts only while that process holds the lock: the file may hold
+     * what a dead broker wrote (the winner of a start race has not written over it
+     * yet), or be a replacement put there by anyone. */
+    bool valid = n > 0 && end != buf && *end == '\n' && v > 0 && v != (long)getpid() &&
+                 (kill((pid_t)v, 0) == 0 || errno == EPERM) && holds_flock(fd, v);
+    close(fd);
+    if (!valid)
         return MBX_ENOBROKER;
     *pid = v;
     return MBX_OK;
