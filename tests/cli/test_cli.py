@@ -679,13 +679,16 @@ time.sleep(float(sys.argv[2]))
         ns = self.broker("--log", log)
         pid = self.namespaces[0].proc.pid
         lock = runtime_files(ns)[1]
-        for how in ("removed", "replaced"):
+        for how in ("removed", "replaced", "removed with the socket"):
             with self.subTest(how=how):
                 os.unlink(lock)
                 if how == "replaced":
                     with open(lock, "w", encoding="utf-8") as f:
-                        f.write("1\n")
-                # Before the broker takes it again (the socket says it serves) and after.
+                        f.write("1\n")  # a pid that lives, and holds no lock
+                if how == "removed with the socket":
+                    os.unlink(self.socket_path(ns))
+                # Before the broker takes it again (its socket, else its mark in the
+                # directory, says it serves) and after.
                 self.assert_one_line_error(self.second_broker(ns), 3, f"pid {pid}")
                 self.wait_lock_held_by(ns, pid)
                 self.assert_one_line_error(self.second_broker(ns), 3, f"pid {pid}")

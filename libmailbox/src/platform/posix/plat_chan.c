@@ -118,21 +118,94 @@ static bool socket_served(const char *dir, const char *ns, int64_t *pid)
     return true;
 }
 
-/* Takes the namespace's liveness lock in dir, writing our pid into it, unless a live
- * broker still serves it (see socket_served). */
+/*
+ * The namespace's mark: a shared OFD lock on one byte of the runtime directory itself,
+ * at an offset named by the namespace (a 62-bit hash: two names of one directory meet
+ * with odds of 2^-62). The serving broker holds it for its life, and the kernel drops it
+ * when the broker dies. Unlike the lock file and the socket, nothing in the directory
+ * can be removed to make it go: `rm <dir>/<ns>.*` takes both of those at once, and the
+ * mark is then the witness left. Only a directory removed and made again loses it
+ * (a new directory, with no marks), and the serving broker marks the new one as it
+ * makes its files again. Others than the directory's owner cannot open it for reading
+ * (0711), so cannot put a mark there; a group allowed to read it (0751) could.
+ */
+static int mark_fd = -1;
+static dev_t mark_dev;
+static ino_t mark_ino;
+
+static struct flock mark_range(const char *ns, short type)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (const char *p = ns; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)(h & ((1ull << 62) - 1));
+    fl.l_len = 1;
+    return fl;
+}
+
+/* True when a live broker's mark for ns is on dir. */
+static bool marked(const char *dir, const char *ns)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct flock fl = mark_range(ns, F_WRLCK); /* who would be in the way of a writer */
+    bool found = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    close(fd);
+    return found;
+}
+
+/* Puts our mark for ns on dir (replacing the one on a directory since removed). */
+static mbx_err take_mark(const char *dir, const char *ns)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return plat_map_errno(errno);
+    struct flock fl = mark_range(ns, F_RDLCK);
+    struct stat st;
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return plat_map_errno(e);
+    }
+    if (mark_fd >= 0)
+        close(mark_fd);
+    mark_fd = fd;
+    mark_dev = st.st_dev;
+    mark_ino = st.st_ino;
+    return MBX_OK;
+}
+
+/* True when a live broker serves ns from dir, whatever became of its files. */
+static bool namespace_served(const char *dir, const char *ns)
+{
+    int64_t pid;
+    return marked(dir, ns) || socket_served(dir, ns, &pid);
+}
+
+/* Takes the namespace's liveness lock in dir, writing our pid into it, and marks the
+ * directory, unless a live broker still serves it (its lock file removed or replaced:
+ * namespace_served). */
 static mbx_err take_lock(const char *dir, const char *ns)
 {
     int fd = -1;
     mbx_err err = lock_file(dir, ns, &fd);
     if (err != MBX_OK)
         return err;
-    int64_t pid;
-    if (socket_served(dir, ns, &pid)) {
+    if (namespace_served(dir, ns)) {
         /* The file stays: the serving broker takes it as its own (plat_chan_relock). */
         close(fd);
         return MBX_EEXIST;
     }
-    return own_lock(fd);
+    err = own_lock(fd);
+    /* Without a mark (a file system without OFD locks), the socket is still a witness. */
+    if (err == MBX_OK)
+        (void)take_mark(dir, ns);
+    return err;
 }
 
 /* Binds and listens on "<ns>.sock" in dir (the lock is ours: a file there is stale). */
@@ -209,6 +282,10 @@ void plat_chan_unlisten(const char *ns, plat_handle listener)
         close(held_lock);
         held_lock = -1;
     }
+    if (mark_fd >= 0) {
+        close(mark_fd);
+        mark_fd = -1;
+    }
     bound_path[0] = '\0';
 }
 
@@ -222,8 +299,7 @@ void plat_chan_remove_stale(const char *ns)
     int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return;
-    int64_t pid;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !socket_served(dir, ns, &pid)) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !namespace_served(dir, ns)) {
         (void)unlink(sock); /* no broker can bind it while we hold the lock */
         (void)unlink(lock);
     }
@@ -242,6 +318,9 @@ mbx_err plat_chan_relock(const char *ns, bool *retaken)
     if (!posix_runtime_path(dir, ns, "lock", path, sizeof path))
         return MBX_EINVAL;
     struct stat st;
+    /* The directory itself made again: a new one, without our mark. */
+    if (stat(dir, &st) == 0 && (mark_fd < 0 || st.st_dev != mark_dev || st.st_ino != mark_ino))
+        (void)take_mark(dir, ns);
     if (lstat(path, &st) == 0 && st.st_dev == lock_dev && st.st_ino == lock_ino)
         return MBX_OK;
     /* Removed, or replaced (by a broker that locked a file of its own there, then found
@@ -838,9 +917,8 @@ mbx_err plat_ns_clean(const char *ns, unsigned *cleaned)
         close(fd);
         return e == EWOULDBLOCK ? MBX_EEXIST : plat_map_errno(e);
     }
-    /* A live broker whose lock file was removed or replaced still serves its socket. */
-    int64_t serving;
-    if (socket_served(dir, ns, &serving)) {
+    /* A live broker whose lock file was removed or replaced still serves. */
+    if (namespace_served(dir, ns)) {
         if (fd >= 0)
             close(fd);
         return MBX_EEXIST;
