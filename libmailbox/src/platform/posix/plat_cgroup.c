@@ -23,7 +23,7 @@
 
 #include "posix.h"
 
-#define CG_PATH_MAX 512
+#define CG_PATH_MAX 1024
 /* v1 writes its "no limit" as the largest page-aligned counter, not as "max". */
 #define CG_NO_LIMIT (UINT64_C(1) << 62)
 
@@ -81,14 +81,14 @@ static bool has_word(const char *list, const char *word)
 static bool find_mount(bool v2, char *mnt, char *root)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
-    char line[1024];
+    char line[4096];
     bool found = false;
     while (!found && f != NULL && fgets(line, sizeof line, f) != NULL) {
         /* id parent major:minor root mount-point options [optional...] - type source
          * super-options */
         char r[CG_PATH_MAX], m[CG_PATH_MAX], type[32], super[256] = "";
         const char *dash = strstr(line, " - ");
-        if (dash == NULL || sscanf(line, "%*s %*s %*s %511s %511s", r, m) != 2 ||
+        if (dash == NULL || sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2 ||
             sscanf(dash + 3, "%31s %*s %255s", type, super) < 1)
             continue;
         found = v2 ? strcmp(type, "cgroup2") == 0
@@ -107,7 +107,7 @@ static bool find_mount(bool v2, char *mnt, char *root)
 static bool own_group(bool v2, char *path)
 {
     FILE *f = fopen("/proc/self/cgroup", "re");
-    char line[1024];
+    char line[4096];
     bool found = false;
     while (!found && f != NULL && fgets(line, sizeof line, f) != NULL) {
         char *c1 = strchr(line, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
