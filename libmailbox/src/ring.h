@@ -151,7 +151,8 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
 /*
  * The owner closes its mailbox to senders (a group member leaving): under the lock, so
  * that every message published before is in [head, tail) when this returns, and none
- * after. MBX_ETIMEDOUT when the lock stayed held (a stopped sender) until deadline_ns.
+ * after. MBX_ETIMEDOUT when the lock stayed held (a stopped sender) until deadline_ns;
+ * a deadline already past never waits (plat_mutex_try_take: the broker's way).
  */
 mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns);
 

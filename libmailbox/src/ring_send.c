@@ -264,7 +264,9 @@ mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadl
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_lock_token tok;
-    plat_lock_rc rc = plat_mutex_lock(&mb->lock, deadline_ns, &tok);
+    /* A deadline already past (the broker, for a member that died) never waits. */
+    plat_lock_rc rc = deadline_ns <= plat_now_ns() ? plat_mutex_try_take(&mb->lock, &tok)
+                                                   : plat_mutex_lock(&mb->lock, deadline_ns, &tok);
     if (rc == PLAT_LOCK_BUSY || rc == PLAT_LOCK_BROKEN)
         return MBX_ETIMEDOUT;
     mbx_err err = own_slot(v, slot, gen);
