@@ -190,6 +190,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     atomic_flag_clear(&c->receiving);
     atomic_flag_clear(&c->lookup_lock);
     c->group = opts->group != 0;
+    c->connected_by = plat_pid();
     /* Request ids start at random: a reply meant for an earlier run of this name (which a
      * lingering mailbox may still receive) can never match one of ours (outstanding.h). */
     atomic_store(&c->next_request, plat_random64());
@@ -243,8 +244,9 @@ void mbx_close(mbx_client *c)
      * does not hold us up longer, and our exit frees the slot too. */
     int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
     /* A group member hands on what it has not taken before it goes (group.h): requests
-     * back to their requesters, plain messages to a sibling. */
-    if (c->group)
+     * back to their requesters, plain messages to a sibling. Never from a forked child:
+     * it would close the mailbox of the parent, which goes on receiving. */
+    if (c->group && c->connected_by == plat_pid())
         (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline, false);
     if (!c->send_only && !unregister_on(c, c->chan, deadline)) {
         plat_handle h;

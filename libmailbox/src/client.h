@@ -33,6 +33,7 @@ struct mbx_client {
     _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     bool group;                    /* one of a group's members (mbx_connect_options.group) */
+    int64_t connected_by;          /* the pid that connected (a forked child is another) */
     _Atomic uint64_t next_request; /* the last request id given out; starts at random */
     outstanding requests;          /* requests that wait for their reply (outstanding.h) */
     ring_spinner spin; /* used by the one receiving thread */
