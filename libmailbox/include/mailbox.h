@@ -13,7 +13,9 @@
  * - Strings passed in are borrowed for the duration of the call only.
  * - Functions that take no client (mbx_connect, mbx_inspect, mbx_strerror, ...) may be
  *   called from any thread at any time. What may run concurrently on one client is
- *   stated at each function. A client must not be used in a child after fork().
+ *   stated at each function. A client belongs to the process that connected it: in a
+ *   forked child every call on it returns MBX_EINVAL, and mbx_close() only frees the
+ *   child's copy (the parent keeps its name and its messages).
  */
 #ifndef MAILBOX_H
 #define MAILBOX_H
@@ -441,8 +443,8 @@ typedef int mbx_handle;
  *   whatever else came first;
  * - it works level- and edge-triggered (epoll), with poll and select;
  * - it belongs to the client: do not read from it, write to it or close it; mbx_close()
- *   closes it. It is close-on-exec; after fork() the child must not use it (nor the
- *   client, as for every call);
+ *   closes it. It is close-on-exec; a forked child gets MBX_EINVAL for it, as for every
+ *   call on a client it did not connect;
  * - a send costs nothing more unless the receiver waits on its handle (a word in shared
  *   memory says so), and a sender holds no descriptor per recipient.
  * The first call makes it; later calls return the same one. Errors: MBX_EINVAL,

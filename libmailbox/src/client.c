@@ -9,6 +9,22 @@
 #include "names.h"
 #include "proto.h"
 
+_Atomic uint32_t client_forks;
+
+static void count_fork(void)
+{
+    atomic_fetch_add(&client_forks, 1);
+}
+
+/* The child of a fork gets a new count (client_ours); the handler is installed with the
+ * first connection. */
+static void watch_forks(void)
+{
+    static atomic_flag installed = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&installed))
+        plat_at_fork_child(count_fork);
+}
+
 /* The receive path's table (client.h): which feature looks at a record of each kind. */
 const receive_filter client_receive_filters[RECEIVE_KINDS] = {
     [CELL_TOPIC] = pubsub_incoming,
@@ -179,6 +195,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     if (opts->send_only != 0 && (opts->group != 0 || opts->linger_ms != 0))
         return MBX_EINVAL;
     int64_t deadline = plat_deadline(opts->timeout_ms);
+    watch_forks();
 
     mbx_client *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -190,7 +207,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     atomic_flag_clear(&c->receiving);
     atomic_flag_clear(&c->lookup_lock);
     c->group = opts->group != 0;
-    c->connected_by = plat_pid();
+    c->fork_epoch = atomic_load(&client_forks);
     /* Request ids start at random: a reply meant for an earlier run of this name (which a
      * lingering mailbox may still receive) can never match one of ours (outstanding.h). */
     atomic_store(&c->next_request, plat_random64());
@@ -233,10 +250,27 @@ static bool unregister_on(mbx_client *c, plat_handle h, int64_t deadline)
     return plat_chan_recv(h, &rep, sizeof rep, &got, deadline) == MBX_OK && got == sizeof rep;
 }
 
+/* In a process that did not connect c (a forked child): this copy is freed, and nothing
+ * the owner holds is touched: no unregistration, no hand-off, no wake entry removed. */
+static void forget_copy(mbx_client *c)
+{
+    plat_handle_close(c->chan);
+    plat_handle_close(c->wake);
+    plat_wake_place_close(&c->view.wake_place);
+    pubsub_close(c);
+    outstanding_free(&c->requests);
+    plat_shm_close(&c->shm);
+    free(c);
+}
+
 void mbx_close(mbx_client *c)
 {
     if (c == NULL)
         return;
+    if (!client_ours(c)) {
+        forget_copy(c);
+        return;
+    }
     /* Ask the broker to free the slot and wait for the answer, so that the name can be
      * taken again as soon as we return. If our channel died with an earlier broker, ask
      * the current one over a new connection. Both attempts share one deadline (the
@@ -244,9 +278,8 @@ void mbx_close(mbx_client *c)
      * does not hold us up longer, and our exit frees the slot too. */
     int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
     /* A group member hands on what it has not taken before it goes (group.h): requests
-     * back to their requesters, plain messages to a sibling. Never from a forked child:
-     * it would close the mailbox of the parent, which goes on receiving. */
-    if (c->group && c->connected_by == plat_pid())
+     * back to their requesters, plain messages to a sibling. */
+    if (c->group)
         (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline, false);
     if (!c->send_only && !unregister_on(c, c->chan, deadline)) {
         plat_handle h;

@@ -29,14 +29,14 @@ struct mbx_client {
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
     atomic_flag receiving;         /* guards against two concurrent mbx_recv() */
-    bool corrupt_pending; /* a batch met a corrupt message: the next receive reports it */
+    bool corrupt_pending;          /* a batch met a corrupt message: the next receive reports it */
     _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     bool group;                    /* one of a group's members (mbx_connect_options.group) */
-    int64_t connected_by;          /* the pid that connected (a forked child is another) */
+    uint32_t fork_epoch;           /* client_forks when it connected (see client_ours) */
     _Atomic uint64_t next_request; /* the last request id given out; starts at random */
     outstanding requests;          /* requests that wait for their reply (outstanding.h) */
-    ring_spinner spin; /* used by the one receiving thread */
+    ring_spinner spin;             /* used by the one receiving thread */
     int timeout_ms;
     /* The last recipient looked up, so that a stream of sends to one peer does not scan
      * the directory. Only a hint: every use checks it against the directory entry. */
@@ -73,7 +73,7 @@ struct mbx_message {
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes */
     uint32_t from_generation;
-    _Atomic bool replied; /* CELL_REQUEST: mbx_reply answered it already */
+    _Atomic bool replied;          /* CELL_REQUEST: mbx_reply answered it already */
     char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic it came on */
     uint64_t missed;               /* CELL_TOPIC: publications missed just before it */
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
@@ -82,6 +82,17 @@ struct mbx_message {
     uint32_t peek_generation;
     uint64_t peek_position;
 };
+
+/* fork(): a client belongs to the process that connected it. The library counts forks
+ * (an at-fork handler in the child adds one); a client made before the last fork of
+ * this process is its parent's, and every call on it returns MBX_EINVAL, except
+ * mbx_close, which only frees this process's copy (client.c). One load per call. */
+extern _Atomic uint32_t client_forks;
+
+static inline bool client_ours(const mbx_client *c)
+{
+    return atomic_load_explicit(&client_forks, memory_order_relaxed) == c->fork_epoch;
+}
 
 /* Where a send goes, and as what (messaging.c). */
 typedef struct send_route {
@@ -130,8 +141,7 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
  * indexed by the record's kind, and knows none of the features: the table is made where
  * the client is put together (client.c). A kind without a filter is handed out as it is.
  */
-typedef bool (*receive_filter)(mbx_client *c, const ring_incoming *in, const char *body,
-                               bool keep);
+typedef bool (*receive_filter)(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
 #define RECEIVE_KINDS (CELL_RETURNED + 1)
 extern const receive_filter client_receive_filters[RECEIVE_KINDS];
 

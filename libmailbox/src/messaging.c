@@ -137,7 +137,7 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         mbx_send_options_init(&defaults);
         opts = &defaults;
     }
-    if (c == NULL || json == NULL || (r->to == NULL && r->slot >= c->view.slots))
+    if (c == NULL || !client_ours(c) || json == NULL || (r->to == NULL && r->slot >= c->view.slots))
         return MBX_EINVAL;
     if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
         return MBX_EINVAL;
@@ -160,8 +160,8 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         if (err != MBX_OK)
             break;
         err = put(c, r, slot, gen, body, body_len, opts);
-        bool not_taken = err == MBX_ECLOSED_INTERNAL ||
-                         (group && (err == MBX_ENORECIPIENT || err == MBX_EGONE));
+        bool not_taken =
+            err == MBX_ECLOSED_INTERNAL || (group && (err == MBX_ENORECIPIENT || err == MBX_EGONE));
         if (!not_taken || r->to == NULL)
             break;
     }
@@ -226,7 +226,7 @@ static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *b
 static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep,
                        bool interruptible)
 {
-    if (c == NULL || msg == NULL || c->send_only)
+    if (c == NULL || msg == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     size_t need = (size_t)c->view.max_message + 1;
     if (msg->cap < need) {
@@ -306,8 +306,8 @@ mbx_err mbx_peek(mbx_client *c, mbx_message *msg, int timeout_ms)
 
 mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
 {
-    if (c == NULL || c->send_only || msg == NULL || !msg->peeked || msg->peek_slot != c->slot ||
-        msg->peek_generation != c->generation)
+    if (c == NULL || c->send_only || !client_ours(c) || msg == NULL || !msg->peeked ||
+        msg->peek_slot != c->slot || msg->peek_generation != c->generation)
         return MBX_EINVAL;
     if (atomic_flag_test_and_set(&c->receiving))
         return MBX_EINVAL;
@@ -320,7 +320,7 @@ mbx_err mbx_ack(mbx_client *c, const mbx_message *msg)
 
 mbx_err mbx_interrupt(mbx_client *c)
 {
-    if (c == NULL || c->send_only)
+    if (c == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     /* Async-signal-safe: an atomic store, then a semaphore post (one futex call). The
      * word first: the receiver looks at it after announcing that it sleeps. */

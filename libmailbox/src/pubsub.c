@@ -126,7 +126,7 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
         mbx_subscribe_options_init(&defaults);
         opts = &defaults;
     }
-    if (c == NULL || pattern == NULL || c->send_only)
+    if (c == NULL || pattern == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
     if (!topics_valid_pattern(pattern, len) ||
@@ -189,7 +189,7 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
 
 mbx_err mbx_unsubscribe(mbx_client *c, const char *pattern)
 {
-    if (c == NULL || pattern == NULL || c->send_only)
+    if (c == NULL || pattern == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
     if (!topics_valid_pattern(pattern, len))
@@ -296,7 +296,7 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     mbx_publish_result scratch;
     mbx_publish_result *res = opts->result != NULL ? opts->result : &scratch;
     memset(res, 0, sizeof *res);
-    if (c == NULL || topic == NULL || json == NULL)
+    if (c == NULL || topic == NULL || json == NULL || !client_ours(c))
         return MBX_EINVAL;
     size_t tlen = strnlen(topic, MBX_TOPIC_MAX + 1);
     if (!topics_valid_topic(topic, tlen, false))

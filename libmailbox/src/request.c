@@ -72,7 +72,7 @@ static mbx_err new_request(mbx_client *c, const char *to, uint64_t *id)
 mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t len,
                          int timeout_ms, uint64_t *id)
 {
-    if (c == NULL || to == NULL || id == NULL || c->send_only)
+    if (c == NULL || to == NULL || id == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL; /* a reply needs a mailbox */
     uint64_t mine;
     mbx_err err = new_request(c, to, &mine);
@@ -86,7 +86,7 @@ mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t
 mbx_err mbx_request_cancel(mbx_client *c, uint64_t id)
 {
     outstanding_entry e;
-    if (c == NULL || c->send_only || !outstanding_get(&c->requests, id, &e))
+    if (c == NULL || c->send_only || !client_ours(c) || !outstanding_get(&c->requests, id, &e))
         return MBX_EINVAL;
     outstanding_remove(&c->requests, id);
     return MBX_OK;
@@ -235,7 +235,7 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
 
 mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeout_ms)
 {
-    if (c == NULL || reply == NULL || c->send_only)
+    if (c == NULL || reply == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     awaited w = {.c = c};
     if (!outstanding_get(&c->requests, id, &w.e))
@@ -253,7 +253,7 @@ mbx_err mbx_recv_reply(mbx_client *c, uint64_t id, mbx_message *reply, int timeo
 mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len, mbx_message *reply,
                     int timeout_ms)
 {
-    if (c == NULL || to == NULL || reply == NULL || c->send_only)
+    if (c == NULL || to == NULL || reply == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     mbx_err err = reply_room(c, reply);
     if (err != MBX_OK)
@@ -273,7 +273,7 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
 mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, size_t len,
                   int timeout_ms)
 {
-    if (c == NULL || request == NULL || request->kind != CELL_REQUEST)
+    if (c == NULL || request == NULL || request->kind != CELL_REQUEST || !client_ours(c))
         return MBX_EINVAL;
     if (request->from_slot >= c->view.slots)
         return MBX_EGONE; /* not a slot of this namespace: nobody to answer */

@@ -42,12 +42,12 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
 
 mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 {
-    if (c == NULL || out == NULL || c->send_only)
+    if (c == NULL || out == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
     if (c->wake == PLAT_NO_HANDLE) {
         plat_handle h;
-        mbx_err err = plat_wake_create(&c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake,
-                                       c->namespace_name, &h);
+        mbx_err err = plat_wake_create(
+            &c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake, c->namespace_name, &h);
         if (err != MBX_OK)
             return err;
         c->wake = h;
@@ -60,7 +60,7 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 
 mbx_err mbx_busy_poll(mbx_client *c, int max_us)
 {
-    if (c == NULL || c->send_only || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
+    if (c == NULL || c->send_only || !client_ours(c) || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
         return MBX_EINVAL;
     seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     /* While we watch, a sender sees IDLE and makes no system call for the handle: that
