@@ -38,9 +38,21 @@ def _encode(obj: Body) -> Tuple[bytes, int]:
     return _ENCODER.encode(obj).encode(), 1
 
 
+_INT_MAX = 2**31 - 1
+
+
 def _timeout(timeout_ms: Optional[float]) -> int:
-    """None waits without limit (-1 for the library)."""
-    return -1 if timeout_ms is None else int(timeout_ms)
+    """None (or -1) waits without limit (-1 for the library); a time beyond what a C int
+    holds (about 24.8 days) means no limit too, instead of wrapping; any other negative
+    value is a ValueError."""
+    if timeout_ms is None:
+        return -1
+    ms = int(timeout_ms)
+    if ms == -1 or ms > _INT_MAX:
+        return -1
+    if ms < 0:
+        raise ValueError(f"timeout_ms must be None, -1 or at least 0, not {timeout_ms}")
+    return ms
 
 
 class Message:
@@ -176,7 +188,7 @@ class Client:
         opts.namespace_name = self._ns
         opts.client_name = self._name
         opts.linger_ms = linger_ms
-        opts.timeout_ms = timeout_ms
+        opts.timeout_ms = _timeout(timeout_ms)
         opts.group = 1 if group else 0
         opts.send_only = 1 if send_only else 0
         handle = N.c_client_p()
@@ -234,7 +246,9 @@ class Client:
         data, trusted = _encode(obj)
         opts = self._send_opts
         opts.timeout_ms = _timeout(timeout_ms)
-        opts.wait_ms = wait_ms
+        opts.wait_ms = min(int(wait_ms), _INT_MAX)  # 0: not at all (no "no limit" here)
+        if opts.wait_ms < 0:
+            raise ValueError(f"wait_ms must be at least 0, not {wait_ms}")
         opts.trusted = trusted
         code = N.send_ex(self._c or self._handle(), to.encode(), data, len(data),
                          self._send_opts_ref)
@@ -278,8 +292,7 @@ class Client:
     def recv(self, timeout_ms: Optional[float] = None) -> Message:
         """The next message, waiting up to timeout_ms (None: without limit). Raises
         Timeout when none came."""
-        code = N.recv(self._c or self._handle(), self._msg,
-                      -1 if timeout_ms is None else int(timeout_ms))
+        code = N.recv(self._c or self._handle(), self._msg, _timeout(timeout_ms))
         if code:
             check(code, "receive")
         return self._take()

@@ -191,3 +191,14 @@ def test_send_only_client_takes_no_slot(mailbox_ns):
         with pytest.raises(m.InvalidArgument):
             a.recv(timeout_ms=0)
         assert [c.name for c in m.inspect(mailbox_ns.name).clients] == ["rx"]
+
+
+def test_timeouts_beyond_a_c_int_mean_no_limit(mailbox_ns):
+    # 2**32 once wrapped to 0 (an immediate Timeout); now it is "no limit", like None.
+    a = mailbox_ns.client("a")
+    a.send("a", 1, timeout_ms=2**40)
+    assert a.recv(timeout_ms=2**32).body == 1
+    with pytest.raises(ValueError):
+        a.recv(timeout_ms=-5)
+    with pytest.raises(m.Timeout):
+        a.recv(timeout_ms=0)
