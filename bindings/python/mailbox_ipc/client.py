@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Tuple, Union
 
@@ -94,17 +95,27 @@ class Message:
 
 
 _UNSET = object()
-_fields = N.MessageFields()
+
+# Native structures the calls fill are per thread: any number of threads may use any
+# number of clients (a structure shared between threads once handed one thread's message
+# to another).
+_per_thread = threading.local()
 
 
-_fields_ref = ctypes.byref(_fields)
+def _fields() -> "tuple":
+    """This thread's MessageFields and a reference to it."""
+    mine = getattr(_per_thread, "fields", None)
+    if mine is None:
+        f = N.MessageFields()
+        mine = _per_thread.fields = (f, ctypes.byref(f))
+    return mine
 
 
 def _message_from(native: int, keep: bool, to: Optional[str] = None) -> Message:
     """A Message of the native one's fields (to: our own name, when known). The common
     case, a plain message, reads only what it has."""
-    f = _fields
-    N.message_fields_get(native, _fields_ref)
+    f, ref = _fields()
+    N.message_fields_get(native, ref)
     kind = f.kind
     msg = Message(f.sender.decode(), to if to is not None else f.to.decode(), f.seq, f.ts_us,
                   f.body.decode())
@@ -195,13 +206,11 @@ class Client:
         check(N.connect(ctypes.byref(opts), ctypes.byref(handle)),
               f"connect to {namespace or N.default_namespace().decode()}")
         self._c = handle
-        self._send_opts = N.SendOptions()
-        N.send_options_init(ctypes.byref(self._send_opts))
-        self._send_opts_ref = ctypes.byref(self._send_opts)
-        self._msg = N.message_new()
-        if not self._msg:
-            N.close(self._c)
-            raise MemoryError("mbx_message_new")
+        # Per thread: send options and a receive buffer (see _per_thread); every buffer
+        # made is listed, so that close() frees them whichever thread made them.
+        self._local = threading.local()
+        self._buffers_lock = threading.Lock()
+        self._buffers: List[int] = []
         self.namespace = namespace or N.default_namespace().decode()
         self._my_name = N.client_name(self._c).decode()
 
@@ -212,9 +221,12 @@ class Client:
         if getattr(self, "_c", None):
             N.close(self._c)
             self._c = None
-        if getattr(self, "_msg", None):
-            N.message_free(self._msg)
-            self._msg = None
+        lock = getattr(self, "_buffers_lock", None)
+        if lock is not None:
+            with lock:
+                buffers, self._buffers = self._buffers, []
+            for native in buffers:
+                N.message_free(native)
 
     def __enter__(self) -> "Client":
         return self
@@ -224,6 +236,27 @@ class Client:
 
     def __del__(self):
         self.close()
+
+    def _send_options(self) -> "tuple":
+        """This thread's SendOptions for this client, and a reference to it."""
+        mine = getattr(self._local, "opts", None)
+        if mine is None:
+            opts = N.SendOptions()
+            N.send_options_init(ctypes.byref(opts))
+            mine = self._local.opts = (opts, ctypes.byref(opts))
+        return mine
+
+    def _buffer(self) -> int:
+        """This thread's receive buffer for this client."""
+        native = getattr(self._local, "msg", None)
+        if native is None:
+            native = N.message_new()
+            if not native:
+                raise MemoryError("mbx_message_new")
+            with self._buffers_lock:
+                self._buffers.append(native)
+            self._local.msg = native
+        return native
 
     def _handle(self):
         if not self._c:
@@ -244,14 +277,14 @@ class Client:
         """Sends obj (any JSON-serialisable value, or str/bytes holding JSON) to `to`,
         waiting up to timeout_ms for room and up to wait_ms for `to` to appear."""
         data, trusted = _encode(obj)
-        opts = self._send_opts
+        opts, opts_ref = self._send_options()
         opts.timeout_ms = _timeout(timeout_ms)
         opts.wait_ms = min(int(wait_ms), _INT_MAX)  # 0: not at all (no "no limit" here)
         if opts.wait_ms < 0:
             raise ValueError(f"wait_ms must be at least 0, not {wait_ms}")
         opts.trusted = trusted
         code = N.send_ex(self._c or self._handle(), to.encode(), data, len(data),
-                         self._send_opts_ref)
+                         opts_ref)
         if code:
             check(code, f"send to {to}")
 
@@ -292,20 +325,20 @@ class Client:
     def recv(self, timeout_ms: Optional[float] = None) -> Message:
         """The next message, waiting up to timeout_ms (None: without limit). Raises
         Timeout when none came."""
-        code = N.recv(self._c or self._handle(), self._msg, _timeout(timeout_ms))
+        native = self._buffer()
+        code = N.recv(self._c or self._handle(), native, _timeout(timeout_ms))
         if code:
             check(code, "receive")
-        return self._take()
+        return self._take(native)
 
-    def _take(self) -> Message:
-        """A Message of what self._msg holds. A request keeps its native message (reply()
-        needs it) and the client gets a fresh one."""
-        msg = _message_from(self._msg, False, self._my_name)
+    def _take(self, native: int) -> Message:
+        """A Message of what this thread's buffer holds. A request keeps its native message
+        (reply() needs it) and the thread gets a fresh buffer."""
+        msg = _message_from(native, False, self._my_name)
         if msg.kind == "request":
-            native, self._msg = self._msg, N.message_new()
-            if not self._msg:
-                self._msg = native
-                raise MemoryError("mbx_message_new")
+            with self._buffers_lock:
+                self._buffers.remove(native)
+            self._local.msg = None
             msg._native = native
         return msg
 
