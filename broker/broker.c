@@ -292,13 +292,16 @@ static void release_slot(broker *b, uint32_t slot, const char *why)
     client_rec *rec = &b->reg.recs[slot];
     if (!rec->active)
         return;
+    /* A group member that died could not hand on what it had not taken: the broker does
+     * it for it (a member that closed did it itself), without waiting on anyone. Only
+     * when its death is certain (its death notice fired): a live member (one that closed
+     * its channel, or is evicted) may still be taking from that mailbox. */
+    bool dead = rec->watch != PLAT_NO_HANDLE && plat_handle_ready(rec->watch);
     unwatch(b, rec);
     char name[MBX_NAME_MAX + 1];
     memcpy(name, rec->name, sizeof name);
     int64_t pid = rec->pid;
-    /* A group member that died could not hand on what it had not taken: the broker does
-     * it for it (a member that closed did it itself), without waiting on anyone. */
-    if (rec->group && strcmp(why, "closed") != 0)
+    if (rec->group && dead && strcmp(why, "closed") != 0)
         (void)group_handoff(b->reg.view, slot, rec->generation, name, plat_now_ns(), true);
     uint64_t dropped = registry_release(&b->reg, slot);
     events_purge(&b->ev, slot);
@@ -505,8 +508,17 @@ static void on_client(broker *b, uint32_t slot)
     bool closed;
     plat_handle h = rec->chan;
     if (!read_request(h, &req, true, &closed)) {
-        if (closed)
+        if (closed && rec->group && rec->watch != PLAT_NO_HANDLE &&
+            !plat_handle_ready(rec->watch)) {
+            /* A group member's channel ends a moment before its death notice fires (the
+             * kernel closes a dying process's files first). Its mail is handed on only
+             * once its death is certain (release_slot): wait for the notice. */
+            rec->chan = PLAT_NO_HANDLE;
+            (void)plat_poller_del(b->poller, h);
+            plat_handle_close(h);
+        } else if (closed) {
             client_gone(b, slot, "disconnected");
+        }
         return;
     }
     if (req.op == PROTO_UNREGISTER) {

@@ -34,6 +34,9 @@ mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t exc
     return best_waiting == UINT64_MAX ? MBX_ENORECIPIENT : MBX_OK;
 }
 
+/* How many siblings a plain message is offered to when the ones picked are leaving too. */
+#define HANDOFF_TRIES 8
+
 static int ms_until(int64_t deadline_ns)
 {
     int64_t left = deadline_ns - plat_now_ns();
@@ -63,13 +66,23 @@ static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const
         out.from_slot = slot;
         out.from_generation = generation;
     } else if (in->kind == CELL_PLAIN) {
-        /* To a sibling, as if its sender had sent it there. */
-        if (group_pick(v, name, strlen(name), slot, &to_slot, &to_generation) != MBX_OK)
-            return false;
+        /* To a sibling, as if its sender had sent it there; another one when the sibling
+         * picked is leaving too (closed, or gone, before the put), as a send does. */
         out.kind = CELL_PLAIN;
         out.from_name = in->from;
         out.from_slot = in->from_slot;
         out.from_generation = in->from_generation;
+        for (int tries = 0; tries < HANDOFF_TRIES; tries++) {
+            if (group_pick(v, name, strlen(name), slot, &to_slot, &to_generation) != MBX_OK)
+                return false;
+            int timeout_ms = never_wait ? 0 : ms_until(deadline_ns);
+            mbx_err err = ring_put(v, to_slot, to_generation, &out, timeout_ms);
+            if (err == MBX_OK)
+                return true;
+            if (err != MBX_ECLOSED_INTERNAL && err != MBX_ENORECIPIENT && err != MBX_EGONE)
+                return false;
+        }
+        return false;
     } else {
         return false; /* replies and publications were for the member itself */
     }

@@ -136,22 +136,33 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
     if (buf == NULL)
         return MBX_ENOMEM;
     /* Our own mailbox first, then the namespace's topics lock: the retained messages go in
-     * while we hold both, and nothing waits on another member while the topics lock is
-     * held (a sender stopped inside our mailbox lock delays only us). */
+     * while we hold both. Nothing waits while holding a lock another may need: the topics
+     * lock is only tried while we hold our mailbox's (a sender stopped inside our mailbox
+     * lock delays only us), and when it is busy we let our mailbox go, wait for the topics
+     * lock to come free, and start again. */
     int64_t deadline = plat_deadline(lock_timeout(c));
     ring_batch batch;
-    mbx_err err = ring_hold(&c->view, c->slot, c->generation, deadline, &batch);
-    if (err == MBX_ESHUTDOWN)
-        err = client_confirm_shutdown(c);
-    if (err != MBX_OK) {
-        free(buf);
-        return err;
-    }
     plat_lock_token tok;
-    int64_t left_ns = deadline - plat_now_ns();
-    err = subs_lock(&c->view, left_ns > 0 ? (int)(left_ns / 1000000) : 0, &tok);
-    if (err != MBX_OK) {
+    mbx_err err;
+    for (;;) {
+        err = ring_hold(&c->view, c->slot, c->generation, deadline, &batch);
+        if (err == MBX_ESHUTDOWN)
+            err = client_confirm_shutdown(c);
+        if (err != MBX_OK)
+            break;
+        err = subs_lock(&c->view, 0, &tok);
+        if (err == MBX_OK)
+            break;
         ring_release(&c->view, &batch);
+        int64_t left_ns = deadline - plat_now_ns();
+        if (err != MBX_ETIMEDOUT || left_ns <= 0)
+            break;
+        err = subs_lock(&c->view, (int)(left_ns / 1000000), &tok); /* until it is free */
+        if (err != MBX_OK)
+            break;
+        subs_unlock(&c->view, &tok);
+    }
+    if (err != MBX_OK) {
         free(buf);
         return err;
     }

@@ -18,7 +18,7 @@
  * died, closed or left), the requester gets MBX_EGONE within a wait slice, not at the end
  * of its time.
  *
- * A group member that leaves gives back the requests it had not taken (handoff.c) as
+ * A group member that leaves gives back the requests it had not taken (group.c) as
  * CELL_RETURNED records; the requester sends each again to the group's name, with the
  * same id, and goes on waiting: a request ends in MBX_EGONE only when a member took it
  * and left without answering.
@@ -213,15 +213,33 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
                         is_the_answer, responder_there, w, &c->spin, &c->interrupted);
         if (err == MBX_OK && !client_incoming_valid(&in))
             err = MBX_ECORRUPT;
-        if (err != MBX_OK || in.kind != CELL_RETURNED)
+        if (err == MBX_OK && in.kind == CELL_REPLY) {
+            /* Answered now, unless another thread gave it up (mbx_request_cancel) since
+             * this wait began: then the reply is dropped, as the cancel promised. */
+            if (!outstanding_answer(&c->requests, w->e.id, in.from_slot, in.from_generation)) {
+                atomic_fetch_add_explicit(&segment_mailbox(&c->view, c->slot)->late_replies, 1,
+                                          memory_order_relaxed);
+                err = MBX_EINVAL;
+            }
             break;
-        /* Given back unread by a member that left: to another member, same id. */
-        err = send_again(c, &w->e, reply->body, in.len, ms_left(timeout_ms, deadline));
+        }
+        if (err != MBX_OK)
+            break;
+        /* Given back unread by a member that left: to another member, same id. A wait
+         * of 0 (an event loop's look) still gives the new member a moment for room. */
+        int resend_ms = ms_left(timeout_ms, deadline);
+        if (resend_ms >= 0 && resend_ms < RESEND_TIMEOUT_MS)
+            resend_ms = RESEND_TIMEOUT_MS;
+        err = send_again(c, &w->e, reply->body, in.len, resend_ms);
         lost = err != MBX_OK;
-        if (lost || !outstanding_get(&c->requests, w->e.id, &w->e))
+        if (lost)
             break;
+        if (!outstanding_get(&c->requests, w->e.id, &w->e)) {
+            err = MBX_EINVAL; /* given up meanwhile by another thread */
+            break;
+        }
     }
-    if (err == MBX_OK || give_up || err == MBX_EGONE || lost)
+    if (give_up || err == MBX_EGONE || lost)
         outstanding_remove(&c->requests, w->e.id); /* a reply after this is dropped */
     if (err == MBX_OK || err == MBX_ETIMEDOUT)
         client_wake_arm(c, in.scanned); /* news is what came after what this call looked at */

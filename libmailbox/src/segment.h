@@ -135,7 +135,7 @@ typedef struct seg_mailbox {
      * space asks newcomers to queue behind the sleepers (ring_send.c, "starving"); a hint. */
     _Atomic uint32_t tx_starving_until_ms;
     /* Nonzero once the owner stopped taking new messages (a group member leaving: what is
-     * unread is handed on, see handoff.c); set by the owner under `lock`, so a sender that
+     * unread is handed on, see group.c); set by the owner under `lock`, so a sender that
      * holds the lock and sees zero publishes to an owner that will still look. Cleared by
      * the broker when it empties the mailbox for a new owner. */
     _Atomic uint32_t closing;

@@ -151,9 +151,11 @@ class AsyncClient:
     async def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
         """Sends a request and awaits its reply; other messages stay for recv().
 
-        It waits on the wake handle alone: a look for the reply (recv_reply with 0) leaves
-        the handle quiet until something new arrives, even while other messages wait
-        for recv(). On Windows it sleeps between looks, as recv() does."""
+        A look for the reply (recv_reply with 0) counts, for the client's one wake handle,
+        as a look at everything that waits: other tasks sharing the client are not told
+        of what it passed over. So a look that found nothing wakes the other waiters when
+        something is there for them, and while messages wait that no task receives, the
+        wait backs off (1 ms to 20 ms) instead of spinning."""
         rid = self.client.request_send(to, obj, timeout_ms=0)
         self._pending.add(rid)
         deadline = time.monotonic() + timeout_ms / 1000
@@ -177,7 +179,15 @@ class AsyncClient:
                     await asyncio.sleep(min(backoff, left))
                     backoff = min(backoff * 2, _POLL_MAX_S)
                     continue
+                self._wake_all()  # what this look passed over may be theirs
+                before = time.monotonic()
                 await self._readable(left)
+                if time.monotonic() - before < _POLL_MIN_S / 2:
+                    # Readable at once, and no reply: other messages wait. Back off.
+                    await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                    backoff = min(backoff * 2, _POLL_MAX_S)
+                else:
+                    backoff = _POLL_MIN_S
         finally:
             self._pending.discard(rid)
             if not done:
