@@ -9,8 +9,8 @@
  * the segment, and stays connected: the keeper learns of that broker's death by end of
  * file, and of a clean shutdown by a "bye". With no broker, it keeps the segment while
  * anything in it could still be wanted (a live client, a lingering mailbox, a retained
- * message) and exits once nothing is. Windows (keeper_win32.c): the named section lives while any process
- * holds a handle, and a starting broker opens it by name; there is no keeper.
+ * message) and exits once nothing is. Windows (keeper_win32.c): the named section lives while any
+ * process holds a handle, and a starting broker opens it by name; there is no keeper.
  */
 #ifndef BROKER_KEEPER_H
 #define BROKER_KEEPER_H

@@ -92,7 +92,7 @@ typedef struct seg_header {
     /* Was a heartbeat (layouts 1-5) that nothing read: a client judges its broker by the
      * broker's end of its control channel, which is exact. Zero. */
     int64_t reserved_heartbeat;
-    _Atomic uint64_t discarded;         /* messages dropped with their recipient */
+    _Atomic uint64_t discarded; /* messages dropped with their recipient */
     /* Presence (presence.c): the broker adds one to dir_changes at every change of the
      * directory, then posts dir_sem once per waiter announced in dir_waiters. Hints,
      * like every wake-up: waiters re-read the directory. */
@@ -171,11 +171,11 @@ typedef struct seg_mailbox {
  * too short for it, the sender fills that space with a CELL_PAD record first. */
 enum cell_kind {
     CELL_PLAIN = 0,
-    CELL_REQUEST = 1, /* corr: the request's id, chosen by its sender */
-    CELL_REPLY = 2,   /* corr: the id of the request it answers */
-    CELL_TOPIC = 3,   /* a publication: topic_len bytes of topic before the body; corr:
-                         publications missed just before it */
-    CELL_PAD = 4,     /* no message: filler from here to the ring's end */
+    CELL_REQUEST = 1,  /* corr: the request's id, chosen by its sender */
+    CELL_REPLY = 2,    /* corr: the id of the request it answers */
+    CELL_TOPIC = 3,    /* a publication: topic_len bytes of topic before the body; corr:
+                          publications missed just before it */
+    CELL_PAD = 4,      /* no message: filler from here to the ring's end */
     CELL_RETURNED = 5, /* a request given back unread by a group member that left, to its
                           requester, to send again; corr: the request's id */
 };

@@ -333,7 +333,8 @@ uint32_t subs_each_retained(const seg_view *v, const char *pattern, size_t plen,
             continue;
         /* Copied first: what is checked is what is handed out, and the lengths are those
          * of the one copy of the header that was checked. */
-        subs_retained out = {.topic_len = h.topic_len, .len = h.len, .seq = h.seq, .ts_us = h.ts_us};
+        subs_retained out = {
+            .topic_len = h.topic_len, .len = h.len, .seq = h.seq, .ts_us = h.ts_us};
         memcpy(buf, data, out.topic_len + out.len);
         buf[out.topic_len + out.len] = '\0';
         memcpy(out.from, h.from, sizeof out.from);

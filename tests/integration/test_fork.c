@@ -97,8 +97,8 @@ static void test_a_forked_child_leaves_the_parents_client_alone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_forked_child_leaves_the_parents_client_alone,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_forked_child_leaves_the_parents_client_alone, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

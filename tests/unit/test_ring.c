@@ -400,8 +400,12 @@ static void test_taken_out_of_order_is_not_waiting(void **state)
     uint32_t gen = fixture_activate(&v, 0, "rx");
     char buf[65];
     assert_int_equal(put(&v, 0, gen, "1", 0), MBX_OK);
-    ring_outgoing reply = {.body = "42", .len = 2, .from_name = "srv", .kind = CELL_REPLY,
-                           .corr = 7, .seq_source = &seq};
+    ring_outgoing reply = {.body = "42",
+                           .len = 2,
+                           .from_name = "srv",
+                           .kind = CELL_REPLY,
+                           .corr = 7,
+                           .seq_source = &seq};
     assert_int_equal(ring_put(&v, 0, gen, &reply, 0), MBX_OK);
     assert_int_equal(put(&v, 0, gen, "2", 0), MBX_OK);
     assert_int_equal(ring_waiting(&v, 0), 3);
