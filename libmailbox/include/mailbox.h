@@ -78,7 +78,8 @@ typedef enum mbx_err {
     MBX_EEXIST = 16,      /* namespace already exists (broker side) */
     MBX_ESYSTEM = 17,     /* unexpected operating-system error */
     MBX_EINTR = 18,       /* a receive was interrupted by mbx_interrupt() */
-    MBX_ERR_COUNT_ = 19   /* number of codes; not an error */
+    MBX_ESIGNAL = 19,     /* a signal arrived while the call slept (option `signals`) */
+    MBX_ERR_COUNT_ = 20   /* number of codes; not an error */
 } mbx_err;
 
 /* A short English message for an error code; never NULL, never to be freed. */
@@ -126,7 +127,13 @@ typedef struct mbx_connect_options {
                                    subscriptions and the wake handle are refused
                                    (MBX_EINVAL); its sends count in the namespace's
                                    totals. No linger, no group */
-    uint64_t reserved_[8];      /* room for fields to come (ABI): leave zero */
+    int signals;                /* 1: a signal handled while a call of this client
+                                   sleeps ends that call with MBX_ESIGNAL (POSIX; see
+                                   "Signals" in docs/api.md). For programs whose handlers
+                                   only set a flag that the caller must look at, such as
+                                   language runtimes. 0 (default): the call sleeps on */
+    int reserved32_;            /* leave zero */
+    uint64_t reserved_[7];      /* room for fields to come (ABI): leave zero */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */

@@ -230,6 +230,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         free(c);
         return err;
     }
+    c->view.stop_on_signal = opts->signals != 0;
     *out = c;
     return MBX_OK;
 }
@@ -279,6 +280,7 @@ void mbx_close(mbx_client *c)
     int64_t deadline = plat_deadline(c->timeout_ms < 0 ? 5000 : c->timeout_ms);
     /* A group member hands on what it has not taken before it goes (group.h): requests
      * back to their requesters, plain messages to a sibling. */
+    c->view.stop_on_signal = false; /* a hand-off cut short would lose what it carries */
     if (c->group)
         (void)group_handoff(&c->view, c->slot, c->generation, c->name, deadline, false);
     if (!c->send_only && !unregister_on(c, c->chan, deadline)) {

@@ -22,6 +22,7 @@ static const char *const messages[MBX_ERR_COUNT_] = {
     [MBX_EEXIST] = "already exists",
     [MBX_ESYSTEM] = "unexpected system error",
     [MBX_EINTR] = "interrupted",
+    [MBX_ESIGNAL] = "a signal ended the wait",
 };
 
 const char *mbx_strerror(int err)

@@ -39,7 +39,9 @@ mbx_err presence_wait(const seg_view *v, const char *name, int64_t deadline_ns)
                            .counted = true,
                            .word32 = &h->dir_changes,
                            .seen = seen};
-        shm_wait_once(&change, shm_sleep_until(deadline_ns, now));
+        if (shm_wait_once(&change, shm_sleep_until(deadline_ns, now)) == MBX_ESIGNAL &&
+            v->stop_on_signal)
+            return MBX_ESIGNAL;
     }
 }
 

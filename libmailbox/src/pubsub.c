@@ -357,15 +357,19 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     }
     /* Those who never wait first: a full block-policy mailbox cannot delay them. Every
      * subscriber gets its copy whatever another one's fails with; the first failure
-     * other than a full mailbox is reported, else MBX_EFULL. */
+     * other than a full mailbox is reported, else MBX_EFULL. A signal that ends one wait
+     * (option `signals`) ends the waiting: the others get their copy only if they have
+     * room at once. */
     mbx_err first = MBX_OK;
-    bool full = false;
+    bool full = false, signalled = false;
     for (int pass = 0; pass < 2; pass++) {
         for (uint32_t i = 0; i < m.n; i++) {
             if (m.targets[i].policy != (pass == 0 ? MBX_SUB_DROP : MBX_SUB_BLOCK))
                 continue;
             int wait_ms = 0;
-            if (pass == 1 && opts->timeout_ms < 0) {
+            if (signalled) {
+                wait_ms = 0;
+            } else if (pass == 1 && opts->timeout_ms < 0) {
                 wait_ms = -1;
             } else if (pass == 1) {
                 int64_t left_ns = deadline - plat_now_ns();
@@ -373,6 +377,7 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
             }
             mbx_err e = deliver(c, &m.targets[i], &msg, wait_ms, res);
             full |= e == MBX_EFULL;
+            signalled |= e == MBX_ESIGNAL;
             if (e != MBX_OK && e != MBX_EFULL && first == MBX_OK)
                 first = e;
         }

@@ -158,7 +158,9 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
                             .word = &mb->tail,
                             .seen = head,
                             .interrupt = interrupt};
-        shm_wait_once(&message, shm_sleep_until(deadline_of(&d), now));
+        if (shm_wait_once(&message, shm_sleep_until(deadline_of(&d), now)) == MBX_ESIGNAL &&
+            v->stop_on_signal)
+            return MBX_ESIGNAL;
     }
 }
 
@@ -261,7 +263,10 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                           .word = &mb->tail,
                           .seen = tail,
                           .interrupt = interrupt};
-        shm_wait_once(&reply, min64(deadline_of(&d), now + RING_FIND_SLICE_NS));
+        if (shm_wait_once(&reply, min64(deadline_of(&d), now + RING_FIND_SLICE_NS)) ==
+                MBX_ESIGNAL &&
+            v->stop_on_signal)
+            return MBX_ESIGNAL;
     }
 }
 

@@ -192,7 +192,8 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                           .counted = true,
                           .word = &mb->head,
                           .seen = head};
-        shm_wait_once(&space, until);
+        if (shm_wait_once(&space, until) == MBX_ESIGNAL && v->stop_on_signal)
+            return MBX_ESIGNAL; /* nothing sent, and not refused as full either */
         waited = true;
     }
 }

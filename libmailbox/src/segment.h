@@ -225,6 +225,8 @@ typedef struct seg_view {
     uint64_t retain_off;
     uint64_t retain_stride;
     plat_wake_place wake_place; /* how this process reaches wake handles (zero: not at all) */
+    bool stop_on_signal;        /* a signal ends a sleep of a call on this view with
+                                   MBX_ESIGNAL (the client's option `signals`) */
 } seg_view;
 
 /* One subscription. Written under topics_lock with `seq` odd meanwhile (a sequence lock:

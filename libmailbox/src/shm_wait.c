@@ -27,13 +27,15 @@ static bool unchanged(const shm_wait *w)
                            : atomic_load(w->word32) == (uint32_t)w->seen;
 }
 
-void shm_wait_once(const shm_wait *w, int64_t until_ns)
+mbx_err shm_wait_once(const shm_wait *w, int64_t until_ns)
 {
     announce(w);
+    mbx_err err = MBX_OK;
     /* An interrupt sets its word, then posts: looked at after announcing, never missed. */
     if (unchanged(w) && (w->interrupt == NULL || atomic_load(w->interrupt) == 0))
-        (void)plat_sem_wait(w->sem, until_ns);
+        err = plat_sem_wait(w->sem, until_ns);
     retract(w);
+    return err == MBX_ESIGNAL ? MBX_ESIGNAL : MBX_OK;
 }
 
 bool shm_slices(void)

@@ -40,8 +40,9 @@ typedef struct shm_wait {
     _Atomic uint32_t *interrupt; /* may be NULL; once set, no sleep */
 } shm_wait;
 
-/* Steps 1-4 above, once. */
-void shm_wait_once(const shm_wait *w, int64_t until_ns);
+/* Steps 1-4 above, once. MBX_ESIGNAL when a signal handler ran during the sleep (the
+ * caller stops there if its client asked to: seg_view.stop_on_signal), else MBX_OK. */
+mbx_err shm_wait_once(const shm_wait *w, int64_t until_ns);
 
 /* When a sleep that began at now should end: at the deadline, or one SHM_WAIT_SLICE_NS
  * later, whichever is first. Test builds let MBX_TEST_NO_WAIT_SLICE=1 remove the slice,

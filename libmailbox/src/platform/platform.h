@@ -162,8 +162,10 @@ typedef struct plat_sem {
 
 mbx_err plat_sem_init(plat_sem *s, unsigned value);
 void plat_sem_post(plat_sem *s);
-/* Waits for a count before the deadline: MBX_OK, or MBX_ETIMEDOUT (also returned early on
- * a signal, which callers treat as a spurious wake-up and re-check their state). */
+/* Waits for a count before the deadline: MBX_OK, MBX_ETIMEDOUT, or MBX_ESIGNAL when a
+ * signal handler ran meanwhile (POSIX; nothing taken). Callers treat the last two like a
+ * spurious wake-up and re-check their state, unless their client asked to stop on a
+ * signal (mbx_connect_options.signals). */
 mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns);
 /* Sets the count back to zero (used when a mailbox is handed to a new owner). */
 void plat_sem_drain(plat_sem *s);

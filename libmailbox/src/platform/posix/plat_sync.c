@@ -103,8 +103,9 @@ static uint32_t recorded_start(uint64_t word)
 /* ---- futex calls: shared (not private) futexes, absolute CLOCK_MONOTONIC deadlines -- */
 
 /* Sleeps while *addr == expect, until woken or the deadline. Every outcome (woken, value
- * changed, signal, timeout, any error) just returns: callers re-check their state. */
-static void futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t deadline_ns)
+ * changed, signal, timeout, any error) just returns, callers re-check their state; true
+ * when a signal handler ran. */
+static bool futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t deadline_ns)
 {
     struct timespec ts, *tsp = NULL;
     if (deadline_ns != PLAT_FOREVER) {
@@ -114,8 +115,9 @@ static void futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t deadline
         ts.tv_nsec = (long)(deadline_ns % 1000000000);
         tsp = &ts;
     }
-    (void)syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET, expect, tsp, NULL,
-                  FUTEX_BITSET_MATCH_ANY);
+    return syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET, expect, tsp, NULL,
+                   FUTEX_BITSET_MATCH_ANY) != 0 &&
+           errno == EINTR;
 }
 
 static void futex_wake(_Atomic uint32_t *addr, int n)
@@ -277,7 +279,7 @@ static void sleep_on(futex_lock *l, uint64_t seen, int64_t until)
             return;
         seen |= LOCK_WAITERS;
     }
-    futex_wait(lock_futex(l), (uint32_t)seen, until);
+    (void)futex_wait(lock_futex(l), (uint32_t)seen, until);
 }
 
 plat_lock_rc plat_mutex_lock(plat_mutex *m, int64_t deadline_ns, plat_lock_token *tok)
@@ -376,8 +378,10 @@ mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns)
         /* Counted as a sleeper before the futex re-reads the count: a post either sees
          * us and wakes us, or its count makes the futex call return at once. */
         atomic_fetch_add(&sem->sleepers, 1);
-        futex_wait(&sem->count, 0, deadline_ns);
+        bool signalled = futex_wait(&sem->count, 0, deadline_ns);
         atomic_fetch_sub(&sem->sleepers, 1);
+        if (signalled)
+            return sem_take(sem) ? MBX_OK : MBX_ESIGNAL;
     }
 }
 
