@@ -16,7 +16,8 @@ void presence_changed(const seg_view *v)
         plat_sem_post(&h->dir_sem);
 }
 
-mbx_err presence_wait(const seg_view *v, const char *name, int64_t deadline_ns)
+static mbx_err wait_for_name(const seg_view *v, const char *name, int64_t deadline_ns,
+                             plat_signal_hold *hold)
 {
     seg_header *h = segment_header(v);
     for (;;) {
@@ -32,17 +33,28 @@ mbx_err presence_wait(const seg_view *v, const char *name, int64_t deadline_ns)
         int64_t now = plat_now_ns();
         if (now >= deadline_ns)
             return MBX_ETIMEDOUT;
+        if (v->stop_on_signal)
+            plat_signals_hold(hold); /* from here to the sleep (platform.h) */
         /* Until the directory changes (shm_wait.h); the slice bounds a wake-up lost to a
          * broker killed mid-post. */
         shm_wait change = {.sem = &h->dir_sem,
                            .sleepers = &h->dir_waiters,
                            .counted = true,
                            .word32 = &h->dir_changes,
-                           .seen = seen};
+                           .seen = seen,
+                           .hold = hold};
         if (shm_wait_once(&change, shm_sleep_until(deadline_ns, now)) == MBX_ESIGNAL &&
             v->stop_on_signal)
             return MBX_ESIGNAL;
     }
+}
+
+mbx_err presence_wait(const seg_view *v, const char *name, int64_t deadline_ns)
+{
+    plat_signal_hold hold = {.held = false};
+    mbx_err err = wait_for_name(v, name, deadline_ns, &hold);
+    plat_signals_release(&hold);
+    return err;
 }
 
 mbx_err mbx_wait_for(const char *ns, const char *name, int timeout_ms)

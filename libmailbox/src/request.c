@@ -130,15 +130,27 @@ bool request_incoming(mbx_client *c, const ring_incoming *in, const char *body, 
 }
 
 typedef struct awaited {
-    const mbx_client *c;
+    mbx_client *c;
     outstanding_entry e; /* the request: its id, name and responder */
 } awaited;
 
-static bool is_the_answer(const seg_record *hdr, void *arg)
+static ring_verdict is_the_answer(const seg_record *hdr, void *arg)
 {
     const awaited *w = arg;
-    return (hdr->kind == CELL_REPLY || hdr->kind == CELL_RETURNED) && hdr->corr == w->e.id &&
-           hdr->from_slot == w->e.slot && hdr->from_generation == w->e.generation;
+    if (hdr->kind != CELL_REPLY && hdr->kind != CELL_RETURNED)
+        return RING_PASS;
+    if (hdr->corr == w->e.id && hdr->from_slot == w->e.slot &&
+        hdr->from_generation == w->e.generation)
+        return RING_TAKE;
+    /* An answer to no request that waits (given up, answered already, or forged): a
+     * receive would drop it too. Ids are never reused and a request is in the table
+     * before it is sent, so none can be early. */
+    outstanding_entry e;
+    if (outstanding_get(&w->c->requests, hdr->corr, &e))
+        return RING_PASS; /* another thread's, or our own from an unexpected sender */
+    atomic_fetch_add_explicit(&segment_mailbox(&w->c->view, w->c->slot)->late_replies, 1,
+                              memory_order_relaxed);
+    return RING_DROP;
 }
 
 /* The responder still holds the slot the request went to (or its mailbox lingers). */

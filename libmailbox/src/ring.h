@@ -95,9 +95,13 @@ typedef struct ring_incoming {
     uint64_t scanned;
 } ring_incoming;
 
-/* What ring_find looks for: true for the record whose header (a local copy: kind without
- * CELL_TAKEN, corr, from_slot, from_generation, all unchecked) is the one. */
-typedef bool (*ring_match)(const seg_record *hdr, void *arg);
+/* What ring_find does with a record, from its header (a local copy: kind without
+ * CELL_TAKEN, corr, from_slot, from_generation, all unchecked): take it (the one looked
+ * for), pass it (left for a receive), or drop it (nobody will ever take it: a reply to a
+ * request given up; without this, a client that only makes requests would keep such
+ * replies at the head of its ring forever, and its mailbox would fill behind them). */
+typedef enum ring_verdict { RING_PASS, RING_TAKE, RING_DROP } ring_verdict;
+typedef ring_verdict (*ring_match)(const seg_record *hdr, void *arg);
 /* Called between waits of ring_find: MBX_OK to go on waiting, any error to end with it
  * (a request's responder gone, say). */
 typedef mbx_err (*ring_still)(void *arg);

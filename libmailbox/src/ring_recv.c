@@ -84,6 +84,14 @@ static void forget_taken(seg_mailbox *mb)
         atomic_store_explicit(&mb->taken_ahead, n - 1, memory_order_relaxed);
 }
 
+/* One more record taken ahead of head, out of order (owner only). */
+static void taken_ahead_add(seg_mailbox *mb)
+{
+    atomic_store_explicit(&mb->taken_ahead,
+                          atomic_load_explicit(&mb->taken_ahead, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 static bool interrupted(_Atomic uint32_t *interrupt)
 {
     return interrupt != NULL && atomic_load_explicit(interrupt, memory_order_relaxed) != 0 &&
@@ -92,7 +100,7 @@ static bool interrupted(_Atomic uint32_t *interrupt)
 
 static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                             int timeout_ms, ring_spinner *spin, bool keep,
-                            _Atomic uint32_t *interrupt)
+                            _Atomic uint32_t *interrupt, plat_signal_hold *hold)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     bool waited = false;
@@ -150,6 +158,8 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         if (now >= deadline_of(&d))
             return MBX_ETIMEDOUT;
         waited = true;
+        if (v->stop_on_signal)
+            plat_signals_hold(hold); /* from here to the sleep (platform.h) */
         if (spin != NULL && spin_for_message(mb, head, spin, now, deadline_of(&d), interrupt))
             continue;
         slept_since = plat_now_ns();
@@ -157,7 +167,8 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
                             .sleepers = &mb->rx_sleeping,
                             .word = &mb->tail,
                             .seen = head,
-                            .interrupt = interrupt};
+                            .interrupt = interrupt,
+                            .hold = hold};
         if (shm_wait_once(&message, shm_sleep_until(deadline_of(&d), now)) == MBX_ESIGNAL &&
             v->stop_on_signal)
             return MBX_ESIGNAL;
@@ -167,18 +178,24 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
 mbx_err ring_take(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                   int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt)
 {
-    return take_or_peek(v, slot, gen, out, timeout_ms, spin, false, interrupt);
+    plat_signal_hold hold = {.held = false};
+    mbx_err err = take_or_peek(v, slot, gen, out, timeout_ms, spin, false, interrupt, &hold);
+    plat_signals_release(&hold);
+    return err;
 }
 
 mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                   int timeout_ms, ring_spinner *spin, _Atomic uint32_t *interrupt)
 {
-    return take_or_peek(v, slot, gen, out, timeout_ms, spin, true, interrupt);
+    plat_signal_hold hold = {.held = false};
+    mbx_err err = take_or_peek(v, slot, gen, out, timeout_ms, spin, true, interrupt, &hold);
+    plat_signals_release(&hold);
+    return err;
 }
 
-mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
-                  int timeout_ms, ring_match match, ring_still still, void *arg, ring_spinner *spin,
-                  _Atomic uint32_t *interrupt)
+static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                    int timeout_ms, ring_match match, ring_still still, void *arg,
+                    ring_spinner *spin, _Atomic uint32_t *interrupt, plat_signal_hold *hold)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     seg_mailbox *mb = segment_mailbox(v, slot);
@@ -214,8 +231,21 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             }
             uint64_t at = scanned;
             scanned = next;
-            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0 || !match(&hdr, arg))
+            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0)
                 continue;
+            ring_verdict verdict = match(&hdr, arg);
+            if (verdict == RING_PASS)
+                continue;
+            if (verdict == RING_DROP) {
+                segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
+                if (at == head) {
+                    consume(v, mb, head, next, false);
+                    head = next;
+                } else {
+                    taken_ahead_add(mb);
+                }
+                continue;
+            }
             err = ring_read_record(v, mb, at, &hdr, out);
             out->position = at;
             out->scanned = next;
@@ -223,10 +253,7 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
             if (at == head) {
                 consume(v, mb, head, next, err == MBX_OK);
             } else {
-                atomic_store_explicit(&mb->taken_ahead,
-                                      atomic_load_explicit(&mb->taken_ahead, memory_order_relaxed) +
-                                          1,
-                                      memory_order_relaxed);
+                taken_ahead_add(mb);
                 if (err == MBX_OK)
                     atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
             }
@@ -253,6 +280,8 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
         /* A reply often comes within microseconds: watch for a while first, as a take does
          * (the same learned budget), then sleep. */
         waited = true;
+        if (v->stop_on_signal)
+            plat_signals_hold(hold); /* from here to the sleep (platform.h) */
         if (spin != NULL && spin_for_message(mb, tail, spin, now, deadline_of(&d), interrupt))
             continue;
         slept_since = plat_now_ns();
@@ -262,12 +291,23 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
                           .sleepers = &mb->rx_sleeping,
                           .word = &mb->tail,
                           .seen = tail,
-                          .interrupt = interrupt};
+                          .interrupt = interrupt,
+                          .hold = hold};
         if (shm_wait_once(&reply, min64(deadline_of(&d), now + RING_FIND_SLICE_NS)) ==
                 MBX_ESIGNAL &&
             v->stop_on_signal)
             return MBX_ESIGNAL;
     }
+}
+
+mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
+                  int timeout_ms, ring_match match, ring_still still, void *arg, ring_spinner *spin,
+                  _Atomic uint32_t *interrupt)
+{
+    plat_signal_hold hold = {.held = false};
+    mbx_err err = find(v, slot, gen, out, timeout_ms, match, still, arg, spin, interrupt, &hold);
+    plat_signals_release(&hold);
+    return err;
 }
 
 mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position)

@@ -90,8 +90,8 @@ static void watch_for_space(seg_mailbox *mb, uint64_t head)
     }
 }
 
-mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
-                 int timeout_ms)
+static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
+                   int timeout_ms, plat_signal_hold *hold)
 {
     lazy_deadline d = {.timeout_ms = timeout_ms};
     if (msg->len > v->max_message || msg->topic_len > v->max_message - msg->len)
@@ -153,6 +153,8 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
          * lock, before paying for a sleep and a wake-up at half (ring.h, "Watching for
          * space"). Nothing is announced, so nothing waits on us; head is re-read under
          * the lock on the next round. */
+        if (!room && timeout_ms != 0 && v->stop_on_signal)
+            plat_signals_hold(hold); /* from here to the sleep (platform.h) */
         if (!room && timeout_ms != 0 && space_rounds < RING_SPACE_ROUNDS) {
             space_rounds++;
             plat_mutex_unlock(&mb->lock, &tok);
@@ -191,11 +193,21 @@ mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outg
                           .sleepers = &mb->tx_waiting,
                           .counted = true,
                           .word = &mb->head,
-                          .seen = head};
+                          .seen = head,
+                          .hold = hold};
         if (shm_wait_once(&space, until) == MBX_ESIGNAL && v->stop_on_signal)
             return MBX_ESIGNAL; /* nothing sent, and not refused as full either */
         waited = true;
     }
+}
+
+mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
+                 int timeout_ms)
+{
+    plat_signal_hold hold = {.held = false};
+    mbx_err err = put(v, slot, gen, msg, timeout_ms, &hold);
+    plat_signals_release(&hold);
+    return err;
 }
 
 /* Posts `space` once per sender asleep on it (a hint count, bounded against garbage). */

@@ -32,8 +32,19 @@ mbx_err shm_wait_once(const shm_wait *w, int64_t until_ns)
     announce(w);
     mbx_err err = MBX_OK;
     /* An interrupt sets its word, then posts: looked at after announcing, never missed. */
-    if (unchanged(w) && (w->interrupt == NULL || atomic_load(w->interrupt) == 0))
-        err = plat_sem_wait(w->sem, until_ns);
+    if (unchanged(w) && (w->interrupt == NULL || atomic_load(w->interrupt) == 0)) {
+        bool held = w->hold != NULL && w->hold->held;
+        if (held && plat_signals_came(w->hold)) {
+            err = MBX_ESIGNAL; /* its handler runs when the caller lets go */
+        } else {
+            /* Only between these two can a handler run unseen: a few instructions. */
+            if (held)
+                plat_signals_release(w->hold);
+            err = plat_sem_wait(w->sem, until_ns);
+            if (held)
+                plat_signals_hold(w->hold);
+        }
+    }
     retract(w);
     return err == MBX_ESIGNAL ? MBX_ESIGNAL : MBX_OK;
 }

@@ -38,6 +38,10 @@ typedef struct shm_wait {
     const _Atomic uint32_t *word32; /* caller saw: sleep only while it still holds it */
     uint64_t seen;
     _Atomic uint32_t *interrupt; /* may be NULL; once set, no sleep */
+    plat_signal_hold *hold;      /* signals held off since the caller began to look (a
+                                    client with the `signals` option), or NULL: one that
+                                    came means no sleep, MBX_ESIGNAL; the sleep itself
+                                    lets them through */
 } shm_wait;
 
 /* Steps 1-4 above, once. MBX_ESIGNAL when a signal handler ran during the sleep (the

@@ -303,10 +303,10 @@ struct answer_then_leave {
     int checks;
 };
 
-static bool is_reply_7(const seg_record *hdr, void *arg)
+static ring_verdict is_reply_7(const seg_record *hdr, void *arg)
 {
     (void)arg;
-    return hdr->kind == CELL_REPLY && hdr->corr == 7;
+    return hdr->kind == CELL_REPLY && hdr->corr == 7 ? RING_TAKE : RING_PASS;
 }
 
 static mbx_err never_gone(void *arg)

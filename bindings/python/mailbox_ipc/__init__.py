@@ -13,14 +13,15 @@ from .client import (Client, ClientInfo, Message, NamespaceInfo, PublishResult, 
                      wait_for)
 from .errors import (Corrupt, Exists, Full, Gone, InvalidArgument, InvalidJson, Interrupted,
                      MailboxError, NameTaken, NoBroker, NoRecipient, NoSlots, OutOfMemory,
-                     PermissionDenied, Shutdown, SystemFailure, Timeout, TooLarge,
-                     VersionMismatch)
+                     PermissionDenied, Shutdown, Signalled, SystemFailure, Timeout,
+                     TooLarge, VersionMismatch)
 
 __all__ = ["Client", "ClientInfo", "Message", "NamespaceInfo", "PublishResult", "inspect",
            "wait_for", "default_namespace", "library_version", "MailboxError", "NoBroker",
            "NameTaken", "NoRecipient", "Full", "TooLarge", "InvalidJson", "Timeout",
            "Shutdown", "PermissionDenied", "VersionMismatch", "Corrupt", "InvalidArgument",
-           "NoSlots", "OutOfMemory", "Gone", "Exists", "SystemFailure", "Interrupted"]
+           "NoSlots", "OutOfMemory", "Gone", "Exists", "SystemFailure", "Interrupted",
+           "Signalled"]
 
 
 def default_namespace() -> str:

@@ -1,14 +1,18 @@
 """The synchronous client: Client, Message, inspect() and wait_for()."""
 from __future__ import annotations
 
+import collections
 import ctypes
+import itertools
+import weakref
 import json
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _native as N
-from .errors import Full, InvalidArgument, Shutdown, Timeout, check
+from .errors import Full, InvalidArgument, Shutdown, Signalled, Timeout, check
 
 #: What the policy names of subscribe() mean in mailbox.h.
 POLICIES = {"drop": 0, "block": 1}
@@ -56,11 +60,69 @@ def _timeout(timeout_ms: Optional[float]) -> int:
     return ms
 
 
+# ---- signals and Ctrl-C ----------------------------------------------------------------
+#
+# Python runs a signal handler (KeyboardInterrupt's included) in the main thread, between
+# two bytecodes: never while a call into the library sleeps. So every client is connected
+# with the library's `signals` option: a signal ends a sleeping call with MBX_ESIGNAL
+# having taken nothing, the handler runs as the call returns (raising, or not), and the
+# binding calls again with what is left of the timeout. A signal that lands while the
+# library spins, just before it sleeps, is not seen by it: the main thread therefore
+# waits in slices of _SLICE_MS, so that Ctrl-C always lands within one slice.
+# docs/python.md, "Signals", states the rules.
+
+_ETIMEDOUT, _ESIGNAL = Timeout.code, Signalled.code
+_SLICE_MS = 50
+_MAIN = threading.main_thread().ident
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+
+
+def _sliced(ms: int) -> int:
+    """The first wait of a call that may wait ms (-1: no limit): a slice in the main
+    thread, where signal handlers run."""
+    if ms != 0 and (ms < 0 or ms > _SLICE_MS) and _get_ident() == _MAIN:
+        return _SLICE_MS
+    return ms
+
+
+def _wait_on(call, ms: int, start: float, code: int, first: int) -> int:
+    """Goes on with call(timeout_ms) -> code after a first call that waited `first` ms
+    from `start` and returned `code`: again after a signal, and after a slice that ended
+    before the caller's time did; returns the first other result."""
+    deadline = None if ms < 0 else start + ms / 1000
+    while code == _ESIGNAL or (code == _ETIMEDOUT and first != ms):
+        if deadline is None:
+            ms_left = -1
+        else:
+            ms_left = int((deadline - _monotonic()) * 1000 + 0.999)
+            if ms_left <= 0:
+                return _ETIMEDOUT
+        first = _sliced(ms_left)
+        ms = ms_left
+        code = call(first)
+    return code
+
+
+def _blocking(call, ms: int, sliced: bool = True) -> int:
+    """call(timeout_ms) -> code, carried over signals, and over slices unless `sliced` is
+    false (a send: a slice that ends full would count as refused, and lose its turn)."""
+    start = _monotonic()
+    first = _sliced(ms) if sliced else ms
+    return _wait_on(call, ms, start, call(first), first)
+
+
+def _cancel_quietly(c: int, rid: int) -> None:
+    """Gives a request up, if it still waits (not answered meanwhile, client open)."""
+    if c:
+        N.request_cancel(c, rid)
+
+
 class Message:
     """One received message. `body` is the decoded JSON value, `raw` its text."""
 
     __slots__ = ("sender", "to", "seq", "ts", "raw", "kind", "correlation", "topic", "missed",
-                 "_native", "_body")
+                 "_native", "_body", "__weakref__")
 
     def __init__(self, sender: str, to: str, seq: int, ts: int, raw: str, kind: str = "plain",
                  correlation: int = 0, topic: Optional[str] = None, missed: int = 0,
@@ -88,10 +150,10 @@ class Message:
         return (f"Message(sender={self.sender!r}, to={self.to!r}, seq={self.seq}, "
                 f"kind={self.kind!r}{extra}, raw={self.raw!r})")
 
-    def __del__(self):
-        if self._native:
-            N.message_free(self._native)
-            self._native = None
+    # No __del__: Python runs a signal handler at the start of any Python function, a
+    # finalizer included, and an exception there is dropped: a Ctrl-C that landed in
+    # one would be lost. A request's native message is freed by its client instead
+    # (Client._own).
 
 
 _UNSET = object()
@@ -111,7 +173,7 @@ def _fields() -> "tuple":
     return mine
 
 
-def _message_from(native: int, keep: bool, to: Optional[str] = None) -> Message:
+def _message_from(native: int, to: Optional[str] = None) -> Message:
     """A Message of the native one's fields (to: our own name, when known). The common
     case, a plain message, reads only what it has."""
     f, ref = _fields()
@@ -125,8 +187,6 @@ def _message_from(native: int, keep: bool, to: Optional[str] = None) -> Message:
         topic = f.topic
         msg.topic = topic.decode() if topic is not None else None
         msg.missed = f.missed
-    if keep:
-        msg._native = native
     return msg
 
 
@@ -202,6 +262,7 @@ class Client:
         opts.timeout_ms = _timeout(timeout_ms)
         opts.group = 1 if group else 0
         opts.send_only = 1 if send_only else 0
+        opts.signals = 1  # a signal ends a sleeping call: see "signals and Ctrl-C" above
         handle = N.c_client_p()
         check(N.connect(ctypes.byref(opts), ctypes.byref(handle)),
               f"connect to {namespace or N.default_namespace().decode()}")
@@ -211,6 +272,15 @@ class Client:
         self._local = threading.local()
         self._buffers_lock = threading.Lock()
         self._buffers: List[int] = []
+        # Messages taken but not handed out when a signal's exception came (see _rescue):
+        # the next recv() returns them first; replies by request id for recv_reply().
+        self._held: "collections.deque[Message]" = collections.deque()
+        self._held_replies: Dict[int, Message] = {}
+        # Native messages of requests handed out (reply() needs them), freed once their
+        # Message is gone: its weak reference lands in _dead (a C-level append, no
+        # Python code runs then), and the next request taken, or close(), frees them.
+        self._owned: Dict[Any, int] = {}
+        self._dead: List[Any] = []
         self.namespace = namespace or N.default_namespace().decode()
         self._my_name = N.client_name(self._c).decode()
 
@@ -225,7 +295,13 @@ class Client:
         if lock is not None:
             with lock:
                 buffers, self._buffers = self._buffers, []
+                owned, self._owned = self._owned, {}
             for native in buffers:
+                N.message_free(native)
+            for ref, native in owned.items():
+                message = ref()
+                if message is not None:
+                    message._native = None  # reply() now says "not a request"
                 N.message_free(native)
 
     def __enter__(self) -> "Client":
@@ -278,20 +354,27 @@ class Client:
         waiting up to timeout_ms for room and up to wait_ms for `to` to appear."""
         data, trusted = _encode(obj)
         opts, opts_ref = self._send_options()
-        opts.timeout_ms = _timeout(timeout_ms)
-        opts.wait_ms = min(int(wait_ms), _INT_MAX)  # 0: not at all (no "no limit" here)
-        if opts.wait_ms < 0:
+        ms = opts.timeout_ms = _timeout(timeout_ms)
+        wait = opts.wait_ms = min(int(wait_ms), _INT_MAX)  # 0: not at all (no "no limit")
+        if wait < 0:
             raise ValueError(f"wait_ms must be at least 0, not {wait_ms}")
         opts.trusted = trusted
-        code = N.send_ex(self._c or self._handle(), to.encode(), data, len(data),
-                         opts_ref)
+        c = self._c or self._handle()
+        start = _monotonic() if ms or wait else 0.0
+        code = N.send_ex(c, to.encode(), data, len(data), opts_ref)
+        while code == _ESIGNAL:  # nothing was sent: again, with the time left
+            spent = int((_monotonic() - start) * 1000)
+            opts.timeout_ms = ms if ms < 0 else max(0, ms - spent)
+            opts.wait_ms = max(0, wait - spent)
+            code = N.send_ex(c, to.encode(), data, len(data), opts_ref)
         if code:
             check(code, f"send to {to}")
 
     def publish(self, topic: str, obj: Body, retain: bool = False,
                 timeout_ms: int = 5000) -> PublishResult:
         """Publishes obj on topic to every subscriber. Raises Full (with .subscriber) when
-        a block-policy subscriber stayed full for timeout_ms."""
+        a block-policy subscriber stayed full for timeout_ms, and Signalled when a signal
+        whose handler returned ended that wait."""
         data, trusted = _encode(obj)
         result = N.PublishResult()
         opts = N.PublishOptions()
@@ -305,7 +388,7 @@ class Client:
             err = Full(f"publish on {topic}: subscriber {result.full.decode()!r}")
             err.subscriber = result.full.decode()
             raise err
-        check(code, f"publish on {topic}")
+        check(code, f"publish on {topic} (delivered to {result.delivered})")
         return PublishResult(result.delivered, result.dropped)
 
     def subscribe(self, pattern: str, policy: str = "drop") -> None:
@@ -325,45 +408,129 @@ class Client:
     def recv(self, timeout_ms: Optional[float] = None) -> Message:
         """The next message, waiting up to timeout_ms (None: without limit). Raises
         Timeout when none came."""
+        if self._held:
+            # Indexing and del run no signal handler between them (a call would): a held
+            # message is either still held or returned.
+            msg = self._held[0]
+            del self._held[0]
+            return msg
         native = self._buffer()
-        code = N.recv(self._c or self._handle(), native, _timeout(timeout_ms))
+        c = self._c or self._handle()
+        ms = _timeout(timeout_ms)
+        msg = None
+        try:
+            start = _monotonic() if ms else 0.0
+            first = _sliced(ms)
+            code = N.recv(c, native, first)
+            if code == _ESIGNAL or (code == _ETIMEDOUT and first != ms):
+                code = _wait_on(lambda t: N.recv(c, native, t), ms, start, code, first)
+            if not code:
+                msg = self._take(native)
+        except BaseException:
+            self._rescue(native)
+            raise
         if code:
             check(code, "receive")
-        return self._take(native)
+        self._local.given = msg
+        return msg
 
     def _take(self, native: int) -> Message:
         """A Message of what this thread's buffer holds. A request keeps its native message
         (reply() needs it) and the thread gets a fresh buffer."""
-        msg = _message_from(native, False, self._my_name)
+        msg = _message_from(native, self._my_name)
         if msg.kind == "request":
             with self._buffers_lock:
                 self._buffers.remove(native)
             self._local.msg = None
-            msg._native = native
+            self._own(msg, native)
         return msg
+
+    def _own(self, msg: Message, native: int) -> None:
+        """msg (a request) keeps native until it is gone; frees those of requests gone."""
+        msg._native = native
+        ref = weakref.ref(msg, self._dead.append)
+        self._owned[ref] = native
+        while self._dead:
+            native = self._owned.pop(self._dead.pop(), None)
+            if native:
+                N.message_free(native)
+
+    def _rescue(self, native: int) -> None:
+        """An exception (a signal handler's KeyboardInterrupt) came while recv() ran. If
+        the library had taken a message into this thread's buffer that recv() did not
+        hand out, it is kept for the next recv(): a message leaves the mailbox only when
+        it is returned."""
+        f, ref = _fields()
+        N.message_fields_get(native, ref)
+        if not f.sender:
+            return  # the buffer never held a message
+        given = getattr(self._local, "given", None)
+        if given is not None and given.seq == f.seq and given.ts == f.ts_us and \
+                given.sender == f.sender.decode():
+            return  # the last message handed out: nothing new was taken
+        msg = _message_from(native, self._my_name)
+        if msg.kind == "request":  # it keeps the buffer, as _take would have done
+            with self._buffers_lock:
+                if native in self._buffers:
+                    self._buffers.remove(native)
+            if getattr(self._local, "msg", None) is native:
+                self._local.msg = None
+            self._own(msg, native)
+        self._local.given = msg
+        self._held.append(msg)
 
     def recv_batch(self, n: int, timeout_ms: Optional[float] = None) -> List[Message]:
         """Waits up to timeout_ms for one message, then takes up to n of those waiting."""
         if n < 1:
             raise InvalidArgument(f"n = {n}", 12)
+        if self._held:  # as in recv(): the held list is replaced, never taken from
+            held = self._held
+            out = list(itertools.islice(held, n))
+            rest = collections.deque(itertools.islice(held, n, None))
+            self._held = rest
+            return out
         natives = (N.c_message_p * n)()
         for i in range(n):
             natives[i] = N.message_new()
         got = ctypes.c_size_t()
+        c = self._handle()
+        out: List[Message] = []
+        kept = False  # out is in _held already
         try:
-            check(N.recv_batch(self._handle(), natives, n, ctypes.byref(got),
-                               _timeout(timeout_ms)), "receive")
-            out = []
+            code = _blocking(lambda t: N.recv_batch(c, natives, n, ctypes.byref(got), t),
+                             _timeout(timeout_ms))
+            if not code:
+                out = [_message_from(natives[i], self._my_name)
+                       for i in range(got.value)]
+                for i, msg in enumerate(out):
+                    if msg.kind == "request":  # it keeps its native message
+                        native, natives[i] = natives[i], None
+                        self._own(msg, native)
+        except BaseException:
+            # Taken and not handed out (a KeyboardInterrupt): kept for the next receive.
             for i in range(got.value):
-                keep = N.message_kind(natives[i]) == 1
-                out.append(_message_from(natives[i], keep=keep))
-                if keep:
-                    natives[i] = None
-            return out
+                if natives[i] is None:  # a request already converted and kept
+                    self._held.append(out[i])
+                elif N.message_from(natives[i]):
+                    msg = _message_from(natives[i], self._my_name)
+                    if msg.kind == "request":
+                        native, natives[i] = natives[i], None
+                        self._own(msg, native)
+                    self._held.append(msg)
+            kept = True
+            raise
         finally:
-            for i in range(n):
-                if natives[i]:
-                    N.message_free(natives[i])
+            try:
+                for i in range(n):
+                    if natives[i]:
+                        N.message_free(natives[i])
+            except BaseException:  # a KeyboardInterrupt after the take: keep them
+                if not kept:
+                    self._held.extend(out)
+                raise
+        if code:
+            check(code, "receive")
+        return out
 
     def __iter__(self) -> Iterator[Message]:
         """Messages as they come, until the namespace shuts down."""
@@ -376,37 +543,81 @@ class Client:
     # ---- request and reply --------------------------------------------------------------
 
     def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
-        """Sends a request to `to` and waits for its reply; other messages stay queued."""
-        data, _ = _encode(obj)
-        native = N.message_new()
-        try:
-            check(N.request(self._handle(), to.encode(), data, len(data), native,
-                            _timeout(timeout_ms)), f"request to {to}")
-            return _message_from(native, keep=False)
+        """Sends a request to `to` and waits for its reply; other messages stay queued.
+        Interrupted (KeyboardInterrupt, an exception of any kind), it gives the request
+        up: a reply that comes later is dropped."""
+        ms = _timeout(timeout_ms)
+        c, native, answered = self._c, None, False
+        start = _monotonic()
+        rid = self.request_send(to, obj, ms)
+        try:  # from here on, whatever ends the wait gives the request up
+            if ms > 0:
+                ms = max(0, ms - int((_monotonic() - start) * 1000))
+            native = N.message_new()
+            code = _blocking(lambda t: N.recv_reply(c, rid, native, t), ms)
+            if code:
+                check(code, f"request to {to}")
+            answered = True
+            return _message_from(native)
         finally:
-            N.message_free(native)
+            if native:
+                N.message_free(native)
+            if not answered:
+                _cancel_quietly(c, rid)
 
     def request_send(self, to: str, obj: Body, timeout_ms: int = 5000) -> int:
         """Sends a request and returns its id; see recv_reply()."""
         data, _ = _encode(obj)
-        rid = ctypes.c_uint64()
-        check(N.request_send(self._handle(), to.encode(), data, len(data), _timeout(timeout_ms),
-                             ctypes.byref(rid)), f"request to {to}")
+        rid = ctypes.c_uint64(0)
+        c = self._handle()
+        to_b = to.encode()
+        try:
+            code = _blocking(lambda t: N.request_send(c, to_b, data, len(data), t,
+                                                      ctypes.byref(rid)),
+                             _timeout(timeout_ms), sliced=False)
+            check(code, f"request to {to}")
+        except BaseException:
+            # Sent, then a KeyboardInterrupt before the caller got its id: nobody could
+            # ever take the reply, so the request is given up (its reply is dropped).
+            if rid.value:
+                _cancel_quietly(c, rid.value)
+            raise
         return rid.value
 
     def recv_reply(self, request_id: int, timeout_ms: Optional[float] = None) -> Message:
         """The reply to request_id, taken past other messages (which stay queued)."""
+        held = self._held_replies.get(request_id)
+        if held is not None:
+            del self._held_replies[request_id]  # as in recv(): no call in between
+            return held
         native = N.message_new()
+        c = self._handle()
+        msg = None
         try:
-            check(N.recv_reply(self._handle(), request_id, native, _timeout(timeout_ms)),
-                  "receive reply")
-            return _message_from(native, keep=False)
-        finally:
+            code = _blocking(lambda t: N.recv_reply(c, request_id, native, t),
+                             _timeout(timeout_ms))
+            if not code:
+                msg = _message_from(native)
+        except BaseException:
+            if N.message_from(native):
+                # Taken, then a KeyboardInterrupt: the next call for this id returns it.
+                self._held_replies[request_id] = _message_from(native)
             N.message_free(native)
+            raise
+        try:
+            N.message_free(native)
+        except BaseException:  # a KeyboardInterrupt as the buffer went: keep the reply
+            if msg is not None:
+                self._held_replies[request_id] = msg
+            raise
+        if code:  # no call on the way out with a reply in hand
+            check(code, "receive reply")
+        return msg
 
     def request_cancel(self, request_id: int) -> None:
         """Gives up request_id (from request_send): a reply that comes later is dropped
         (counted in late_replies). Raises InvalidArgument when it does not wait any more."""
+        self._held_replies.pop(request_id, None)
         check(N.request_cancel(self._handle(), request_id), "cancel request")
 
     def reply(self, msg: Message, obj: Body, timeout_ms: int = 5000) -> None:
@@ -414,8 +625,10 @@ class Client:
         if msg.kind != "request" or not msg._native:
             raise InvalidArgument("not a request", 12)
         data, _ = _encode(obj)
-        check(N.reply(self._handle(), msg._native, data, len(data), _timeout(timeout_ms)),
-              f"reply to {msg.sender}")
+        c = self._handle()
+        code = _blocking(lambda t: N.reply(c, msg._native, data, len(data), t),
+                         _timeout(timeout_ms), sliced=False)
+        check(code, f"reply to {msg.sender}")
 
     # ---- event loops and peers ----------------------------------------------------------
 
@@ -439,7 +652,9 @@ class Client:
 def wait_for(name: str, timeout_ms: Optional[float] = 5000,
              namespace: Optional[str] = None) -> None:
     """Waits until a client called name is there (and a broker, when none runs yet)."""
-    check(N.wait_for(_b(namespace), name.encode(), _timeout(timeout_ms)), f"wait for {name}")
+    ns, name_b = _b(namespace), name.encode()
+    check(_blocking(lambda t: N.wait_for(ns, name_b, t), _timeout(timeout_ms)),
+          f"wait for {name}")
 
 
 def inspect(namespace: Optional[str] = None) -> NamespaceInfo:

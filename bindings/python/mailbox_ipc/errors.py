@@ -106,10 +106,18 @@ class Interrupted(MailboxError):
     code = 18
 
 
+class Signalled(Interrupted):
+    """A signal whose handler returned ended a publication's wait for a block-policy
+    subscriber (MBX_ESIGNAL): the subscribers with room had their copy, the full ones did
+    not. Other calls wait on after such a signal (docs/python.md, "Signals")."""
+    code = 19
+
+
 BY_CODE = {cls.code: cls for cls in (NoBroker, NameTaken, NoRecipient, Full, TooLarge,
                                      InvalidJson, Timeout, Shutdown, PermissionDenied,
                                      VersionMismatch, Corrupt, InvalidArgument, NoSlots,
-                                     OutOfMemory, Gone, Exists, SystemFailure, Interrupted)}
+                                     OutOfMemory, Gone, Exists, SystemFailure, Interrupted,
+                                     Signalled)}
 
 
 def check(code: int, what: str = "") -> None:

@@ -48,6 +48,22 @@ static inline void plat_cpu_relax(void)
 
 /* Gives the CPU to another runnable thread, if any, and returns. */
 void plat_yield(void);
+
+/* Signals held off while a call of a client with the `signals` option looks and spins
+ * before it sleeps (shm_wait.h): a signal that comes then waits, and the sleep is not
+ * begun but ended with MBX_ESIGNAL; only the sleep itself lets signals through. Without
+ * this, one that landed during a spin ran its handler and was never seen. POSIX; on
+ * Windows every function does nothing. */
+typedef struct plat_signal_hold {
+    bool held;
+    _Alignas(8) unsigned char saved[128]; /* the thread's own mask, while held */
+} plat_signal_hold;
+/* Blocks every signal for the calling thread (once; nothing when already held). */
+void plat_signals_hold(plat_signal_hold *h);
+/* True when a signal the thread's own mask lets through came while held. */
+bool plat_signals_came(const plat_signal_hold *h);
+/* Restores the thread's own mask: a signal that came runs its handler now. */
+void plat_signals_release(plat_signal_hold *h);
 /* Sleeps about ns nanoseconds (a pause between tries, not a timer). */
 void plat_sleep_ns(int64_t ns);
 

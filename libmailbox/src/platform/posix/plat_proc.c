@@ -25,6 +25,37 @@ void plat_yield(void)
     sched_yield();
 }
 
+_Static_assert(sizeof(sigset_t) <= sizeof(((plat_signal_hold *)0)->saved), "a mask fits");
+
+void plat_signals_hold(plat_signal_hold *h)
+{
+    if (h->held)
+        return;
+    sigset_t all;
+    sigfillset(&all);
+    h->held = pthread_sigmask(SIG_BLOCK, &all, (sigset_t *)(void *)h->saved) == 0;
+}
+
+bool plat_signals_came(const plat_signal_hold *h)
+{
+    sigset_t pending;
+    if (!h->held || sigpending(&pending) != 0)
+        return false;
+    const sigset_t *own = (const sigset_t *)(const void *)h->saved;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&pending, sig) == 1 && sigismember(own, sig) == 0)
+            return true;
+    return false;
+}
+
+void plat_signals_release(plat_signal_hold *h)
+{
+    if (!h->held)
+        return;
+    (void)pthread_sigmask(SIG_SETMASK, (const sigset_t *)(const void *)h->saved, NULL);
+    h->held = false;
+}
+
 void plat_sleep_ns(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};

@@ -380,8 +380,8 @@ mbx_err plat_sem_wait(plat_sem *s, int64_t deadline_ns)
         atomic_fetch_add(&sem->sleepers, 1);
         bool signalled = futex_wait(&sem->count, 0, deadline_ns);
         atomic_fetch_sub(&sem->sleepers, 1);
-        if (signalled)
-            return sem_take(sem) ? MBX_OK : MBX_ESIGNAL;
+        if (signalled) /* the count, if one came meanwhile, stays for the next wait */
+            return MBX_ESIGNAL;
     }
 }
 

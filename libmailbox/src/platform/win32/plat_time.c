@@ -50,6 +50,24 @@ void plat_yield(void)
     SwitchToThread();
 }
 
+/* Signals as POSIX has them do not reach a Windows thread (Ctrl-C comes on a thread of its
+ * own): nothing to hold off. */
+void plat_signals_hold(plat_signal_hold *h)
+{
+    h->held = false;
+}
+
+bool plat_signals_came(const plat_signal_hold *h)
+{
+    (void)h;
+    return false;
+}
+
+void plat_signals_release(plat_signal_hold *h)
+{
+    h->held = false;
+}
+
 void plat_sleep_ns(int64_t ns)
 {
     Sleep((DWORD)(ns / 1000000 > 0 ? ns / 1000000 : 1));
