@@ -7,7 +7,7 @@ class MailboxError(Exception):
 
     code = -1
 
-    def __init__(self, message: str = "", code: int = -1):
+    def __init__(self, message: str = "", code: int = -1) -> None:
         if code >= 0:
             self.code = code
         text = _native.strerror(self.code).decode()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Iterator
 
 import pytest
 
@@ -31,13 +32,13 @@ def _namespace_name() -> str:
     return f"pytest-{worker}-{os.getpid()}-{_counter}-{uuid.uuid4().hex[:6]}"
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers",
                             "mailbox(args): extra mailboxd arguments for the mailbox_ns fixture")
 
 
 @pytest.fixture
-def mailbox_ns(request):
+def mailbox_ns(request: pytest.FixtureRequest) -> Iterator[MailboxNamespace]:
     """A running namespace of this test's own (see the module's docstring)."""
     marker = request.node.get_closest_marker("mailbox")
     args = marker.kwargs.get("args", []) if marker else []

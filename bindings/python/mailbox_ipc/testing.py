@@ -13,9 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
 from .client import Client
+
+if TYPE_CHECKING:
+    from .aio import AsyncClient
 
 
 class SetupError(RuntimeError):
@@ -63,7 +66,8 @@ def _run_target(target: Callable[..., Any], ns: str, args: tuple) -> None:
 class Spawned:
     """A client process started by MailboxNamespace.spawn()."""
 
-    def __init__(self, proc: Union[subprocess.Popen, multiprocessing.Process], timeout_s: float):
+    def __init__(self, proc: Union[subprocess.Popen, multiprocessing.Process],
+                 timeout_s: float) -> None:
         self.proc = proc
         self._timer = threading.Timer(timeout_s, self.kill)
         self._timer.daemon = True
@@ -105,7 +109,7 @@ class Spawned:
 class MailboxNamespace:
     """A namespace served by a broker of its own, for one test."""
 
-    def __init__(self, name: str, broker_args: Sequence[str] = ()):
+    def __init__(self, name: str, broker_args: Sequence[str] = ()) -> None:
         self.name = name
         self.mailboxd = _program("MAILBOXD", "mailboxd")
         self._clients: List[Any] = []
@@ -141,7 +145,7 @@ class MailboxNamespace:
         self._clients.append(c)
         return c
 
-    def aclient(self, name: Optional[str] = None, **kwargs: Any):
+    def aclient(self, name: Optional[str] = None, **kwargs: Any) -> AsyncClient:
         """An asyncio AsyncClient of this namespace, closed at teardown."""
         from .aio import AsyncClient
         c = AsyncClient(namespace=self.name, name=name, **kwargs)
@@ -166,7 +170,8 @@ class MailboxNamespace:
         self._spawned.append(s)
         return s
 
-    def mbx(self, *args: str, timeout_s: float = 30, stdin: Optional[str] = None):
+    def mbx(self, *args: str, timeout_s: float = 30,
+            stdin: Optional[str] = None) -> subprocess.CompletedProcess[str]:
         """Runs `mbx ARGS -N <namespace>`; returns the CompletedProcess."""
         mbx = _program("MBX_BIN", "mbx")
         return subprocess.run([mbx, args[0], "-N", self.name, *args[1:]], input=stdin,
