@@ -8,7 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-"$top/build"}
 
 packages=(cmake gcc make libc6-dev pkg-config libcjson-dev libcmocka-dev python3
-          python3-jsonschema python3-pytest python3-pytest-xdist procps util-linux systemd scdoc groff-base)
+          python3-jsonschema python3-pytest python3-pytest-xdist python3-venv procps util-linux
+          systemd scdoc groff-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
