@@ -28,7 +28,10 @@ fail() { echo "python.venv: $*" >&2; exit 1; }
 
 # Nothing of the project's own test environment: the package and the library must be
 # found the way a user's would be. Runtime files go to the scratch folder.
-unset MBX_LIBRARY PYTHONPATH LD_LIBRARY_PATH PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_FIND_LINKS
+# No pip configuration either (a pip.conf's find-links or index).
+unset MBX_LIBRARY PYTHONPATH LD_LIBRARY_PATH
+for v in $(env | sed -n 's/^\(PIP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+export PIP_CONFIG_FILE=/dev/null
 export PYTHONDONTWRITEBYTECODE=1 # nothing written into the source tree by pip's build
 export MBX_RUNTIME_DIR=$scratch/run TMPDIR=$scratch/tmp # pip's build folders too
 mkdir -m 700 "$MBX_RUNTIME_DIR" "$TMPDIR"
