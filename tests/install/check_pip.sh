@@ -6,7 +6,8 @@
 # run from a folder outside the source tree, imports the installed copy (not the source
 # tree's), finds the prefix's library through LD_LIBRARY_PATH or MBX_LIBRARY, sends and
 # receives through a real broker of the prefix, and runs a pytest file that uses the
-# plugin's fixture. Arguments: the build folder and the project's version (CMake's).
+# plugin's fixture; last, the backend's sdist is installed the same way. Arguments: the
+# build folder and the project's version (CMake's).
 set -euo pipefail
 build_dir=$1
 version=$2
@@ -128,4 +129,21 @@ EOF
 VENV=$venv LD_LIBRARY_PATH=$libdir timeout 120 "$venv/bin/python" -m pytest \
     -p mailbox_ipc.pytest_plugin -p no:cacheprovider -q "$scratch/test_in_venv.py" ||
     fail "pytest with the plugin failed (above)"
+# The sdist the backend makes builds the same package again (its version from PKG-INFO,
+# with no CMakeLists.txt beside it), and pip reinstalls from it.
+mkdir "$scratch/sdist"
+(cd "$pkg_src" && timeout 60 "$python" -c '
+import sys
+sys.path.insert(0, "_build_backend")
+import mailbox_ipc_build
+print(mailbox_ipc_build.build_sdist(sys.argv[1]))' "$scratch/sdist" >/dev/null) ||
+    fail "build_sdist failed"
+sdist=$(echo "$scratch"/sdist/mailbox_ipc-"$version".tar.gz)
+[ -e "$sdist" ] || fail "no sdist named after version $version"
+timeout 120 "$venv/bin/pip" install --no-index --no-cache-dir --force-reinstall --no-input -q \
+    "$sdist" >"$scratch/pip.log" 2>&1 || fail "pip install of the sdist failed: $(cat "$scratch/pip.log")"
+VERSION=$version timeout 30 "$venv/bin/python" -c '
+import importlib.metadata, os
+assert importlib.metadata.version("mailbox-ipc") == os.environ["VERSION"]
+' || fail "the package built from the sdist has the wrong version"
 echo "python.venv: passed"
