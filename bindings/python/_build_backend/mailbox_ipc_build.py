@@ -30,9 +30,9 @@ EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def _project() -> Dict[str, str]:
-    """The string fields of pyproject.toml's [project] table. tomllib is in the standard
-    library from 3.11; for older interpreters, a reading of `key = "value"` lines, which
-    is all the table uses."""
+    """The string fields of pyproject.toml's [project] table, and "license" (the text of
+    its `{text = "..."}`). tomllib is in the standard library from 3.11; for older
+    interpreters, a reading of `key = "value"` lines, which is all the table uses."""
     path = os.path.join(HERE, "pyproject.toml")
     try:
         import tomllib
@@ -45,13 +45,16 @@ def _project() -> Dict[str, str]:
                 if line.startswith("["):
                     section = line
                     continue
-                m = re.match(r'^([A-Za-z-]+)\s*=\s*"([^"]*)"\s*$', line)
+                m = (re.match(r'^([A-Za-z-]+)\s*=\s*"([^"]*)"\s*$', line) or
+                     re.match(r'^(license)\s*=\s*\{\s*text\s*=\s*"([^"]*)"\s*\}$', line))
                 if section == "[project]" and m:
                     fields[m.group(1)] = m.group(2)
         return fields
     with open(path, "rb") as f:
         table = tomllib.load(f)["project"]
-    return {k: v for k, v in table.items() if isinstance(v, str)}
+    fields = {k: v for k, v in table.items() if isinstance(v, str)}
+    fields["license"] = table["license"]["text"]
+    return fields
 
 
 def version() -> str:
@@ -80,7 +83,7 @@ def metadata() -> str:
     p = _project()
     lines = ["Metadata-Version: 2.1", f"Name: {p['name']}", f"Version: {version()}",
              f"Summary: {p['description']}", f"Requires-Python: {p['requires-python']}",
-             "License: MIT", "Classifier: License :: OSI Approved :: MIT License",
+             f"License: {p['license']}", "Classifier: License :: OSI Approved :: MIT License",
              "Classifier: Operating System :: POSIX :: Linux",
              "Classifier: Programming Language :: Python :: 3", "Classifier: Typing :: Typed"]
     return "\n".join(lines) + "\n"
