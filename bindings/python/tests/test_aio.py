@@ -387,3 +387,66 @@ def test_interrupt_and_close_wake_waiting_tasks(mailbox_ns):
             await me.recv(timeout_ms=0)
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_shutdown_reaches_every_waiting_task(mailbox_ns):
+    """When the broker shuts the namespace down, every task waiting on the client raises
+    Shutdown (and async for ends): none sleeps on."""
+    import signal
+
+    me = mailbox_ns.aclient("me")
+    mailbox_ns.client("srv")  # takes requests, never answers
+
+    async def main():
+        receivers = [asyncio.create_task(me.recv()) for _ in range(5)]
+        requests = [asyncio.create_task(me.request("srv", [k], timeout_ms=None))
+                    for k in range(3)]
+
+        async def iterate():
+            return [msg async for msg in me]
+        iterating = asyncio.create_task(iterate())
+        await asyncio.sleep(0.1)
+        mailbox_ns.broker.send_signal(signal.SIGTERM)
+        for t in receivers + requests:
+            with pytest.raises(m.Shutdown):
+                await asyncio.wait_for(t, 10)
+        assert await asyncio.wait_for(iterating, 10) == []
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    mailbox_ns.broker.wait(timeout=10)
+
+
+def test_a_request_that_looks_does_not_hide_a_message(mailbox_ns):
+    """The missed wake-up, step by step: a task sleeps in recv(); a message for it arrives
+    and, before the loop next polls the wake handle, another task's request() starts (and
+    looks for its reply). The receiver must still get the message: a look for one reply
+    that passed it over would leave the handle quiet and the receiver asleep. Once with a
+    responder that answers (its reply wakes the client anyway), once with one that does
+    not (nothing else comes to wake it)."""
+    srv = mailbox_ns.spawn(serve_until_stop, 0)
+    mailbox_ns.client("mute")  # takes requests, never answers
+    me = mailbox_ns.aclient("me")
+    tx = mailbox_ns.client("tx")
+    mailbox_ns.wait_for("srv")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for round_ in range(40):
+            to = "srv" if round_ % 2 else "mute"
+            receiver = asyncio.create_task(me.recv())
+            await asyncio.sleep(0.01)  # asleep on the handle
+            # In one batch of the loop's callbacks, with no poll in between: the message
+            # arrives, then the request starts.
+            loop.call_soon(tx.send, "me", [round_])
+            request = asyncio.create_task(me.request(to, [round_], timeout_ms=5000))
+            assert (await asyncio.wait_for(receiver, 2)).body == [round_]
+            if to == "srv":
+                assert (await asyncio.wait_for(request, 5)).body == {"re": [round_]}
+            else:
+                request.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await request
+        tx.send("srv", ["stop"])
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert srv.wait() == 0
