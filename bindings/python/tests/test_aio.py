@@ -99,8 +99,12 @@ def test_request_alongside_recv(mailbox_ns):
         task = asyncio.create_task(me.request("srv", 5))
         await asyncio.sleep(0)
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        try:
+            # Under load the reply can be there at the request's first look, before the
+            # cancel reaches it: then the request is simply answered.
+            assert (await task).body == {"re": 5}
+        except asyncio.CancelledError:
+            pass
         assert (await me.request("srv", 6)).body == {"re": 6}
         tx.send("me", ["third"])
         assert (await me.recv(timeout_ms=1000)).body == ["third"]
