@@ -147,8 +147,15 @@ def serve_until_stop(ns, delay_ms=0):
 
 
 def send_numbered(ns, tag, count):
+    """count messages to "me", in bursts of up to 20 with pauses of up to 2 ms (so that
+    they find tasks waiting in recv() as well as a backlog)."""
+    import random
+    import time
+    rng = random.Random()
     with m.Client(namespace=ns, name=f"tx{tag}") as s:
         for i in range(count):
+            if rng.random() < 0.05:
+                time.sleep(rng.uniform(0, 0.002))
             s.send("me", {"s": tag, "i": i}, timeout_ms=30000)
     return 0
 
@@ -454,3 +461,38 @@ def test_a_request_that_looks_does_not_hide_a_message(mailbox_ns):
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert srv.wait() == 0
+
+
+def test_a_message_handed_to_a_cancelled_recv_goes_on(mailbox_ns):
+    """A message the dispatcher handed to a waiting recv() whose task is cancelled before
+    it returned it goes to the next waiting recv(), or back into the FIFO in its place."""
+    me = mailbox_ns.aclient("me")
+    tx = mailbox_ns.client("tx")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for with_second in (False, True):
+            first = asyncio.create_task(me.recv())
+            await asyncio.sleep(0.01)
+            second = asyncio.create_task(me.recv()) if with_second else None
+            await asyncio.sleep(0.01)
+            tx.send("me", ["a"])
+            if not with_second:
+                tx.send("me", ["b"])
+            # One batch: a look (which hands "a" to the first waiter and "b", if sent, to
+            # the look itself), then the first waiter's cancel, before it ran again.
+            looker = asyncio.create_task(me.recv(timeout_ms=0))
+            loop.call_soon(first.cancel)
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            if with_second:  # "a" goes on to the second waiter
+                with pytest.raises(m.Timeout):
+                    await looker
+                assert (await asyncio.wait_for(second, 2)).body == ["a"]
+            else:  # "a" goes back into the FIFO
+                assert (await looker).body == ["b"]
+                assert me.held == 1
+                assert (await me.recv(timeout_ms=0)).body == ["a"]
+            assert me.held == 0
+
+    asyncio.run(asyncio.wait_for(main(), 30))
