@@ -1,13 +1,13 @@
 """Threads: any number of threads on any number of clients (docs/python.md). Eight
-threads send on one client to two receivers, interleaving invalid texts (always refused);
-one receiver is read by one thread, the other by two at once. Every message arrives
-exactly once, at its addressee."""
+threads send on one client to two receivers, 50,000 messages to each, interleaving
+invalid texts (always refused); one receiver is read by one thread, the other by two at
+once. Every message arrives exactly once, at its addressee."""
 import threading
 
 import mailbox_ipc as m
 
 SENDERS = 8
-PER_SENDER = 2000  # per receiver
+PER_SENDER = 6250  # per receiver: 8 x 6,250 = 50,000 to each
 
 
 def test_threads_share_clients_without_crossing_messages(mailbox_ns):
@@ -54,7 +54,7 @@ def test_threads_share_clients_without_crossing_messages(mailbox_ns):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=120)
+        th.join(timeout=240)
     assert not any(th.is_alive() for th in threads)
     assert wrong == [] and refused == []
     want = sorted((t, n) for t in range(SENDERS) for n in range(PER_SENDER))
