@@ -8,6 +8,9 @@
   mbx CLI        what a Python test did before the binding: one `mbx send` process per
                  message, into one `mbx recv` process.
 
+and the cost of single calls in one process: a send to itself and its recv, and a
+request answered by a thread of the same process (one client each).
+
 Medians of --rounds alternated rounds; prints figures and ratios, asserts nothing. Goal
 (docs/python.md): mailbox_ipc at least the socketpair's figure, and 20x the CLI's.
 
@@ -92,6 +95,39 @@ def bench_cli(ns: str, count: int) -> float:
     return count / t
 
 
+def bench_calls(ns: str, count: int) -> tuple:
+    """Microseconds per send+recv pair on one client, and per request round trip."""
+    with mailbox_ipc.Client(namespace=ns, name="self") as c:
+        b = body(0)
+        t0 = time.perf_counter()
+        for _ in range(count):
+            c.send("self", b)
+            c.recv(timeout_ms=1000)
+        pair_us = (time.perf_counter() - t0) / count * 1e6
+        with mailbox_ipc.Client(namespace=ns, name="svc") as svc:
+            stop = []
+
+            def serve():
+                while not stop:
+                    try:
+                        req = svc.recv(timeout_ms=100)
+                    except mailbox_ipc.Timeout:
+                        continue
+                    svc.reply(req, req.raw)
+
+            import threading
+            t = threading.Thread(target=serve)
+            t.start()
+            n = max(1, count // 10)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                c.request("svc", b, timeout_ms=5000)
+            request_us = (time.perf_counter() - t0) / n * 1e6
+            stop.append(1)
+            t.join()
+    return pair_us, request_us
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=100000)
@@ -100,11 +136,14 @@ def main() -> None:
     args = ap.parse_args()
     ns = MailboxNamespace(f"pybench-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
-        mb, sp, cli = [], [], []
+        mb, sp, cli, pair, req = [], [], [], [], []
         for _ in range(args.rounds):
             mb.append(bench_mailbox(ns.name, args.count))
             sp.append(bench_socketpair(args.count))
             cli.append(bench_cli(ns.name, args.cli_count))
+            p_us, r_us = bench_calls(ns.name, args.count // 2)
+            pair.append(p_us)
+            req.append(r_us)
     finally:
         left = ns.close()
     m_mb, m_sp, m_cli = (statistics.median(x) for x in (mb, sp, cli))
@@ -115,6 +154,8 @@ def main() -> None:
     print(f"  mbx send/recv CLI  {m_cli:12,.0f} msgs/s   (runs: {runs(cli)})")
     print(f"  mailbox_ipc / socketpair: {m_mb / m_sp:5.2f}  (goal: at least 1)")
     print(f"  mailbox_ipc / CLI:        {m_mb / m_cli:5.0f}x (goal: at least 20x)")
+    print(f"  one process: send+recv {statistics.median(pair):.2f} us per pair, request to a "
+          f"thread {statistics.median(req):.1f} us per round trip")
     if left:
         print("left behind: " + "; ".join(left))
 

@@ -231,8 +231,18 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
             }
             uint64_t at = scanned;
             scanned = next;
-            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0)
+            if (frame == RECORD_PAD || (hdr.kind & CELL_TAKEN) != 0) {
+                /* At head: passed for good, as a take does. Left there, a client that
+                 * only makes requests kept a wrap's pad at its head, and after one lap
+                 * of its ring every reply was refused as full. */
+                if (at == head) {
+                    consume(v, mb, head, next, false);
+                    if (frame != RECORD_PAD)
+                        forget_taken(mb);
+                    head = next;
+                }
                 continue;
+            }
             ring_verdict verdict = match(&hdr, arg);
             if (verdict == RING_PASS)
                 continue;

@@ -275,6 +275,34 @@ static void test_late_reply_is_dropped_and_counted(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A client that only makes requests, never receives: 2,000 requests of 120 bytes run its
+ * ring round many times (a pad at each wrap), some given up by a short timeout so that
+ * their replies come late. Each reply is found and every lap's space comes back: a pad or
+ * a late reply left at the head once filled the mailbox behind it for good. */
+static void test_requests_only_client_runs_many_laps(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--depth", "16", NULL);
+    struct responder r = {.delay_ms = 0};
+    (void)start_responder(&r);
+    mbx_client *me = harness_connect(ns, "me");
+    mbx_message *m = mbx_message_new();
+    char body[128];
+    for (int i = 0; i < 2000; i++) {
+        int n = snprintf(body, sizeof body, "{\"i\":%d,\"pad\":\"%096d\"}", i, 0);
+        mbx_err err = mbx_request(me, "srv", body, (size_t)n, m, i % 100 == 7 ? 0 : 10000);
+        if (i % 100 == 7) {
+            assert_true(err == MBX_ETIMEDOUT || err == MBX_OK);
+            continue;
+        }
+        assert_int_equal(err, MBX_OK);
+        assert_non_null(strstr(mbx_message_body(m, NULL), body));
+    }
+    mbx_message_free(m);
+    mbx_close(me);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 static int served_by(const mbx_client_info *ci, void *arg)
 {
     uint64_t *counts = arg;
@@ -414,6 +442,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_responder_killed_holding_a_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reply_is_dropped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_only_client_runs_many_laps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_of_responders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requester_killed_while_it_waits, setup, teardown),
     };
