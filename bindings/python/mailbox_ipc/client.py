@@ -353,16 +353,19 @@ class Client:
         """Sends obj (any JSON-serialisable value, or str/bytes holding JSON) to `to`,
         waiting up to timeout_ms for room and up to wait_ms for `to` to appear."""
         data, trusted = _encode(obj)
-        opts, opts_ref = self._send_options()
+        opts, opts_ref = getattr(self._local, "opts", None) or self._send_options()
         ms = opts.timeout_ms = _timeout(timeout_ms)
         wait = opts.wait_ms = min(int(wait_ms), _INT_MAX)  # 0: not at all (no "no limit")
         if wait < 0:
             raise ValueError(f"wait_ms must be at least 0, not {wait_ms}")
         opts.trusted = trusted
         c = self._c or self._handle()
-        start = _monotonic() if ms or wait else 0.0
         code = N.send_ex(c, to.encode(), data, len(data), opts_ref)
-        while code == _ESIGNAL:  # nothing was sent: again, with the time left
+        # Nothing was sent: again, with the time left. The wait the signal cut short is
+        # not known (the clock is not read on the common path): a handler that returns
+        # may stretch the timeout once, by that wait at most.
+        start = _monotonic() if code == _ESIGNAL else 0.0
+        while code == _ESIGNAL:
             spent = int((_monotonic() - start) * 1000)
             opts.timeout_ms = ms if ms < 0 else max(0, ms - spent)
             opts.wait_ms = max(0, wait - spent)
@@ -414,36 +417,43 @@ class Client:
             msg = self._held[0]
             del self._held[0]
             return msg
-        native = self._buffer()
+        local = self._local
+        native = getattr(local, "msg", None) or self._buffer()
         c = self._c or self._handle()
         ms = _timeout(timeout_ms)
         msg = None
         try:
-            start = _monotonic() if ms else 0.0
-            first = _sliced(ms)
+            # The first wait inline (the common case is one call): a slice in the main
+            # thread (see _sliced). The clock is read only when that was not the end.
+            first = ms
+            if ms != 0 and (ms < 0 or ms > _SLICE_MS) and _get_ident() == _MAIN:
+                first = _SLICE_MS
             code = N.recv(c, native, first)
             if code == _ESIGNAL or (code == _ETIMEDOUT and first != ms):
+                # Time spent: a slice that ran out is known; the wait a signal cut short
+                # is not, so a returning handler may stretch the timeout once, by that
+                # wait at most.
+                start = _monotonic() - (first / 1000 if code == _ETIMEDOUT else 0)
                 code = _wait_on(lambda t: N.recv(c, native, t), ms, start, code, first)
             if not code:
-                msg = self._take(native)
+                msg = _message_from(native, self._my_name)
+                if msg.kind == "request":
+                    self._keep_request(msg, native)
         except BaseException:
             self._rescue(native)
             raise
         if code:
             check(code, "receive")
-        self._local.given = msg
+        local.given = msg
         return msg
 
-    def _take(self, native: int) -> Message:
-        """A Message of what this thread's buffer holds. A request keeps its native message
-        (reply() needs it) and the thread gets a fresh buffer."""
-        msg = _message_from(native, self._my_name)
-        if msg.kind == "request":
-            with self._buffers_lock:
-                self._buffers.remove(native)
-            self._local.msg = None
-            self._own(msg, native)
-        return msg
+    def _keep_request(self, msg: Message, native: int) -> None:
+        """A request keeps this thread's buffer (reply() needs it); the thread gets a fresh
+        one at its next receive."""
+        with self._buffers_lock:
+            self._buffers.remove(native)
+        self._local.msg = None
+        self._own(msg, native)
 
     def _own(self, msg: Message, native: int) -> None:
         """msg (a request) keeps native until it is gone; frees those of requests gone."""
@@ -545,25 +555,25 @@ class Client:
     def request(self, to: str, obj: Body, timeout_ms: int = 5000) -> Message:
         """Sends a request to `to` and waits for its reply; other messages stay queued.
         Interrupted (KeyboardInterrupt, an exception of any kind), it gives the request
-        up: a reply that comes later is dropped."""
-        ms = _timeout(timeout_ms)
-        c, native, answered = self._c, None, False
-        start = _monotonic()
-        rid = self.request_send(to, obj, ms)
-        try:  # from here on, whatever ends the wait gives the request up
-            if ms > 0:
-                ms = max(0, ms - int((_monotonic() - start) * 1000))
-            native = N.message_new()
-            code = _blocking(lambda t: N.recv_reply(c, rid, native, t), ms)
+        up: a reply that comes later is dropped. A signal whose handler returns ends it
+        with Signalled (the library gave the request up: sending it again could have it
+        served twice).
+
+        One call into the library: a request_send() and a recv_reply() from Python cost
+        a second hand-over of the interpreter's lock, which a responder in a thread of
+        the same process pays for on every round trip (+25 us measured). The price: no
+        50 ms slices, so a Ctrl-C that lands in the microseconds before the library
+        holds signals waits for the reply or the timeout (docs/python.md, "Signals")."""
+        data, _ = _encode(obj)
+        native = N.message_new()
+        try:
+            code = N.request(self._c or self._handle(), to.encode(), data, len(data), native,
+                             _timeout(timeout_ms))
             if code:
                 check(code, f"request to {to}")
-            answered = True
             return _message_from(native)
         finally:
-            if native:
-                N.message_free(native)
-            if not answered:
-                _cancel_quietly(c, rid)
+            N.message_free(native)
 
     def request_send(self, to: str, obj: Body, timeout_ms: int = 5000) -> int:
         """Sends a request and returns its id; see recv_reply()."""

@@ -166,7 +166,7 @@ def test_request_answers_never_leak(mailbox_ns, child):
     try:
         kid = child("request")
         for _ in range(ROUNDS):
-            kid.sigint()
+            kid.sigint(again_after_s=2)  # one call into the library, as a send
         kid.p.send_signal(signal.SIGUSR1)
         r = kid.result()
     finally:
@@ -175,6 +175,7 @@ def test_request_answers_never_leak(mailbox_ns, child):
     kid.figures("request")
     assert r["interrupts"] == ROUNDS
     assert r["wrong"] == [] and r["stray"] is None
+    assert kid.missed <= ROUNDS // 5  # rare: a window of microseconds, not a rule
 
 
 def test_recv_reply_keeps_its_answer(mailbox_ns, child):
