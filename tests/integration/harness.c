@@ -99,7 +99,9 @@ static int keeper_connect(const char *ns)
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s.keep", dir, ns);
+    int len = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s.keep", dir, ns);
+    if (len < 0 || (size_t)len >= sizeof addr.sun_path)
+        return -1; /* no such path: no keeper to reach */
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         close(fd);
