@@ -203,10 +203,13 @@ class MailboxNamespace:
     def _files(self) -> List[str]:
         d = runtime_dir()
         left = []
-        for where in (d, "/dev/shm"):
+        # The runtime directory's entries start with the namespace's name; a segment in
+        # /dev/shm (none is made on Linux, where it is a memfd) would be mailbox.<name>.
+        for where, prefixes in ((d, (self.name,)),
+                                ("/dev/shm", (self.name, "mailbox." + self.name))):
             try:
                 left += [os.path.join(where, f) for f in os.listdir(where)
-                         if f.startswith(self.name)]
+                         if f.startswith(prefixes)]
             except OSError:
                 pass
         return left

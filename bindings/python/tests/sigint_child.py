@@ -45,21 +45,41 @@ def report(**extra):
     say(json.dumps(dict(got=got, interrupts=interrupts, **extra)))
 
 
+# SIGINT raises KeyboardInterrupt, as Python's own handler does, except while this script
+# reports one: a loaded machine may deschedule the child there long enough for the
+# parent's next SIGINT to land, and that one is raised as soon as the loop goes on.
+armed, deferred = True, 0
+
+
+def on_sigint(*_):
+    global deferred
+    if armed:
+        raise KeyboardInterrupt
+    deferred += 1
+
+
 def drive(step, on_interrupt=lambda: None):
     """Calls step() until it says it is done, counting the KeyboardInterrupts. The loop
     and its back edge (where Python also looks for signals) are inside the try."""
-    global interrupts
+    global interrupts, armed, deferred
     while True:
         try:
+            armed = True
+            if deferred:
+                deferred -= 1
+                raise KeyboardInterrupt
             while not step():
                 pass
             return
         except KeyboardInterrupt:
+            armed = False  # no call before this store: no handler runs in between
             interrupts += 1
             say("K")
             on_interrupt()
 
 
+if mode != "handler":
+    signal.signal(signal.SIGINT, on_sigint)
 say("ready")
 # A KeyboardInterrupt may also land in this script's own lines, between two calls: what
 # a call returned is kept in a global until it is recorded, so that the count is the
