@@ -1,4 +1,5 @@
 /* adopt.c: see adopt.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "adopt.h"
@@ -26,6 +27,18 @@ static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pi
     registry_adopt(reg, slot, name, pid, gen);
     client_rec *rec = &reg->recs[slot];
     rec->group = (atomic_load(&segment_dir(v, slot)->flags) & DIR_GROUP) != 0;
+    /* The node a remote name is served on: kept when it is a valid name, else the entry
+     * is rewritten as served here (what a bridge learns again from its peers). */
+    char node[MBX_NAME_MAX + 1];
+    memcpy(node, segment_dir(v, slot)->node, sizeof node);
+    if ((atomic_load(&segment_dir(v, slot)->flags) & DIR_REMOTE) == 0 ||
+        !names_valid_bounded(node, sizeof node))
+        node[0] = '\0';
+    snprintf(rec->node, sizeof rec->node, "%s", node);
+    memset(segment_dir(v, slot)->node, 0, sizeof node);
+    memcpy(segment_dir(v, slot)->node, node, strlen(node));
+    atomic_store(&segment_dir(v, slot)->flags,
+                 (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u));
     rec->linger_ms = linger_ms;
     if (plat_proc_watch(pid, &rec->watch) != MBX_OK) {
         rec->watch = PLAT_NO_HANDLE; /* it died just now */

@@ -301,11 +301,14 @@ static void release_slot(broker *b, uint32_t slot, const char *why)
     char name[MBX_NAME_MAX + 1];
     memcpy(name, rec->name, sizeof name);
     int64_t pid = rec->pid;
+    char node[MBX_NAME_MAX + 1];
+    memcpy(node, rec->node, sizeof node);
+    bool group = rec->group;
     if (rec->group && dead && strcmp(why, "closed") != 0)
         (void)group_handoff(b->reg.view, slot, rec->generation, name, plat_now_ns(), true);
     uint64_t dropped = registry_release(&b->reg, slot);
     events_purge(&b->ev, slot);
-    events_client_down(&b->ev, name, pid, down_reason(why));
+    events_client_down(&b->ev, name, pid, node, group, down_reason(why));
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ", slot %u) %s; %" PRIu64 " discarded",
             name, pid, slot, why, dropped);
 }
@@ -393,12 +396,15 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, err, 0, 0, NULL);
         return false;
     }
+    /* Checked by proto_check_request(). */
+    const char *node = (req->flags & PROTO_FLAG_REMOTE) != 0 ? req->node : NULL;
     uint32_t slot;
     if (decision == ADMIT_TAKE_OVER || decision == ADMIT_RECLAIM) {
         slot = (uint32_t)holder; /* the mailbox as it is: messages and all */
-        registry_take_over(&b->reg, slot, pid, req->linger_ms);
+        registry_take_over(&b->reg, slot, pid, req->linger_ms, node);
     } else {
-        err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, &slot);
+        err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node,
+                             &slot);
     }
     if (err != MBX_OK) {
         plat_handle_close(watch);
@@ -417,7 +423,7 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
     }
     /* Announced first: whoever hears of it can reach the client at once, and hears of
      * it before anything the client itself does. */
-    events_client_up(&b->ev, rec->name, pid);
+    events_client_up(&b->ev, rec->name, pid, rec->node, rec->group);
     reply_passing(h, MBX_OK, slot, rec->generation, rec->name, segment_to_pass(b));
     log_msg(LOG_LEVEL_DEBUG, "client '%s' (pid %" PRId64 ") took slot %u (%s)", rec->name, pid,
             slot, admission_name(decision));

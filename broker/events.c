@@ -50,20 +50,32 @@ static void publish(events *ev, const char *topic, const char *body, size_t len)
     }
 }
 
-void events_client_up(events *ev, const char *name, int64_t pid)
+/* The fields every presence event has: name and pid, then "group" and "node" when they
+ * apply (names and nodes are checked names: nothing in them needs escaping). */
+static int presence_fields(char *out, size_t cap, const char *name, int64_t pid, const char *node,
+                           bool group)
 {
-    char body[MBX_NAME_MAX + 64];
-    int len = snprintf(body, sizeof body, "{\"name\":\"%s\",\"pid\":%" PRId64 "}", name, pid);
-    if (len > 0 && (size_t)len < sizeof body)
+    return snprintf(out, cap, "\"name\":\"%s\",\"pid\":%" PRId64 "%s%s%s%s", name, pid,
+                    group ? ",\"group\":true" : "", node[0] != '\0' ? ",\"node\":\"" : "", node,
+                    node[0] != '\0' ? "\"" : "");
+}
+
+void events_client_up(events *ev, const char *name, int64_t pid, const char *node, bool group)
+{
+    char fields[2 * MBX_NAME_MAX + 96], body[sizeof fields + 8];
+    int n = presence_fields(fields, sizeof fields, name, pid, node, group);
+    int len = snprintf(body, sizeof body, "{%s}", fields);
+    if (n > 0 && len > 0 && (size_t)len < sizeof body)
         publish(ev, "$mbx.client.up", body, (size_t)len);
 }
 
-void events_client_down(events *ev, const char *name, int64_t pid, const char *reason)
+void events_client_down(events *ev, const char *name, int64_t pid, const char *node, bool group,
+                        const char *reason)
 {
-    char body[MBX_NAME_MAX + 96];
-    int len = snprintf(body, sizeof body, "{\"name\":\"%s\",\"pid\":%" PRId64 ",\"reason\":\"%s\"}",
-                       name, pid, reason);
-    if (len > 0 && (size_t)len < sizeof body)
+    char fields[2 * MBX_NAME_MAX + 96], body[sizeof fields + 48];
+    int n = presence_fields(fields, sizeof fields, name, pid, node, group);
+    int len = snprintf(body, sizeof body, "{%s,\"reason\":\"%s\"}", fields, reason);
+    if (n > 0 && len > 0 && (size_t)len < sizeof body)
         publish(ev, "$mbx.client.down", body, (size_t)len);
 }
 

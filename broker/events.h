@@ -11,6 +11,7 @@
 #ifndef BROKER_EVENTS_H
 #define BROKER_EVENTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "subs.h"
@@ -24,11 +25,13 @@ typedef struct events {
 mbx_err events_init(events *ev, const seg_view *view);
 void events_destroy(events *ev);
 
-/* A client connected. */
-void events_client_up(events *ev, const char *name, int64_t pid);
+/* A client connected; node: the node a remote name is served on ("" for a local one),
+ * group: a member of a service group. */
+void events_client_up(events *ev, const char *name, int64_t pid, const char *node, bool group);
 
 /* A name stopped taking messages: reason "closed", "died", "evicted", "linger expired". */
-void events_client_down(events *ev, const char *name, int64_t pid, const char *reason);
+void events_client_down(events *ev, const char *name, int64_t pid, const char *node, bool group,
+                        const char *reason);
 
 /* Frees the subscriptions of slot (UINT32_MAX: none) and of every client gone, if the
  * tables' lock is free now. */

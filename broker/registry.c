@@ -44,8 +44,20 @@ static void generate_name(registry *reg, int64_t pid, char *out)
     } while (registry_find(reg, out) >= 0);
 }
 
+/* Writes the node a name is served on into the entry (the caller holds its sequence
+ * lock odd, or the slot is its alone) and into the record; with the flags that go with it. */
+static void set_node(registry *reg, uint32_t slot, const char *node, bool group)
+{
+    client_rec *rec = &reg->recs[slot];
+    seg_dir_entry *e = segment_dir(reg->view, slot);
+    snprintf(rec->node, sizeof rec->node, "%s", node != NULL ? node : "");
+    memset(e->node, 0, sizeof e->node);
+    memcpy(e->node, rec->node, strlen(rec->node));
+    atomic_store(&e->flags, (group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u));
+}
+
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       bool group, uint32_t *slot)
+                       bool group, const char *node, uint32_t *slot)
 {
     uint32_t i = 0;
     while (i < reg->view->slots && (reg->recs[i].active || reg->recs[i].dirty))
@@ -71,7 +83,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     atomic_store(&e->start_time, start_time);
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
-    atomic_store(&e->flags, group ? DIR_GROUP : 0u);
+    set_node(reg, i, node, group);
     gen += 2;
     atomic_store(&e->generation, gen);
     atomic_store(&e->state, SLOT_ACTIVE);
@@ -106,7 +118,8 @@ void registry_linger(registry *reg, uint32_t slot, int64_t until_ns)
     presence_changed(reg->view);
 }
 
-void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms)
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms,
+                        const char *node)
 {
     client_rec *rec = &reg->recs[slot];
     seg_dir_entry *e = segment_dir(reg->view, slot);
@@ -121,6 +134,12 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->pid, pid);
+    /* Readers copy the node under the entry's sequence lock, as they do the name. */
+    uint32_t gen = rec->generation;
+    atomic_store(&e->generation, gen + 1);
+    atomic_thread_fence(memory_order_release);
+    set_node(reg, slot, node, rec->group);
+    atomic_store(&e->generation, gen);
     presence_changed(reg->view);
     atomic_fetch_add(&segment_header(reg->view)->clients_seen, 1);
 }
@@ -177,7 +196,9 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     rec->active = false;
     rec->lingering = false;
     rec->group = false;
+    rec->node[0] = '\0';
     rec->linger_ms = 0;
+    memset(f.entry->node, 0, sizeof f.entry->node);
     atomic_store(&f.entry->linger_until_us, 0);
     atomic_store(&f.entry->linger_ms, 0);
     atomic_store(&f.entry->flags, 0);

@@ -24,6 +24,7 @@ typedef struct client_rec {
     bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */
     bool dirty;              /* free, but the mailbox is not emptied yet: not claimable */
     bool group;              /* one of the members serving this name */
+    char node[MBX_NAME_MAX + 1]; /* a remote name: the node serving it (else "") */
     int64_t linger_until_ns; /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
 } client_rec;
@@ -48,14 +49,16 @@ int64_t registry_find(const registry *reg, const char *name);
  * Errors: MBX_ENOSLOTS.
  */
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       bool group, uint32_t *slot);
+                       bool group, const char *node, uint32_t *slot);
 
 /* The client of slot is gone but asked its mailbox to outlive it: keeps the slot, its
  * messages and its generation (senders go on delivering), for rec->linger_ms. */
 void registry_linger(registry *reg, uint32_t slot, int64_t until_ns);
 
-/* A new client of the same name takes over a lingering mailbox, messages and all. */
-void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms);
+/* A new client of the same name takes over a lingering mailbox, messages and all; node
+ * (NULL or "": served here) is whatever the new client stands for. */
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms,
+                        const char *node);
 
 /*
  * Adoption: records slot as held by a live client found in the segment, with its name and

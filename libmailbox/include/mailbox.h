@@ -133,7 +133,13 @@ typedef struct mbx_connect_options {
                                    only set a flag that the caller must look at, such as
                                    language runtimes. 0 (default): the call sleeps on */
     int reserved32_;            /* leave zero */
-    uint64_t reserved_[7];      /* room for fields to come (ABI): leave zero */
+    const char *node;           /* for mailbox-bridge: NULL (default), or the node (host)
+                                   that really serves client_name: the mailbox stands
+                                   for that remote name here and `mbx list` shows it as
+                                   remote. Needs a name; a group member (group 1) stands
+                                   for the members on other nodes, and a send to the
+                                   group goes to it only when no local member is there */
+    uint64_t reserved_[6];      /* room for fields to come (ABI): leave zero */
 } mbx_connect_options;
 
 /* Fills *opts with the defaults. Call it first so later fields keep their defaults. */
@@ -191,7 +197,12 @@ typedef struct mbx_send_options {
     int wait_ms;           /* when no client of that name is there yet, wait up to this long for
                               one to appear (as mbx_wait_for), then send; default 0: fail at once
                               with MBX_ENORECIPIENT */
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    int reserved32_;       /* leave zero */
+    const char *node;      /* for mailbox-bridge: NULL (default), or the node the message
+                              came from; the recipient sees it (mbx_message_node) */
+    const char *from;      /* with node only: the sender's name on that node (default: the
+                              client's own); replies still come back to this client */
+    uint64_t reserved_[6]; /* room for fields to come (ABI): leave zero */
 } mbx_send_options;
 
 MBX_API void mbx_send_options_init(mbx_send_options *opts);
@@ -199,6 +210,11 @@ MBX_API void mbx_send_options_init(mbx_send_options *opts);
 /* mbx_send() with options (opts NULL: the defaults). Same errors and thread safety. */
 MBX_API mbx_err mbx_send_ex(mbx_client *client, const char *to, const char *json, size_t len,
                             const mbx_send_options *opts);
+
+/* mbx_request_send() with options (opts NULL: the defaults; wait_ms, node and from as
+ * for mbx_send_ex). Same errors and thread safety. */
+MBX_API mbx_err mbx_request_send_ex(mbx_client *client, const char *to, const char *json,
+                                    size_t len, const mbx_send_options *opts, uint64_t *id);
 
 /* ---------------------------------------------------------------------------------- */
 /* Waiting for a peer                                                                   */
@@ -331,6 +347,22 @@ MBX_API mbx_err mbx_recv_reply(mbx_client *client, uint64_t id, mbx_message *rep
 MBX_API mbx_err mbx_reply(mbx_client *client, const mbx_message *request, const char *json,
                           size_t len, int timeout_ms);
 
+/* mbx_reply() with options (timeout_ms, trusted and node as for mbx_send_ex; from and
+ * wait_ms are not used). Same errors and thread safety. */
+MBX_API mbx_err mbx_reply_ex(mbx_client *client, const mbx_message *request, const char *json,
+                             size_t len, const mbx_send_options *opts);
+
+/*
+ * Ends a request with an error instead of an answer (for mailbox-bridge, telling what
+ * happened on another node: MBX_ENORECIPIENT, MBX_EGONE, ...): the requester's
+ * mbx_request or mbx_recv_reply returns `error`; a requester that takes its replies with
+ * mbx_recv gets a reply whose mbx_message_error() is `error`, with the body
+ * {"error":"<mbx_strerror(error)>","code":<error>}. Errors and thread safety as mbx_reply;
+ * MBX_EINVAL also for an error that is MBX_OK or not an mbx_err.
+ */
+MBX_API mbx_err mbx_reply_error(mbx_client *client, const mbx_message *request, mbx_err error,
+                                int timeout_ms);
+
 /* ---------------------------------------------------------------------------------- */
 /* Topics: publish and subscribe                                                         */
 
@@ -364,6 +396,9 @@ MBX_API void mbx_subscribe_options_init(mbx_subscribe_options *opts);
 MBX_API mbx_err mbx_check_topic(const char *topic);
 /* MBX_OK when pattern is a valid subscription pattern, else MBX_EINVAL. */
 MBX_API mbx_err mbx_check_pattern(const char *pattern);
+/* 1 when topic (or a name: the same dotted tokens) matches pattern, else 0 (also for an
+ * invalid pattern or topic). */
+MBX_API int mbx_pattern_match(const char *pattern, const char *topic);
 
 /*
  * Subscribes the client to the topics `pattern` matches (opts NULL: the defaults).
@@ -405,7 +440,9 @@ typedef struct mbx_publish_options {
                        it to every later matching subscription (a retained null clears the
                        topic's); the table is bounded, see docs/api.md */
     mbx_publish_result *result; /* may be NULL */
-    uint64_t reserved_[8];      /* room for fields to come (ABI): leave zero */
+    const char *node;           /* as mbx_send_options.node: mailbox-bridge's republishing */
+    const char *from;           /* as mbx_send_options.from */
+    uint64_t reserved_[6];      /* room for fields to come (ABI): leave zero */
 } mbx_publish_options;
 
 MBX_API void mbx_publish_options_init(mbx_publish_options *opts);
@@ -516,6 +553,11 @@ MBX_API const char *mbx_message_topic(const mbx_message *msg);
 /* For a publication: how many publications this client missed (drop policy, full
  * mailbox) just before this one; 0 otherwise. */
 MBX_API uint64_t mbx_message_missed(const mbx_message *msg);
+/* The node (host) a message came from through mailbox-bridge; NULL for one sent here. */
+MBX_API const char *mbx_message_node(const mbx_message *msg);
+/* For a reply: the error its request ended with on the far side (mbx_reply_error), or
+ * MBX_OK for an answer. */
+MBX_API mbx_err mbx_message_error(const mbx_message *msg);
 
 /* All of a received message's fields at once (for bindings: one call instead of ten).
  * The pointers are owned by the message, valid until it is reused or freed. */
@@ -530,7 +572,8 @@ typedef struct mbx_message_fields {
     uint64_t correlation;
     const char *topic; /* NULL unless a publication */
     uint64_t missed;
-    uint64_t reserved_[8]; /* room for fields to come (ABI): leave zero */
+    const char *node;      /* NULL unless it came through mailbox-bridge */
+    uint64_t reserved_[7]; /* room for fields to come (ABI): leave zero */
 } mbx_message_fields;
 
 MBX_API void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out);
@@ -590,6 +633,9 @@ typedef struct mbx_client_info {
     uint64_t dropped;         /* publications it missed because its mailbox was full */
     uint32_t senders_waiting; /* senders asleep until its full mailbox has room (a hint:
                                  read from shared memory, not checked) */
+    int remote;                  /* 1: a name served on another node, through the bridge
+                                    that holds this mailbox (pid is the bridge's) */
+    char node[MBX_NAME_MAX + 1]; /* remote: the node that serves it; else "" */
 } mbx_client_info;
 
 /* One subscription, as mbx_inspect_subscriptions() reports it. */

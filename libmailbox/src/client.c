@@ -90,16 +90,19 @@ static void open_wake_place(mbx_client *c)
 /* Asks for a slot, and maps the segment the broker passes with its answer (Windows: the
  * one of the namespace's name). Everything the broker says is checked against the
  * segment, and the segment like anything else. */
-static mbx_err registration(mbx_client *c, const char *wanted, int linger_ms, bool group,
+static mbx_err registration(mbx_client *c, const char *wanted, const mbx_connect_options *opts,
                             int64_t deadline, int64_t broker_pid)
 {
     proto_request req = {.magic = PROTO_MAGIC,
                          .version = PROTO_VERSION,
                          .op = PROTO_REGISTER,
-                         .flags = group ? PROTO_FLAG_GROUP : 0,
-                         .linger_ms = (uint32_t)linger_ms};
+                         .flags = (opts->group != 0 ? PROTO_FLAG_GROUP : 0u) |
+                                  (opts->node != NULL ? PROTO_FLAG_REMOTE : 0u),
+                         .linger_ms = (uint32_t)opts->linger_ms};
     if (wanted != NULL)
         strncpy(req.name, wanted, MBX_NAME_MAX);
+    if (opts->node != NULL)
+        strncpy(req.node, opts->node, MBX_NAME_MAX);
     mbx_err err = plat_chan_send(c->chan, &req, sizeof req);
     if (err != MBX_OK)
         return err;
@@ -194,6 +197,10 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_EINVAL;
     if (opts->send_only != 0 && (opts->group != 0 || opts->linger_ms != 0))
         return MBX_EINVAL;
+    /* A remote name is a name, served by a client that has a mailbox. */
+    if (opts->node != NULL && (mbx_check_name(opts->node) != MBX_OK || wanted == NULL ||
+                               wanted[0] == '\0' || opts->send_only != 0))
+        return MBX_EINVAL;
     int64_t deadline = plat_deadline(opts->timeout_ms);
     watch_forks();
 
@@ -222,7 +229,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     else
         err = plat_chan_connect(ns, deadline, &c->chan, &broker_pid);
     if (err == MBX_OK && opts->send_only == 0)
-        err = registration(c, wanted, opts->linger_ms, opts->group != 0, deadline, broker_pid);
+        err = registration(c, wanted, opts, deadline, broker_pid);
     if (err != MBX_OK) {
         plat_handle_close(c->chan);
         plat_wake_place_close(&c->view.wake_place);

@@ -66,6 +66,8 @@ struct mbx_message {
     size_t cap;
     size_t len;
     char from[MBX_NAME_MAX + 1];
+    char node[MBX_NAME_MAX + 1]; /* the node it came from through a bridge, or "" */
+    uint32_t error;              /* CELL_REPLY: the mbx_err it stands for (checked), or 0 */
     char to[MBX_NAME_MAX + 1];
     uint64_t seq;
     int64_t ts_us;
@@ -101,6 +103,7 @@ typedef struct send_route {
     uint32_t generation;
     uint32_t kind;      /* enum cell_kind */
     uint64_t corr;      /* request id, for requests and replies */
+    uint32_t error;     /* a reply: the mbx_err it ends its request with (0: an answer) */
     uint32_t *slot_out; /* where it went (may be NULL) ... */
     uint32_t *generation_out;
     /* Told where the message goes just before it is put there (may be NULL): a request's
@@ -129,6 +132,9 @@ bool client_incoming_valid(const ring_incoming *in);
 
 /* Checks and, unless trusted, compacts a body for sending: *body and *body_len are what
  * to send (json itself, stack when it fits, else *heap, which the caller frees). */
+/* Whether a send's node and sender name (mbx_send_options: from needs node) are valid. */
+bool messaging_labels_valid(const char *node, const char *from);
+
 mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, bool trusted,
                           char *stack, size_t stack_cap, char **heap, const char **body,
                           size_t *body_len);

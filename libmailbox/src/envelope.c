@@ -56,8 +56,8 @@ size_t envelope_compact(const char *json, size_t len, char *out)
     return o;
 }
 
-char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us, uint32_t kind,
-                       uint64_t corr, const char *topic, uint64_t missed, const char *body,
+char *envelope_to_json(const char *from, const char *node, const char *to, uint64_t seq,
+                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic, uint64_t missed, const char *body,
                        size_t body_len)
 {
     /* Names are restricted to characters that need no escaping in JSON (names.c), and the
@@ -71,16 +71,19 @@ char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t t
         snprintf(extra, sizeof extra, ",\"topic\":\"%s\",\"missed\":%" PRIu64, topic, missed);
     else if (kind == 3 && topic != NULL)
         snprintf(extra, sizeof extra, ",\"topic\":\"%s\"", topic);
-    static const char fmt[] =
-        "{\"from\":\"%s\",\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 "%s,\"body\":";
-    int head = snprintf(NULL, 0, fmt, from, to, seq, ts_us, extra);
+    char origin[MBX_NAME_MAX + 16] = "";
+    if (node != NULL)
+        snprintf(origin, sizeof origin, ",\"node\":\"%s\"", node);
+    static const char fmt[] = "{\"from\":\"%s\"%s,\"to\":\"%s\",\"seq\":%" PRIu64
+                              ",\"ts\":%" PRId64 "%s,\"body\":";
+    int head = snprintf(NULL, 0, fmt, from, origin, to, seq, ts_us, extra);
     if (head < 0)
         return NULL;
     size_t total = (size_t)head + body_len + 2;
     char *out = malloc(total);
     if (out == NULL)
         return NULL;
-    snprintf(out, total, fmt, from, to, seq, ts_us, extra);
+    snprintf(out, total, fmt, from, origin, to, seq, ts_us, extra);
     memcpy(out + head, body, body_len);
     out[(size_t)head + body_len] = '}';
     out[(size_t)head + body_len + 1] = '\0';

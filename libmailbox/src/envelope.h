@@ -23,13 +23,14 @@ mbx_err envelope_validate(const char *json, size_t len, bool *compact);
  * length (at most len). out must hold len bytes. */
 size_t envelope_compact(const char *json, size_t len, char *out);
 
-/* {"from":..,"to":..,"seq":..,"ts":..[,"kind":..,"corr":..][,"topic":..[,"missed":..]],
- * "body":<body>} as a new NUL-terminated string, or NULL when out of memory. kind: 0
+/* {"from":..[,"node":..],"to":..,"seq":..,"ts":..[,"kind":..,"corr":..][,"topic":..[,
+ * "missed":..]],"body":<body>} as a new NUL-terminated string, or NULL when out of memory.
+ * node: NULL for a message sent here, else the node it came from through a bridge. kind: 0
  * plain (no kind, no corr), 1 request, 2 reply, 3 publication (topic, not NULL, and
  * missed when not 0). Names must be valid names, the topic a valid topic, body valid
  * compact JSON. */
-char *envelope_to_json(const char *from, const char *to, uint64_t seq, int64_t ts_us, uint32_t kind,
-                       uint64_t corr, const char *topic, uint64_t missed, const char *body,
+char *envelope_to_json(const char *from, const char *node, const char *to, uint64_t seq,
+                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic, uint64_t missed, const char *body,
                        size_t body_len);
 
 #endif

@@ -6,15 +6,31 @@
 #include "platform/platform.h"
 #include "ring.h"
 
+/* The member a message would go to among one kind (local or remote) of members. */
+typedef struct group_best {
+    uint64_t waiting, taken;
+    uint32_t slot, generation;
+} group_best;
+
+static void consider(group_best *best, uint64_t waiting, uint64_t taken, uint32_t slot,
+                     uint32_t generation)
+{
+    if (waiting < best->waiting || (waiting == best->waiting && taken < best->taken))
+        *best = (group_best){waiting, taken, slot, generation};
+}
+
 mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t except, uint32_t *slot,
                    uint32_t *generation)
 {
-    uint64_t best_waiting = UINT64_MAX, best_taken = UINT64_MAX;
+    /* Members here first; a bridge's member (it stands for those on other nodes) only
+     * when none is here, as NATS prefers a queue group's local subscribers. */
+    group_best local = {UINT64_MAX, UINT64_MAX, 0, 0}, remote = local;
     for (uint32_t i = 0; i < v->slots; i++) {
         uint32_t g;
         if (i == except || !segment_entry_is(v, i, name, len, &g))
             continue;
-        if ((atomic_load(&segment_dir(v, i)->flags) & DIR_GROUP) == 0) {
+        uint32_t flags = atomic_load(&segment_dir(v, i)->flags);
+        if ((flags & DIR_GROUP) == 0) {
             *slot = i; /* not a group after all (it changed): the one holder */
             *generation = g;
             return MBX_OK;
@@ -24,14 +40,14 @@ mbx_err group_pick(const seg_view *v, const char *name, size_t len, uint32_t exc
         uint64_t waiting = ring_waiting(v, i);
         uint64_t taken =
             atomic_load_explicit(&segment_mailbox(v, i)->received, memory_order_relaxed);
-        if (waiting < best_waiting || (waiting == best_waiting && taken < best_taken)) {
-            best_waiting = waiting;
-            best_taken = taken;
-            *slot = i;
-            *generation = g;
-        }
+        consider((flags & DIR_REMOTE) != 0 ? &remote : &local, waiting, taken, i, g);
     }
-    return best_waiting == UINT64_MAX ? MBX_ENORECIPIENT : MBX_OK;
+    const group_best *best = local.waiting != UINT64_MAX ? &local : &remote;
+    if (best->waiting == UINT64_MAX)
+        return MBX_ENORECIPIENT;
+    *slot = best->slot;
+    *generation = best->generation;
+    return MBX_OK;
 }
 
 /* How many siblings a plain message is offered to when the ones picked are leaving too. */
@@ -70,6 +86,7 @@ static bool hand_on(const seg_view *v, uint32_t slot, uint32_t generation, const
          * picked is leaving too (closed, or gone, before the put), as a send does. */
         out.kind = CELL_PLAIN;
         out.from_name = in->from;
+        out.node = in->node[0] != '\0' ? in->node : NULL;
         out.from_slot = in->from_slot;
         out.from_generation = in->from_generation;
         for (int tries = 0; tries < HANDOFF_TRIES; tries++) {

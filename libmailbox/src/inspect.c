@@ -146,6 +146,7 @@ mbx_err mbx_inspect(const char *ns, mbx_namespace_info *info, mbx_client_visitor
         ci.subscriptions = subs_count(&v, i, gen);
         ci.dropped = atomic_load(&mb->dropped);
         ci.senders_waiting = atomic_load(&mb->tx_waiting);
+        ci.remote = segment_read_node(&v, i, gen, ci.node);
         if (visit(&ci, arg) != 0)
             break;
     }

@@ -59,6 +59,15 @@ mbx_err mbx_send(mbx_client *c, const char *to, const char *json, size_t len, in
     return mbx_send_ex(c, to, json, len, &opts);
 }
 
+bool messaging_labels_valid(const char *node, const char *from)
+{
+    /* A sender's name other than the client's own is a bridge's, for a message from
+     * another node: never without the node (docs/bridge.md). */
+    if (from != NULL && (node == NULL || mbx_check_name(from) != MBX_OK))
+        return false;
+    return node == NULL || mbx_check_name(node) == MBX_OK;
+}
+
 mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, bool trusted,
                           char *stack, size_t stack_cap, char **heap, const char **body,
                           size_t *body_len)
@@ -116,12 +125,14 @@ static mbx_err put(mbx_client *c, const send_route *r, uint32_t slot, uint32_t g
         .len = (uint32_t)body_len,
         .from_slot = c->slot, /* send-only: UINT32_MAX, nobody to reply to */
         .from_generation = c->generation,
-        .from_name = c->name,
+        .from_name = opts->from != NULL ? opts->from : c->name,
+        .node = opts->node,
         .ts_us = plat_wall_us(),
         .sender_cpu = plat_current_cpu(),
         .seq_source = &c->next_seq,
         .kind = r->kind,
         .corr = r->corr,
+        .error = r->error,
     };
     return ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
 }
@@ -140,6 +151,8 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
     if (c == NULL || !client_ours(c) || json == NULL || (r->to == NULL && r->slot >= c->view.slots))
         return MBX_EINVAL;
     if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
+        return MBX_EINVAL;
+    if (!messaging_labels_valid(opts->node, opts->from))
         return MBX_EINVAL;
     char stack[STACK_COMPACT_MAX];
     char *heap = NULL;
@@ -209,6 +222,8 @@ bool client_incoming_valid(const ring_incoming *in)
     /* The pass over the body is bounded by the record's length. */
     bool compact = false;
     return names_valid_bounded(in->from, sizeof in->from) &&
+           (in->node[0] == '\0' || names_valid_bounded(in->node, sizeof in->node)) &&
+           (in->error == 0 || (in->error < MBX_ERR_COUNT_ && in->kind == CELL_REPLY)) &&
            (in->kind != CELL_TOPIC || topics_valid_topic(in->topic, strlen(in->topic), true)) &&
            envelope_validate(in->body, in->len, &compact) == MBX_OK && compact;
 }
@@ -277,6 +292,8 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         return err;
     msg->len = in.len;
     memcpy(msg->from, in.from, sizeof msg->from);
+    memcpy(msg->node, in.node, sizeof msg->node);
+    msg->error = in.error;
     memcpy(msg->to, c->name, sizeof msg->to);
     msg->seq = in.seq;
     msg->ts_us = in.ts_us;
@@ -388,13 +405,25 @@ void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out)
     out->correlation = mbx_message_correlation(msg);
     out->topic = mbx_message_topic(msg);
     out->missed = mbx_message_missed(msg);
+    out->node = mbx_message_node(msg);
+}
+
+const char *mbx_message_node(const mbx_message *msg)
+{
+    return msg != NULL && msg->node[0] != '\0' ? msg->node : NULL;
+}
+
+mbx_err mbx_message_error(const mbx_message *msg)
+{
+    return msg != NULL && msg->kind == CELL_REPLY ? (mbx_err)msg->error : MBX_OK;
 }
 
 char *mbx_message_envelope_json(const mbx_message *msg)
 {
     if (msg == NULL || msg->body == NULL || msg->len == 0)
         return NULL;
-    return envelope_to_json(msg->from, msg->to, msg->seq, msg->ts_us, msg->kind, msg->corr,
+    return envelope_to_json(msg->from, mbx_message_node(msg), msg->to, msg->seq, msg->ts_us,
+                            msg->kind, msg->corr,
                             msg->kind == CELL_TOPIC ? msg->topic : NULL, msg->missed, msg->body,
                             msg->len);
 }

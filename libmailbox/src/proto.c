@@ -17,8 +17,13 @@ mbx_err proto_check_request(const proto_request *req, size_t len)
     if (req->linger_ms > MBX_LINGER_MAX_MS)
         return MBX_EINVAL;
     /* A group member has a name, and its mailbox goes with it (no linger). */
-    if ((req->flags & ~PROTO_FLAG_GROUP) != 0 ||
+    if ((req->flags & ~(PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE)) != 0 ||
         ((req->flags & PROTO_FLAG_GROUP) != 0 && (req->name[0] == '\0' || req->linger_ms != 0)))
+        return MBX_EINVAL;
+    /* A remote name is a name, and its node a valid name too. */
+    if ((req->flags & PROTO_FLAG_REMOTE) != 0 &&
+        (req->name[0] == '\0' || memchr(req->node, '\0', sizeof req->node) == NULL ||
+         !names_valid_bounded(req->node, sizeof req->node)))
         return MBX_EINVAL;
     return MBX_OK;
 }

@@ -17,9 +17,12 @@
 #include "mailbox.h"
 
 #define PROTO_MAGIC 0x5058424du /* "MBXP" */
-#define PROTO_VERSION 2u        /* 2: the segment comes with the REGISTER reply; INSPECT */
+/* 3: REGISTER may stand for a name served on another node (mailbox-bridge);
+ * 2: the segment comes with the REGISTER reply; INSPECT */
+#define PROTO_VERSION 3u
 
-#define PROTO_FLAG_GROUP 1u /* join the group serving the name, not take it alone */
+#define PROTO_FLAG_GROUP 1u  /* join the group serving the name, not take it alone */
+#define PROTO_FLAG_REMOTE 2u /* the name is served on node `node`, through this client */
 
 enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2, PROTO_INSPECT = 3 };
 
@@ -27,12 +30,13 @@ typedef struct proto_request {
     uint32_t magic;
     uint32_t version;
     uint32_t op;
-    uint32_t flags;              /* REGISTER: PROTO_FLAG_GROUP, or 0 */
+    uint32_t flags;              /* REGISTER: PROTO_FLAG_GROUP, PROTO_FLAG_REMOTE */
     char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
     uint32_t slot;               /* UNREGISTER: the slot given back ... */
     uint32_t generation;         /* ... and its generation */
     uint32_t linger_ms;          /* REGISTER: see mbx_connect_options */
     uint32_t reserved;
+    char node[MBX_NAME_MAX + 1]; /* REGISTER with PROTO_FLAG_REMOTE: the serving node */
 } proto_request;
 
 typedef struct proto_reply {
@@ -60,7 +64,8 @@ typedef struct proto_reply {
 /*
  * Checks a request datagram of len bytes (read into buf, which holds at least one
  * proto_request) before the broker acts on it: size, magic, version, a known operation,
- * a NUL-terminated valid name (or "" for an assigned one) and a linger time in range.
+ * a NUL-terminated valid name (or "" for an assigned one), a linger time in range and,
+ * for a remote name, a valid node.
  * Returns MBX_OK, MBX_EVERSION (not our protocol or version) or MBX_EINVAL.
  */
 mbx_err proto_check_request(const proto_request *req, size_t len);

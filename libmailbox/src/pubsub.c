@@ -100,6 +100,7 @@ static void deliver_retained(const subs_retained *r, void *arg)
         .from_slot = UINT32_MAX, /* the publisher may be long gone: no reply */
         .from_generation = 0,
         .from_name = r->from,
+        .node = r->node[0] != '\0' ? r->node : NULL,
         .ts_us = r->ts_us,
         .sender_cpu = -1,
         .seq = r->seq,
@@ -307,7 +308,8 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     mbx_publish_result scratch;
     mbx_publish_result *res = opts->result != NULL ? opts->result : &scratch;
     memset(res, 0, sizeof *res);
-    if (c == NULL || topic == NULL || json == NULL || !client_ours(c))
+    if (c == NULL || topic == NULL || json == NULL || !client_ours(c) ||
+        !messaging_labels_valid(opts->node, opts->from))
         return MBX_EINVAL;
     size_t tlen = strnlen(topic, MBX_TOPIC_MAX + 1);
     if (!topics_valid_topic(topic, tlen, false))
@@ -330,7 +332,8 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
         .len = (uint32_t)body_len,
         .from_slot = c->slot,
         .from_generation = c->generation,
-        .from_name = c->name,
+        .from_name = opts->from != NULL ? opts->from : c->name,
+        .node = opts->node,
         .ts_us = plat_wall_us(),
         .sender_cpu = plat_current_cpu(),
         .seq = atomic_fetch_add_explicit(&c->next_seq, 1, memory_order_relaxed) + 1,
@@ -344,7 +347,8 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
         plat_lock_token tok;
         err = subs_lock(&c->view, opts->timeout_ms, &tok);
         if (err == MBX_OK) {
-            subs_retain(&c->view, topic, tlen, body, body_len, c->name, msg.seq, msg.ts_us);
+            subs_retain(&c->view, topic, tlen, body, body_len, msg.from_name, opts->node, msg.seq,
+                        msg.ts_us);
             subs_unlock(&c->view, &tok);
         }
     }

@@ -23,6 +23,7 @@
  * same id, and goes on waiting: a request ends in MBX_EGONE only when a member took it
  * and left without answering.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,14 +42,10 @@ static void note_route(mbx_client *c, uint64_t id, uint32_t slot, uint32_t gener
 
 /* Sends request id (in the table already) to `to`; on a failure it leaves the table. */
 static mbx_err send_request(mbx_client *c, const char *to, uint64_t id, const char *json,
-                            size_t len, int timeout_ms, bool trusted)
+                            size_t len, const mbx_send_options *so)
 {
-    mbx_send_options so;
-    mbx_send_options_init(&so);
-    so.timeout_ms = timeout_ms;
-    so.trusted = trusted;
     send_route r = {.to = to, .kind = CELL_REQUEST, .corr = id, .routed = note_route};
-    mbx_err err = messaging_send(c, &r, json, len, &so);
+    mbx_err err = messaging_send(c, &r, json, len, so);
     if (err != MBX_OK)
         outstanding_remove(&c->requests, id);
     return err;
@@ -72,12 +69,26 @@ static mbx_err new_request(mbx_client *c, const char *to, uint64_t *id)
 mbx_err mbx_request_send(mbx_client *c, const char *to, const char *json, size_t len,
                          int timeout_ms, uint64_t *id)
 {
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    return mbx_request_send_ex(c, to, json, len, &so, id);
+}
+
+mbx_err mbx_request_send_ex(mbx_client *c, const char *to, const char *json, size_t len,
+                            const mbx_send_options *opts, uint64_t *id)
+{
+    mbx_send_options defaults;
+    if (opts == NULL) {
+        mbx_send_options_init(&defaults);
+        opts = &defaults;
+    }
     if (c == NULL || to == NULL || id == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL; /* a reply needs a mailbox */
     uint64_t mine;
     mbx_err err = new_request(c, to, &mine);
     if (err == MBX_OK)
-        err = send_request(c, to, mine, json, len, timeout_ms, false);
+        err = send_request(c, to, mine, json, len, opts);
     if (err == MBX_OK)
         *id = mine;
     return err;
@@ -191,6 +202,8 @@ static void fill_reply(const mbx_client *c, const awaited *w, const ring_incomin
 {
     reply->len = in->len;
     memcpy(reply->from, in->from, sizeof reply->from);
+    memcpy(reply->node, in->node, sizeof reply->node);
+    reply->error = in->error;
     memcpy(reply->to, c->name, sizeof reply->to);
     reply->seq = in->seq;
     reply->ts_us = in->ts_us;
@@ -260,6 +273,9 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
         err = client_confirm_shutdown(c);
     if (err == MBX_OK)
         fill_reply(c, w, &in, reply);
+    /* An answer that is an error (a bridge's, from the far side): the call's result. */
+    if (err == MBX_OK && in.error != 0)
+        err = (mbx_err)in.error;
     return err;
 }
 
@@ -291,8 +307,11 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
     int64_t deadline = plat_deadline(timeout_ms);
     awaited w = {.c = c};
     err = new_request(c, to, &w.e.id);
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
     if (err == MBX_OK)
-        err = send_request(c, to, w.e.id, json, len, timeout_ms, false);
+        err = send_request(c, to, w.e.id, json, len, &so);
     if (err != MBX_OK)
         return err;
     if (!outstanding_get(&c->requests, w.e.id, &w.e))
@@ -300,10 +319,14 @@ mbx_err mbx_request(mbx_client *c, const char *to, const char *json, size_t len,
     return wait_reply(c, &w, reply, timeout_ms, deadline, true);
 }
 
-mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, size_t len,
-                  int timeout_ms)
+/* Sends json back to request's requester, as an answer (error 0) or as the error it ends
+ * with. */
+static mbx_err answer(mbx_client *c, const mbx_message *request, const char *json, size_t len,
+                      const mbx_send_options *opts, mbx_err error)
 {
     if (c == NULL || request == NULL || request->kind != CELL_REQUEST || !client_ours(c))
+        return MBX_EINVAL;
+    if (opts->from != NULL || !messaging_labels_valid(opts->node, NULL))
         return MBX_EINVAL;
     if (request->from_slot >= c->view.slots)
         return MBX_EGONE; /* not a slot of this namespace: nobody to answer */
@@ -312,16 +335,14 @@ mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, s
     mbx_message *m = (mbx_message *)request;
     if (atomic_exchange(&m->replied, true))
         return MBX_EINVAL;
-    mbx_send_options so;
-    mbx_send_options_init(&so);
-    so.timeout_ms = timeout_ms;
     /* Straight back to where the request came from: the slot and generation are checked
      * under the recipient's lock like any other (a requester gone: MBX_EGONE). */
     send_route r = {.slot = request->from_slot,
                     .generation = request->from_generation,
                     .kind = CELL_REPLY,
-                    .corr = request->corr};
-    mbx_err err = messaging_send(c, &r, json, len, &so);
+                    .corr = request->corr,
+                    .error = (uint32_t)error};
+    mbx_err err = messaging_send(c, &r, json, len, opts);
     if (err == MBX_ENORECIPIENT || err == MBX_EGONE) {
         /* Its requester went away (killed while it waited, say): the reply is discarded
          * and counted with the namespace's other messages whose recipient went away. */
@@ -331,6 +352,43 @@ mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, s
         atomic_store(&m->replied, false); /* not sent (full, too large...): may try again */
     }
     return err;
+}
+
+mbx_err mbx_reply(mbx_client *c, const mbx_message *request, const char *json, size_t len,
+                  int timeout_ms)
+{
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    return answer(c, request, json, len, &so, MBX_OK);
+}
+
+mbx_err mbx_reply_ex(mbx_client *c, const mbx_message *request, const char *json, size_t len,
+                     const mbx_send_options *opts)
+{
+    mbx_send_options defaults;
+    if (opts == NULL) {
+        mbx_send_options_init(&defaults);
+        opts = &defaults;
+    }
+    return answer(c, request, json, len, opts, MBX_OK);
+}
+
+mbx_err mbx_reply_error(mbx_client *c, const mbx_message *request, mbx_err error, int timeout_ms)
+{
+    if (error <= MBX_OK || error >= MBX_ERR_COUNT_)
+        return MBX_EINVAL;
+    /* The body says it too, for whoever prints replies without looking at the error. */
+    char body[160];
+    int len = snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":%d}", mbx_strerror(error),
+                       (int)error);
+    if (len <= 0 || (size_t)len >= sizeof body)
+        return MBX_EINVAL;
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = timeout_ms;
+    so.trusted = 1; /* our own text: the messages of mbx_strerror need no escaping */
+    return answer(c, request, body, (size_t)len, &so, error);
 }
 
 mbx_kind mbx_message_kind(const mbx_message *msg)

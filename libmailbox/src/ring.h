@@ -30,6 +30,9 @@ typedef struct ring_outgoing {
     uint32_t from_slot;
     uint32_t from_generation;
     const char *from_name;
+    const char *node; /* the node (host) it came from through a bridge, or NULL: here */
+    uint32_t error;   /* CELL_REPLY: the mbx_err the request ended with, instead of an
+                         answer (a bridge telling what happened on the far side), or 0 */
     int64_t ts_us;
     int sender_cpu;               /* plat_current_cpu() at send */
     _Atomic uint64_t *seq_source; /* the sender's counter, incremented under the lock;
@@ -82,6 +85,8 @@ typedef struct ring_incoming {
     uint64_t position; /* where the message is in the mailbox (for ring_commit) */
     uint32_t len;
     char from[MBX_NAME_MAX + 1];
+    char node[MBX_NAME_MAX + 1]; /* the node it came from through a bridge, or "" */
+    uint32_t error;              /* CELL_REPLY: see ring_outgoing.error (unchecked) */
     uint64_t seq;
     int64_t ts_us;
     int sender_cpu; /* from the cell, -1 when unknown */

@@ -8,7 +8,15 @@
 #ifndef MBX_RING_INTERNAL_H
 #define MBX_RING_INTERNAL_H
 
+#include <string.h>
+
 #include "ring.h"
+
+/* Bytes of the node name a record for msg carries (none for a message from here). */
+static inline size_t ring_node_len(const ring_outgoing *msg)
+{
+    return msg->node != NULL ? strnlen(msg->node, MBX_NAME_MAX) : 0;
+}
 
 static inline int64_t min64(int64_t a, int64_t b)
 {

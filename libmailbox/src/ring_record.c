@@ -9,7 +9,7 @@
 /* Bytes of the record that carries msg. */
 uint32_t ring_record_size(const ring_outgoing *msg, size_t from_len)
 {
-    return (uint32_t)SEG_RECORD_SIZE(from_len + msg->topic_len + msg->len);
+    return (uint32_t)SEG_RECORD_SIZE(from_len + ring_node_len(msg) + msg->topic_len + msg->len);
 }
 
 /*
@@ -50,12 +50,13 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
     cell->kind = msg->kind;
     cell->len = msg->len;
     cell->topic_len = 0;
+    size_t node_len = ring_node_len(msg);
     cell->from_len = (uint8_t)from_len;
-    cell->reserved0 = 0;
+    cell->node_len = (uint8_t)node_len;
     cell->from_slot = msg->from_slot;
     cell->from_generation = msg->from_generation;
     cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
-    cell->reserved1 = 0;
+    cell->error = msg->kind == CELL_REPLY ? msg->error : 0;
     cell->seq = msg->seq_source != NULL
                     ? atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1
                     : msg->seq;
@@ -65,6 +66,9 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
     char *p = (char *)cell + SEG_RECORD_HEADER;
     memcpy(p, msg->from_name, from_len);
     p += from_len;
+    if (node_len != 0)
+        memcpy(p, msg->node, node_len);
+    p += node_len;
     if (msg->kind == CELL_TOPIC) {
         /* The publications this mailbox missed before this one: told with it. */
         cell->corr = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
@@ -113,10 +117,11 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     uint32_t kind = hdr->kind & ~CELL_TAKEN;
     uint32_t topic_len = kind == CELL_TOPIC ? hdr->topic_len : 0;
     uint32_t from_len = hdr->from_len;
-    if ((kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 || len > v->max_message ||
+    uint32_t node_len = hdr->node_len;
+    if (node_len > MBX_NAME_MAX || (kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 || len > v->max_message ||
         topic_len > v->max_message - len || topic_len > MBX_TOPIC_MAX ||
         (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 || from_len > MBX_NAME_MAX ||
-        SEG_RECORD_SIZE(from_len + topic_len + len) > hdr->size)
+        SEG_RECORD_SIZE(from_len + node_len + topic_len + len) > hdr->size)
         return MBX_ECORRUPT;
     /* The sender's name and the topic are copied as bytes within their bounds; what they
      * must look like (a valid name, a valid topic) is for the layer above to check
@@ -125,6 +130,9 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     memcpy(out->from, p, from_len);
     out->from[from_len] = '\0';
     p += from_len;
+    memcpy(out->node, p, node_len);
+    out->node[node_len] = '\0';
+    p += node_len;
     out->topic[0] = '\0';
     if (kind == CELL_TOPIC) {
         memcpy(out->topic, p, topic_len);
@@ -141,6 +149,7 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     out->ts_us = hdr->ts_us;
     out->kind = kind;
     out->corr = hdr->corr;
+    out->error = kind == CELL_REPLY ? hdr->error : 0;
     out->from_slot = hdr->from_slot;
     out->from_generation = hdr->from_generation;
     /* A hint from shared memory like any other: only a plausible CPU number is used. */

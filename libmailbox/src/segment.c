@@ -6,12 +6,12 @@
 #include "segment.h"
 
 _Static_assert(sizeof(seg_header) <= SEG_HEADER_SIZE, "header fits its page");
-_Static_assert(sizeof(seg_dir_entry) == 128, "directory entry is two cache lines");
+_Static_assert(sizeof(seg_dir_entry) == 192, "directory entry is three cache lines");
 _Static_assert(sizeof(seg_record) == SEG_RECORD_ALIGN, "a record header is one cache line");
 _Static_assert(sizeof(seg_mailbox) % SEG_CACHE_LINE == 0, "mailbox header is whole lines");
 _Static_assert(sizeof(seg_mailbox) == 384, "mailbox header is six lines (architecture.md)");
 _Static_assert(sizeof(seg_sub) == 160, "subscription entry size is part of the layout");
-_Static_assert(sizeof(seg_retained) == 128, "retained entry header is two lines");
+_Static_assert(sizeof(seg_retained) == 192, "retained entry header is three lines");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "atomics in shared memory must be lock-free");
 
@@ -22,7 +22,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 uint64_t segment_min_ring(uint32_t max_message)
 {
-    return 2 * SEG_RECORD_SIZE((uint64_t)MBX_NAME_MAX + max_message);
+    return 2 * SEG_RECORD_SIZE((uint64_t)SEG_MAX_LABELS + max_message);
 }
 
 static uint64_t power_of_two_at_least(uint64_t v)
@@ -227,6 +227,21 @@ bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32
         *generation = g1;
     if (pid != NULL)
         *pid = p;
+    return true;
+}
+
+bool segment_read_node(const seg_view *v, uint32_t slot, uint32_t generation, char *node_out)
+{
+    seg_dir_entry *e = segment_dir(v, slot);
+    node_out[0] = '\0';
+    char node[MBX_NAME_MAX + 1];
+    uint32_t flags = atomic_load_explicit(&e->flags, memory_order_acquire);
+    memcpy(node, e->node, sizeof node);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&e->generation, memory_order_relaxed) != generation ||
+        (flags & DIR_REMOTE) == 0 || !names_valid_bounded(node, sizeof node))
+        return false;
+    memcpy(node_out, node, sizeof node);
     return true;
 }
 

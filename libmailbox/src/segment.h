@@ -2,7 +2,7 @@
  * segment.h: the layout of a namespace's shared segment.
  *
  *   offset 0                 header (SEG_HEADER_SIZE bytes)
- *   dir_off                  directory: one seg_dir_entry (128 bytes) per slot
+ *   dir_off                  directory: one seg_dir_entry (192 bytes) per slot
  *   sub_off                  subscription table: seg_sub entries (topics.c, subs.c)
  *   retain_off + i*r_stride  retained messages: seg_retained, then topic and body
  *   mailbox_off + i*stride   mailbox of slot i: seg_mailbox, then a ring of ring_bytes
@@ -32,9 +32,11 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-/* 6: a lock keeps its holder's thread id and start time in one 64-bit word (review M2);
+/* 7: a directory entry names the node a remote name is served on (mailbox-bridge), and a
+ *    record may carry the node it came from and a reply's error;
+ * 6: a lock keeps its holder's thread id and start time in one 64-bit word (review M2);
  * 5: a mailbox can close to senders; returned requests */
-#define SEG_LAYOUT_VERSION 6u
+#define SEG_LAYOUT_VERSION 7u
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -48,6 +50,8 @@
 #define SEG_MAX_TOTAL (16ull << 30)
 #define SEG_MAX_SUBSCRIPTIONS 65536u
 #define SEG_MAX_RETAINED 65536u
+/* Bytes of sender name and node a record carries at most. */
+#define SEG_MAX_LABELS (2u * MBX_NAME_MAX)
 /* A mailbox's ring: a power of two, at least two records of the largest message (so an
  * empty ring takes one wherever its free space starts), at most SEG_MAX_RING. */
 #define SEG_MAX_RING (1u << 30)
@@ -59,7 +63,8 @@
 
 enum seg_state { SEG_INITIALIZING = 0, SEG_READY = 1, SEG_CLOSING = 2 };
 enum slot_state { SLOT_FREE = 0, SLOT_ACTIVE = 1 };
-#define DIR_GROUP 1u /* seg_dir_entry.flags */
+#define DIR_GROUP 1u  /* seg_dir_entry.flags: one of the members serving this name */
+#define DIR_REMOTE 2u /* served on another host, through the bridge that holds the slot */
 
 typedef struct seg_header {
     /* Never change after creation. */
@@ -121,7 +126,8 @@ typedef struct seg_dir_entry {
     char name[MBX_NAME_MAX + 1];
     _Atomic int64_t linger_until_us; /* wall clock; set while the mailbox outlives its owner */
     _Atomic uint32_t linger_ms;      /* how long it may outlive its owner (asked at connect) */
-    _Atomic uint32_t flags;          /* DIR_GROUP: one of the members serving this name */
+    _Atomic uint32_t flags;          /* DIR_GROUP, DIR_REMOTE */
+    char node[MBX_NAME_MAX + 1];     /* DIR_REMOTE: the node (host) serving the name */
     uint8_t reserved[24];
 } seg_dir_entry;
 
@@ -166,7 +172,8 @@ typedef struct seg_mailbox {
 } seg_mailbox;
 
 /* The ring holds records: this header, then from_len bytes of the sender's name (no
- * terminator), topic_len bytes of topic and len bytes of body, the whole rounded up to
+ * terminator), node_len bytes of the node it came from (a bridge's deliveries), topic_len
+ * bytes of topic and len bytes of body, the whole rounded up to
  * SEG_RECORD_ALIGN. A record never wraps: when the space left before the ring's end is
  * too short for it, the sender fills that space with a CELL_PAD record first. */
 enum cell_kind {
@@ -190,11 +197,12 @@ typedef struct seg_record {
     uint32_t len;       /* body bytes */
     uint16_t topic_len; /* CELL_TOPIC: bytes of topic before the body */
     uint8_t from_len;   /* bytes of the sender's name, 1..MBX_NAME_MAX */
-    uint8_t reserved0;
+    uint8_t node_len;   /* bytes of the node it came from through a bridge, 0..MBX_NAME_MAX */
     uint32_t from_slot;       /* sender's slot ... */
     uint32_t from_generation; /* ... and generation: where a reply goes */
     uint32_t sender_cpu;      /* CPU the sender ran on, plus one (0: unknown); a hint only */
-    uint32_t reserved1;
+    uint32_t error;     /* CELL_REPLY: the mbx_err the request ended with instead of an
+                           answer (told by a bridge), or 0 */
     uint64_t seq;  /* sender's sequence number */
     int64_t ts_us; /* wall clock at send */
     uint64_t corr; /* request id (requests and replies), else 0 */
@@ -254,6 +262,7 @@ typedef struct seg_retained {
     int64_t ts_us;  /* when it was published */
     uint64_t stamp; /* retain_clock when stored */
     char from[MBX_NAME_MAX + 1];
+    char node[MBX_NAME_MAX + 1]; /* the node it came from through a bridge, or "" */
     uint8_t reserved1[24];
 } seg_retained;
 
@@ -318,6 +327,11 @@ seg_retained *segment_retained(const seg_view *v, uint32_t i);
  */
 bool segment_read_entry(const seg_view *v, uint32_t slot, char *name_out, uint32_t *generation,
                         int64_t *pid);
+
+/* The node slot's remote name is served on, copied under the entry's sequence lock as of
+ * `generation` (from segment_read_entry), into node_out (MBX_NAME_MAX + 1 bytes): true
+ * for a remote name with a valid node; false (node_out "") for a local one or garbage. */
+bool segment_read_node(const seg_view *v, uint32_t slot, uint32_t generation, char *node_out);
 
 /* True when slot is active under `name` (a valid name of length len); sets *generation. */
 bool segment_entry_is(const seg_view *v, uint32_t slot, const char *name, size_t len,

@@ -265,7 +265,7 @@ static const char *retained_data(const seg_view *v, seg_retained *r, seg_retaine
 }
 
 void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *body, size_t len,
-                 const char *from, uint64_t seq, int64_t ts_us)
+                 const char *from, const char *node, uint64_t seq, int64_t ts_us)
 {
     bool clear = len == 4 && memcmp(body, "null", 4) == 0;
     seg_retained *target = NULL, *oldest = NULL, *empty = NULL;
@@ -309,6 +309,9 @@ void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *
     target->stamp = atomic_fetch_add(&segment_header(v)->retain_clock, 1) + 1;
     memset(target->from, 0, sizeof target->from);
     strncpy(target->from, from, MBX_NAME_MAX);
+    memset(target->node, 0, sizeof target->node);
+    if (node != NULL)
+        strncpy(target->node, node, MBX_NAME_MAX);
     target->state = SUB_USED;
 }
 
@@ -338,10 +341,12 @@ uint32_t subs_each_retained(const seg_view *v, const char *pattern, size_t plen,
         memcpy(buf, data, out.topic_len + out.len);
         buf[out.topic_len + out.len] = '\0';
         memcpy(out.from, h.from, sizeof out.from);
+        memcpy(out.node, h.node, sizeof out.node);
         out.topic = buf;
         out.body = buf + out.topic_len;
         if (!topics_valid_topic(out.topic, out.topic_len, true) ||
             !names_valid_bounded(out.from, sizeof out.from) ||
+            (out.node[0] != '\0' && !names_valid_bounded(out.node, sizeof out.node)) ||
             memchr(out.body, '\0', out.len) != NULL)
             continue;
         if (pattern != NULL && !topics_match(pattern, plen, out.topic, out.topic_len))

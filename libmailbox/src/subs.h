@@ -88,7 +88,7 @@ uint32_t subs_count(const seg_view *v, uint32_t slot, uint32_t gen);
 /* Under the lock: keeps body as topic's retained message (replacing the topic's, else in
  * a free entry, else over the oldest); a body of "null" clears the topic's instead. */
 void subs_retain(const seg_view *v, const char *topic, size_t tlen, const char *body, size_t len,
-                 const char *from, uint64_t seq, int64_t ts_us);
+                 const char *from, const char *node, uint64_t seq, int64_t ts_us);
 
 /* Retained messages held (no lock; a snapshot). */
 uint32_t subs_retained_count(const seg_view *v);
@@ -100,6 +100,7 @@ typedef struct subs_retained {
     const char *body;
     size_t len;
     char from[MBX_NAME_MAX + 1];
+    char node[MBX_NAME_MAX + 1]; /* "" unless it came through a bridge */
     uint64_t seq;
     int64_t ts_us;
 } subs_retained;

@@ -64,6 +64,18 @@ mbx_err mbx_check_pattern(const char *pattern)
                : MBX_EINVAL;
 }
 
+int mbx_pattern_match(const char *pattern, const char *topic)
+{
+    if (mbx_check_pattern(pattern) != MBX_OK || topic == NULL)
+        return 0;
+    size_t tlen = strnlen(topic, MBX_TOPIC_MAX + 1);
+    /* Topics and names both qualify: dotted tokens, none empty. */
+    if (tlen == 0 || tlen > MBX_TOPIC_MAX || topic[0] == '.' || topic[tlen - 1] == '.' ||
+        strstr(topic, "..") != NULL)
+        return 0;
+    return topics_match(pattern, strlen(pattern), topic, tlen) ? 1 : 0;
+}
+
 bool topics_valid_topic(const char *topic, size_t len, bool reserved)
 {
     return valid(topic, len, reserved, false);

@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(compact == (n == size));
         char *ours = canonical(packed, n);
         CHECK(ours != NULL && strcmp(ours, theirs) == 0);
-        char *env = envelope_to_json("a", "b", 1, 2, 2, 7, NULL, 0, packed, n);
+        char *env = envelope_to_json("a", NULL, "b", 1, 2, 2, 7, NULL, 0, packed, n);
         cJSON *doc = cJSON_Parse(env);
         CHECK(doc != NULL);
         cJSON_Delete(doc);

@@ -167,7 +167,7 @@ static void test_envelope_json(void **state)
     (void)state;
     const char *body = "{\"k\":[1,\"v\"]}";
     char *s =
-        envelope_to_json("alice", "bob", 42, 1700000000000000, 0, 0, NULL, 0, body, strlen(body));
+        envelope_to_json("alice", NULL, "bob", 42, 1700000000000000, 0, 0, NULL, 0, body, strlen(body));
     assert_non_null(s);
     cJSON *doc = cJSON_Parse(s);
     assert_non_null(doc);
@@ -181,11 +181,20 @@ static void test_envelope_json(void **state)
     cJSON_Delete(doc);
     free(s);
     /* A reply says so, with the id of the request it answers. */
-    s = envelope_to_json("alice", "bob", 43, 1700000000000001, 2, 77, NULL, 0, body, strlen(body));
+    s = envelope_to_json("alice", NULL, "bob", 43, 1700000000000001, 2, 77, NULL, 0, body, strlen(body));
     doc = cJSON_Parse(s);
     assert_non_null(doc);
     assert_string_equal(cJSON_GetObjectItem(doc, "kind")->valuestring, "reply");
     assert_true(cJSON_GetObjectItem(doc, "corr")->valuedouble == 77.0);
+    assert_null(cJSON_GetObjectItem(doc, "node")); /* sent here: no node */
+    cJSON_Delete(doc);
+    free(s);
+    /* One that came through a bridge names its node; from stays the sender's name. */
+    s = envelope_to_json("alice", "hostb", "bob", 44, 1, 0, 0, NULL, 0, body, strlen(body));
+    doc = cJSON_Parse(s);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "from")->valuestring, "alice");
+    assert_string_equal(cJSON_GetObjectItem(doc, "node")->valuestring, "hostb");
     cJSON_Delete(doc);
     free(s);
 }
