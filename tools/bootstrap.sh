@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build needs (Debian 12, as root; only what is missing) and builds
 # mailbox into BUILD_DIR (default: build). Extra arguments go to cmake's configure step.
-# Used by tools/demo.sh and tests/run.sh; safe to run again.
+# Used by tools/demo.sh and tests/run.sh; safe to run again. libnats-dev and nats-server
+# are for mailbox-bridge (cnats) and its tests, which run real NATS servers on loopback.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +10,7 @@ build_dir=${BUILD_DIR:-"$top/build"}
 
 packages=(cmake gcc make libc6-dev pkg-config libcjson-dev libcmocka-dev python3
           python3-jsonschema python3-pytest python3-pytest-xdist python3-venv procps util-linux
-          systemd scdoc groff-base)
+          systemd scdoc groff-base libnats-dev nats-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
