@@ -66,6 +66,10 @@ url=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[
 echo "bridge_run: nats-server $("$server" --version | sed 's/^nats-server: //') at $url"
 
 figures=$("$peer" --nats "$url" --json "$@") || status=$?
+if [ -z "$figures" ]; then
+    echo "bridge_run: mbx-nats-peer failed (status ${status:-?})" >&2
+    exit "${status:-1}"
+fi
 echo "$figures" | /usr/bin/python3 -c '
 import json, sys
 f = json.loads(sys.stdin.read())
