@@ -30,11 +30,13 @@ if [ ! -x "$server" ]; then
 fi
 
 # Everything the server writes (ports file, store, log) goes here and is removed on exit;
-# the server is stopped on exit and, through setpriv's pdeathsig, dies with this script
-# even when the script is SIGKILLed.
+# the server and the peer are stopped on exit and, through setpriv's pdeathsig, die with
+# this script even when it is SIGKILLed (which leaves only this folder behind).
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mbx-bridge-run.XXXXXX")
 server_pid=
+peer_pid=
 cleanup() {
+    [ -z "$peer_pid" ] || kill -KILL "$peer_pid" 2>/dev/null || true
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -65,7 +67,13 @@ fi
 url=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["nats"][0])' "$ports")
 echo "bridge_run: nats-server $("$server" --version | sed 's/^nats-server: //') at $url"
 
-figures=$("$peer" --nats "$url" --json "$@") || status=$?
+# In the background, waited for: bash runs a trap only between commands, so a signal to
+# this script alone would otherwise wait for the whole measurement.
+setpriv --pdeathsig KILL "$peer" --nats "$url" --json "$@" >"$scratch/figures.json" &
+peer_pid=$!
+wait "$peer_pid" || status=$?
+peer_pid=
+figures=$(cat "$scratch/figures.json")
 if [ -z "$figures" ]; then
     echo "bridge_run: mbx-nats-peer failed (status ${status:-?})" >&2
     exit "${status:-1}"
