@@ -135,6 +135,14 @@ def test_single_server_without_cluster(tmp_path):
             assert "error" not in json.loads(reply.data)
 
 
+def test_fixtures(nats_server, nats_cluster):
+    """conftest.py's fixtures, as later bridge tests will use them."""
+    assert nats_server.n == 1 and nats_cluster.n == 3
+    for url in [nats_server.url(0)] + nats_cluster.urls().split(","):
+        with NatsConn(url) as nc:
+            assert nc.info["server_id"]
+
+
 def test_stop_leaves_nothing(tmp_path):
     cluster = NatsCluster(n=3, jetstream=False, workdir=tmp_path)
     pids = [cluster.pid(i) for i in range(3)]
