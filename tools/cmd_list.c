@@ -136,9 +136,10 @@ static void print_table(const snapshot *s)
         else
             snprintf(pid, sizeof pid, "%" PRId64, ci->pid);
         printf("%-*s %5u %8s %8" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %5u %8" PRIu64
-               "%s\n",
+               "%s%s%s\n",
                w, ci->name, ci->slot, pid, ci->waiting, ci->sent, ci->received, ci->refused_full,
-               ci->subscriptions, ci->dropped, ci->group ? "  group" : "");
+               ci->subscriptions, ci->dropped, ci->group ? "  group" : "",
+               ci->remote ? "  remote on " : "", ci->remote ? ci->node : "");
     }
     if (s->nsubs == 0)
         return;
@@ -190,6 +191,8 @@ static char *to_json(const snapshot *s)
         cJSON_AddNumberToObject(o, "late_replies", (double)ci->late_replies);
         cJSON_AddBoolToObject(o, "group", ci->group != 0);
         cJSON_AddBoolToObject(o, "lingering", ci->lingering != 0);
+        if (ci->remote)
+            cJSON_AddStringToObject(o, "node", ci->node);
         cJSON_AddNumberToObject(o, "dropped", (double)ci->dropped);
         cJSON_AddNumberToObject(o, "senders_waiting", ci->senders_waiting);
         cJSON *mine = cJSON_AddArrayToObject(o, "subscriptions");
