@@ -44,6 +44,9 @@ int cli_fail_err(const char *cmd, mbx_err err, const char *what);
 /* Reports a failure to reach namespace ns; for "no broker", names the broker that left
  * the namespace's segment behind, if one did. Returns the exit code. */
 int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns);
+/* A failed mbx_connect for opts: as cli_fail_namespace, except that a name taken says by
+ * whom (a service group: join it with --group; another node, through mailbox-bridge). */
+int cli_fail_connect(const char *cmd, mbx_err err, const mbx_connect_options *opts);
 
 /*
  * Reads one line (without its newline, and without a trailing CR) into buf, which holds

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "escape.h"
@@ -76,6 +77,43 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
                         "%s: %s (its broker, pid %lld, is gone; start mailboxd to adopt it)", ns,
                         mbx_strerror(err), (long long)info.broker_pid);
     return cli_fail_err(cmd, err, ns);
+}
+
+typedef struct holder {
+    const char *name;
+    bool found, group, remote;
+    char node[MBX_NAME_MAX + 1];
+} holder;
+
+static int find_holder(const mbx_client_info *ci, void *arg)
+{
+    holder *h = arg;
+    if (strcmp(ci->name, h->name) != 0)
+        return 0;
+    h->found = true;
+    h->group = ci->group != 0;
+    h->remote = ci->remote != 0;
+    memcpy(h->node, ci->node, sizeof h->node);
+    return 1;
+}
+
+int cli_fail_connect(const char *cmd, mbx_err err, const mbx_connect_options *opts)
+{
+    const char *name = opts->client_name;
+    mbx_namespace_info info;
+    holder h = {.name = name};
+    if (err != MBX_ENAMETAKEN || name == NULL ||
+        mbx_inspect(opts->namespace_name, &info, find_holder, &h) != MBX_OK || !h.found)
+        return cli_fail_namespace(cmd, err, opts->namespace_name);
+    if (h.remote)
+        return cli_fail(cmd, EXIT_NAME,
+                        "%s: name already taken on node %s (through mailbox-bridge; a name is "
+                        "served on one host only, except by a service group)",
+                        name, h.node);
+    if (h.group && opts->group == 0)
+        return cli_fail(cmd, EXIT_NAME,
+                        "%s: name already taken by a service group (join it with --group)", name);
+    return cli_fail(cmd, EXIT_NAME, "%s: %s", name, mbx_strerror(err));
 }
 
 bool cli_parse_long(const char *s, long long lo, long long hi, long long *out)

@@ -100,7 +100,7 @@ int cmd_recv(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_namespace("recv", err, opts.namespace_name);
+        return cli_fail_connect("recv", err, &opts);
     if (ready) {
         fprintf(stderr, "ready %s\n", mbx_client_name(c));
         fflush(stderr);

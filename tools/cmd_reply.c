@@ -117,7 +117,7 @@ int cmd_reply(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_namespace("reply", err, opts.namespace_name);
+        return cli_fail_connect("reply", err, &opts);
     mbx_message *m = mbx_message_new();
     char *answer = malloc(REPLY_MAX);
     int rc = EXIT_OK_;

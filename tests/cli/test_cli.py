@@ -352,7 +352,13 @@ class CliTest(unittest.TestCase):
         self.background(MBX, "recv", "-N", ns, "-t", "10000", "taken")
         self.wait_for_client(ns, "taken")
         self.assert_one_line_error(run(MBX, "recv", "-N", ns, "-t", "100", "taken"), 9,
-                                   "name already taken")
+                                   "taken: name already taken")
+        # Taken by a service group: the line says how to join it.
+        self.background(MBX, "reply", "-N", ns, "--group", "--echo", "pool")
+        self.wait_for_client(ns, "pool")
+        self.assert_one_line_error(run(MBX, "recv", "-N", ns, "-t", "100", "pool"), 9,
+                                   "pool: name already taken by a service group",
+                                   "--group")
 
     def test_linger_keeps_messages_for_the_next_recv(self):
         ns = self.broker()
