@@ -65,8 +65,11 @@ class ConnectOptions(ctypes.Structure):
 
 
 class SendOptions(ctypes.Structure):
+    # node and from_: mailbox-bridge's (docs/bridge.md); NULL here.
     _fields_ = [("timeout_ms", ctypes.c_int), ("trusted", ctypes.c_int),
-                ("wait_ms", ctypes.c_int), ("reserved_", ctypes.c_uint64 * 8)]
+                ("wait_ms", ctypes.c_int), ("reserved32_", ctypes.c_int),
+                ("node", ctypes.c_char_p), ("from_", ctypes.c_char_p),
+                ("reserved_", ctypes.c_uint64 * 6)]
 
 
 class SubscribeOptions(ctypes.Structure):
@@ -118,7 +121,8 @@ class MessageFields(ctypes.Structure):
                 ("sender", ctypes.c_char_p), ("to", ctypes.c_char_p),
                 ("seq", ctypes.c_uint64), ("ts_us", ctypes.c_int64), ("kind", ctypes.c_int),
                 ("correlation", ctypes.c_uint64), ("topic", ctypes.c_char_p),
-                ("missed", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 8)]
+                ("missed", ctypes.c_uint64), ("node", ctypes.c_char_p),
+                ("reserved_", ctypes.c_uint64 * 7)]
 
 
 CLIENT_VISITOR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ClientInfo), ctypes.c_void_p)

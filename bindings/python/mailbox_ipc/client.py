@@ -122,7 +122,7 @@ class Message:
     """One received message. `body` is the decoded JSON value, `raw` its text."""
 
     __slots__ = ("sender", "to", "seq", "ts", "raw", "kind", "correlation", "topic", "missed",
-                 "_native", "_body", "__weakref__")
+                 "node", "_native", "_body", "__weakref__")
 
     def __init__(self, sender: str, to: str, seq: int, ts: int, raw: str, kind: str = "plain",
                  correlation: int = 0, topic: Optional[str] = None, missed: int = 0,
@@ -136,6 +136,8 @@ class Message:
         self.correlation = correlation  #: a request's id (requests and their replies)
         self.topic = topic  #: the topic of a publication, else None
         self.missed = missed  #: publications missed just before this one (drop policy)
+        #: the node (host) it came from through mailbox-bridge; None for one sent here
+        self.node: Optional[str] = None
         self._native = _native
         self._body: Any = _UNSET
 
@@ -187,6 +189,9 @@ def _message_from(native: int, to: Optional[str] = None) -> Message:
         topic = f.topic
         msg.topic = topic.decode() if topic is not None else None
         msg.missed = f.missed
+    node = f.node
+    if node is not None:
+        msg.node = node.decode()
     return msg
 
 

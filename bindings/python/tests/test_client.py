@@ -1,4 +1,5 @@
 """mailbox_ipc.Client over a real broker: every method and every exception class."""
+import ctypes
 import json
 import select
 import threading
@@ -7,6 +8,7 @@ import time
 import pytest
 
 import mailbox_ipc as m
+from mailbox_ipc import _native as N
 from mailbox_ipc import errors
 
 
@@ -94,6 +96,20 @@ def test_request_reply_and_the_asynchronous_form(mailbox_ns):
     with pytest.raises(m.InvalidArgument):
         me.reply(r, 1)  # not a request
     assert srv.wait() == 0
+
+
+def test_node_of_a_message_from_another_host(mailbox_ns):
+    """A message delivered by mailbox-bridge says where it came from (Message.node), and
+    who sent it there; one sent here has no node."""
+    bridge, svc = mailbox_ns.client("bridge"), mailbox_ns.client("svc")
+    bridge.send("svc", 1)
+    assert svc.recv(1000).node is None
+    opts = N.SendOptions()
+    N.send_options_init(ctypes.byref(opts))
+    opts.node, opts.from_ = b"hosta", b"alice"
+    assert N.send_ex(bridge._c, b"svc", b"2", 1, ctypes.byref(opts)) == 0
+    msg = svc.recv(1000)
+    assert (msg.body, msg.sender, msg.node) == (2, "alice", "hosta")
 
 
 def test_topics(mailbox_ns):
