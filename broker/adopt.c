@@ -19,6 +19,25 @@ static bool entry_name(registry *reg, const seg_dir_entry *e, char *name)
     return other < 0 || ((atomic_load(&e->flags) & DIR_GROUP) != 0 && reg->recs[other].group);
 }
 
+/* Takes a kept slot's group flag and node from its entry into its record: the node a
+ * remote name is served on is kept when it is a valid name; anything else is rewritten as
+ * a name served here (what its bridge learns again from its peers). */
+static void adopt_flags(registry *reg, uint32_t slot)
+{
+    seg_dir_entry *e = segment_dir(reg->view, slot);
+    client_rec *rec = &reg->recs[slot];
+    uint32_t flags = atomic_load(&e->flags);
+    rec->group = (flags & DIR_GROUP) != 0;
+    char node[MBX_NAME_MAX + 1];
+    memcpy(node, e->node, sizeof node);
+    if ((flags & DIR_REMOTE) == 0 || !names_valid_bounded(node, sizeof node))
+        node[0] = '\0';
+    snprintf(rec->node, sizeof rec->node, "%s", node);
+    memset(e->node, 0, sizeof e->node);
+    memcpy(e->node, node, strlen(node));
+    atomic_store(&e->flags, (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u));
+}
+
 /* Keeps a slot whose client still lives: watches it, mends out-of-range indices. */
 static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pid, uint32_t gen,
                       uint32_t linger_ms, adopt_report *report)
@@ -26,19 +45,7 @@ static bool keep_live(registry *reg, uint32_t slot, const char *name, int64_t pi
     const seg_view *v = reg->view;
     registry_adopt(reg, slot, name, pid, gen);
     client_rec *rec = &reg->recs[slot];
-    rec->group = (atomic_load(&segment_dir(v, slot)->flags) & DIR_GROUP) != 0;
-    /* The node a remote name is served on: kept when it is a valid name, else the entry
-     * is rewritten as served here (what a bridge learns again from its peers). */
-    char node[MBX_NAME_MAX + 1];
-    memcpy(node, segment_dir(v, slot)->node, sizeof node);
-    if ((atomic_load(&segment_dir(v, slot)->flags) & DIR_REMOTE) == 0 ||
-        !names_valid_bounded(node, sizeof node))
-        node[0] = '\0';
-    snprintf(rec->node, sizeof rec->node, "%s", node);
-    memset(segment_dir(v, slot)->node, 0, sizeof node);
-    memcpy(segment_dir(v, slot)->node, node, strlen(node));
-    atomic_store(&segment_dir(v, slot)->flags,
-                 (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u));
+    adopt_flags(reg, slot);
     rec->linger_ms = linger_ms;
     if (plat_proc_watch(pid, &rec->watch) != MBX_OK) {
         rec->watch = PLAT_NO_HANDLE; /* it died just now */
@@ -98,6 +105,7 @@ void adopt_clients(registry *reg, adopt_report *report)
             if (!reg->recs[slot].active)
                 registry_adopt(reg, slot, name, 0, gen);
             if (linger_ms > 0 && left_us > 0 && left_us <= (int64_t)linger_ms * 1000) {
+                adopt_flags(reg, slot); /* a lingering remote name stays remote */
                 reg->recs[slot].linger_ms = linger_ms;
                 registry_linger(reg, slot, plat_now_ns() + left_us * 1000);
                 report->lingering++;

@@ -39,6 +39,12 @@ static unsigned scrub_header(scrubber *s)
     return repaired;
 }
 
+/* The flags the registry says an active slot's entry has. */
+static uint32_t expected_flags(const client_rec *rec)
+{
+    return (rec->group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u);
+}
+
 /* The directory entry the registry says slot should have. */
 static bool entry_matches(const seg_dir_entry *e, const client_rec *rec)
 {
@@ -46,11 +52,12 @@ static bool entry_matches(const seg_dir_entry *e, const client_rec *rec)
         return false;
     if (!rec->active)
         return atomic_load(&e->state) == SLOT_FREE;
-    char expect[MBX_NAME_MAX + 1] = {0};
+    char expect[MBX_NAME_MAX + 1] = {0}, node[MBX_NAME_MAX + 1] = {0};
     memcpy(expect, rec->name, strlen(rec->name));
+    memcpy(node, rec->node, strlen(rec->node));
     return atomic_load(&e->state) == SLOT_ACTIVE && atomic_load(&e->pid) == rec->pid &&
-           atomic_load(&e->flags) == (rec->group ? DIR_GROUP : 0u) &&
-           memcmp(e->name, expect, sizeof expect) == 0;
+           atomic_load(&e->flags) == expected_flags(rec) &&
+           memcmp(e->name, expect, sizeof expect) == 0 && memcmp(e->node, node, sizeof node) == 0;
 }
 
 static void rewrite_entry(seg_dir_entry *e, const client_rec *rec)
@@ -59,11 +66,13 @@ static void rewrite_entry(seg_dir_entry *e, const client_rec *rec)
     atomic_store(&e->generation, rec->generation + 1);
     atomic_thread_fence(memory_order_release);
     memset(e->name, 0, sizeof e->name);
+    memset(e->node, 0, sizeof e->node);
     if (rec->active) {
         memcpy(e->name, rec->name, strlen(rec->name));
+        memcpy(e->node, rec->node, strlen(rec->node));
         atomic_store(&e->pid, rec->pid);
         atomic_store(&e->start_time, rec->start_time); /* no /proc read per entry */
-        atomic_store(&e->flags, rec->group ? DIR_GROUP : 0u);
+        atomic_store(&e->flags, expected_flags(rec));
     } else {
         atomic_store(&e->flags, 0);
         atomic_store(&e->pid, 0);

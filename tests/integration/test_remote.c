@@ -8,9 +8,11 @@
  * - a message, request or publication delivered by a bridge carries its node and its
  *   sender's name on that node, and replies still come back to the bridge;
  * - a request can end with an error told from the far side (mbx_reply_error);
- * - a retained publication keeps its node.
+ * - a retained publication keeps its node;
+ * - a broker that adopts the namespace keeps the node of live and lingering remote names.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -227,6 +229,45 @@ static void test_request_ends_with_far_error(void **state)
     mbx_close(proxy);
 }
 
+/* A bridge's mailbox that lingers (the bridge died) stays remote with its node. */
+static int lingering_proxy_main(void *arg)
+{
+    (void)arg;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "far";
+    o.node = "hostc";
+    o.linger_ms = 60000;
+    mbx_client *c;
+    if (mbx_connect(&o, &c) != MBX_OK)
+        return 10;
+    _exit(0); /* gone without closing: the mailbox lingers */
+}
+
+static void test_adoption_keeps_the_node(void **state)
+{
+    (void)state;
+    mbx_client *live = connect_as("near", "hostb", 0);
+    pid_t child = harness_spawn(lingering_proxy_main, NULL, 30);
+    assert_int_equal(harness_wait(child, 10000), 0);
+    kill(broker, SIGKILL);
+    assert_int_equal(harness_wait(broker, 5000), 128 + SIGKILL);
+    broker = harness_start_broker(ns, NULL);
+    mbx_namespace_info info;
+    found near = {.name = "near"}, far = {.name = "far"};
+    assert_int_equal(mbx_inspect(ns, &info, look, &near), MBX_OK);
+    assert_int_equal(info.epoch, 1); /* adopted, not made anew */
+    assert_int_equal(mbx_inspect(ns, &info, look, &far), MBX_OK);
+    assert_int_equal(near.seen, 1);
+    assert_int_equal(near.remote, 1);
+    assert_string_equal(near.node, "hostb");
+    assert_int_equal(far.seen, 1);
+    assert_int_equal(far.remote, 1);
+    assert_string_equal(far.node, "hostc");
+    mbx_close(live);
+}
+
 static void test_pattern_match(void **state)
 {
     (void)state;
@@ -247,6 +288,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_prefers_local_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_carries_node_and_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_ends_with_far_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adoption_keeps_the_node, setup, teardown),
         cmocka_unit_test(test_pattern_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
