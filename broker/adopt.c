@@ -33,9 +33,17 @@ static void adopt_flags(registry *reg, uint32_t slot)
     if ((flags & DIR_REMOTE) == 0 || !names_valid_bounded(node, sizeof node))
         node[0] = '\0';
     snprintf(rec->node, sizeof rec->node, "%s", node);
-    memset(e->node, 0, sizeof e->node);
-    memcpy(e->node, node, strlen(node));
-    atomic_store(&e->flags, (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u));
+    char padded[MBX_NAME_MAX + 1] = {0};
+    memcpy(padded, node, strlen(node));
+    uint32_t want = (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u);
+    if (flags == want && memcmp(e->node, padded, sizeof padded) == 0)
+        return; /* as it should be: live readers may be copying it */
+    /* Rewritten as the broker writes entries: readers skip it while the generation is odd. */
+    atomic_store(&e->generation, rec->generation + 1);
+    atomic_thread_fence(memory_order_release);
+    memcpy(e->node, padded, sizeof padded);
+    atomic_store(&e->flags, want);
+    atomic_store(&e->generation, rec->generation);
 }
 
 /* Keeps a slot whose client still lives: watches it, mends out-of-range indices. */

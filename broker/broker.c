@@ -388,6 +388,15 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
         return false;
     }
+    /* Checked by proto_check_request(). */
+    const char *node = (req->flags & PROTO_FLAG_REMOTE) != 0 ? req->node : NULL;
+    /* A lingering mailbox holds messages for the name as served where it was: a local
+     * client does not take over a remote name's, nor a bridge a local one's. */
+    if ((decision == ADMIT_TAKE_OVER || decision == ADMIT_RECLAIM) &&
+        strcmp(b->reg.recs[holder].node, node != NULL ? node : "") != 0) {
+        reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
+        return false;
+    }
     if (decision == ADMIT_RECLAIM)
         unwatch(b, &b->reg.recs[holder]);
     plat_handle watch;
@@ -396,12 +405,10 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, err, 0, 0, NULL);
         return false;
     }
-    /* Checked by proto_check_request(). */
-    const char *node = (req->flags & PROTO_FLAG_REMOTE) != 0 ? req->node : NULL;
     uint32_t slot;
     if (decision == ADMIT_TAKE_OVER || decision == ADMIT_RECLAIM) {
         slot = (uint32_t)holder; /* the mailbox as it is: messages and all */
-        registry_take_over(&b->reg, slot, pid, req->linger_ms, node);
+        registry_take_over(&b->reg, slot, pid, req->linger_ms);
     } else {
         err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node,
                              &slot);

@@ -118,8 +118,7 @@ void registry_linger(registry *reg, uint32_t slot, int64_t until_ns)
     presence_changed(reg->view);
 }
 
-void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms,
-                        const char *node)
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms)
 {
     client_rec *rec = &reg->recs[slot];
     seg_dir_entry *e = segment_dir(reg->view, slot);
@@ -134,12 +133,6 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
     atomic_store(&e->pid, pid);
-    /* Readers copy the node under the entry's sequence lock, as they do the name. */
-    uint32_t gen = rec->generation;
-    atomic_store(&e->generation, gen + 1);
-    atomic_thread_fence(memory_order_release);
-    set_node(reg, slot, node, rec->group);
-    atomic_store(&e->generation, gen);
     presence_changed(reg->view);
     atomic_fetch_add(&segment_header(reg->view)->clients_seen, 1);
 }

@@ -55,10 +55,10 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
  * messages and its generation (senders go on delivering), for rec->linger_ms. */
 void registry_linger(registry *reg, uint32_t slot, int64_t until_ns);
 
-/* A new client of the same name takes over a lingering mailbox, messages and all; node
- * (NULL or "": served here) is whatever the new client stands for. */
-void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms,
-                        const char *node);
+/* A new client of the same name takes over a lingering mailbox, messages and all. It
+ * stands for the same node (the caller checked): the entry's node does not change while
+ * senders may be reaching the mailbox. */
+void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t linger_ms);
 
 /*
  * Adoption: records slot as held by a live client found in the segment, with its name and

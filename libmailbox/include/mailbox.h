@@ -357,8 +357,10 @@ MBX_API mbx_err mbx_reply_ex(mbx_client *client, const mbx_message *request, con
  * happened on another node: MBX_ENORECIPIENT, MBX_EGONE, ...): the requester's
  * mbx_request or mbx_recv_reply returns `error`; a requester that takes its replies with
  * mbx_recv gets a reply whose mbx_message_error() is `error`, with the body
- * {"error":"<mbx_strerror(error)>","code":<error>}. Errors and thread safety as mbx_reply;
- * MBX_EINVAL also for an error that is MBX_OK or not an mbx_err.
+ * {"error":"<mbx_strerror(error)>","code":<error>}. Only errors that tell of the far side
+ * are taken: MBX_ENORECIPIENT, MBX_EGONE, MBX_EFULL, MBX_ETOOLARGE, MBX_EINVALJSON,
+ * MBX_EPERM, MBX_ENOBROKER (any other: MBX_EINVAL; a requester reads any other code a
+ * member wrote as MBX_EGONE). Errors and thread safety as mbx_reply.
  */
 MBX_API mbx_err mbx_reply_error(mbx_client *client, const mbx_message *request, mbx_err error,
                                 int timeout_ms);

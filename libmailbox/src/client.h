@@ -132,6 +132,11 @@ bool client_incoming_valid(const ring_incoming *in);
 
 /* Checks and, unless trusted, compacts a body for sending: *body and *body_len are what
  * to send (json itself, stack when it fits, else *heap, which the caller frees). */
+/* The error a reply from the far side (mbx_reply_error) ends its request with: the codes
+ * that tell of the far side as they are, anything else (read from shared memory: any
+ * value) MBX_EGONE. MBX_OK stays MBX_OK. */
+mbx_err request_far_error(uint32_t error);
+
 /* Whether a send's node and sender name (mbx_send_options: from needs node) are valid. */
 bool messaging_labels_valid(const char *node, const char *from);
 

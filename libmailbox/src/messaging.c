@@ -223,7 +223,7 @@ bool client_incoming_valid(const ring_incoming *in)
     bool compact = false;
     return names_valid_bounded(in->from, sizeof in->from) &&
            (in->node[0] == '\0' || names_valid_bounded(in->node, sizeof in->node)) &&
-           (in->error == 0 || (in->error < MBX_ERR_COUNT_ && in->kind == CELL_REPLY)) &&
+           (in->error == 0 || in->kind == CELL_REPLY) &&
            (in->kind != CELL_TOPIC || topics_valid_topic(in->topic, strlen(in->topic), true)) &&
            envelope_validate(in->body, in->len, &compact) == MBX_OK && compact;
 }
@@ -293,7 +293,7 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     msg->len = in.len;
     memcpy(msg->from, in.from, sizeof msg->from);
     memcpy(msg->node, in.node, sizeof msg->node);
-    msg->error = in.error;
+    msg->error = (uint32_t)request_far_error(in.error);
     memcpy(msg->to, c->name, sizeof msg->to);
     msg->seq = in.seq;
     msg->ts_us = in.ts_us;

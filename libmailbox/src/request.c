@@ -203,7 +203,7 @@ static void fill_reply(const mbx_client *c, const awaited *w, const ring_incomin
     reply->len = in->len;
     memcpy(reply->from, in->from, sizeof reply->from);
     memcpy(reply->node, in->node, sizeof reply->node);
-    reply->error = in->error;
+    reply->error = (uint32_t)request_far_error(in->error);
     memcpy(reply->to, c->name, sizeof reply->to);
     reply->seq = in->seq;
     reply->ts_us = in->ts_us;
@@ -275,7 +275,7 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
         fill_reply(c, w, &in, reply);
     /* An answer that is an error (a bridge's, from the far side): the call's result. */
     if (err == MBX_OK && in.error != 0)
-        err = (mbx_err)in.error;
+        err = request_far_error(in.error);
     return err;
 }
 
@@ -374,9 +374,28 @@ mbx_err mbx_reply_ex(mbx_client *c, const mbx_message *request, const char *json
     return answer(c, request, json, len, opts, MBX_OK);
 }
 
+mbx_err request_far_error(uint32_t error)
+{
+    switch (error) {
+    case MBX_OK:
+    case MBX_ENORECIPIENT:
+    case MBX_EGONE:
+    case MBX_EFULL:
+    case MBX_ETOOLARGE:
+    case MBX_EINVALJSON:
+    case MBX_EPERM:
+    case MBX_ENOBROKER:
+        return (mbx_err)error;
+    default:
+        /* Anything else would read as this client's or this namespace's own failure (or,
+         * MBX_ETIMEDOUT, as "call again" for a request that is over): it ended there. */
+        return MBX_EGONE;
+    }
+}
+
 mbx_err mbx_reply_error(mbx_client *c, const mbx_message *request, mbx_err error, int timeout_ms)
 {
-    if (error <= MBX_OK || error >= MBX_ERR_COUNT_)
+    if (error == MBX_OK || request_far_error((uint32_t)error) != error)
         return MBX_EINVAL;
     /* The body says it too, for whoever prints replies without looking at the error. */
     char body[160];

@@ -212,6 +212,9 @@ static void test_request_ends_with_far_error(void **state)
     assert_int_equal(mbx_request_send(asker, "svc", "{}", 2, 1000, &id), MBX_OK);
     assert_int_equal(mbx_recv(proxy, req, 1000), MBX_OK);
     assert_int_equal(mbx_reply_error(proxy, req, MBX_OK, 1000), MBX_EINVAL);
+    /* Only errors that tell of the far side: a timeout would read as "call again". */
+    assert_int_equal(mbx_reply_error(proxy, req, MBX_ETIMEDOUT, 1000), MBX_EINVAL);
+    assert_int_equal(mbx_reply_error(proxy, req, MBX_ESHUTDOWN, 1000), MBX_EINVAL);
     assert_int_equal(mbx_reply_error(proxy, req, MBX_EGONE, 1000), MBX_OK);
     assert_int_equal(mbx_recv_reply(asker, id, rep, 1000), MBX_EGONE);
 
@@ -265,6 +268,16 @@ static void test_adoption_keeps_the_node(void **state)
     assert_int_equal(far.seen, 1);
     assert_int_equal(far.remote, 1);
     assert_string_equal(far.node, "hostc");
+    /* Its messages are for the name served on hostc: no local client takes it over. */
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "far";
+    mbx_client *local = NULL;
+    assert_int_equal(mbx_connect(&o, &local), MBX_ENAMETAKEN);
+    /* A bridge standing for the same node does. */
+    mbx_client *again = connect_as("far", "hostc", 0);
+    mbx_close(again);
     mbx_close(live);
 }
 
