@@ -410,8 +410,8 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         slot = (uint32_t)holder; /* the mailbox as it is: messages and all */
         registry_take_over(&b->reg, slot, pid, req->linger_ms);
     } else {
-        err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node,
-                             &slot);
+        err =
+            registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node, &slot);
     }
     if (err != MBX_OK) {
         plat_handle_close(watch);

@@ -20,12 +20,12 @@ typedef struct client_rec {
     uint64_t start_time; /* pid's, as written into the entry: the scrub restores it from
                             here, with no look into /proc per entry */
     uint32_t generation;
-    uint32_t linger_ms;      /* how long the mailbox outlives its client */
-    bool lingering;          /* the client is gone; the mailbox waits (pid is 0) */
-    bool dirty;              /* free, but the mailbox is not emptied yet: not claimable */
-    bool group;              /* one of the members serving this name */
+    uint32_t linger_ms;          /* how long the mailbox outlives its client */
+    bool lingering;              /* the client is gone; the mailbox waits (pid is 0) */
+    bool dirty;                  /* free, but the mailbox is not emptied yet: not claimable */
+    bool group;                  /* one of the members serving this name */
     char node[MBX_NAME_MAX + 1]; /* a remote name: the node serving it (else "") */
-    int64_t linger_until_ns; /* monotonic deadline while lingering */
+    int64_t linger_until_ns;     /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
 } client_rec;
 

@@ -623,18 +623,18 @@ typedef struct mbx_client_info {
     char name[MBX_NAME_MAX + 1];
     uint32_t slot;
     int64_t pid;
-    uint64_t waiting;         /* messages in its mailbox */
-    uint64_t sent;            /* messages it sent */
-    uint64_t received;        /* messages it took from its mailbox */
-    uint64_t refused_full;    /* sends to it that failed because its mailbox was full */
-    int lingering;            /* 1: its client is gone and the mailbox waits for a new one
-                                 of the same name (pid is then 0) */
-    uint64_t late_replies;    /* replies to requests it had given up: dropped */
-    int group;                /* 1: a member of the group serving its name */
-    uint32_t subscriptions;   /* topic patterns it subscribes to */
-    uint64_t dropped;         /* publications it missed because its mailbox was full */
-    uint32_t senders_waiting; /* senders asleep until its full mailbox has room (a hint:
-                                 read from shared memory, not checked) */
+    uint64_t waiting;            /* messages in its mailbox */
+    uint64_t sent;               /* messages it sent */
+    uint64_t received;           /* messages it took from its mailbox */
+    uint64_t refused_full;       /* sends to it that failed because its mailbox was full */
+    int lingering;               /* 1: its client is gone and the mailbox waits for a new one
+                                    of the same name (pid is then 0) */
+    uint64_t late_replies;       /* replies to requests it had given up: dropped */
+    int group;                   /* 1: a member of the group serving its name */
+    uint32_t subscriptions;      /* topic patterns it subscribes to */
+    uint64_t dropped;            /* publications it missed because its mailbox was full */
+    uint32_t senders_waiting;    /* senders asleep until its full mailbox has room (a hint:
+                                    read from shared memory, not checked) */
     int remote;                  /* 1: a name served on another node, through the bridge
                                     that holds this mailbox (pid is the bridge's) */
     char node[MBX_NAME_MAX + 1]; /* remote: the node that serves it; else "" */

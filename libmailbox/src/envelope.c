@@ -57,8 +57,8 @@ size_t envelope_compact(const char *json, size_t len, char *out)
 }
 
 char *envelope_to_json(const char *from, const char *node, const char *to, uint64_t seq,
-                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic, uint64_t missed, const char *body,
-                       size_t body_len)
+                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic,
+                       uint64_t missed, const char *body, size_t body_len)
 {
     /* Names are restricted to characters that need no escaping in JSON (names.c), and the
      * body is validated compact JSON, so plain formatting builds valid JSON. A request
@@ -74,8 +74,8 @@ char *envelope_to_json(const char *from, const char *node, const char *to, uint6
     char origin[MBX_NAME_MAX + 16] = "";
     if (node != NULL)
         snprintf(origin, sizeof origin, ",\"node\":\"%s\"", node);
-    static const char fmt[] = "{\"from\":\"%s\"%s,\"to\":\"%s\",\"seq\":%" PRIu64
-                              ",\"ts\":%" PRId64 "%s,\"body\":";
+    static const char fmt[] =
+        "{\"from\":\"%s\"%s,\"to\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 "%s,\"body\":";
     int head = snprintf(NULL, 0, fmt, from, origin, to, seq, ts_us, extra);
     if (head < 0)
         return NULL;

@@ -30,7 +30,7 @@ size_t envelope_compact(const char *json, size_t len, char *out);
  * missed when not 0). Names must be valid names, the topic a valid topic, body valid
  * compact JSON. */
 char *envelope_to_json(const char *from, const char *node, const char *to, uint64_t seq,
-                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic, uint64_t missed, const char *body,
-                       size_t body_len);
+                       int64_t ts_us, uint32_t kind, uint64_t corr, const char *topic,
+                       uint64_t missed, const char *body, size_t body_len);
 
 #endif

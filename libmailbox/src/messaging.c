@@ -423,9 +423,8 @@ char *mbx_message_envelope_json(const mbx_message *msg)
     if (msg == NULL || msg->body == NULL || msg->len == 0)
         return NULL;
     return envelope_to_json(msg->from, mbx_message_node(msg), msg->to, msg->seq, msg->ts_us,
-                            msg->kind, msg->corr,
-                            msg->kind == CELL_TOPIC ? msg->topic : NULL, msg->missed, msg->body,
-                            msg->len);
+                            msg->kind, msg->corr, msg->kind == CELL_TOPIC ? msg->topic : NULL,
+                            msg->missed, msg->body, msg->len);
 }
 
 void mbx_free(void *ptr)

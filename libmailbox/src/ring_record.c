@@ -118,8 +118,8 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     uint32_t topic_len = kind == CELL_TOPIC ? hdr->topic_len : 0;
     uint32_t from_len = hdr->from_len;
     uint32_t node_len = hdr->node_len;
-    if (node_len > MBX_NAME_MAX || (kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 || len > v->max_message ||
-        topic_len > v->max_message - len || topic_len > MBX_TOPIC_MAX ||
+    if (node_len > MBX_NAME_MAX || (kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 ||
+        len > v->max_message || topic_len > v->max_message - len || topic_len > MBX_TOPIC_MAX ||
         (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 || from_len > MBX_NAME_MAX ||
         SEG_RECORD_SIZE(from_len + node_len + topic_len + len) > hdr->size)
         return MBX_ECORRUPT;

@@ -192,20 +192,20 @@ enum cell_kind {
 #define SEG_RECORD_ALIGN 64u
 
 typedef struct seg_record {
-    uint32_t size;      /* bytes of the whole record, a multiple of SEG_RECORD_ALIGN */
-    uint32_t kind;      /* enum cell_kind, | CELL_TAKEN */
-    uint32_t len;       /* body bytes */
-    uint16_t topic_len; /* CELL_TOPIC: bytes of topic before the body */
-    uint8_t from_len;   /* bytes of the sender's name, 1..MBX_NAME_MAX */
-    uint8_t node_len;   /* bytes of the node it came from through a bridge, 0..MBX_NAME_MAX */
+    uint32_t size;            /* bytes of the whole record, a multiple of SEG_RECORD_ALIGN */
+    uint32_t kind;            /* enum cell_kind, | CELL_TAKEN */
+    uint32_t len;             /* body bytes */
+    uint16_t topic_len;       /* CELL_TOPIC: bytes of topic before the body */
+    uint8_t from_len;         /* bytes of the sender's name, 1..MBX_NAME_MAX */
+    uint8_t node_len;         /* bytes of the node it came from through a bridge, 0..MBX_NAME_MAX */
     uint32_t from_slot;       /* sender's slot ... */
     uint32_t from_generation; /* ... and generation: where a reply goes */
     uint32_t sender_cpu;      /* CPU the sender ran on, plus one (0: unknown); a hint only */
-    uint32_t error;     /* CELL_REPLY: the mbx_err the request ended with instead of an
-                           answer (told by a bridge), or 0 */
-    uint64_t seq;  /* sender's sequence number */
-    int64_t ts_us; /* wall clock at send */
-    uint64_t corr; /* request id (requests and replies), else 0 */
+    uint32_t error;           /* CELL_REPLY: the mbx_err the request ended with instead of an
+                                 answer (told by a bridge), or 0 */
+    uint64_t seq;             /* sender's sequence number */
+    int64_t ts_us;            /* wall clock at send */
+    uint64_t corr;            /* request id (requests and replies), else 0 */
     uint64_t reserved2;
     /* char from[from_len], topic[topic_len], body[len]; follow */
 } seg_record;

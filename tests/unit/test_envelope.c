@@ -166,8 +166,8 @@ static void test_envelope_json(void **state)
 {
     (void)state;
     const char *body = "{\"k\":[1,\"v\"]}";
-    char *s =
-        envelope_to_json("alice", NULL, "bob", 42, 1700000000000000, 0, 0, NULL, 0, body, strlen(body));
+    char *s = envelope_to_json("alice", NULL, "bob", 42, 1700000000000000, 0, 0, NULL, 0, body,
+                               strlen(body));
     assert_non_null(s);
     cJSON *doc = cJSON_Parse(s);
     assert_non_null(doc);
@@ -181,7 +181,8 @@ static void test_envelope_json(void **state)
     cJSON_Delete(doc);
     free(s);
     /* A reply says so, with the id of the request it answers. */
-    s = envelope_to_json("alice", NULL, "bob", 43, 1700000000000001, 2, 77, NULL, 0, body, strlen(body));
+    s = envelope_to_json("alice", NULL, "bob", 43, 1700000000000001, 2, 77, NULL, 0, body,
+                         strlen(body));
     doc = cJSON_Parse(s);
     assert_non_null(doc);
     assert_string_equal(cJSON_GetObjectItem(doc, "kind")->valuestring, "reply");

@@ -66,7 +66,9 @@ static int64_t now_ns(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mbx-nats-peer [--nats URL] [--count N] [--messages M] [--size BYTES] [--json]\n");
+    fprintf(
+        stderr,
+        "usage: mbx-nats-peer [--nats URL] [--count N] [--messages M] [--size BYTES] [--json]\n");
     exit(2);
 }
 
@@ -81,7 +83,8 @@ static long positive(const char *s)
 
 static void parse(int argc, char **argv, options *o)
 {
-    *o = (options){.url = "nats://127.0.0.1:4222", .count = 20000, .messages = 1000000, .size = 120};
+    *o =
+        (options){.url = "nats://127.0.0.1:4222", .count = 20000, .messages = 1000000, .size = 120};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -162,12 +165,14 @@ static void answer(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     natsMsg_Destroy(msg);
 }
 
-static void measure_rtt(const options *o, const char *payload, bool send_asap, bench_percentiles *out)
+static void measure_rtt(const options *o, const char *payload, bool send_asap,
+                        bench_percentiles *out)
 {
     natsConnection *responder = connect_to(o, "mbx-nats-peer responder", send_asap);
     natsConnection *requester = connect_to(o, "mbx-nats-peer requester", send_asap);
     natsSubscription *sub;
-    check(natsConnection_Subscribe(&sub, responder, RTT_SUBJECT, answer, NULL), "subscribe (responder)");
+    check(natsConnection_Subscribe(&sub, responder, RTT_SUBJECT, answer, NULL),
+          "subscribe (responder)");
     check(natsConnection_Flush(responder), "flush (responder)"); /* the server knows it now */
 
     long warmup = o->count / 10 < 1000 ? 1000 : o->count / 10;
@@ -184,8 +189,8 @@ static void measure_rtt(const options *o, const char *payload, bool send_asap, b
               "natsConnection_Request");
         int64_t t1 = now_ns();
         if (natsMsg_GetDataLength(reply) != (int)o->size) {
-            fprintf(stderr, "mbx-nats-peer: a reply of %d bytes, not %ld\n", natsMsg_GetDataLength(reply),
-                    o->size);
+            fprintf(stderr, "mbx-nats-peer: a reply of %d bytes, not %ld\n",
+                    natsMsg_GetDataLength(reply), o->size);
             exit(1);
         }
         natsMsg_Destroy(reply);
@@ -224,13 +229,15 @@ static void measure_throughput(const options *o, const char *payload, figures *f
     /* Room for every message, so that a slow subscriber shows as a lower rate, never as
      * drops (the default is 65,536 messages). */
     long long bytes = (long long)o->messages * (o->size + 128);
-    check(natsSubscription_SetPendingLimits(sub, (int)o->messages, bytes > INT_MAX ? INT_MAX : (int)bytes),
+    check(natsSubscription_SetPendingLimits(sub, (int)o->messages,
+                                            bytes > INT_MAX ? INT_MAX : (int)bytes),
           "natsSubscription_SetPendingLimits");
     check(natsConnection_Flush(subscriber), "flush (subscriber)");
 
     int64_t t0 = now_ns();
     for (long i = 0; i < o->messages; i++)
-        check(natsConnection_Publish(publisher, PUBSUB_SUBJECT, payload, (int)o->size), "natsConnection_Publish");
+        check(natsConnection_Publish(publisher, PUBSUB_SUBJECT, payload, (int)o->size),
+              "natsConnection_Publish");
     check(natsConnection_FlushTimeout(publisher, 30000), "flush (publisher)");
     f->publish_s = (double)(now_ns() - t0) / 1e9;
 
@@ -253,7 +260,8 @@ static void measure_throughput(const options *o, const char *payload, figures *f
     f->dropped = dropped;
     f->slow_consumer_events = atomic_load(&slow_consumer_events);
     int64_t span = atomic_load(&last_ns) - atomic_load(&first_ns);
-    f->msgs_per_s = f->received > 1 && span > 0 ? (double)(f->received - 1) / ((double)span / 1e9) : 0;
+    f->msgs_per_s =
+        f->received > 1 && span > 0 ? (double)(f->received - 1) / ((double)span / 1e9) : 0;
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(publisher);
     natsConnection_Destroy(subscriber);
@@ -266,20 +274,22 @@ static void report(const options *o, const figures *f)
     if (o->json) {
         printf("{\"transport\":\"nats\",\"url\":\"%s\",\"size\":%ld,"
                "\"requests\":%ld,\"rtt_p50_us\":%.2f,\"rtt_p99_us\":%.2f,\"rtt_mean_us\":%.2f,"
-               "\"rtt_buffered_p50_us\":%.2f,\"rtt_buffered_p99_us\":%.2f,\"rtt_buffered_mean_us\":%.2f,"
+               "\"rtt_buffered_p50_us\":%.2f,\"rtt_buffered_p99_us\":%.2f,\"rtt_buffered_mean_us\":"
+               "%.2f,"
                "\"messages\":%ld,\"received\":%lld,\"dropped_slow_consumer\":%lld,"
                "\"slow_consumer_events\":%lld,\"pubsub_msgs_per_s\":%.0f,\"publish_s\":%.3f}\n",
                o->url, o->size, o->count, f->rtt_us.p50, f->rtt_us.p99, f->rtt_us.mean,
-               f->rtt_buffered_us.p50, f->rtt_buffered_us.p99, f->rtt_buffered_us.mean,
-               o->messages, (long long)f->received, (long long)f->dropped,
-               (long long)f->slow_consumer_events, f->msgs_per_s, f->publish_s);
+               f->rtt_buffered_us.p50, f->rtt_buffered_us.p99, f->rtt_buffered_us.mean, o->messages,
+               (long long)f->received, (long long)f->dropped, (long long)f->slow_consumer_events,
+               f->msgs_per_s, f->publish_s);
         return;
     }
-    printf("nats request rtt p50: %.1f us (send-asap; %ld requests of %ld bytes)\n", f->rtt_us.p50, o->count,
-           o->size);
+    printf("nats request rtt p50: %.1f us (send-asap; %ld requests of %ld bytes)\n", f->rtt_us.p50,
+           o->count, o->size);
     printf("nats request rtt p99: %.1f us\n", f->rtt_us.p99);
     printf("nats request rtt mean: %.1f us\n", f->rtt_us.mean);
-    printf("nats request rtt, cnats' default buffered writes: p50 %.1f us, p99 %.1f us, mean %.1f us\n",
+    printf("nats request rtt, cnats' default buffered writes: p50 %.1f us, p99 %.1f us, mean %.1f "
+           "us\n",
            f->rtt_buffered_us.p50, f->rtt_buffered_us.p99, f->rtt_buffered_us.mean);
     printf("nats pub->sub throughput: %.0f msgs/s (%lld of %ld received)\n", f->msgs_per_s,
            (long long)f->received, o->messages);
@@ -298,8 +308,9 @@ int main(int argc, char **argv)
     report(&o, &f);
     bool lost = f.received < o.messages || f.dropped > 0 || f.slow_consumer_events > 0;
     if (lost)
-        fprintf(stderr, "mbx-nats-peer: %lld of %ld messages missing (%lld dropped as slow consumer): "
-                        "the throughput figure is not a fair one\n",
+        fprintf(stderr,
+                "mbx-nats-peer: %lld of %ld messages missing (%lld dropped as slow consumer): "
+                "the throughput figure is not a fair one\n",
                 (long long)(o.messages - f.received), o.messages, (long long)f.dropped);
     free(payload);
     nats_CloseAndWait(5000);
