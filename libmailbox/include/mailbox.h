@@ -557,6 +557,9 @@ MBX_API const char *mbx_message_topic(const mbx_message *msg);
 MBX_API uint64_t mbx_message_missed(const mbx_message *msg);
 /* The node (host) a message came from through mailbox-bridge; NULL for one sent here. */
 MBX_API const char *mbx_message_node(const mbx_message *msg);
+/* For a publication: 1 when it was published retained (mbx_publish_options.retain), or
+ * is the topic's retained message handed to a new subscription; else 0. */
+MBX_API int mbx_message_retained(const mbx_message *msg);
 /* For a reply: the error its request ended with on the far side (mbx_reply_error), or
  * MBX_OK for an answer. */
 MBX_API mbx_err mbx_message_error(const mbx_message *msg);
@@ -575,7 +578,9 @@ typedef struct mbx_message_fields {
     const char *topic; /* NULL unless a publication */
     uint64_t missed;
     const char *node;      /* NULL unless it came through mailbox-bridge */
-    uint64_t reserved_[7]; /* room for fields to come (ABI): leave zero */
+    int retained;          /* mbx_message_retained() */
+    int reserved32_;
+    uint64_t reserved_[6]; /* room for fields to come (ABI): leave zero */
 } mbx_message_fields;
 
 MBX_API void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out);

@@ -78,6 +78,7 @@ struct mbx_message {
     _Atomic bool replied;          /* CELL_REQUEST: mbx_reply answered it already */
     char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic it came on */
     uint64_t missed;               /* CELL_TOPIC: publications missed just before it */
+    bool retained;                 /* CELL_TOPIC: published retained */
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
     bool peeked;
     uint32_t peek_slot;

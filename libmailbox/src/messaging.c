@@ -300,6 +300,7 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     msg->kind = in.kind;
     msg->corr = in.kind == CELL_REQUEST || in.kind == CELL_REPLY ? in.corr : 0;
     msg->missed = in.kind == CELL_TOPIC ? in.corr : 0;
+    msg->retained = in.kind == CELL_TOPIC && in.retained;
     memcpy(msg->topic, in.topic, sizeof msg->topic);
     msg->from_slot = in.from_slot;
     msg->from_generation = in.from_generation;
@@ -406,6 +407,7 @@ void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out)
     out->topic = mbx_message_topic(msg);
     out->missed = mbx_message_missed(msg);
     out->node = mbx_message_node(msg);
+    out->retained = mbx_message_retained(msg);
 }
 
 const char *mbx_message_node(const mbx_message *msg)

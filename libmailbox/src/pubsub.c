@@ -107,6 +107,7 @@ static void deliver_retained(const subs_retained *r, void *arg)
         .kind = CELL_TOPIC,
         .topic = r->topic,
         .topic_len = (uint32_t)r->topic_len,
+        .retained = true,
     };
     mbx_err err = ring_append(&c->view, d->batch, &msg);
     if (err == MBX_OK)
@@ -340,6 +341,7 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
         .kind = CELL_TOPIC,
         .topic = topic,
         .topic_len = (uint32_t)tlen,
+        .retained = opts->retain != 0,
     };
     if (opts->retain) {
         /* Stored before it is delivered: a subscription made meanwhile either is in the
@@ -404,4 +406,9 @@ const char *mbx_message_topic(const mbx_message *msg)
 uint64_t mbx_message_missed(const mbx_message *msg)
 {
     return msg != NULL && msg->kind == CELL_TOPIC ? msg->missed : 0;
+}
+
+int mbx_message_retained(const mbx_message *msg)
+{
+    return msg != NULL && msg->kind == CELL_TOPIC && msg->retained;
 }

@@ -210,6 +210,7 @@ static void fill_reply(const mbx_client *c, const awaited *w, const ring_incomin
     reply->kind = CELL_REPLY;
     reply->corr = w->e.id;
     reply->missed = 0;
+    reply->retained = false;
     reply->topic[0] = '\0';
     reply->from_slot = in->from_slot;
     reply->from_generation = in->from_generation;

@@ -44,6 +44,7 @@ typedef struct ring_outgoing {
     const char *topic;  /* CELL_TOPIC: the topic (validated) ... */
     uint32_t topic_len; /* ... and its length; topic_len + len <= max_message */
     bool never_wait;    /* not even for the lock (the broker): MBX_ETIMEDOUT */
+    bool retained;      /* CELL_TOPIC: published retained (REC_RETAINED) */
 } ring_outgoing;
 
 /*
@@ -87,6 +88,7 @@ typedef struct ring_incoming {
     char from[MBX_NAME_MAX + 1];
     char node[MBX_NAME_MAX + 1]; /* the node it came from through a bridge, or "" */
     uint32_t error;              /* CELL_REPLY: see ring_outgoing.error (unchecked) */
+    bool retained;               /* CELL_TOPIC: see ring_outgoing.retained */
     uint64_t seq;
     int64_t ts_us;
     int sender_cpu; /* from the cell, -1 when unknown */

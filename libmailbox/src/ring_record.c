@@ -62,6 +62,7 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
                     : msg->seq;
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
+    cell->flags = msg->kind == CELL_TOPIC && msg->retained ? REC_RETAINED : 0;
     cell->reserved2 = 0;
     char *p = (char *)cell + SEG_RECORD_HEADER;
     memcpy(p, msg->from_name, from_len);
@@ -150,6 +151,7 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     out->kind = kind;
     out->corr = hdr->corr;
     out->error = kind == CELL_REPLY ? hdr->error : 0;
+    out->retained = kind == CELL_TOPIC && (hdr->flags & REC_RETAINED) != 0;
     out->from_slot = hdr->from_slot;
     out->from_generation = hdr->from_generation;
     /* A hint from shared memory like any other: only a plausible CPU number is used. */

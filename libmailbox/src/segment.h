@@ -206,9 +206,14 @@ typedef struct seg_record {
     uint64_t seq;             /* sender's sequence number */
     int64_t ts_us;            /* wall clock at send */
     uint64_t corr;            /* request id (requests and replies), else 0 */
-    uint64_t reserved2;
+    uint32_t flags;           /* REC_RETAINED; other bits ignored */
+    uint32_t reserved2;
     /* char from[from_len], topic[topic_len], body[len]; follow */
 } seg_record;
+
+/* seg_record.flags: a publication published retained, or a retained value handed to a
+ * new subscription (a bridge republishes it retained). */
+#define REC_RETAINED 1u
 
 #define SEG_RECORD_HEADER ((uint32_t)sizeof(seg_record))
 /* Bytes of a record holding `payload` bytes of name, topic and body. */

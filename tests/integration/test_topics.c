@@ -418,9 +418,17 @@ static void test_retained_messages(void **state)
     assert_string_equal(mbx_message_topic(m), "cfg.a");
     assert_string_equal(mbx_message_body(m, NULL), "{\"v\":2}");
     assert_string_equal(mbx_message_from(m), "pub");
+    assert_int_equal(mbx_message_retained(m), 1); /* a bridge republishes it retained */
     assert_int_equal(mbx_recv(late, m, 0), MBX_OK);
     assert_string_equal(mbx_message_topic(m), "cfg.b");
     assert_int_equal(mbx_recv(late, m, 0), MBX_ETIMEDOUT);
+    /* Live: a retained publication says so, a plain one does not. */
+    assert_int_equal(mbx_publish(pub, "cfg.x", "{}", 2, NULL), MBX_OK);
+    assert_int_equal(mbx_recv(late, m, 0), MBX_OK);
+    assert_int_equal(mbx_message_retained(m), 0);
+    mbx_message_fields f;
+    mbx_message_fields_get(m, &f);
+    assert_int_equal(f.retained, 0);
 
     /* The table is bounded: a third topic takes the oldest entry's place (cfg.a was
      * stored before cfg.b). A retained null clears its topic (and is delivered). */
@@ -428,8 +436,12 @@ static void test_retained_messages(void **state)
     assert_int_equal(mbx_publish(pub, "cfg.b", "null", 4, &po), MBX_OK);
     assert_int_equal(mbx_recv(late, m, 0), MBX_OK);
     assert_string_equal(mbx_message_topic(m), "cfg.c");
+    assert_int_equal(mbx_message_retained(m), 1);
+    mbx_message_fields_get(m, &f);
+    assert_int_equal(f.retained, 1);
     assert_int_equal(mbx_recv(late, m, 0), MBX_OK);
     assert_string_equal(mbx_message_body(m, NULL), "null");
+    assert_int_equal(mbx_message_retained(m), 1);
     mbx_client *later = harness_connect(ns, "later");
     assert_int_equal(mbx_subscribe(later, "cfg.>", NULL), MBX_OK);
     assert_int_equal(mbx_recv(later, m, 0), MBX_OK);
