@@ -3,6 +3,9 @@
 #                bash completion, the Python package mailbox_ipc
 #   mailbox-dev  mailbox.h, libmailbox.a, the .so link, CMake and pkg-config files,
 #                libmailbox(3)
+#   mailbox-bridge  mailbox-bridge, its man page, unit and bash completion (component
+#                `bridge`), when the build has the bridge (bridge/ found libnats): a
+#                package of its own, so that a host without NATS needs no libnats
 # Configure with -DCMAKE_INSTALL_PREFIX=/usr: the unit and the recorded paths are those
 # of the configured prefix.
 set(CPACK_PACKAGE_NAME mailbox)
@@ -55,6 +58,26 @@ set(CPACK_DEBIAN_DEV_DESCRIPTION
     "development files of mailbox
 The header, the static library, and the CMake and pkg-config files to
 build programs against libmailbox.")
+if(TARGET mailbox-bridge)
+  list(APPEND CPACK_COMPONENTS_ALL bridge)
+  set(CPACK_DEBIAN_BRIDGE_PACKAGE_NAME mailbox-bridge)
+  set(CPACK_DEBIAN_BRIDGE_PACKAGE_SECTION net)
+  # The broker and library it must match (the segment's layout), and libnats as its
+  # shlibs file says (libc6 as for mailbox). The NATS servers may run elsewhere: only
+  # suggested.
+  set(CPACK_DEBIAN_BRIDGE_PACKAGE_DEPENDS
+      "mailbox (= ${PROJECT_VERSION}), libc6 (>= 2.36), libnats3.4 (>= 3.4.1)")
+  set(CPACK_DEBIAN_BRIDGE_PACKAGE_SUGGESTS "nats-server")
+  set(CPACK_DEBIAN_BRIDGE_DESCRIPTION
+      "joins a mailbox namespace on several hosts over NATS
+mailbox-bridge makes one namespace of the namespaces of the same name
+on several hosts, through NATS servers: names and topics served on one
+host are reached from the others. Includes a systemd unit
+(mailbox-bridge@NAMESPACE).")
+  # systemd told of the unit as it comes and goes.
+  set(CPACK_DEBIAN_BRIDGE_PACKAGE_CONTROL_EXTRA
+      ${CMAKE_CURRENT_LIST_DIR}/deb/bridge/postinst ${CMAKE_CURRENT_LIST_DIR}/deb/bridge/postrm)
+endif()
 option(MBX_DEB_DOCS "Install the copyright and changelog files of the Debian packages" OFF)
 if(MBX_DEB_DOCS)
   include(${CMAKE_CURRENT_LIST_DIR}/deb/docs.cmake)

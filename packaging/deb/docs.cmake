@@ -52,3 +52,7 @@ install(FILES ${mbx_copyright} ${mbx_changelog}.gz DESTINATION ${CMAKE_INSTALL_D
         COMPONENT runtime)
 install(FILES ${mbx_copyright} ${mbx_changelog}.gz
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/mailbox-dev COMPONENT dev)
+if(TARGET mailbox-bridge)
+  install(FILES ${mbx_copyright} ${mbx_changelog}.gz
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/mailbox-bridge COMPONENT bridge)
+endif()
