@@ -1,0 +1,186 @@
+/*
+ * bridge.h: mailbox-bridge's shared state (docs/bridge.md).
+ *
+ * Threads. The main thread owns every mailbox the bridge receives from: the control
+ * client `bridge.<node>` (replies to requests it delivered for other hosts, local
+ * publications to export, presence events, `mbx list`'s state requests) and one proxy
+ * client per remote name (what local clients send to that name). It alone connects and
+ * closes proxies and keeps the remote directory. cnats calls back on its own threads,
+ * one per subscription: the callbacks for exported names and topics deliver into the
+ * local namespace themselves (a full mailbox then holds up only its own name's thread),
+ * and hand everything else (directory news, acknowledgements, replies for proxies) to
+ * the main thread through the event queue (events.c).
+ *
+ * Everything in here that NATS threads touch is either atomic or under `mu`.
+ */
+#ifndef MBX_BRIDGE_H
+#define MBX_BRIDGE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "mailbox.h"
+
+#define BRIDGE_PATTERNS_MAX 32
+/* A node name leaves room for the bridge's own client name, "bridge.<node>". */
+#define BRIDGE_NODE_MAX (MBX_NAME_MAX - 7)
+/* Plain messages one proxy may have on the network unacknowledged: what bounds the
+ * receiving side's queue for one name, and so what a full remote mailbox can hold up. */
+#define BRIDGE_WINDOW 1024
+/* A directory is sent whole this often, and a node not heard from for three periods is
+ * taken for gone (its names leave this namespace). */
+#define BRIDGE_SNAPSHOT_MS 10000
+#define BRIDGE_NODE_EXPIRY_MS 30000
+/* Longest a request waits for its answer from another host: the requester's own
+ * timeout ends it earlier (the library drops a late answer); this frees the entry. */
+#define BRIDGE_REQUEST_MAX_MS 120000
+
+typedef enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
+
+typedef struct bridge_config {
+    const char *ns;      /* NULL: the default namespace */
+    const char *nats;    /* comma-separated URLs */
+    char node[MBX_NAME_MAX + 1];
+    char cluster[MBX_NAME_MAX + 1];
+    const char *names[BRIDGE_PATTERNS_MAX];
+    int n_names;
+    const char *topics[BRIDGE_PATTERNS_MAX];
+    int n_topics;
+    bool durable;
+    const char *creds, *tls_ca, *tls_cert, *tls_key;
+    log_level level;
+} bridge_config;
+
+/* The figures `mbx list` shows (a request {"state":true} to bridge.<node>). */
+typedef struct bridge_counters {
+    _Atomic uint64_t forwarded;   /* messages, requests, replies, publications sent out */
+    _Atomic uint64_t delivered;   /* ... and brought in, into local mailboxes */
+    _Atomic uint64_t dropped;     /* lost on the way (core mode: at most once) */
+    _Atomic uint64_t redelivered; /* durable mode: delivered again after a failure */
+    _Atomic uint64_t conflicts;   /* names served here and on another node */
+} bridge_counters;
+
+typedef struct proxy proxy;           /* outbound.c: one remote name's local mailbox */
+typedef struct remote_node remote_node; /* directory.c */
+typedef struct export_name export_name; /* directory.c: a local name served to others */
+
+typedef struct bridge {
+    bridge_config cfg;
+    char self[MBX_NAME_MAX + 8];   /* "bridge.<node>", a valid name (BRIDGE_NODE_MAX) */
+    uint64_t instance;             /* random per run: tells two bridges of one node apart */
+    char prefix[MBX_NAME_MAX + 8]; /* "mbx.<cluster>." */
+    mbx_client *ctl;
+    natsConnection *nc;
+    _Atomic bool connected; /* to a NATS server now */
+    _Atomic bool stopping;
+    bridge_counters count;
+    pthread_mutex_t mu;
+
+    /* directory.c (main thread) */
+    export_name *exports;
+    int n_exports, cap_exports;
+    remote_node *nodes;
+    int n_nodes, cap_nodes;
+    bool local_dirty; /* presence changed: scan the namespace again */
+    int64_t next_scan_ns, next_snapshot_ns, next_reconcile_ns;
+
+    /* outbound.c (main thread) */
+    proxy **proxies;
+    int n_proxies, cap_proxies;
+    uint64_t next_proxy_id, round;
+    struct outbound_request *out_reqs;
+    int n_out_reqs, cap_out_reqs;
+    uint64_t next_token;
+
+    /* inbound.c (under mu) */
+    struct inbound_request *in_reqs;
+    int n_in_reqs, cap_in_reqs;
+
+    /* topics.c (main thread) */
+    struct retained_entry *retained;
+    int n_retained, cap_retained;
+
+    /* events.c */
+    int event_fd;
+    struct bridge_event *ev_head, *ev_tail;
+} bridge;
+
+/* log.c */
+void bridge_log_init(log_level level);
+void bridge_log(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t bridge_now_ns(void);
+
+/* options.c: exits 2 with one line on a bad command line. */
+void bridge_options(int argc, char **argv, bridge_config *cfg);
+bool bridge_name_bridged(const bridge_config *cfg, const char *name);
+bool bridge_topic_exported(const bridge_config *cfg, const char *topic);
+
+/* events.c: what NATS threads hand to the main thread. */
+typedef enum event_kind {
+    EV_DIRECTORY,    /* a node's directory message */
+    EV_HELLO,        /* a bridge started: send our directory and retained values */
+    EV_ACK,          /* the far side took `count` plain messages of proxy `id` */
+    EV_REPLY,        /* the answer to outbound request `id` (a token) */
+    EV_CONNECTED,    /* (re)connected to NATS */
+    EV_DISCONNECTED, /* lost NATS */
+} event_kind;
+
+typedef struct bridge_event {
+    event_kind kind;
+    uint64_t id;
+    uint64_t count;
+    natsMsg *msg; /* owned by the event */
+    struct bridge_event *next;
+} bridge_event;
+
+int events_init(bridge *b);
+void events_post(bridge *b, event_kind kind, uint64_t id, uint64_t count, natsMsg *msg);
+bridge_event *events_take_all(bridge *b);
+void events_free(bridge_event *e);
+
+/* nats_link.c */
+natsStatus nats_link_connect(bridge *b);
+/* headers: key, value, key, value, ..., NULL (a NULL value skips its key). */
+natsStatus nats_publish(bridge *b, const char *subject, const char *reply, const char *body,
+                        size_t len, const char *const *headers);
+const char *nats_header(natsMsg *m, const char *key);
+/* "mbx.<cluster>.<kind>.<rest>" */
+void bridge_subject(const bridge *b, char *out, size_t cap, const char *kind, const char *rest);
+
+/* directory.c (main thread) */
+void directory_start(bridge *b);
+void directory_tick(bridge *b, int64_t now);
+void directory_on_message(bridge *b, natsMsg *m);
+void directory_send_snapshot(bridge *b);
+void directory_stop(bridge *b);
+int directory_counts(bridge *b, int *nodes);
+
+/* outbound.c (main thread; proxies in outbound.h) */
+int outbound_start(bridge *b);
+void outbound_on_ack(bridge *b, uint64_t id, uint64_t count, bool no_responders);
+void outbound_on_reply(bridge *b, uint64_t token, natsMsg *m);
+void outbound_tick(bridge *b, int64_t now);
+uint64_t outbound_in_flight(bridge *b);
+
+/* inbound.c */
+int inbound_start(bridge *b);
+natsSubscription *inbound_subscribe_name(bridge *b, const char *name);
+void inbound_unsubscribe_name(bridge *b, natsSubscription *sub);
+void inbound_on_ctl_reply(bridge *b, mbx_message *m); /* main thread */
+void inbound_tick(bridge *b, int64_t now);            /* main thread */
+
+/* topics.c */
+int topics_start_local(bridge *b); /* the local subscriptions */
+int topics_start_nats(bridge *b);  /* the NATS ones */
+void topics_on_local(bridge *b, mbx_message *m); /* main thread */
+void topics_on_hello(bridge *b, natsMsg *m);    /* main thread */
+void topics_say_hello(bridge *b);                /* main thread */
+
+/* state.c */
+void state_answer(bridge *b, mbx_message *request);
+
+#endif

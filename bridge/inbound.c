@@ -1,0 +1,303 @@
+/*
+ * inbound.c: from NATS into this namespace, for the names this host serves.
+ *
+ * Each exported name has its own queue subscription (queue group = the name, so that a
+ * name served on several hosts, a service group, gets each message once), and cnats runs
+ * each subscription's callback on a thread of its own: delivering into a full mailbox
+ * waits there, holding up that name only, while the sender's window (outbound.c) bounds
+ * how much queues up behind it.
+ *
+ * A plain message is delivered with mbx_send_ex, labelled with its sender's name and node,
+ * then acknowledged to the sending bridge in batches ({"n":N} on the message's reply
+ * subject, when nothing more waits in this subscription or ACK_BATCH were taken). A
+ * request is sent on with mbx_request_send_ex from the control client; its reply comes
+ * back to the control client (main thread: inbound_on_ctl_reply) and goes out on the
+ * request's reply subject. A responder that dies is noticed by inbound_tick (mbx_recv_reply
+ * says MBX_EGONE) and told to the far side as Mbx-Error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge.h"
+
+#define ACK_BATCH 64
+#define DELIVER_SLICE_MS 1000 /* a full mailbox is tried again until stopping */
+#define REQUEST_SPACE_MS 5000 /* how long a request waits for space in a full mailbox */
+/* cnats' own limits would drop messages of a name whose reader is slow; the senders'
+ * windows bound the queue instead. */
+#define PENDING_MSGS_MAX (16 * BRIDGE_WINDOW * 64)
+#define PENDING_BYTES_MAX (512 * 1024 * 1024)
+
+typedef struct inbound_request {
+    uint64_t id; /* mbx_request_send_ex's id on the control client */
+    char reply[256];
+    int64_t deadline_ns;
+} inbound_request;
+
+typedef struct name_sub {
+    bridge *b;
+    char name[MBX_NAME_MAX + 1];
+    char ack_to[256]; /* the reply subject whose messages are not acknowledged yet */
+    uint64_t unacked;
+} name_sub;
+
+static void ack_flush(name_sub *ns)
+{
+    if (ns->unacked == 0)
+        return;
+    char body[40];
+    int n = snprintf(body, sizeof body, "{\"n\":%llu}", (unsigned long long)ns->unacked);
+    nats_publish(ns->b, ns->ack_to, NULL, body, (size_t)n, NULL);
+    ns->unacked = 0;
+}
+
+/* A label from another bridge: a name, or NULL when it is not one. */
+static const char *label(natsMsg *m, const char *key)
+{
+    const char *v = nats_header(m, key);
+    return v != NULL && mbx_check_name(v) == MBX_OK ? v : NULL;
+}
+
+static void reply_error(bridge *b, const char *subject, mbx_err err)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%d", (int)err);
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":%d}", mbx_strerror(err), (int)err);
+    const char *headers[] = {"Mbx-Error", code, "Mbx-Node", b->cfg.node, NULL};
+    nats_publish(b, subject, NULL, body, (size_t)n, headers);
+}
+
+static bool keep_request(bridge *b, uint64_t id, const char *reply)
+{
+    bool kept = false;
+    pthread_mutex_lock(&b->mu);
+    if (b->n_in_reqs == b->cap_in_reqs) {
+        int cap = b->cap_in_reqs != 0 ? b->cap_in_reqs * 2 : 64;
+        inbound_request *grown = realloc(b->in_reqs, (size_t)cap * sizeof *grown);
+        if (grown != NULL) {
+            b->in_reqs = grown;
+            b->cap_in_reqs = cap;
+        }
+    }
+    if (b->n_in_reqs < b->cap_in_reqs) {
+        inbound_request *r = &b->in_reqs[b->n_in_reqs++];
+        r->id = id;
+        snprintf(r->reply, sizeof r->reply, "%s", reply);
+        r->deadline_ns = bridge_now_ns() + BRIDGE_REQUEST_MAX_MS * 1000000LL;
+        kept = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return kept;
+}
+
+static void deliver_request(name_sub *ns, natsMsg *m, const char *from, const char *node)
+{
+    bridge *b = ns->b;
+    const char *reply = natsMsg_GetReply(m);
+    if (reply == NULL || strlen(reply) >= sizeof ((inbound_request *)0)->reply)
+        return; /* nobody to answer */
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = REQUEST_SPACE_MS;
+    so.node = node;
+    so.from = from;
+    uint64_t id;
+    mbx_err err = mbx_request_send_ex(b->ctl, ns->name, natsMsg_GetData(m),
+                                      (size_t)natsMsg_GetDataLength(m), &so, &id);
+    if (err != MBX_OK) {
+        reply_error(b, reply, err);
+        return;
+    }
+    atomic_fetch_add(&b->count.delivered, 1);
+    if (!keep_request(b, id, reply)) {
+        mbx_request_cancel(b->ctl, id);
+        reply_error(b, reply, MBX_EGONE);
+    }
+}
+
+static void deliver_message(name_sub *ns, natsMsg *m, const char *from, const char *node)
+{
+    bridge *b = ns->b;
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.timeout_ms = DELIVER_SLICE_MS;
+    so.node = node;
+    so.from = from;
+    mbx_err err;
+    do
+        err = mbx_send_ex(b->ctl, ns->name, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
+                          &so);
+    while (err == MBX_EFULL && !atomic_load(&b->stopping));
+    if (err == MBX_OK) {
+        atomic_fetch_add(&b->count.delivered, 1);
+    } else {
+        atomic_fetch_add(&b->count.dropped, 1);
+        bridge_log(LOG_DEBUG, "to %s from %s on %s: %s", ns->name, from, node, mbx_strerror(err));
+    }
+    const char *reply = natsMsg_GetReply(m);
+    if (reply == NULL || strlen(reply) >= sizeof ns->ack_to)
+        return;
+    if (strcmp(reply, ns->ack_to) != 0) {
+        ack_flush(ns);
+        snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
+    }
+    ns->unacked++;
+}
+
+static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
+{
+    (void)nc;
+    name_sub *ns = arg;
+    const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
+    const char *kind = nats_header(m, "Mbx-Kind");
+    if (from == NULL || node == NULL || strcmp(node, ns->b->cfg.node) == 0) {
+        bridge_log(LOG_DEBUG, "to %s: a message without a sender or node, dropped", ns->name);
+        atomic_fetch_add(&ns->b->count.dropped, 1);
+    } else if (kind != NULL && strcmp(kind, "request") == 0) {
+        deliver_request(ns, m, from, node);
+    } else {
+        deliver_message(ns, m, from, node);
+    }
+    natsMsg_Destroy(m);
+    int pending = 0;
+    if (ns->unacked >= ACK_BATCH || natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK ||
+        pending == 0)
+        ack_flush(ns);
+}
+
+static void on_name_done(void *arg)
+{
+    free(arg); /* the subscription's thread has ended: nothing uses it any more */
+}
+
+natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
+{
+    name_sub *ns = calloc(1, sizeof *ns);
+    if (ns == NULL)
+        return NULL;
+    ns->b = b;
+    snprintf(ns->name, sizeof ns->name, "%s", name);
+    char subject[256];
+    bridge_subject(b, subject, sizeof subject, "n", name);
+    natsSubscription *sub = NULL;
+    natsStatus s = natsConnection_QueueSubscribe(&sub, b->nc, subject, name, on_name, ns);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(sub, on_name_done, ns);
+    if (s != NATS_OK) {
+        bridge_log(LOG_ERROR, "cannot serve %s on NATS: %s", name, natsStatus_GetText(s));
+        if (sub != NULL)
+            natsSubscription_Destroy(sub); /* never delivered: ns is still ours */
+        free(ns);
+        return NULL;
+    }
+    natsSubscription_SetPendingLimits(sub, PENDING_MSGS_MAX, PENDING_BYTES_MAX);
+    bridge_log(LOG_DEBUG, "serving %s to other nodes", name);
+    return sub;
+}
+
+void inbound_unsubscribe_name(bridge *b, natsSubscription *sub)
+{
+    (void)b;
+    if (sub == NULL)
+        return;
+    /* Messages already queued for it are still delivered (to a name that is gone now:
+     * MBX_ENORECIPIENT, counted), then its thread ends and frees its state. */
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+}
+
+static void send_reply(bridge *b, const char *subject, mbx_message *m)
+{
+    mbx_err far = mbx_message_error(m);
+    if (far != MBX_OK) {
+        reply_error(b, subject, far);
+        return;
+    }
+    size_t len;
+    const char *body = mbx_message_body(m, &len);
+    const char *headers[] = {"Mbx-From", mbx_message_from(m), "Mbx-Node", b->cfg.node, NULL};
+    if (nats_publish(b, subject, NULL, body, len, headers) == NATS_OK)
+        atomic_fetch_add(&b->count.forwarded, 1);
+    else
+        atomic_fetch_add(&b->count.dropped, 1);
+}
+
+/* Takes request id's entry out of the table into reply (NUL-terminated subject). */
+static bool take_request(bridge *b, uint64_t id, char *reply, size_t cap)
+{
+    bool found = false;
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < b->n_in_reqs; i++)
+        if (b->in_reqs[i].id == id) {
+            snprintf(reply, cap, "%s", b->in_reqs[i].reply);
+            b->in_reqs[i] = b->in_reqs[--b->n_in_reqs];
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    return found;
+}
+
+void inbound_on_ctl_reply(bridge *b, mbx_message *m)
+{
+    char reply[256];
+    /* The thread that sent the request enters it in the table right after the send: a
+     * reply faster than that is taken up by inbound_tick, which asks the library for it
+     * by id (mbx_recv_reply). Here the library has handed it over already, so an entry
+     * not there yet is waited for a moment. */
+    for (int tries = 0; tries < 100; tries++) {
+        if (take_request(b, mbx_message_correlation(m), reply, sizeof reply)) {
+            send_reply(b, reply, m);
+            return;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    atomic_fetch_add(&b->count.dropped, 1);
+}
+
+void inbound_tick(bridge *b, int64_t now)
+{
+    enum { AT_ONCE = 256 };
+    uint64_t ids[AT_ONCE];
+    int n = 0;
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < b->n_in_reqs && n < AT_ONCE; i++)
+        ids[n++] = b->in_reqs[i].id;
+    pthread_mutex_unlock(&b->mu);
+    mbx_message *m = n > 0 ? mbx_message_new() : NULL;
+    for (int i = 0; i < n && m != NULL; i++) {
+        mbx_err err = mbx_recv_reply(b->ctl, ids[i], m, 0);
+        char reply[256];
+        if (err == MBX_ETIMEDOUT) {
+            bool expired = false;
+            pthread_mutex_lock(&b->mu);
+            for (int j = 0; j < b->n_in_reqs; j++)
+                if (b->in_reqs[j].id == ids[i])
+                    expired = now > b->in_reqs[j].deadline_ns;
+            pthread_mutex_unlock(&b->mu);
+            if (!expired)
+                continue;
+            mbx_request_cancel(b->ctl, ids[i]);
+            err = MBX_EGONE;
+        }
+        if (!take_request(b, ids[i], reply, sizeof reply))
+            continue;
+        if (err == MBX_OK)
+            send_reply(b, reply, m);
+        else if (err == MBX_EGONE || err == MBX_EINVAL)
+            reply_error(b, reply, MBX_EGONE);
+        else
+            reply_error(b, reply, err);
+    }
+    mbx_message_free(m);
+}
+
+int inbound_start(bridge *b)
+{
+    (void)b;
+    return 0;
+}

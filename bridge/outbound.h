@@ -1,0 +1,38 @@
+/*
+ * outbound.h: proxies, the local mailboxes that stand for names served on other hosts,
+ * and what the bridge does with what local clients put into them (outbound.c).
+ */
+#ifndef MBX_BRIDGE_OUTBOUND_H
+#define MBX_BRIDGE_OUTBOUND_H
+
+#include <poll.h>
+
+#include "bridge.h"
+
+struct proxy {
+    uint64_t id; /* in the acknowledgement subject: never reused in a run */
+    char name[MBX_NAME_MAX + 1];
+    char node[MBX_NAME_MAX + 1];
+    bool group;
+    mbx_client *c;      /* NULL: refused (a conflict), tried again later */
+    int fd;             /* its wake handle */
+    mbx_message *msg;   /* reused for each receive */
+    uint64_t in_flight; /* plain messages sent, not yet acknowledged */
+    int64_t progress_ns; /* last send or acknowledgement */
+    int64_t retry_ns;   /* refused: when to try again */
+    uint64_t round;     /* last reconcile round that wanted it */
+    bool conflict_told; /* the conflict was logged and counted */
+};
+
+/* The directory wants a proxy for name (served by node) in this round: made if missing
+ * (or tried again, when it was refused and its retry time came). */
+void outbound_want(bridge *b, const char *name, const char *node, bool group, int64_t now);
+/* Ends the round: closes the proxies no node wants any more. */
+void outbound_sweep(bridge *b, int64_t now);
+/* Fills fds with the wake handles of proxies that may forward now (NATS up, window
+ * open); who[i] is fds[i]'s proxy. */
+int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap);
+void outbound_drain(bridge *b, proxy *p);
+void outbound_close_all(bridge *b);
+
+#endif
