@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "list_bridges.h"
 
 static const char usage_text[] =
     "Usage: mbx list [-N NS] [--json] [--watch [-i SECONDS]]\n"
@@ -18,6 +19,9 @@ static const char usage_text[] =
     "client: name, pid ('linger' for a mailbox waiting for its client to come back),\n"
     "messages waiting, sent, received, refused as full, topic subscriptions and\n"
     "publications missed (dropped); then each subscription: client, pattern and policy.\n"
+    "Names served on other hosts through mailbox-bridge say 'remote on NODE', and each\n"
+    "bridge (a client bridge.NODE) is asked for its state: NATS server, forwarded,\n"
+    "delivered, queued, dropped, redelivered.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --json          print one JSON object (schemas/list.schema.json)\n"
@@ -37,6 +41,7 @@ static const struct option long_options[] = {
 
 /* One look at the namespace: what mbx_inspect and mbx_inspect_subscriptions report. */
 typedef struct snapshot {
+    const char *ns;
     mbx_namespace_info info;
     mbx_client_info *clients;
     size_t nclients, cap_clients;
@@ -81,6 +86,7 @@ static int add_subscription(const mbx_subscription_info *si, void *arg)
 
 static mbx_err take_snapshot(const char *ns, snapshot *s)
 {
+    s->ns = ns;
     s->nclients = s->nsubs = 0;
     /* Subscriptions first: a client's list is then complete, or it has ended. */
     mbx_err err = mbx_inspect_subscriptions(ns, add_subscription, s);
@@ -125,6 +131,9 @@ static void print_table(const snapshot *s)
            info->total_sent, info->total_received, info->total_refused_full, info->discarded);
     printf("topics     %u of %u subscriptions, %u of %u retained messages\n", info->subscriptions,
            info->max_subscriptions, info->retained, info->max_retained);
+    cJSON *bridges = list_bridges(s->ns, s->clients, s->nclients);
+    print_bridges(bridges);
+    cJSON_Delete(bridges);
     int w = name_width(s, 4);
     printf("\n%-*s %5s %8s %8s %10s %10s %8s %5s %8s\n", w, "NAME", "SLOT", "PID", "WAITING",
            "SENT", "RECEIVED", "FULL", "SUBS", "DROPPED");
@@ -206,6 +215,9 @@ static char *to_json(const snapshot *s)
         }
         cJSON_AddItemToArray(clients, o);
     }
+    cJSON *bridges = list_bridges(s->ns, s->clients, s->nclients);
+    if (bridges != NULL)
+        cJSON_AddItemToObject(root, "bridges", bridges);
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return text;
