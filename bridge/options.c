@@ -202,6 +202,10 @@ bool bridge_name_bridged(const bridge_config *cfg, const char *name)
     size_t len = strlen(name);
     if (len == 0 || name[0] == '.' || name[len - 1] == '.')
         return false;
+    /* Names the broker assigns (anon.<pid>.<n>) are nobody's address: their replies
+     * travel by slot, not by name. Bridging them would only churn every directory. */
+    if (strncmp(name, "anon.", 5) == 0)
+        return false;
     for (int i = 0; i < cfg->n_names; i++)
         if (mbx_pattern_match(cfg->names[i], name))
             return true;
