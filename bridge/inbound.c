@@ -126,19 +126,36 @@ static void deliver_message(name_sub *ns, natsMsg *m, const char *from, const ch
     so.timeout_ms = DELIVER_SLICE_MS;
     so.node = node;
     so.from = from;
+    const char *reply = natsMsg_GetReply(m);
+    if (reply != NULL && strlen(reply) >= sizeof ns->ack_to)
+        reply = NULL;
     mbx_err err;
-    do
+    for (;;) {
         err = mbx_send_ex(b->ctl, ns->name, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
                           &so);
-    while (err == MBX_EFULL && !atomic_load(&b->stopping));
+        if (err != MBX_EFULL || atomic_load(&b->stopping))
+            break;
+        /* The recipient does not read: tell the sender we are alive and holding (an
+         * acknowledgement of what went in, or of nothing), so that it keeps its window
+         * shut rather than taking the silence for a loss. */
+        if (reply != NULL) {
+            if (strcmp(reply, ns->ack_to) != 0) {
+                ack_flush(ns);
+                snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
+            }
+            if (ns->unacked != 0)
+                ack_flush(ns);
+            else
+                nats_publish(b, reply, NULL, "{\"n\":0}", 7, NULL);
+        }
+    }
     if (err == MBX_OK) {
         atomic_fetch_add(&b->count.delivered, 1);
     } else {
         atomic_fetch_add(&b->count.dropped, 1);
         bridge_log(LOG_DEBUG, "to %s from %s on %s: %s", ns->name, from, node, mbx_strerror(err));
     }
-    const char *reply = natsMsg_GetReply(m);
-    if (reply == NULL || strlen(reply) >= sizeof ns->ack_to)
+    if (reply == NULL)
         return;
     if (strcmp(reply, ns->ack_to) != 0) {
         ack_flush(ns);

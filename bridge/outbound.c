@@ -13,7 +13,9 @@
  * a full mailbox exactly as with a local recipient, while every other name flows. Core
  * NATS is at most once: a message NATS has no subscriber for comes back as "no
  * responders" and is counted as dropped, and so are messages never acknowledged within
- * ACK_TIMEOUT_MS.
+ * ACK_TIMEOUT_MS (the far bridge died, or the connection broke with them on the way). A
+ * far bridge waiting on a full mailbox says so every second ({"n":0}), so a recipient
+ * that does not read keeps the window shut, however long: backpressure, not loss.
  *
  * Requests go with a reply subject mbx.<c>.rep.<node>.<token>; the request's message
  * object is kept until its answer comes back (mbx_reply_ex), NATS says nobody serves the
