@@ -202,7 +202,13 @@ typedef struct mbx_send_options {
                               came from; the recipient sees it (mbx_message_node) */
     const char *from;      /* with node only: the sender's name on that node (default: the
                               client's own); replies still come back to this client */
-    uint64_t reserved_[6]; /* room for fields to come (ABI): leave zero */
+    uint64_t once;         /* with node only, for mailbox-bridge's durable mode: 0 (default),
+                              or a number that grows with every message of one stream to
+                              this recipient. The message is put in only if `once` is above
+                              the highest the recipient's mailbox took (checked and recorded
+                              with the message, under its lock); else MBX_OK and nothing is
+                              put in: a delivery repeated after a crash is not duplicated */
+    uint64_t reserved_[5]; /* room for fields to come (ABI): leave zero */
 } mbx_send_options;
 
 MBX_API void mbx_send_options_init(mbx_send_options *opts);

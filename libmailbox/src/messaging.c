@@ -133,6 +133,7 @@ static mbx_err put(mbx_client *c, const send_route *r, uint32_t slot, uint32_t g
         .kind = r->kind,
         .corr = r->corr,
         .error = r->error,
+        .once = opts->once,
     };
     return ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
 }
@@ -152,7 +153,7 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
         return MBX_EINVAL;
     if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
         return MBX_EINVAL;
-    if (!messaging_labels_valid(opts->node, opts->from))
+    if (!messaging_labels_valid(opts->node, opts->from) || (opts->once != 0 && opts->node == NULL))
         return MBX_EINVAL;
     char stack[STACK_COMPACT_MAX];
     char *heap = NULL;

@@ -45,6 +45,8 @@ typedef struct ring_outgoing {
     uint32_t topic_len; /* ... and its length; topic_len + len <= max_message */
     bool never_wait;    /* not even for the lock (the broker): MBX_ETIMEDOUT */
     bool retained;      /* CELL_TOPIC: published retained (REC_RETAINED) */
+    uint64_t once;      /* 0, or put only if above the mailbox's `once` (which it becomes);
+                           not above: MBX_OK with nothing put (a repeated delivery) */
 } ring_outgoing;
 
 /*

@@ -70,6 +70,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg),
     atomic_store(&mb->late_replies, 0);
     atomic_store(&mb->dropped, 0);
     atomic_store(&mb->missed, 0);
+    atomic_store(&mb->once, 0);
     plat_sem_drain(&mb->items);
     if (under_lock != NULL)
         under_lock(arg);

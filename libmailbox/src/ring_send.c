@@ -118,6 +118,10 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
             plat_mutex_unlock(&mb->lock, &tok);
             return MBX_ECLOSED_INTERNAL;
         }
+        if (msg->once != 0 && msg->once <= atomic_load_explicit(&mb->once, memory_order_relaxed)) {
+            plat_mutex_unlock(&mb->lock, &tok);
+            return MBX_OK; /* in already: a delivery repeated after a crash */
+        }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
         uint64_t head = atomic_load(&mb->head);
         ring_fill f;
@@ -138,6 +142,8 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
         if (room && !wait_turn) {
             FAULT_POINT("ring.put.locked");
             uint64_t next = ring_append_record(v, mb, tail, pad, size, msg, from_len);
+            if (msg->once != 0)
+                atomic_store_explicit(&mb->once, msg->once, memory_order_relaxed);
             atomic_store(&mb->tail, next); /* publish: the message exists from here */
             FAULT_POINT("ring.put.published");
             plat_mutex_unlock(&mb->lock, &tok);

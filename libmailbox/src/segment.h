@@ -169,6 +169,12 @@ typedef struct seg_mailbox {
      * since the last one delivered (that one carries the count, and resets it). */
     _Atomic uint64_t dropped;
     _Atomic uint64_t missed;
+    /* mailbox-bridge's durable deliveries (mbx_send_options.once): the highest number one
+     * of them carried, written under `lock` with the record, so that a delivery repeated
+     * after a crash is recognised whatever moment the crash hit. Reset with the mailbox
+     * for a new owner; kept while it lingers. (In what was padding: the layout is
+     * unchanged, and an older library leaves it alone.) */
+    _Atomic uint64_t once;
 } seg_mailbox;
 
 /* The ring holds records: this header, then from_len bytes of the sender's name (no

@@ -9,7 +9,8 @@
  *   sender's name on that node, and replies still come back to the bridge;
  * - a request can end with an error told from the far side (mbx_reply_error);
  * - a retained publication keeps its node;
- * - a broker that adopts the namespace keeps the node of live and lingering remote names.
+ * - a broker that adopts the namespace keeps the node of live and lingering remote names;
+ * - a durable delivery repeated after a crash is not put in twice (once).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -281,6 +282,68 @@ static void test_adoption_keeps_the_node(void **state)
     mbx_close(live);
 }
 
+/* Durable deliveries (mbx_send_options.once): a delivery repeated after a crash is not
+ * put in twice, whichever client repeats it; the mark stays with a lingering mailbox and
+ * is reset for a new owner. */
+static void test_repeated_delivery_is_not_duplicated(void **state)
+{
+    (void)state;
+    mbx_client *bridge = connect_as("bridge", NULL, 0);
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "svc";
+    o.linger_ms = 60000;
+    mbx_client *svc = NULL;
+    assert_int_equal(mbx_connect(&o, &svc), MBX_OK);
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.once = 5;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "1", 1, &so), MBX_EINVAL); /* needs a node */
+    so.node = "hosta";
+    so.from = "alice";
+    assert_int_equal(mbx_send_ex(bridge, "svc", "5", 1, &so), MBX_OK);
+    assert_int_equal(mbx_send_ex(bridge, "svc", "5", 1, &so), MBX_OK); /* again: not put */
+    so.once = 3;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "3", 1, &so), MBX_OK); /* older: not put */
+    so.once = 0;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "0", 1, &so), MBX_OK); /* unchecked */
+    /* Another bridge process after a crash repeats it too. */
+    mbx_close(bridge);
+    bridge = connect_as("bridge", NULL, 0);
+    so.once = 5;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "5", 1, &so), MBX_OK);
+    so.once = 6;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "6", 1, &so), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    const char *want[] = {"5", "0", "6"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mbx_recv(svc, m, 1000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), want[i]);
+    }
+    assert_int_equal(mbx_recv(svc, m, 0), MBX_ETIMEDOUT);
+    /* The client goes and its mailbox lingers: the mark stays. */
+    mbx_close(svc);
+    assert_int_equal(mbx_send_ex(bridge, "svc", "6", 1, &so), MBX_OK);
+    svc = NULL;
+    assert_int_equal(mbx_connect(&o, &svc), MBX_OK);
+    assert_int_equal(mbx_recv(svc, m, 200), MBX_ETIMEDOUT);
+    /* A new owner of a fresh mailbox starts from nothing. */
+    mbx_close(svc);
+    mbx_close(bridge);
+    harness_stop(broker, 5000);
+    broker = harness_start_broker(ns, NULL);
+    bridge = connect_as("bridge", NULL, 0);
+    svc = connect_as("svc", NULL, 0);
+    so.once = 2;
+    assert_int_equal(mbx_send_ex(bridge, "svc", "2", 1, &so), MBX_OK);
+    assert_int_equal(mbx_recv(svc, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "2");
+    mbx_message_free(m);
+    mbx_close(svc);
+    mbx_close(bridge);
+}
+
 static void test_pattern_match(void **state)
 {
     (void)state;
@@ -302,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delivery_carries_node_and_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_ends_with_far_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adoption_keeps_the_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_delivery_is_not_duplicated, setup, teardown),
         cmocka_unit_test(test_pattern_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

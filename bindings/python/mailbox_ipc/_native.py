@@ -69,7 +69,7 @@ class SendOptions(ctypes.Structure):
     _fields_ = [("timeout_ms", ctypes.c_int), ("trusted", ctypes.c_int),
                 ("wait_ms", ctypes.c_int), ("reserved32_", ctypes.c_int),
                 ("node", ctypes.c_char_p), ("from_", ctypes.c_char_p),
-                ("reserved_", ctypes.c_uint64 * 6)]
+                ("once", ctypes.c_uint64), ("reserved_", ctypes.c_uint64 * 5)]
 
 
 class SubscribeOptions(ctypes.Structure):
