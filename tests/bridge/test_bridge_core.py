@@ -169,7 +169,7 @@ def test_group_prefers_the_local_member(two_hosts):
             r, _ = request(host, "grp", "{}")
             assert r.returncode == 0, explain(r, a, b)
             assert json.loads(r.stdout) == {"who": who}, "request from %s: %s" % (host.node, r.stdout)
-    assert member_a.terminate() == 0, member_a.describe()
+    member_a.terminate()  # mbx reply dies of SIGTERM (no handler): its member leaves
     a.wait_until("A's own member of grp is gone", lambda: not local_entries(a, "grp"))
     for _ in range(5):
         r, _ = request(a, "grp", "{}")
@@ -189,7 +189,7 @@ def test_request_without_responders(two_hosts):
     a.wait_name("leaving")
     r, _ = request(a, "leaving", '{"first":true}')
     assert r.returncode == 0, explain(r, a, b)
-    assert server.terminate() == 0, server.describe()
+    server.terminate()
     r, took = request(a, "leaving", '{"second":true}')
     assert r.returncode == 5, explain(r, a, b)
     assert took < AT_ONCE_S, "took %.1f s of %d ms: %s" % (took, REQUEST_TIMEOUT_MS, explain(r, a, b))
