@@ -8,7 +8,8 @@ library only).
     rx.wait_ready(); rx.wait(); rx.lines()
     host.close()                       # everything stopped; returns what was left behind
 
-A host has its own MBX_RUNTIME_DIR (mode 0700, under workdir), its own `mailboxd -N NS`
+A host has its own MBX_RUNTIME_DIR (mode 0700, a short folder in the temporary directory:
+socket paths are limited to 108 bytes; logs and outputs go under workdir), its own `mailboxd -N NS`
 (ready once its --pidfile is written) and, when asked, a `mailbox-bridge -N NS --node NODE
 --nats URLS --cluster C` whose standard error goes to a log file (log_tail() for failure
 messages). Hosts of one test share the namespace's name but not its runtime directory, so
@@ -22,6 +23,7 @@ the broker stopped (then removes it) and that no /dev/shm entry (segment or sema
 names the namespace: the segment is a memfd, so there should be none.
 """
 
+import atexit
 import ctypes
 import itertools
 import json
@@ -30,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -244,9 +247,10 @@ class Host:
         self.namespace = namespace
         self.folder = os.path.join(str(workdir), "host-" + node)
         os.makedirs(self.folder, exist_ok=True)
-        self.runtime_dir = os.path.join(self.folder, "run")
-        os.mkdir(self.runtime_dir, 0o700)
-        os.chmod(self.runtime_dir, 0o700)  # whatever the umask
+        # Not under workdir: a control socket's path must fit in sun_path (108 bytes),
+        # and pytest's tmp_path is long. mkdtemp makes it mode 0700.
+        self.runtime_dir = tempfile.mkdtemp(prefix="mbxh-%s-" % node)
+        os.chmod(self.runtime_dir, 0o700)
         self.nats_urls = nats_urls
         self.cluster = cluster
         self.broker_args = list(broker_args)
@@ -264,6 +268,7 @@ class Host:
         self._spawned = []
         self._labels = itertools.count(1)
         self._closed = False
+        atexit.register(self.close)  # whatever happens to the test, the folder goes
 
     def __repr__(self):
         return "Host(%s)" % self.node
@@ -512,6 +517,7 @@ class Host:
         if self._closed:
             return []
         self._closed = True
+        atexit.unregister(self.close)
         problems = []
         for proc in self._spawned:
             proc.close()

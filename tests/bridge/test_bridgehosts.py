@@ -54,18 +54,20 @@ def test_close_reports_what_outlived_it(tmp_path):
     """A process of the host's runtime directory that the fixture did not start (a
     double fork, say) is reported, and killed."""
     host = Host("A", unique_namespace(), tmp_path)
-    host.start(bridge=False)
-    rogue = host.spawn("rogue", argv=["setsid", "-f", "sleep", "60"])
-    assert rogue.wait() == 0
-    problems = host.close()
+    try:
+        host.start(bridge=False)
+        rogue = host.spawn("rogue", argv=["setsid", "-f", "sleep", "60"])
+        assert rogue.wait() == 0
+    finally:
+        problems = host.close()
     assert len(problems) == 1 and "sleep 60" in problems[0], problems
     assert host.processes_here() == []
 
 
 def test_timeouts_bound_background_processes(tmp_path):
     host = Host("A", unique_namespace(), tmp_path)
-    host.start(bridge=False)
     try:
+        host.start(bridge=False)
         slow = host.spawn("recv", "--ready", "slow", timeout=1)
         slow.wait_ready()
         assert slow.wait(timeout=10) == -signal.SIGKILL and slow.timed_out
