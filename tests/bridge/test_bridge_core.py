@@ -276,14 +276,52 @@ def test_no_duplicates_with_a_third_host(make_hosts, nats_server):
     topics_flow(a, c)
     # -c 21 for 20 publications: each subscriber must end at its timeout with exactly 20.
     subs = {h.node: subscriber(h, "dup.>", count=21, timeout_ms=8000) for h in (a, b, c)}
+    # A name on B, known to A and C: one delivery of A's message (-c 2: ends at its timeout).
+    once = receiver(b, "once", count=2, timeout_ms=8000)
+    a.wait_name("once")
+    c.wait_name("once")
     lines = "\n".join(json.dumps({"i": i}) for i in range(20)) + "\n"
     r = a.mbx("pub", "dup.t", input=lines)
     assert r.returncode == 0, r
+    r = a.mbx("send", "once", '{"just":"once"}')
+    assert r.returncode == 0, explain(r, a, b)
+    rc = once.wait(timeout=30)
+    assert [e["body"] for e in once.json_lines()] == [{"just": "once"}], once.describe()
+    assert rc == 4, once.describe()
     for node, sub in subs.items():
         rc = sub.wait(timeout=30)
         got = [e["body"]["i"] for e in sub.json_lines()]
         assert got == list(range(20)), "on %s (exit %d): %s\n%s" % (node, rc, got, hosts[node].log_tail())
         assert rc == 4, sub.describe()
+
+
+def test_export_filters(make_hosts, nats_server):
+    """B exports only names under pub. and topics under news. (--names, --topics); a name
+    ending in '.' is never bridged."""
+    hosts = make_hosts(nats_server.url(0),
+                       bridge_args={"B": ["--names", "pub.>", "--topics", "news.>"]})
+    a, b = hosts["A"], hosts["B"]
+    receiver(b, "priv")
+    receiver(b, "trail.")
+    receiver(b, "pub.x")
+    a.wait_name("pub.x")
+    # priv and trail. were there before pub.x: had they been exported, they would have
+    # crossed before it.
+    for name in ("priv", "trail."):
+        r = a.mbx("wait", "-t", "2000", name)
+        assert r.returncode == 4, "%s crossed to A: %s" % (name, explain(r, a, b))
+        assert a.clients(name) == []
+    sub = subscriber(a, "news.>", "gossip.>")
+    a.wait_until("news from B reaches A", lambda: (
+        b.mbx("pub", "news.warm", "{}").returncode == 0 and
+        any(json.loads(x)["topic"] == "news.warm" for x in sub.lines())), timeout=20, interval=0.3)
+    for topic in ("gossip.a", "news.last"):
+        r = b.mbx("pub", topic, json.dumps({"t": topic}))
+        assert r.returncode == 0, r
+    a.wait_until("news.last reaches A", lambda: any(
+        json.loads(x)["topic"] == "news.last" for x in sub.lines()), timeout=20)
+    topics = [json.loads(x)["topic"] for x in sub.lines()]
+    assert "gossip.a" not in topics, topics  # it was published before news.last
 
 
 def test_presence_events_of_remote_clients(two_hosts):
