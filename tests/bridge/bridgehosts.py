@@ -134,6 +134,7 @@ class Background:
                                          stdout=out, stderr=err, start_new_session=True,
                                          preexec_fn=_preexec(), close_fds=True)
         self.timed_out = False
+        self.logs = None  # a function giving the hosts' logs, for failure messages
         self._timer = threading.Timer(timeout, self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -195,8 +196,9 @@ class Background:
                     return lines
                 raise AssertionError("exited with %d of %d lines: %s" % (len(lines), n, self.describe()))
             time.sleep(0.02)
-        raise AssertionError("%d of %d lines after %.0f s: %s"
-                             % (len(self.lines()), n, timeout, self.describe()))
+        raise AssertionError("%d of %d lines after %.0f s: %s\n%s"
+                             % (len(self.lines()), n, timeout, self.describe(),
+                                self.logs() if self.logs else ""))
 
     def wait(self, timeout=30.0):
         """Its exit status (negative: a signal); killed if it has not ended in time."""
@@ -205,7 +207,8 @@ class Background:
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait(timeout=STOP_GRACE)
-            raise AssertionError("did not end within %.0f s: %s" % (timeout, self.describe()))
+            raise AssertionError("did not end within %.0f s: %s\n%s"
+                                 % (timeout, self.describe(), self.logs() if self.logs else ""))
         self._timer.cancel()
         return rc
 
@@ -268,6 +271,7 @@ class Host:
         self._spawned = []
         self._labels = itertools.count(1)
         self._closed = False
+        self.peers = []  # the hosts of the test, this one included (Hosts sets it)
         atexit.register(self.close)  # whatever happens to the test, the folder goes
 
     def __repr__(self):
@@ -428,6 +432,14 @@ class Host:
         self.stop_bridge()
         return self.start_bridge(wait=wait)
 
+    def all_logs(self):
+        """The log tails of every host of the test (peers), with their bridges' state."""
+        out = []
+        for host in self.peers or [self]:
+            state = host.bridge_state(timeout_ms=1000) if host.bridge_running() else None
+            out.append(host.log_tail() + "--- %s bridge state: %s\n" % (host.node, state))
+        return "".join(out)
+
     def log_tail(self, lines=40):
         return "--- %s bridge log (tail):\n%s--- %s broker log (tail):\n%s" % (
             self.node, _tail(self.bridge_log, lines), self.node, _tail(self.broker_log, 10))
@@ -458,6 +470,7 @@ class Host:
             argv = [binary, command, "-N", self.namespace] + [str(a) for a in args]
         label = "%s-%s-%d" % (self.node, command, next(self._labels))
         proc = Background(argv, self.env, self.folder, label, timeout=timeout)
+        proc.logs = self.all_logs
         self._spawned.append(proc)
         return proc
 
@@ -476,7 +489,7 @@ class Host:
         r = self.mbx("wait", "-t", str(timeout_ms), name, timeout=timeout_ms / 1000.0 + 10)
         assert r.returncode == 0, ("%s never appeared on %s (mbx wait: exit %d %s)\n%s"
                                    % (name, self.node, r.returncode, r.stderr.strip(),
-                                      self.log_tail()))
+                                      self.all_logs()))
 
     def wait_until(self, what, predicate, timeout=15.0, interval=0.05):
         """Polls predicate() until it returns a true value (returned) or the deadline."""
@@ -488,7 +501,7 @@ class Host:
                 return last
             time.sleep(interval)
         raise AssertionError("on %s, after %.0f s: %s (last: %r)\n%s"
-                             % (self.node, timeout, what, last, self.log_tail()))
+                             % (self.node, timeout, what, last, self.all_logs()))
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -561,6 +574,7 @@ class Hosts:
         self.cluster = unique_token("c")
         self.nats_urls = nats_urls
         self.hosts = {}
+        self.peers = []
         broker_args = broker_args or {}
         bridge_args = bridge_args or {}
         try:
@@ -570,6 +584,8 @@ class Hosts:
                             broker_args=broker_args.get(node, ()),
                             bridge_args=bridge_args.get(node, ()))
                 self.hosts[node] = host
+                host.peers = self.peers
+                self.peers.append(host)
                 host.start(bridge=bridge)
         except BaseException:
             self.close()
@@ -585,6 +601,8 @@ class Hosts:
         urls = self.nats_urls(node) if callable(self.nats_urls) else self.nats_urls
         host = Host(node, self.namespace, workdir, urls, self.cluster, broker_args, bridge_args)
         self.hosts[node] = host
+        host.peers = self.peers
+        self.peers.append(host)
         host.start(bridge=bridge)
         return host
 

@@ -67,7 +67,7 @@ def topics_flow(src, dst, timeout=20.0):
             assert sub.wait() == 0, sub.describe()
             return
     raise AssertionError("no publication from %s reached %s in %.0f s\n%s\n%s"
-                         % (src.node, dst.node, timeout, src.log_tail(), dst.log_tail()))
+                         % (src.node, dst.node, timeout, src.all_logs(), ""))
 
 
 def request(host, name, body, timeout_ms=REQUEST_TIMEOUT_MS, *options):
@@ -80,7 +80,7 @@ def request(host, name, body, timeout_ms=REQUEST_TIMEOUT_MS, *options):
 
 def explain(r, *hosts):
     return "exit %s\nstdout: %s\nstderr: %s\n%s" % (
-        r.returncode, r.stdout.strip(), r.stderr.strip(), "".join(h.log_tail() for h in hosts))
+        r.returncode, r.stdout.strip(), r.stderr.strip(), hosts[0].all_logs() if hosts else "")
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_send_across(two_hosts):
     a.wait_name("worker")
     r = a.mbx("send", "--from", "alice", "worker", '{"job":42}')
     assert r.returncode == 0, explain(r, a, b)
-    assert rx.wait() == 0, rx.describe() + a.log_tail() + b.log_tail()
+    assert rx.wait() == 0, rx.describe() + a.all_logs()
     [env] = rx.json_lines()
     assert env["body"] == {"job": 42}
     assert env["node"] == "A"
@@ -122,7 +122,7 @@ def test_send_wait_across(two_hosts):
     time.sleep(0.5)  # let it wait (not a timing assertion: it must simply still be waiting)
     assert sender.running(), "send --wait gave up before the name existed: " + sender.describe()
     rx = receiver(b, "late", count=1)
-    assert sender.wait(timeout=45) == 0, sender.describe() + a.log_tail() + b.log_tail()
+    assert sender.wait(timeout=45) == 0, sender.describe() + a.all_logs()
     assert rx.wait() == 0, rx.describe()
     [env] = rx.json_lines()
     assert env["body"] == {"n": 1} and env["node"] == "A"
@@ -134,7 +134,7 @@ def test_wait_across(two_hosts):
     time.sleep(0.5)
     assert waiter.running(), "mbx wait ended before the name existed: " + waiter.describe()
     receiver(b, "later")
-    assert waiter.wait(timeout=45) == 0, waiter.describe() + a.log_tail() + b.log_tail()
+    assert waiter.wait(timeout=45) == 0, waiter.describe() + a.all_logs()
 
 
 def test_request_reply_across(two_hosts):
@@ -213,7 +213,7 @@ def test_responder_killed_mid_request(two_hosts, tmp_path):
     server.signal(signal.SIGKILL)  # mbx reply and its command
     rc = req.wait(timeout=timeout_ms / 1000.0 + 15)
     took = time.monotonic() - killed
-    assert rc == 5, req.describe() + a.log_tail() + b.log_tail()
+    assert rc == 5, req.describe() + a.all_logs()
     assert "went away" in req.stderr(), req.describe()
     assert took < timeout_ms / 2000.0, "exit %d after %.1f s of a %d ms timeout" % (rc, took, timeout_ms)
 
@@ -232,7 +232,7 @@ def test_topics_wildcards_and_order(two_hosts):
     lines = "\n".join(json.dumps({"i": i}) for i in range(50)) + "\n"
     r = a.mbx("pub", "ord.p1", input=lines)  # one publisher, 50 publications
     assert r.returncode == 0, r
-    assert ordered.wait() == 0, ordered.describe() + a.log_tail() + b.log_tail()
+    assert ordered.wait() == 0, ordered.describe() + a.all_logs()
     got = ordered.json_lines()
     assert [e["body"]["i"] for e in got] == list(range(50)), [e["body"] for e in got]
     assert all(e["node"] == "A" and e["topic"] == "ord.p1" for e in got), got[:3]
@@ -291,7 +291,7 @@ def test_no_duplicates_with_a_third_host(make_hosts, nats_server):
     for node, sub in subs.items():
         rc = sub.wait(timeout=30)
         got = [e["body"]["i"] for e in sub.json_lines()]
-        assert got == list(range(20)), "on %s (exit %d): %s\n%s" % (node, rc, got, hosts[node].log_tail())
+        assert got == list(range(20)), "on %s (exit %d): %s\n%s" % (node, rc, got, a.all_logs())
         assert rc == 4, sub.describe()
 
 
@@ -388,7 +388,7 @@ def test_full_remote_mailbox_holds_up_only_its_name(make_hosts, nats_server):
     for i in range(5):
         r = a.mbx("send", "-t", "5000", "other", '{"o":%d}' % i)
         assert r.returncode == 0, explain(r, a, b)
-    assert other.wait(timeout=30) == 0, other.describe() + a.log_tail() + b.log_tail()
+    assert other.wait(timeout=30) == 0, other.describe() + a.all_logs()
     assert [e["body"]["o"] for e in other.json_lines()] == list(range(5))
 
     stuck.signal(signal.SIGCONT)
@@ -425,10 +425,10 @@ def test_nats_down_and_back(two_hosts, nats_server):
     nats_server.restart(0)
     a.wait_nats_connected()
     b.wait_nats_connected()
-    assert far.wait(timeout=45) == 0, far.describe() + a.log_tail() + b.log_tail()
+    assert far.wait(timeout=45) == 0, far.describe() + a.all_logs()
     assert [e["body"]["n"] for e in far.json_lines()] == [1, 2, 3]
-    assert sender.wait(timeout=45) == 0, sender.describe() + a.log_tail()
-    assert newcomer.wait(timeout=30) == 0, newcomer.describe() + b.log_tail()
+    assert sender.wait(timeout=45) == 0, sender.describe() + a.all_logs()
+    assert newcomer.wait(timeout=30) == 0, newcomer.describe() + a.all_logs()
     assert newcomer.json_lines()[0]["body"] == {"late": True}
     assert a.bridge_running() and b.bridge_running()
 
@@ -448,7 +448,7 @@ def test_one_of_three_nats_servers_killed(three_nats_two_hosts):
     cluster.kill(victim)
     r = a.mbx("send", "-t", "10000", "far3", '{"n":2}')
     assert r.returncode == 0, explain(r, a, b)
-    assert rx.wait(timeout=45) == 0, rx.describe() + a.log_tail() + b.log_tail()
+    assert rx.wait(timeout=45) == 0, rx.describe() + a.all_logs()
     assert [e["body"]["n"] for e in rx.json_lines()] == [1, 2]
 
 
@@ -475,7 +475,7 @@ def test_bridge_killed_and_restarted(two_hosts, nats_server):
                  lambda: nats_interest(nats_server, subject), timeout=20)
     r = a.mbx("send", "--wait", "20000", "-t", "10000", "steady", '{"n":2}')
     assert r.returncode == 0, explain(r, a, b)
-    assert rx.wait(timeout=45) == 0, rx.describe() + a.log_tail() + b.log_tail()
+    assert rx.wait(timeout=45) == 0, rx.describe() + a.all_logs()
     assert [e["body"]["n"] for e in rx.json_lines()] == [1, 2]
 
 
