@@ -158,6 +158,9 @@ void directory_on_message(bridge *b, natsMsg *m);
 void directory_send_snapshot(bridge *b);
 void directory_stop(bridge *b);
 int directory_counts(bridge *b, int *nodes);
+/* After a reconnect: forward to a node's names only once it was heard from again. */
+void directory_reconnected(bridge *b);
+bool directory_node_fresh(bridge *b, const char *node);
 
 /* outbound.c (main thread; proxies in outbound.h) */
 int outbound_start(bridge *b);
@@ -165,6 +168,7 @@ void outbound_on_ack(bridge *b, uint64_t id, uint64_t count, bool no_responders)
 void outbound_on_reply(bridge *b, uint64_t token, natsMsg *m);
 void outbound_tick(bridge *b, int64_t now);
 uint64_t outbound_in_flight(bridge *b);
+int outbound_proxies(bridge *b); /* remote names standing here */
 
 /* inbound.c */
 int inbound_start(bridge *b);

@@ -40,6 +40,10 @@ struct remote_node {
     char node[MBX_NAME_MAX + 1];
     uint64_t instance;
     int64_t heard_ns;
+    /* Heard from since our connection to NATS was last made: its subscriptions are on
+     * the servers again (it sends its directory once it is connected), so what we send
+     * its names now is not lost for want of a listener. */
+    bool fresh;
     remote_name *names;
     int n, cap;
 };
@@ -300,6 +304,7 @@ void directory_on_message(bridge *b, natsMsg *m)
         n->n = 0; /* its bridge restarted: what it served before is forgotten */
     n->instance = instance;
     n->heard_ns = bridge_now_ns();
+    n->fresh = true;
     const cJSON *item;
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "names");
     const char *name;
@@ -357,6 +362,18 @@ void directory_stop(bridge *b)
     for (int i = 0; i < b->n_exports; i++)
         inbound_unsubscribe_name(b, b->exports[i].sub);
     b->n_exports = 0;
+}
+
+void directory_reconnected(bridge *b)
+{
+    for (int i = 0; i < b->n_nodes; i++)
+        b->nodes[i].fresh = false;
+}
+
+bool directory_node_fresh(bridge *b, const char *node)
+{
+    remote_node *n = find_node(b, node);
+    return n != NULL && n->fresh;
 }
 
 int directory_counts(bridge *b, int *nodes)

@@ -90,6 +90,7 @@ static void handle_events(bridge *b)
             outbound_on_reply(b, e->id, e->msg);
             break;
         case EV_CONNECTED:
+            directory_reconnected(b);
             /* Others may have expired us while we were away: everything again. */
             topics_say_hello(b);
             directory_send_snapshot(b);

@@ -17,6 +17,10 @@
  * far bridge waiting on a full mailbox says so every second ({"n":0}), so a recipient
  * that does not read keeps the window shut, however long: backpressure, not loss.
  *
+ * After NATS comes back, a proxy waits until its node has been heard from again (its
+ * bridge sends its directory once it is connected, so its subscriptions are back):
+ * what waited in the mailbox is then forwarded, not lost for want of a listener.
+ *
  * Requests go with a reply subject mbx.<c>.rep.<node>.<token>; the request's message
  * object is kept until its answer comes back (mbx_reply_ex), NATS says nobody serves the
  * name (MBX_ENORECIPIENT), the far side tells an error (mbx_reply_error), or
@@ -190,7 +194,7 @@ int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap)
         return 0;
     for (int i = 0; i < b->n_proxies && n < cap; i++) {
         proxy *p = b->proxies[i];
-        if (p->c == NULL || p->in_flight >= BRIDGE_WINDOW)
+        if (p->c == NULL || p->in_flight >= BRIDGE_WINDOW || !directory_node_fresh(b, p->node))
             continue;
         fds[n] = (struct pollfd){.fd = p->fd, .events = POLLIN};
         who[n++] = p;
@@ -392,6 +396,14 @@ void outbound_tick(bridge *b, int64_t now)
         } else {
             i++;
         }
+}
+
+int outbound_proxies(bridge *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->n_proxies; i++)
+        n += b->proxies[i]->c != NULL;
+    return n;
 }
 
 uint64_t outbound_in_flight(bridge *b)

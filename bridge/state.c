@@ -24,7 +24,8 @@ static char *state_json(bridge *b)
     int nodes;
     int local = directory_counts(b, &nodes);
     cJSON_AddNumberToObject(o, "nodes", nodes);
-    cJSON_AddNumberToObject(o, "exported", local);
+    cJSON_AddNumberToObject(o, "local", local);
+    cJSON_AddNumberToObject(o, "remote", outbound_proxies(b));
     cJSON_AddNumberToObject(o, "queued", (double)outbound_in_flight(b));
     cJSON_AddNumberToObject(o, "forwarded", (double)atomic_load(&b->count.forwarded));
     cJSON_AddNumberToObject(o, "delivered", (double)atomic_load(&b->count.delivered));

@@ -13,7 +13,7 @@
  * node, retained when it was. Retained values: each bridge keeps the last retained
  * publication of each local topic and, when another bridge says hello (it started, or
  * came back), sends them to that bridge alone (mbx.<c>.r.<node>.<topic>); the receiver
- * skips a value it applied already (same node and sequence), so subscribers do not get
+ * skips a value it applied already (same node and identity), so subscribers do not get
  * it twice.
  */
 #include <stdio.h>
@@ -22,14 +22,23 @@
 
 #include "bridge.h"
 
+/* A publication's identity across hosts: its sender, sequence number and time (a sender
+ * that restarts counts from 1 again; its name or time differs). */
+#define PUB_ID_MAX (MBX_NAME_MAX + 48)
+
 typedef struct retained_entry {
     char topic[MBX_TOPIC_MAX + 1];
     char from[MBX_NAME_MAX + 1];
     char node[MBX_NAME_MAX + 1]; /* "" for ours; else the node a value we applied came from */
-    uint64_t seq;
-    char *body; /* ours only */
+    char id[PUB_ID_MAX];         /* the publication's identity (pub_id) */
+    char *body;                  /* ours only */
     size_t len;
 } retained_entry;
+
+static void pub_id(char *out, const char *from, uint64_t seq, int64_t ts_us)
+{
+    snprintf(out, PUB_ID_MAX, "%s/%llu/%lld", from, (unsigned long long)seq, (long long)ts_us);
+}
 
 static retained_entry *find_retained(bridge *b, const char *topic)
 {
@@ -58,15 +67,11 @@ static retained_entry *add_retained(bridge *b, const char *topic)
     return e;
 }
 
-static void publish_topic(bridge *b, const char *subject, const retained_entry *e,
-                          const char *from, uint64_t seq, const char *body, size_t len,
-                          bool retained)
+static void publish_topic(bridge *b, const char *subject, const char *from, const char *id,
+                          const char *body, size_t len, bool retained)
 {
-    (void)e;
-    char seqs[24];
-    snprintf(seqs, sizeof seqs, "%llu", (unsigned long long)seq);
-    const char *headers[] = {"Mbx-From", from,     "Mbx-Node", b->cfg.node, "Mbx-Seq",
-                             seqs,       "Mbx-Retain", retained ? "1" : NULL, NULL};
+    const char *headers[] = {"Mbx-From", from, "Mbx-Node", b->cfg.node, "Mbx-Id", id,
+                             "Mbx-Retain", retained ? "1" : NULL, NULL};
     if (nats_publish(b, subject, NULL, body, len, headers) == NATS_OK)
         atomic_fetch_add(&b->count.forwarded, 1);
     else
@@ -84,6 +89,8 @@ void topics_on_local(bridge *b, mbx_message *m)
         return;
     size_t len;
     const char *body = mbx_message_body(m, &len);
+    char id[PUB_ID_MAX];
+    pub_id(id, mbx_message_from(m), mbx_message_seq(m), mbx_message_ts_us(m));
     if (mbx_message_retained(m)) {
         pthread_mutex_lock(&b->mu);
         retained_entry *e = add_retained(b, topic);
@@ -94,7 +101,7 @@ void topics_on_local(bridge *b, mbx_message *m)
             e->body = copy;
             e->len = len;
             e->node[0] = '\0';
-            e->seq = mbx_message_seq(m);
+            snprintf(e->id, sizeof e->id, "%s", id);
             snprintf(e->from, sizeof e->from, "%s", mbx_message_from(m));
         }
         pthread_mutex_unlock(&b->mu);
@@ -105,8 +112,7 @@ void topics_on_local(bridge *b, mbx_message *m)
     }
     char subject[MBX_TOPIC_MAX + 64];
     bridge_subject(b, subject, sizeof subject, "t", topic);
-    publish_topic(b, subject, NULL, mbx_message_from(m), mbx_message_seq(m), body, len,
-                  mbx_message_retained(m));
+    publish_topic(b, subject, mbx_message_from(m), id, body, len, mbx_message_retained(m));
 }
 
 /* To the bridge of `node` alone: our retained values (after its hello). */
@@ -118,7 +124,7 @@ static void send_retained_to(bridge *b, const char *node)
             continue; /* a value from elsewhere: its own node sends it */
         char subject[MBX_TOPIC_MAX + 160];
         snprintf(subject, sizeof subject, "%sr.%s.%s", b->prefix, node, e->topic);
-        publish_topic(b, subject, e, e->from, e->seq, e->body, e->len, true);
+        publish_topic(b, subject, e->from, e->id, e->body, e->len, true);
     }
 }
 
@@ -126,7 +132,7 @@ static void send_retained_to(bridge *b, const char *node)
 static void republish(bridge *b, natsMsg *m, const char *topic)
 {
     const char *from = nats_header(m, "Mbx-From"), *node = nats_header(m, "Mbx-Node");
-    const char *seqs = nats_header(m, "Mbx-Seq");
+    const char *id = nats_header(m, "Mbx-Id");
     bool retained = nats_header(m, "Mbx-Retain") != NULL;
     if (from == NULL || mbx_check_name(from) != MBX_OK || node == NULL ||
         mbx_check_name(node) != MBX_OK || strcmp(node, b->cfg.node) == 0 ||
@@ -134,16 +140,18 @@ static void republish(bridge *b, natsMsg *m, const char *topic)
         atomic_fetch_add(&b->count.dropped, 1);
         return;
     }
-    uint64_t seq = seqs != NULL ? strtoull(seqs, NULL, 10) : 0;
+    if (id == NULL)
+        id = "";
     if (retained) {
         pthread_mutex_lock(&b->mu);
         retained_entry *e = add_retained(b, topic);
-        bool seen = e != NULL && e->body == NULL && strcmp(e->node, node) == 0 && e->seq == seq;
+        bool seen = e != NULL && e->body == NULL && id[0] != '\0' && strcmp(e->node, node) == 0 &&
+                    strcmp(e->id, id) == 0;
         if (e != NULL && !seen) {
             free(e->body); /* a value of another node replaces ours, as it would here */
             e->body = NULL;
             snprintf(e->node, sizeof e->node, "%s", node);
-            e->seq = seq;
+            snprintf(e->id, sizeof e->id, "%s", id);
         }
         pthread_mutex_unlock(&b->mu);
         if (seen)

@@ -82,10 +82,11 @@ void print_bridges(const cJSON *bridges)
         const cJSON *nats = cJSON_GetObjectItemCaseSensitive(state, "nats");
         const cJSON *server = cJSON_GetObjectItemCaseSensitive(nats, "server");
         bool up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(nats, "connected"));
-        printf("bridge     node %s, %s; %.0f other nodes, %.0f names exported\n",
+        printf("bridge     node %s, %s; %.0f other nodes; %.0f local names exported, %.0f remote "
+               "names here\n",
                cJSON_GetObjectItemCaseSensitive(state, "node")->valuestring,
                up && cJSON_IsString(server) ? server->valuestring : "NATS not connected",
-               number(state, "nodes"), number(state, "exported"));
+               number(state, "nodes"), number(state, "local"), number(state, "remote"));
         printf("           %.0f forwarded, %.0f delivered, %.0f queued, %.0f dropped, %.0f "
                "redelivered, %.0f name conflicts\n",
                number(state, "forwarded"), number(state, "delivered"), number(state, "queued"),
