@@ -276,6 +276,23 @@ MBX_API mbx_err mbx_peek(mbx_client *client, mbx_message *msg, int timeout_ms);
  */
 MBX_API mbx_err mbx_ack(mbx_client *client, const mbx_message *msg);
 
+/*
+ * Receives into msg the message that follows prev in the mailbox (prev: a message that
+ * mbx_peek or mbx_peek_after put there, on this client), leaving both in place, so that a
+ * consumer holds several messages at once, in order, and removes each with mbx_ack once
+ * done with it, oldest first (mbx_ack removes only the oldest). For forwarders that must
+ * not lose a message they have not passed on yet, without one round trip per message
+ * (mailbox-bridge's durable mode). It does not wait: MBX_ETIMEDOUT when nothing follows
+ * prev yet (the wake handle turns readable when something arrives), or when what follows
+ * is a reply or a request given back, which only mbx_peek hands out (acknowledge what you
+ * hold, then mbx_peek). msg may be prev itself. A corrupt message is MBX_ECORRUPT and
+ * stays until a receive at the head of the mailbox removes it.
+ * Errors: MBX_EINVAL (prev is not a peeked message of this client, or the message after
+ * it was removed already), MBX_ESHUTDOWN, MBX_ECORRUPT, MBX_ENOMEM. Thread safety as
+ * mbx_recv.
+ */
+MBX_API mbx_err mbx_peek_after(mbx_client *client, const mbx_message *prev, mbx_message *msg);
+
 /* ---------------------------------------------------------------------------------- */
 /* Request and reply                                                                    */
 

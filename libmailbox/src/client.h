@@ -84,6 +84,7 @@ struct mbx_message {
     uint32_t peek_slot;
     uint32_t peek_generation;
     uint64_t peek_position;
+    uint64_t peek_next; /* where the message after it starts (mbx_peek_after) */
 };
 
 /* fork(): a client belongs to the process that connected it. The library counts forks

@@ -310,7 +310,67 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         msg->peek_slot = c->slot;
         msg->peek_generation = c->generation;
         msg->peek_position = in.position;
+        msg->peek_next = in.next;
     }
+    return MBX_OK;
+}
+
+/* The kinds mbx_peek_after hands out as they are: the others (replies, requests given
+ * back by a leaving member) need a receive's handling (client_receive_filters). */
+static bool plain_kind(uint32_t kind)
+{
+    return kind == CELL_PLAIN || kind == CELL_REQUEST || kind == CELL_TOPIC;
+}
+
+mbx_err mbx_peek_after(mbx_client *c, const mbx_message *prev, mbx_message *msg)
+{
+    if (c == NULL || c->send_only || !client_ours(c) || prev == NULL || msg == NULL ||
+        !prev->peeked || prev->peek_slot != c->slot || prev->peek_generation != c->generation)
+        return MBX_EINVAL;
+    size_t need = (size_t)c->view.max_message + 1;
+    if (msg->cap < need) {
+        char *body = realloc(msg->body, need);
+        if (body == NULL)
+            return MBX_ENOMEM;
+        msg->body = body;
+        msg->cap = need;
+    }
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    uint64_t after = prev->peek_next; /* read before msg is written: they may be one */
+    ring_incoming in = {.body = msg->body};
+    mbx_err err = ring_peek_at(&c->view, c->slot, c->generation, after, &in);
+    if (err == MBX_OK && !client_incoming_valid(&in))
+        err = MBX_ECORRUPT;
+    if (err == MBX_OK && !plain_kind(in.kind))
+        err = MBX_ETIMEDOUT; /* for mbx_peek, once what comes before it is acknowledged */
+    else if (err == MBX_ETIMEDOUT)
+        client_wake_arm(c, in.scanned);
+    atomic_flag_clear(&c->receiving);
+    if (err == MBX_ESHUTDOWN)
+        err = client_confirm_shutdown(c);
+    if (err != MBX_OK)
+        return err;
+    msg->len = in.len;
+    memcpy(msg->from, in.from, sizeof msg->from);
+    memcpy(msg->node, in.node, sizeof msg->node);
+    msg->error = 0;
+    memcpy(msg->to, c->name, sizeof msg->to);
+    msg->seq = in.seq;
+    msg->ts_us = in.ts_us;
+    msg->kind = in.kind;
+    msg->corr = in.kind == CELL_REQUEST ? in.corr : 0;
+    msg->missed = in.kind == CELL_TOPIC ? in.corr : 0;
+    msg->retained = in.kind == CELL_TOPIC && in.retained;
+    memcpy(msg->topic, in.topic, sizeof msg->topic);
+    msg->from_slot = in.from_slot;
+    msg->from_generation = in.from_generation;
+    atomic_store(&msg->replied, false);
+    msg->peeked = true;
+    msg->peek_slot = c->slot;
+    msg->peek_generation = c->generation;
+    msg->peek_position = in.position;
+    msg->peek_next = in.next;
     return MBX_OK;
 }
 

@@ -86,6 +86,7 @@ typedef struct ring_spinner {
 typedef struct ring_incoming {
     char *body;        /* caller's buffer of at least max_message + 1 bytes */
     uint64_t position; /* where the message is in the mailbox (for ring_commit) */
+    uint64_t next;     /* ring_peek, ring_peek_at: where the record after it starts */
     uint32_t len;
     char from[MBX_NAME_MAX + 1];
     char node[MBX_NAME_MAX + 1]; /* the node it came from through a bridge, or "" */
@@ -156,6 +157,15 @@ mbx_err ring_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
 mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming *out,
                   int timeout_ms, ring_match match, ring_still still, void *arg, ring_spinner *spin,
                   _Atomic uint32_t *interrupt);
+
+/* Reads the first message at or after `position` (a position ring_peek or ring_peek_at
+ * gave as `next`) without waiting and without removing anything: records taken out of
+ * order and padding are passed over. MBX_ETIMEDOUT when there is none (out->scanned: the
+ * tail seen), MBX_EINVAL when position is not between head and tail (the owner took the
+ * mailbox past it), MBX_ECORRUPT for a record that cannot be read (left in place: a
+ * receive at head removes it). */
+mbx_err ring_peek_at(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position,
+                     ring_incoming *out);
 
 /* Removes the message at `position`, which ring_peek returned. MBX_EINVAL when it is not
  * the oldest message any more; MBX_ESHUTDOWN or MBX_ECORRUPT as ring_take. */

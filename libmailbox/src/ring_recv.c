@@ -140,6 +140,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
             }
             err = ring_read_record(v, mb, head, &hdr, out);
             out->position = head;
+            out->next = next;
             /* A corrupt record is skipped so one bad message cannot wedge the mailbox. */
             if (err != MBX_OK || !keep)
                 consume(v, mb, head, next, err == MBX_OK);
@@ -318,6 +319,54 @@ mbx_err ring_find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incoming 
     mbx_err err = find(v, slot, gen, out, timeout_ms, match, still, arg, spin, interrupt, &hold);
     plat_signals_release(&hold);
     return err;
+}
+
+mbx_err ring_peek_at(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position,
+                     ring_incoming *out)
+{
+    mbx_err err = own_slot(v, slot, gen);
+    if (err != MBX_OK)
+        return err;
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    uint64_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+    uint64_t tail = atomic_load(&mb->tail);
+    ring_fill all, before;
+    if (!fill_between(v, head, tail, &all))
+        return MBX_ECORRUPT;
+    /* Between head and tail in both counts, or stale (acknowledged past, or not ours). */
+    if (!fill_between(v, head, position, &before) || before.records > all.records ||
+        before.bytes > all.bytes)
+        return MBX_EINVAL;
+    uint64_t at = position;
+    for (;;) {
+        ring_fill f;
+        if (!fill_between(v, at, tail, &f))
+            return MBX_ECORRUPT;
+        if (at == tail) {
+            out->scanned = tail;
+            err = namespace_state(v);
+            return err != MBX_OK ? err : MBX_ETIMEDOUT;
+        }
+        seg_record hdr;
+        uint64_t next;
+        switch (ring_frame_record(v, mb, at, f, &hdr, &next)) {
+        case RECORD_PAD:
+            at = next;
+            continue;
+        case RECORD_LOST:
+            return MBX_ECORRUPT;
+        case RECORD_MESSAGE:
+            break;
+        }
+        if ((hdr.kind & CELL_TAKEN) != 0) {
+            at = next;
+            continue;
+        }
+        err = ring_read_record(v, mb, at, &hdr, out);
+        out->position = at;
+        out->next = next;
+        return err;
+    }
 }
 
 mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t position)

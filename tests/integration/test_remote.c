@@ -10,7 +10,9 @@
  * - a request can end with an error told from the far side (mbx_reply_error);
  * - a retained publication keeps its node;
  * - a broker that adopts the namespace keeps the node of live and lingering remote names;
- * - a durable delivery repeated after a crash is not put in twice (once).
+ * - a durable delivery repeated after a crash is not put in twice (once);
+ * - a forwarder holds several messages at once (mbx_peek_after) and acknowledges them in
+ *   order.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -344,6 +346,66 @@ static void test_repeated_delivery_is_not_duplicated(void **state)
     mbx_close(bridge);
 }
 
+/* A forwarder holds several messages at once (mbx_peek, then mbx_peek_after) and removes
+ * them oldest first as each is passed on; nothing is removed before its mbx_ack, and a
+ * crash (here: a new client of the name) finds them all again. */
+static void test_peek_after_holds_several(void **state)
+{
+    (void)state;
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.client_name = "fwd";
+    o.linger_ms = 60000;
+    mbx_client *fwd = NULL;
+    assert_int_equal(mbx_connect(&o, &fwd), MBX_OK);
+    mbx_client *tx = connect_as("tx", NULL, 0);
+    for (int i = 1; i <= 3; i++) {
+        char body[8];
+        snprintf(body, sizeof body, "%d", i);
+        assert_int_equal(mbx_send(tx, "fwd", body, strlen(body), 1000), MBX_OK);
+    }
+    mbx_message *m[4];
+    for (int i = 0; i < 4; i++)
+        m[i] = mbx_message_new();
+    assert_int_equal(mbx_peek_after(fwd, m[0], m[1]), MBX_EINVAL); /* m[0] was not peeked */
+    assert_int_equal(mbx_peek(fwd, m[0], 1000), MBX_OK);
+    assert_int_equal(mbx_peek_after(fwd, m[0], m[1]), MBX_OK);
+    assert_int_equal(mbx_peek_after(fwd, m[1], m[2]), MBX_OK);
+    assert_int_equal(mbx_peek_after(fwd, m[2], m[3]), MBX_ETIMEDOUT);
+    assert_string_equal(mbx_message_body(m[0], NULL), "1");
+    assert_string_equal(mbx_message_body(m[1], NULL), "2");
+    assert_string_equal(mbx_message_body(m[2], NULL), "3");
+    /* Oldest first only. */
+    assert_int_equal(mbx_ack(fwd, m[1]), MBX_EINVAL);
+    assert_int_equal(mbx_ack(fwd, m[0]), MBX_OK);
+    /* What follows an acknowledged message is still there; past it, the mailbox moved. */
+    assert_int_equal(mbx_peek_after(fwd, m[0], m[3]), MBX_OK);
+    assert_string_equal(mbx_message_body(m[3], NULL), "2");
+    /* More arrives behind what is held; a later peek_after sees it. */
+    assert_int_equal(mbx_send(tx, "fwd", "4", 1, 1000), MBX_OK);
+    assert_int_equal(mbx_peek_after(fwd, m[2], m[3]), MBX_OK);
+    assert_string_equal(mbx_message_body(m[3], NULL), "4");
+    assert_int_equal(mbx_ack(fwd, m[1]), MBX_OK);
+    assert_int_equal(mbx_peek_after(fwd, m[0], m[1]), MBX_EINVAL);
+    /* The forwarder dies holding 3 and 4: its successor finds them. */
+    mbx_close(fwd);
+    fwd = NULL;
+    assert_int_equal(mbx_connect(&o, &fwd), MBX_OK);
+    assert_int_equal(mbx_peek(fwd, m[0], 1000), MBX_OK);
+    assert_string_equal(mbx_message_body(m[0], NULL), "3");
+    assert_int_equal(mbx_peek_after(fwd, m[0], m[0]), MBX_OK); /* msg may be prev */
+    assert_string_equal(mbx_message_body(m[0], NULL), "4");
+    assert_int_equal(mbx_recv(fwd, m[1], 0), MBX_OK);
+    assert_string_equal(mbx_message_body(m[1], NULL), "3");
+    assert_int_equal(mbx_recv(fwd, m[1], 0), MBX_OK);
+    assert_int_equal(mbx_recv(fwd, m[1], 0), MBX_ETIMEDOUT);
+    for (int i = 0; i < 4; i++)
+        mbx_message_free(m[i]);
+    mbx_close(tx);
+    mbx_close(fwd);
+}
+
 static void test_pattern_match(void **state)
 {
     (void)state;
@@ -366,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_ends_with_far_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adoption_keeps_the_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_delivery_is_not_duplicated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peek_after_holds_several, setup, teardown),
         cmocka_unit_test(test_pattern_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
