@@ -77,6 +77,7 @@ typedef struct bridge {
     natsConnection *nc;
     _Atomic bool connected; /* to a NATS server now */
     _Atomic bool stopping;
+    bool stream_ready; /* durable: the JetStream stream exists (main thread) */
     bridge_counters count;
     pthread_mutex_t mu;
 
@@ -127,6 +128,7 @@ typedef enum event_kind {
     EV_REPLY,        /* the answer to outbound request `id` (a token) */
     EV_CONNECTED,    /* (re)connected to NATS */
     EV_DISCONNECTED, /* lost NATS */
+    EV_JS_ACK,       /* durable: JetStream's answer (count 1: stored) to a publish (msg) */
 } event_kind;
 
 typedef struct bridge_event {

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "bridge.h"
+#include "durable.h"
 #include "outbound.h"
 
 #define SCAN_EVERY_MS 2000    /* a safety net: presence events trigger scans at once */
@@ -28,7 +29,8 @@
 struct export_name {
     char name[MBX_NAME_MAX + 1];
     bool group;
-    natsSubscription *sub;
+    natsSubscription *sub; /* requests (and plain messages in core mode) */
+    durable_sub *dsub;     /* durable: plain messages, from the stream */
 };
 
 typedef struct remote_name {
@@ -98,6 +100,7 @@ static cJSON *dir_message(const bridge *b)
     char inst[24];
     snprintf(inst, sizeof inst, "%llu", (unsigned long long)b->instance);
     cJSON_AddStringToObject(o, "instance", inst);
+    cJSON_AddBoolToObject(o, "durable", b->cfg.durable);
     return o;
 }
 
@@ -147,10 +150,14 @@ static void scan_local(bridge *b)
             j++;
         if (j < s.n && s.found[j].group == b->exports[i].group) {
             s.found[j].sub = b->exports[i].sub; /* kept */
+            s.found[j].dsub = b->exports[i].dsub;
+            if (b->cfg.durable && s.found[j].dsub == NULL) /* the stream was not there */
+                s.found[j].dsub = durable_subscribe_name(b, s.found[j].name, s.found[j].group);
             i++;
             continue;
         }
         inbound_unsubscribe_name(b, b->exports[i].sub);
+        durable_unsubscribe(b->exports[i].dsub);
         cJSON_AddItemToArray(down, cJSON_CreateString(b->exports[i].name));
         changed = true;
         b->exports[i] = b->exports[--b->n_exports];
@@ -163,6 +170,8 @@ static void scan_local(bridge *b)
         if (i < b->n_exports)
             continue;
         s.found[j].sub = inbound_subscribe_name(b, s.found[j].name);
+        if (b->cfg.durable)
+            s.found[j].dsub = durable_subscribe_name(b, s.found[j].name, s.found[j].group);
         cJSON_AddItemToArray(up, name_json(s.found[j].name, s.found[j].group));
         changed = true;
     }
@@ -288,9 +297,20 @@ void directory_on_message(bridge *b, natsMsg *m)
         cJSON_Delete(o);
         return;
     }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "durable")) != b->cfg.durable) {
+        static bool told;
+        if (!told)
+            bridge_log(LOG_ERROR, "node %s runs in %s mode, this one in %s: every bridge of a "
+                                  "cluster needs the same (--durable on all or none)",
+                       node->valuestring, b->cfg.durable ? "core" : "durable",
+                       b->cfg.durable ? "durable" : "core");
+        told = true;
+    }
     remote_node *n = find_node(b, node->valuestring);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "bye"))) {
-        if (n != NULL)
+        /* Durable: its names stay, and what is sent to them waits in the stream for its
+         * bridge to come back. */
+        if (n != NULL && !b->cfg.durable)
             drop_node(b, n, "left");
         cJSON_Delete(o);
         reconcile(b, bridge_now_ns());
@@ -346,7 +366,7 @@ void directory_tick(bridge *b, int64_t now)
         directory_send_snapshot(b);
     }
     for (int i = 0; i < b->n_nodes;)
-        if (now - b->nodes[i].heard_ns > BRIDGE_NODE_EXPIRY_MS * 1000000LL)
+        if (!b->cfg.durable && now - b->nodes[i].heard_ns > BRIDGE_NODE_EXPIRY_MS * 1000000LL)
             drop_node(b, &b->nodes[i], "is silent");
         else
             i++;
@@ -359,8 +379,10 @@ void directory_stop(bridge *b)
     cJSON *o = dir_message(b);
     cJSON_AddBoolToObject(o, "bye", true);
     send_dir(b, o);
-    for (int i = 0; i < b->n_exports; i++)
+    for (int i = 0; i < b->n_exports; i++) {
         inbound_unsubscribe_name(b, b->exports[i].sub);
+        durable_unsubscribe(b->exports[i].dsub);
+    }
     b->n_exports = 0;
 }
 

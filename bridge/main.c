@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "durable.h"
 #include "outbound.h"
 
 #define TICK_MS 100
 #define CTL_BATCH 1024 /* control messages taken per round, so proxies get their turn */
 #define POLL_MAX 4096
+#define TAKEN_GRACE_MS 10000 /* bridge.<node> taken at start: a predecessor's, maybe */
 
 enum { EXIT_STOPPED = 0, EXIT_FAILED = 1, EXIT_SHUTDOWN = 7, EXIT_PERM = 8, EXIT_TAKEN = 9,
        EXIT_VERSION = 10 };
@@ -56,14 +58,17 @@ static mbx_err connect_control(bridge *b, const sigset_t *stops, bool *stopped)
     o.namespace_name = b->cfg.ns;
     o.client_name = b->self;
     bool told = false;
+    int64_t taken_until = bridge_now_ns() + TAKEN_GRACE_MS * 1000000LL;
     for (;;) {
         mbx_err err = mbx_connect(&o, &b->ctl);
-        if (err != MBX_ENOBROKER && err != MBX_ESHUTDOWN)
+        /* A predecessor killed a moment ago holds the name until the broker sees it gone. */
+        bool predecessor = err == MBX_ENAMETAKEN && bridge_now_ns() < taken_until;
+        if (err != MBX_ENOBROKER && err != MBX_ESHUTDOWN && !predecessor)
             return err;
-        if (!told)
+        if (!told && !predecessor)
             bridge_log(LOG_INFO, "waiting for the broker of namespace %s",
                        b->cfg.ns != NULL ? b->cfg.ns : mbx_default_namespace());
-        told = true;
+        told = told || !predecessor;
         struct timespec wait = {0, 250 * 1000000L};
         if (sigtimedwait(stops, NULL, &wait) > 0) {
             *stopped = true;
@@ -89,7 +94,12 @@ static void handle_events(bridge *b)
         case EV_REPLY:
             outbound_on_reply(b, e->id, e->msg);
             break;
+        case EV_JS_ACK:
+            durable_on_pub_ack(b, e->msg, e->count != 0);
+            break;
         case EV_CONNECTED:
+            if (b->cfg.durable)
+                durable_on_connected(b);
             directory_reconnected(b);
             /* Others may have expired us while we were away: everything again. */
             topics_say_hello(b);
@@ -177,6 +187,8 @@ static int run(bridge *b, int sigfd)
             next_tick = now + TICK_MS * 1000000LL;
             directory_tick(b, now);
             outbound_tick(b, now);
+            if (b->cfg.durable)
+                durable_tick(b, now);
             inbound_tick(b, now);
         }
     }
@@ -189,11 +201,6 @@ int main(int argc, char **argv)
     static bridge b;
     bridge_options(argc, argv, &b.cfg);
     bridge_log_init(b.cfg.level);
-    if (b.cfg.durable) {
-        fprintf(stderr, "mailbox-bridge: --durable: JetStream mode is not built yet (see "
-                        "docs/bridge.md)\n");
-        return 2;
-    }
     snprintf(b.self, sizeof b.self, "bridge.%s", b.cfg.node);
     snprintf(b.prefix, sizeof b.prefix, "mbx.%s.", b.cfg.cluster);
     if (getrandom(&b.instance, sizeof b.instance, 0) != sizeof b.instance)
@@ -230,15 +237,19 @@ int main(int argc, char **argv)
         return exit_code_of(err);
     }
     if (topics_start_local(&b) != 0 || nats_link_connect(&b) != NATS_OK ||
-        topics_start_nats(&b) != 0 || outbound_start(&b) != 0 || inbound_start(&b) != 0) {
+        (b.cfg.durable && durable_start(&b) != 0) || topics_start_nats(&b) != 0 ||
+        outbound_start(&b) != 0 || inbound_start(&b) != 0) {
         mbx_close(b.ctl);
         return EXIT_FAILED;
     }
-    bridge_log(LOG_INFO, "node %s bridges namespace %s as cluster %s (core NATS: at most once)",
-               b.cfg.node, b.cfg.ns != NULL ? b.cfg.ns : mbx_default_namespace(),
-               b.cfg.cluster);
-    if (atomic_load(&b.connected))
+    bridge_log(LOG_INFO, "node %s bridges namespace %s as cluster %s (%s)", b.cfg.node,
+               b.cfg.ns != NULL ? b.cfg.ns : mbx_default_namespace(), b.cfg.cluster,
+               b.cfg.durable ? "durable: JetStream" : "core NATS: at most once");
+    if (atomic_load(&b.connected)) {
+        if (b.cfg.durable)
+            durable_on_connected(&b);
         topics_say_hello(&b);
+    }
     directory_start(&b);
     int code = run(&b, sigfd);
 
@@ -246,6 +257,8 @@ int main(int argc, char **argv)
     directory_stop(&b);
     outbound_close_all(&b);
     natsConnection_FlushTimeout(b.nc, 1000);
+    if (b.cfg.durable)
+        durable_stop();
     natsConnection_Close(b.nc);
     mbx_close(b.ctl); /* after NATS: no callback delivers any more */
     natsConnection_Destroy(b.nc);

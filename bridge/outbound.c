@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "outbound.h"
 
 #define DRAIN_BATCH 256       /* messages taken from one proxy before looking at others */
@@ -72,6 +73,8 @@ static void proxy_connect(bridge *b, proxy *p, int64_t now)
     o.node = p->node;
     o.group = p->group;
     o.timeout_ms = 2000;
+    if (b->cfg.durable && !p->group)
+        o.linger_ms = DURABLE_LINGER_MS; /* what it holds outlives this bridge */
     mbx_handle fd;
     mbx_err err = mbx_connect(&o, &p->c);
     if (err == MBX_OK && (err = mbx_wait_handle(p->c, &fd)) != MBX_OK) {
@@ -153,6 +156,7 @@ static void proxy_free(bridge *b, proxy *p)
      * to changes hands. Messages still in its mailbox are discarded (counted by the
      * broker); unacknowledged ones in flight may still arrive. */
     drop_requests_of(b, p->id);
+    durable_forget(p);
     if (p->c != NULL)
         bridge_log(LOG_DEBUG, "%s: no node serves it any more", p->name);
     mbx_close(p->c);
@@ -192,9 +196,13 @@ int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap)
     int n = 0;
     if (!atomic_load(&b->connected))
         return 0;
+    int64_t now = bridge_now_ns();
     for (int i = 0; i < b->n_proxies && n < cap; i++) {
         proxy *p = b->proxies[i];
-        if (p->c == NULL || p->in_flight >= BRIDGE_WINDOW || !directory_node_fresh(b, p->node))
+        if (p->c == NULL)
+            continue;
+        if (b->cfg.durable ? !b->stream_ready || !durable_proxy_ready(p, now)
+                           : p->in_flight >= BRIDGE_WINDOW || !directory_node_fresh(b, p->node))
             continue;
         fds[n] = (struct pollfd){.fd = p->fd, .events = POLLIN};
         who[n++] = p;
@@ -277,6 +285,10 @@ static void forward(bridge *b, proxy *p)
 
 void outbound_drain(bridge *b, proxy *p)
 {
+    if (b->cfg.durable) {
+        durable_drain(b, p, forward);
+        return;
+    }
     for (int n = 0; n < DRAIN_BATCH && p->in_flight < BRIDGE_WINDOW && atomic_load(&b->connected);
          n++) {
         mbx_err err = mbx_recv(p->c, p->msg, 0);
@@ -408,7 +420,7 @@ int outbound_proxies(bridge *b)
 
 uint64_t outbound_in_flight(bridge *b)
 {
-    uint64_t n = 0;
+    uint64_t n = durable_held(b);
     for (int i = 0; i < b->n_proxies; i++)
         n += b->proxies[i]->in_flight;
     return n;

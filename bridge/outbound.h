@@ -22,6 +22,8 @@ struct proxy {
     int64_t retry_ns;   /* refused: when to try again */
     uint64_t round;     /* last reconcile round that wanted it */
     bool conflict_told; /* the conflict was logged and counted */
+    struct held *held;  /* durable: DURABLE_WINDOW messages peeked, in order (durable.c) */
+    int n_held, held_first;
 };
 
 /* The directory wants a proxy for name (served by node) in this round: made if missing

@@ -1,0 +1,29 @@
+/* durable.h: --durable, messages to names through a JetStream stream (durable.c). */
+#ifndef MBX_BRIDGE_DURABLE_H
+#define MBX_BRIDGE_DURABLE_H
+
+#include "bridge.h"
+
+/* Messages one proxy holds peeked and unacknowledged while JetStream stores them. */
+#define DURABLE_WINDOW 256
+/* How long a proxy's mailbox outlives its bridge (or the remote name's going): senders go
+ * on sending, and a successor sends what it holds. */
+#define DURABLE_LINGER_MS 3600000
+
+typedef struct durable_sub durable_sub;
+
+int durable_start(bridge *b);                /* the JetStream context */
+void durable_stop(void);
+void durable_on_connected(bridge *b);        /* makes sure the stream exists */
+void durable_tick(bridge *b, int64_t now);   /* publishes again what failed or timed out */
+void durable_on_pub_ack(bridge *b, natsMsg *m, bool ok);
+bool durable_proxy_ready(const proxy *p, int64_t now);
+/* Peeks and publishes what p holds; requests go through forward (core NATS). */
+void durable_drain(bridge *b, proxy *p, void (*forward)(bridge *, proxy *));
+void durable_forget(proxy *p);               /* p closes: what it held stays in its mailbox */
+uint64_t durable_held(bridge *b);
+
+durable_sub *durable_subscribe_name(bridge *b, const char *name, bool group);
+void durable_unsubscribe(durable_sub *ds);
+
+#endif
