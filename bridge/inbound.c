@@ -179,9 +179,9 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
         deliver_message(ns, m, from, node);
     }
     natsMsg_Destroy(m);
-    int pending = 0;
-    if (ns->unacked >= ACK_BATCH || natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK ||
-        pending == 0)
+    int pending = 0, pending_bytes = 0;
+    if (ns->unacked >= ACK_BATCH ||
+        natsSubscription_GetPending(sub, &pending, &pending_bytes) != NATS_OK || pending == 0)
         ack_flush(ns);
 }
 

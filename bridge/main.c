@@ -260,8 +260,10 @@ int main(int argc, char **argv)
     if (b.cfg.durable)
         durable_stop();
     natsConnection_Close(b.nc);
-    mbx_close(b.ctl); /* after NATS: no callback delivers any more */
     natsConnection_Destroy(b.nc);
-    nats_Close();
+    /* Every cnats thread has ended (a delivery may have been sending with the control
+     * client) before the control client goes. */
+    nats_CloseAndWait(5000);
+    mbx_close(b.ctl);
     return code;
 }
