@@ -9,6 +9,10 @@
  *
  * All processes connect first and report ready; a shared "go" releases them at once.
  * Results come back through an anonymous shared mapping.
+ *
+ * --peer-namespace NS2: the receiving side connects to NS2 instead, and the go waits until
+ * a mailbox-bridge has made its name known in NS (and, in pingpong, the pinger's in NS2):
+ * two namespaces joined by bridges measure the bridged path, on one machine or two.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,16 +36,21 @@
 #define BENCH_MAX_SENDERS 64
 #define BENCH_RECV_TIMEOUT_MS 20000
 #define BENCH_TOPIC "bench.fanout"
+#define BENCH_PEER_WAIT_MS 15000 /* for the names to cross the bridges */
 
 static const char usage_text[] =
     "Usage: mbx bench [-N NS] [--mode pingpong|throughput|request|fanout] [--senders N]\n"
     "                 [--subscribers N] [--size BYTES]\n"
     "                 [--count N] [--pin none|same|split] [--no-validate] [--poll [--busy-poll "
     "US]]\n"
-    "                 [--json]\n"
+    "                 [--peer-namespace NS2] [--json]\n"
     "Measure a running namespace with benchmark processes of its own.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
+    "      --peer-namespace NS2\n"
+    "                      pingpong, throughput, request: the receiving side connects to\n"
+    "                      NS2, joined to NS by mailbox-bridge (one each, same --cluster);\n"
+    "                      its name must appear in NS within 15 s, else exit 5\n"
     "  -m, --mode MODE     pingpong (round-trip latency, default), throughput, or\n"
     "                      request (mbx_request and mbx_reply: round-trip latency), or\n"
     "                      fanout (mbx_publish to N subscribers: messages delivered per\n"
@@ -71,7 +80,8 @@ enum {
     OPT_BUSY_POLL,
     OPT_JSON,
     OPT_RESPONDERS,
-    OPT_SUBSCRIBERS
+    OPT_SUBSCRIBERS,
+    OPT_PEER_NAMESPACE
 };
 
 static const struct option long_options[] = {
@@ -86,6 +96,7 @@ static const struct option long_options[] = {
     {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"responders", required_argument, NULL, OPT_RESPONDERS},
     {"subscribers", required_argument, NULL, OPT_SUBSCRIBERS},
+    {"peer-namespace", required_argument, NULL, OPT_PEER_NAMESPACE},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -93,6 +104,7 @@ static const struct option long_options[] = {
 
 typedef struct bench_config {
     const char *ns;
+    const char *peer_ns; /* the receiving side's namespace, bridged to ns; NULL: ns */
     bool throughput;
     bool request;         /* pingpong through mbx_request / mbx_reply */
     long long responders; /* request: responders, a group when more than one */
@@ -138,6 +150,7 @@ static char *make_body(long size)
 typedef struct role {
     const bench_config *cfg;
     bench_shared *shared;
+    const char *ns; /* the namespace this one connects to */
     char name[MBX_NAME_MAX + 1];
     char peer[MBX_NAME_MAX + 1];
     int cpu;
@@ -156,7 +169,7 @@ static mbx_client *role_connect(role *r)
         return NULL;
     mbx_connect_options o;
     mbx_connect_options_init(&o);
-    o.namespace_name = r->cfg->ns;
+    o.namespace_name = r->ns;
     o.client_name = r->name;
     o.group = r->group;
     mbx_client *c;
@@ -361,6 +374,8 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                "\"pin\":\"%s\",\"poll\":%s,\"busy_poll_us\":%lld,\"seconds\":%.6f",
                mode_name(cfg), cfg->size, cfg->count, cfg->senders, validate, cfg->pin,
                cfg->poll ? "true" : "false", cfg->busy_poll, seconds);
+        if (cfg->peer_ns != NULL) /* a valid name needs no escaping */
+            printf(",\"peer_namespace\":\"%s\"", cfg->peer_ns);
         if (cfg->fanout)
             printf(",\"subscribers\":%lld,\"publications_per_s\":%.0f,\"msgs_per_s\":%.0f}\n",
                    cfg->subscribers, msgs_per_s / (double)cfg->subscribers, msgs_per_s);
@@ -378,6 +393,8 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
            cfg->poll ? ", receiver in an epoll loop" : "");
     if (cfg->busy_poll > 0)
         printf(", busy polling %lld us", cfg->busy_poll);
+    if (cfg->peer_ns != NULL)
+        printf(", receiving side on '%s' (bridged)", cfg->peer_ns);
     putchar('\n');
     if (cfg->fanout)
         printf("  %lld -> %lld subscribers: %.2f M msgs/s delivered (%.2f M publications/s, "
@@ -392,13 +409,14 @@ static void print_result(const bench_config *cfg, const bench_percentiles *p, do
                p->p99, p->p999, p->max, p->mean);
 }
 
-/* Fails fast, before any process starts, when the namespace cannot hold the benchmark. */
-static int check_namespace(const bench_config *cfg)
+/* Fails fast, before any process starts, when a namespace cannot hold the benchmark.
+ * Bridged, each holds every process: its own, and the bridge's stand-ins for the others. */
+static int check_namespace(const bench_config *cfg, const char *ns)
 {
     mbx_namespace_info info;
-    mbx_err err = mbx_inspect(cfg->ns, &info, NULL, NULL);
+    mbx_err err = mbx_inspect(ns, &info, NULL, NULL);
     if (err != MBX_OK)
-        return cli_fail_namespace("bench", err, cfg->ns);
+        return cli_fail_namespace("bench", err, ns);
     long long needed = cfg->senders + (cfg->request  ? cfg->responders
                                        : cfg->fanout ? cfg->subscribers
                                                      : 1);
@@ -407,17 +425,42 @@ static int check_namespace(const bench_config *cfg)
         return cli_fail("bench", EXIT_NAME,
                         "namespace '%s' has %lld free slots; this benchmark needs %lld "
                         "(--senders, plus --responders or --subscribers or 1)",
-                        cfg->ns, free_slots, needed);
+                        ns, free_slots, needed);
     if (cfg->size > (long long)info.max_message)
         return cli_fail("bench", EXIT_USAGE,
-                        "--size: %lld bytes is more than namespace '%s' allows (%u)", cfg->size,
-                        cfg->ns, info.max_message);
+                        "--size: %lld bytes is more than namespace '%s' allows (%u)", cfg->size, ns,
+                        info.max_message);
+    return EXIT_OK_;
+}
+
+/* --peer-namespace: waits until the bridges have made the receiving side's name known in
+ * NS (and, in pingpong, where the echo is a plain send, each pinger's name in NS2). */
+static int wait_for_peers(const bench_config *cfg, const role *roles, int receivers, int n)
+{
+    const char *env = getenv("MBX_TEST_BENCH_PEER_WAIT_MS"); /* for tests only */
+    int wait_ms = env != NULL ? atoi(env) : BENCH_PEER_WAIT_MS;
+    int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000;
+    bool echo = !cfg->throughput && !cfg->request;
+    /* Role 0 stands for the receiving side (every responder has its name); then the
+     * pingers, from `receivers` on. */
+    for (int i = 0; i < (echo ? n : 1); i = i == 0 ? receivers : i + 1) {
+        const char *ns = i == 0 ? cfg->ns : cfg->peer_ns;
+        int64_t left_ms = (deadline - now_ns()) / 1000000;
+        if (mbx_wait_for(ns, roles[i].name, left_ms > 0 ? (int)left_ms : 0) != MBX_OK)
+            return cli_fail("bench", EXIT_NO_RECIPIENT,
+                            "'%s' of namespace '%s' did not appear in namespace '%s' within "
+                            "%d ms: a mailbox-bridge must join '%s' and '%s' (one on each, "
+                            "the same --cluster)",
+                            roles[i].name, roles[i].ns, ns, wait_ms, cfg->ns, cfg->peer_ns);
+    }
     return EXIT_OK_;
 }
 
 static int run(const bench_config *cfg)
 {
-    int rc_check = check_namespace(cfg);
+    int rc_check = check_namespace(cfg, cfg->ns);
+    if (rc_check == EXIT_OK_ && cfg->peer_ns != NULL)
+        rc_check = check_namespace(cfg, cfg->peer_ns);
     if (rc_check != EXIT_OK_)
         return rc_check;
     size_t shared_size = sizeof(bench_shared) + (size_t)cfg->count * sizeof(int64_t);
@@ -440,11 +483,13 @@ static int run(const bench_config *cfg)
     long self = (long)getpid();
     role base = {.cfg = cfg,
                  .shared = shared,
+                 .ns = cfg->ns,
                  .ready_fd = ready[1],
                  .go_fd = go[0],
                  .parent_fds = {ready[0], go[1]}};
     /* Role 0 receives (pong, or the sink); the others send. */
     roles[0] = base;
+    roles[0].ns = cfg->peer_ns != NULL ? cfg->peer_ns : cfg->ns;
     roles[0].cpu = receiver_cpu;
     snprintf(roles[0].name, sizeof roles[0].name, "bench.%ld.%s", self,
              cfg->throughput ? "sink" : "pong");
@@ -485,8 +530,11 @@ static int run(const bench_config *cfg)
     char b;
     while (ok < n && read(ready[0], &b, 1) == 1 && b == 'r')
         ok++;
-    if (ok < n) {
-        /* One could not connect: the others wait for a start that must not come. */
+    int rc_wait =
+        ok == n && cfg->peer_ns != NULL ? wait_for_peers(cfg, roles, receivers, n) : EXIT_OK_;
+    if (ok < n || rc_wait != EXIT_OK_) {
+        /* One could not connect (or is not known across the bridge): the others wait for a
+         * start that must not come. */
         for (int i = 0; i < n; i++)
             kill(pids[i], SIGKILL);
         for (int i = 0; i < n; i++)
@@ -495,9 +543,13 @@ static int run(const bench_config *cfg)
         close(go[1]);
         free(body);
         munmap(shared, shared_size);
+        if (rc_wait != EXIT_OK_)
+            return rc_wait;
         return cli_fail("bench", EXIT_FAILURE_,
-                        "a benchmark process could not connect to '%s' (is a broker running?)",
-                        cfg->ns);
+                        "a benchmark process could not connect to '%s'%s%s%s (is a broker "
+                        "running?)",
+                        cfg->ns, cfg->peer_ns != NULL ? " or '" : "",
+                        cfg->peer_ns != NULL ? cfg->peer_ns : "", cfg->peer_ns != NULL ? "'" : "");
     }
     int64_t t0 = now_ns();
     close(go[1]); /* go */
@@ -591,6 +643,9 @@ int cmd_bench(int argc, char **argv)
                 return cli_fail("bench", EXIT_USAGE, "--responders: '%s' is not a number in 1..%d",
                                 optarg, BENCH_MAX_SENDERS);
             break;
+        case OPT_PEER_NAMESPACE:
+            cfg.peer_ns = optarg;
+            break;
         case OPT_JSON:
             cfg.json = true;
             break;
@@ -623,6 +678,12 @@ int cmd_bench(int argc, char **argv)
         cfg.ns = mbx_default_namespace();
     if (mbx_check_name(cfg.ns) != MBX_OK)
         return cli_fail("bench", EXIT_USAGE, "invalid namespace name '%s'", cfg.ns);
+    if (cfg.peer_ns != NULL &&
+        (mbx_check_name(cfg.peer_ns) != MBX_OK || cfg.fanout || strcmp(cfg.peer_ns, cfg.ns) == 0))
+        return cli_fail("bench", EXIT_USAGE,
+                        "--peer-namespace: '%s' is not a valid name other than '%s' (and not "
+                        "for fanout)",
+                        cfg.peer_ns, cfg.ns);
     cfg.warmup = cfg.throughput ? 0 : (cfg.count / 10 < 1000 ? cfg.count / 10 : 1000);
     mbx_namespace_info info;
     mbx_err err = mbx_inspect(cfg.ns, &info, NULL, NULL);

@@ -822,6 +822,28 @@ time.sleep(float(sys.argv[2]))
         r = run(MBX, "bench", "-N", ns, "--size", "100000", "-c", "10")
         self.assert_one_line_error(r, 2, "--size")
 
+    def test_bench_peer_namespace_needs_a_bridge(self):
+        # Two namespaces nobody bridges: the receiving side's name never appears in the
+        # sending side's namespace, so bench stops everything and says why (exit 5). The
+        # wait is shortened for the test (the command's own is 15 s).
+        ns, peer = self.broker(), self.broker()
+        env = dict(os.environ, MBX_TEST_BENCH_PEER_WAIT_MS="300")
+        for mode in ("pingpong", "throughput", "request"):
+            with self.subTest(mode=mode):
+                r = run(MBX, "bench", "-N", ns, "--peer-namespace", peer, "--mode", mode,
+                        "-c", "100", "--json", env=env)
+                self.assert_one_line_error(r, 5, "did not appear", "mailbox-bridge",
+                                           f"'{ns}'", f"'{peer}'")
+                self.assertEqual(r.stdout, "")
+        for n in (ns, peer):
+            self.assertEqual(json.loads(run(MBX, "list", "-N", n, "--json").stdout)["clients"],
+                             [])
+        for bad in (["--peer-namespace", ns], ["--peer-namespace", "..x"],
+                    ["--peer-namespace", peer, "--mode", "fanout"]):
+            with self.subTest(bad=bad):
+                self.assert_one_line_error(run(MBX, "bench", "-N", ns, *bad), 2,
+                                           "--peer-namespace")
+
     def test_bench_processes_die_with_the_command(self):
         ns = self.broker()
         bench = self.background(MBX, "bench", "-N", ns, "--mode", "throughput", "--senders",

@@ -49,10 +49,10 @@ _mbx()
     list) opts="-N --namespace --json -w --watch -i --interval -h --help" ;;
     namespaces) opts="--json -h --help" ;;
     clean) opts="-h --help" ;;
-    bench) opts="-N --namespace -m --mode -s --senders --responders --subscribers --size -c --count --pin --no-validate --poll --busy-poll --json -h --help" ;;
+    bench) opts="-N --namespace -m --mode -s --senders --responders --subscribers --size -c --count --pin --no-validate --poll --busy-poll --peer-namespace --json -h --help" ;;
     esac
     case "$prev" in
-    -N | --namespace)
+    -N | --namespace | --peer-namespace)
         mapfile -t COMPREPLY < <(compgen -W "$(_mbx_namespaces)" -- "$cur")
         return
         ;;
