@@ -118,7 +118,10 @@ static void deliver_request(name_sub *ns, natsMsg *m, const char *from, const ch
     }
 }
 
-static void deliver_message(name_sub *ns, natsMsg *m, const char *from, const char *node)
+/* Delivers one message (body[0..len)) from `from` on `node`, waiting while the mailbox
+ * is full; then counts it for the acknowledgement to `reply` (NULL: none wanted). */
+static void deliver_one(name_sub *ns, const char *reply, const char *from, const char *node,
+                        const char *body, size_t len)
 {
     bridge *b = ns->b;
     mbx_send_options so;
@@ -126,13 +129,9 @@ static void deliver_message(name_sub *ns, natsMsg *m, const char *from, const ch
     so.timeout_ms = DELIVER_SLICE_MS;
     so.node = node;
     so.from = from;
-    const char *reply = natsMsg_GetReply(m);
-    if (reply != NULL && strlen(reply) >= sizeof ns->ack_to)
-        reply = NULL;
     mbx_err err;
     for (;;) {
-        err = mbx_send_ex(b->ctl, ns->name, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
-                          &so);
+        err = mbx_send_ex(b->ctl, ns->name, body, len, &so);
         if (err != MBX_EFULL || atomic_load(&b->stopping))
             break;
         /* The recipient does not read: tell the sender we are alive and holding (an
@@ -164,19 +163,67 @@ static void deliver_message(name_sub *ns, natsMsg *m, const char *from, const ch
     ns->unacked++;
 }
 
+static const char *ack_subject(name_sub *ns, natsMsg *m)
+{
+    const char *reply = natsMsg_GetReply(m);
+    return reply != NULL && strlen(reply) < sizeof ns->ack_to ? reply : NULL;
+}
+
+/* A batch (Mbx-Batch: N): N records of [u8 from_len][from][u32 len, little-endian][body],
+ * each delivered as a message of its own. A record that does not parse ends the batch:
+ * what is left is counted as dropped (and acknowledged, so that the window moves). */
+static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
+{
+    const unsigned char *p = (const unsigned char *)natsMsg_GetData(m);
+    const unsigned char *end = p + natsMsg_GetDataLength(m);
+    const char *reply = ack_subject(ns, m);
+    long done = 0;
+    for (; done < n; done++) {
+        char from[MBX_NAME_MAX + 1];
+        if (end - p < 1 || p[0] == 0 || p[0] > MBX_NAME_MAX || end - p < 1 + p[0] + 4)
+            break;
+        size_t flen = p[0];
+        memcpy(from, p + 1, flen);
+        from[flen] = '\0';
+        p += 1 + flen;
+        uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                       (uint32_t)p[3] << 24;
+        p += 4;
+        if (mbx_check_name(from) != MBX_OK || (size_t)(end - p) < len)
+            break;
+        deliver_one(ns, reply, from, node, (const char *)p, len);
+        p += len;
+    }
+    if (done < n) {
+        atomic_fetch_add(&ns->b->count.dropped, (uint64_t)(n - done));
+        if (reply != NULL) {
+            if (strcmp(reply, ns->ack_to) != 0) {
+                ack_flush(ns);
+                snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
+            }
+            ns->unacked += (uint64_t)(n - done);
+        }
+    }
+}
+
 static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 {
     (void)nc;
     name_sub *ns = arg;
     const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
-    const char *kind = nats_header(m, "Mbx-Kind");
-    if (from == NULL || node == NULL || strcmp(node, ns->b->cfg.node) == 0) {
+    const char *kind = nats_header(m, "Mbx-Kind"), *batch = nats_header(m, "Mbx-Batch");
+    if ((from == NULL && batch == NULL) || node == NULL || strcmp(node, ns->b->cfg.node) == 0) {
         bridge_log(LOG_DEBUG, "to %s: a message without a sender or node, dropped", ns->name);
         atomic_fetch_add(&ns->b->count.dropped, 1);
     } else if (kind != NULL && strcmp(kind, "request") == 0) {
         deliver_request(ns, m, from, node);
+    } else if (batch != NULL) {
+        long n = strtol(batch, NULL, 10);
+        if (n > 0 && n <= BRIDGE_WINDOW)
+            deliver_batch(ns, m, node, n);
     } else {
-        deliver_message(ns, m, from, node);
+        deliver_one(ns, ack_subject(ns, m), from, node, natsMsg_GetData(m),
+                    (size_t)natsMsg_GetDataLength(m));
     }
     natsMsg_Destroy(m);
     int pending = 0, pending_bytes = 0;

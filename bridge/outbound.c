@@ -21,6 +21,12 @@
  * bridge sends its directory once it is connected, so its subscriptions are back):
  * what waited in the mailbox is then forwarded, not lost for want of a listener.
  *
+ * What a drain takes from one mailbox in one go goes out as one NATS message when it is
+ * more than one (Mbx-Batch: N, the records [u8 from_len][from][u32 len LE][body]; at most
+ * BATCH_BYTES): a busy name costs one publish per batch, not per message, while a lone
+ * message still goes out at once, as itself. A request first sends the batch before it,
+ * so that order holds.
+ *
  * Requests go with a reply subject mbx.<c>.rep.<node>.<token>; the request's message
  * object is kept until its answer comes back (mbx_reply_ex), NATS says nobody serves the
  * name (MBX_ENORECIPIENT), the far side tells an error (mbx_reply_error), or
@@ -39,6 +45,7 @@
 #define DRAIN_BATCH 256       /* messages taken from one proxy before looking at others */
 #define ACK_TIMEOUT_MS 10000  /* no acknowledgement this long: the window's messages lost */
 #define CONFLICT_RETRY_MS 2000
+#define BATCH_BYTES (64 * 1024)
 
 typedef struct outbound_request {
     uint64_t token;
@@ -157,6 +164,7 @@ static void proxy_free(bridge *b, proxy *p)
      * broker); unacknowledged ones in flight may still arrive. */
     drop_requests_of(b, p->id);
     durable_forget(p);
+    free(p->batch);
     if (p->c != NULL)
         bridge_log(LOG_DEBUG, "%s: no node serves it any more", p->name);
     mbx_close(p->c);
@@ -234,7 +242,74 @@ static bool keep_request(bridge *b, proxy *p, uint64_t *token)
     return true;
 }
 
-/* Sends what p->msg holds. */
+/* Sends the batch p holds: as itself when it is one message. */
+static void batch_flush(bridge *b, proxy *p)
+{
+    if (p->batch_n == 0)
+        return;
+    char subject[256], reply[256];
+    bridge_subject(b, subject, sizeof subject, "n", p->name);
+    snprintf(reply, sizeof reply, "%sack.%s.%llu", b->prefix, b->cfg.node,
+             (unsigned long long)p->id);
+    natsStatus s;
+    if (p->batch_n == 1) {
+        const unsigned char *r = (const unsigned char *)p->batch;
+        char from[MBX_NAME_MAX + 1];
+        memcpy(from, r + 1, r[0]);
+        from[r[0]] = '\0';
+        const unsigned char *l = r + 1 + r[0];
+        size_t len = (size_t)l[0] | (size_t)l[1] << 8 | (size_t)l[2] << 16 | (size_t)l[3] << 24;
+        const char *headers[] = {"Mbx-From", from, "Mbx-Node", b->cfg.node, NULL};
+        s = nats_publish(b, subject, reply, (const char *)l + 4, len, headers);
+    } else {
+        char n[16];
+        snprintf(n, sizeof n, "%u", p->batch_n);
+        const char *headers[] = {"Mbx-Batch", n, "Mbx-Node", b->cfg.node, NULL};
+        s = nats_publish(b, subject, reply, p->batch, p->batch_len, headers);
+    }
+    if (s == NATS_OK) {
+        p->in_flight += p->batch_n;
+        atomic_fetch_add(&b->count.forwarded, p->batch_n);
+    } else {
+        atomic_fetch_add(&b->count.dropped, p->batch_n);
+    }
+    p->batch_n = 0;
+    p->batch_len = 0;
+}
+
+static void batch_add(bridge *b, proxy *p, const mbx_message *m)
+{
+    size_t len;
+    const char *body = mbx_message_body(m, &len);
+    const char *from = mbx_message_from(m);
+    size_t flen = strlen(from);
+    size_t need = 1 + flen + 4 + len;
+    if (p->batch_n > 0 && p->batch_len + need > BATCH_BYTES)
+        batch_flush(b, p);
+    if (p->batch_len + need > p->batch_cap) {
+        size_t cap = p->batch_len + need > BATCH_BYTES ? p->batch_len + need : BATCH_BYTES;
+        char *grown = realloc(p->batch, cap);
+        if (grown == NULL) {
+            atomic_fetch_add(&b->count.dropped, 1);
+            return;
+        }
+        p->batch = grown;
+        p->batch_cap = cap;
+    }
+    unsigned char *w = (unsigned char *)p->batch + p->batch_len;
+    w[0] = (unsigned char)flen;
+    memcpy(w + 1, from, flen);
+    w += 1 + flen;
+    w[0] = (unsigned char)len;
+    w[1] = (unsigned char)(len >> 8);
+    w[2] = (unsigned char)(len >> 16);
+    w[3] = (unsigned char)(len >> 24);
+    memcpy(w + 4, body, len);
+    p->batch_len += need;
+    p->batch_n++;
+}
+
+/* Sends what p->msg holds (a plain message: into the batch, sent at the drain's end). */
 static void forward(bridge *b, proxy *p)
 {
     mbx_message *m = p->msg;
@@ -251,17 +326,10 @@ static void forward(bridge *b, proxy *p)
         return;
     }
     if (kind == MBX_KIND_PLAIN) {
-        snprintf(id, sizeof id, "%llu", (unsigned long long)p->id);
-        snprintf(reply, sizeof reply, "%sack.%s.%s", b->prefix, b->cfg.node, id);
-        const char *headers[] = {"Mbx-From", mbx_message_from(m), "Mbx-Node", b->cfg.node, NULL};
-        if (nats_publish(b, subject, reply, body, len, headers) == NATS_OK) {
-            p->in_flight++;
-            atomic_fetch_add(&b->count.forwarded, 1);
-        } else {
-            atomic_fetch_add(&b->count.dropped, 1);
-        }
+        batch_add(b, p, m);
         return;
     }
+    batch_flush(b, p); /* what came before the request goes before it */
     uint64_t token;
     if (!keep_request(b, p, &token)) {
         mbx_reply_error(p->c, m, MBX_EGONE, 0);
@@ -289,11 +357,12 @@ void outbound_drain(bridge *b, proxy *p)
         durable_drain(b, p, forward);
         return;
     }
-    for (int n = 0; n < DRAIN_BATCH && p->in_flight < BRIDGE_WINDOW && atomic_load(&b->connected);
+    for (int n = 0; n < DRAIN_BATCH && p->in_flight + p->batch_n < BRIDGE_WINDOW &&
+                    atomic_load(&b->connected);
          n++) {
         mbx_err err = mbx_recv(p->c, p->msg, 0);
         if (err == MBX_ETIMEDOUT)
-            return;
+            break;
         if (err == MBX_ECORRUPT) {
             atomic_fetch_add(&b->count.dropped, 1);
             continue;
@@ -302,6 +371,7 @@ void outbound_drain(bridge *b, proxy *p)
             /* Evicted, or the namespace shut down: the directory's next round makes it
              * again (or the main loop hears of the shutdown from the control client). */
             bridge_log(LOG_DEBUG, "%s: %s", p->name, mbx_strerror(err));
+            batch_flush(b, p);
             mbx_close(p->c);
             p->c = NULL;
             return;
@@ -309,6 +379,7 @@ void outbound_drain(bridge *b, proxy *p)
         p->progress_ns = bridge_now_ns();
         forward(b, p);
     }
+    batch_flush(b, p);
 }
 
 void outbound_on_ack(bridge *b, uint64_t id, uint64_t count, bool no_responders)

@@ -22,6 +22,9 @@ struct proxy {
     int64_t retry_ns;   /* refused: when to try again */
     uint64_t round;     /* last reconcile round that wanted it */
     bool conflict_told; /* the conflict was logged and counted */
+    char *batch;        /* core: plain messages taken, not sent yet (outbound.c, batches) */
+    size_t batch_len, batch_cap;
+    uint32_t batch_n;
     struct held *held;  /* durable: DURABLE_WINDOW messages peeked, in order (durable.c) */
     int n_held, held_first;
 };

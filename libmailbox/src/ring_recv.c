@@ -380,16 +380,31 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
     ring_fill f;
     if (!fill_between(v, head, tail, &f))
         return MBX_ECORRUPT;
-    if (head != position || tail == head)
-        return MBX_EINVAL;
-    /* Framed again: the record's size may have been scribbled since the peek. */
-    seg_record hdr;
-    uint64_t next;
-    if (ring_frame_record(v, mb, head, f, &hdr, &next) != RECORD_MESSAGE) {
-        consume(v, mb, head, tail, false);
-        atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
-        return MBX_ECORRUPT;
+    /* Framed again: the record's size may have been scribbled since the peek. Padding and
+     * records taken out of order before it (a message mbx_peek_after handed out sits
+     * behind them) are passed first, as a receive would. */
+    for (;;) {
+        if (tail == head)
+            return MBX_EINVAL;
+        seg_record hdr;
+        uint64_t next;
+        record_frame rf = ring_frame_record(v, mb, head, f, &hdr, &next);
+        if (rf == RECORD_LOST) {
+            consume(v, mb, head, tail, false);
+            atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
+            return MBX_ECORRUPT;
+        }
+        if (head == position && rf == RECORD_MESSAGE && (hdr.kind & CELL_TAKEN) == 0) {
+            consume(v, mb, head, next, true);
+            return MBX_OK;
+        }
+        if (rf == RECORD_MESSAGE && (hdr.kind & CELL_TAKEN) == 0)
+            return MBX_EINVAL; /* a message before it: it is not the oldest */
+        consume(v, mb, head, next, false);
+        if (rf == RECORD_MESSAGE)
+            forget_taken(mb);
+        head = next;
+        if (!fill_between(v, head, tail, &f))
+            return MBX_ECORRUPT;
     }
-    consume(v, mb, head, next, true);
-    return MBX_OK;
 }
