@@ -232,9 +232,10 @@ def test_durable_exactly_once_through_crashes(durable_hosts, tmp_path):
     last_progress, last_count = start, 0
 
     def diagnose(why):
-        return ("%s\nafter %.1f s: %d distinct of %d arrived (%d lines); crashes done: %s\n"
+        took = time.monotonic() - start
+        return ("%s\nafter %.1f s: %d distinct of %d arrived (%d lines; %.0f msg/s); crashes done: %s\n"
                 "senders:\n%s\nreceiver: %s\nproblems so far: %s\nnats servers: %s\n%s"
-                % (why, time.monotonic() - start, len(got.seen), BIG_COUNT, got.total, events,
+                % (why, took, len(got.seen), BIG_COUNT, got.total, len(got.seen) / took, events,
                    "\n".join(s.describe() for s in senders), rx.describe(),
                    got.problems(BIG_SENDERS, per_sender)[:8],
                    ["n%d %s" % (i, "up" if cluster.pid(i) else "down") for i in range(cluster.n)],
