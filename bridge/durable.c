@@ -38,11 +38,24 @@
 
 #define DURABLE_MAX_AGE_NS (24LL * 3600 * 1000000000LL)
 #define DURABLE_DUP_WINDOW_NS (3600LL * 1000000000LL)
-#define DURABLE_PUB_TIMEOUT_MS 15000
+#define DURABLE_PUB_TIMEOUT_MS 5000
 #define DURABLE_RETRY_MS 500
 #define DURABLE_ACK_WAIT_NS (10LL * 1000000000LL)
 #define DURABLE_PROGRESS_MS 3000 /* in-progress notes while a delivery waits */
-#define DURABLE_MAX_ACK_PENDING 1024
+/* One: JetStream redelivers an unacknowledged message only after the ack wait, while it
+ * goes on delivering newer ones when more may be pending; the recipient's mark (`once`,
+ * the highest stream sequence it took) would then take a redelivered older message for a
+ * duplicate, and it would be lost (found by the 100,000-message kill test). With one
+ * pending, a name's messages are delivered strictly in stream order. */
+#define DURABLE_MAX_ACK_PENDING 1
+
+typedef struct held {
+    mbx_message *msg;
+    char id[MBX_NAME_MAX * 3 + 64];
+    bool done;        /* JetStream has it */
+    int64_t sent_ns;  /* last publish, for the timeout */
+    bool failed;      /* to be sent again */
+} held;
 
 static jsCtx *js;
 
@@ -89,6 +102,14 @@ static int server_count(bridge *b)
 
 void durable_on_connected(bridge *b)
 {
+    /* Publishes on the way when the connection broke may be lost: sent again now (the
+     * same ids: JetStream stores each once), not after their timeout. */
+    for (int i = 0; i < b->n_proxies; i++) {
+        proxy *p = b->proxies[i];
+        for (int k = 0; k < p->n_held; k++)
+            p->held[(p->held_first + k) % DURABLE_WINDOW].failed = true;
+        p->retry_ns = 0;
+    }
     char name[MBX_NAME_MAX + 8], subject[MBX_NAME_MAX + 16];
     stream_name(b, name, sizeof name);
     snprintf(subject, sizeof subject, "%sd.>", b->prefix);
@@ -124,13 +145,6 @@ void durable_on_connected(bridge *b)
 
 /* ---- sending ------------------------------------------------------------------------ */
 
-typedef struct held {
-    mbx_message *msg;
-    char id[MBX_NAME_MAX * 3 + 64];
-    bool done;        /* JetStream has it */
-    int64_t sent_ns;  /* last publish, for the timeout */
-    bool failed;      /* to be sent again */
-} held;
 
 static void on_pub_ack(jsCtx *ctx, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {
