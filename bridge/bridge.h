@@ -42,8 +42,8 @@
 typedef enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
 
 typedef struct bridge_config {
-    const char *ns;      /* NULL: the default namespace */
-    const char *nats;    /* comma-separated URLs */
+    const char *ns;   /* NULL: the default namespace */
+    const char *nats; /* comma-separated URLs */
     char node[MBX_NAME_MAX + 1];
     char cluster[MBX_NAME_MAX + 1];
     const char *names[BRIDGE_PATTERNS_MAX];
@@ -64,7 +64,7 @@ typedef struct bridge_counters {
     _Atomic uint64_t conflicts;   /* names served here and on another node */
 } bridge_counters;
 
-typedef struct proxy proxy;           /* outbound.c: one remote name's local mailbox */
+typedef struct proxy proxy;             /* outbound.c: one remote name's local mailbox */
 typedef struct remote_node remote_node; /* directory.c */
 typedef struct export_name export_name; /* directory.c: a local name served to others */
 
@@ -180,10 +180,10 @@ void inbound_on_ctl_reply(bridge *b, mbx_message *m); /* main thread */
 void inbound_tick(bridge *b, int64_t now);            /* main thread */
 
 /* topics.c */
-int topics_start_local(bridge *b); /* the local subscriptions */
-int topics_start_nats(bridge *b);  /* the NATS ones */
+int topics_start_local(bridge *b);               /* the local subscriptions */
+int topics_start_nats(bridge *b);                /* the NATS ones */
 void topics_on_local(bridge *b, mbx_message *m); /* main thread */
-void topics_on_hello(bridge *b, natsMsg *m);    /* main thread */
+void topics_on_hello(bridge *b, natsMsg *m);     /* main thread */
 void topics_say_hello(bridge *b);                /* main thread */
 
 /* state.c */

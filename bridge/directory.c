@@ -23,7 +23,7 @@
 #include "durable.h"
 #include "outbound.h"
 
-#define SCAN_EVERY_MS 2000    /* a safety net: presence events trigger scans at once */
+#define SCAN_EVERY_MS 2000      /* a safety net: presence events trigger scans at once */
 #define RECONCILE_EVERY_MS 1000 /* retries names refused for a conflict */
 
 struct export_name {
@@ -289,8 +289,9 @@ void directory_on_message(bridge *b, natsMsg *m)
         if (instance != b->instance) {
             static uint64_t warned;
             if (warned != instance)
-                bridge_log(LOG_ERROR, "another bridge runs with the node name %s in cluster %s: "
-                                      "give each host its own --node",
+                bridge_log(LOG_ERROR,
+                           "another bridge runs with the node name %s in cluster %s: "
+                           "give each host its own --node",
                            b->cfg.node, b->cfg.cluster);
             warned = instance;
         }
@@ -300,8 +301,9 @@ void directory_on_message(bridge *b, natsMsg *m)
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "durable")) != b->cfg.durable) {
         static bool told;
         if (!told)
-            bridge_log(LOG_ERROR, "node %s runs in %s mode, this one in %s: every bridge of a "
-                                  "cluster needs the same (--durable on all or none)",
+            bridge_log(LOG_ERROR,
+                       "node %s runs in %s mode, this one in %s: every bridge of a "
+                       "cluster needs the same (--durable on all or none)",
                        node->valuestring, b->cfg.durable ? "core" : "durable",
                        b->cfg.durable ? "durable" : "core");
         told = true;

@@ -52,9 +52,9 @@
 typedef struct held {
     mbx_message *msg;
     char id[MBX_NAME_MAX * 3 + 64];
-    bool done;        /* JetStream has it */
-    int64_t sent_ns;  /* last publish, for the timeout */
-    bool failed;      /* to be sent again */
+    bool done;       /* JetStream has it */
+    int64_t sent_ns; /* last publish, for the timeout */
+    bool failed;     /* to be sent again */
 } held;
 
 static jsCtx *js;
@@ -144,7 +144,6 @@ void durable_on_connected(bridge *b)
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
-
 
 static void on_pub_ack(jsCtx *ctx, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {

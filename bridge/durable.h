@@ -17,15 +17,15 @@
 
 typedef struct durable_sub durable_sub;
 
-int durable_start(bridge *b);                /* the JetStream context */
+int durable_start(bridge *b); /* the JetStream context */
 void durable_stop(void);
-void durable_on_connected(bridge *b);        /* makes sure the stream exists */
-void durable_tick(bridge *b, int64_t now);   /* publishes again what failed or timed out */
+void durable_on_connected(bridge *b);      /* makes sure the stream exists */
+void durable_tick(bridge *b, int64_t now); /* publishes again what failed or timed out */
 void durable_on_pub_ack(bridge *b, natsMsg *m, bool ok);
 bool durable_proxy_ready(const proxy *p, int64_t now);
 /* Peeks and publishes what p holds; requests go through forward (core NATS). */
 void durable_drain(bridge *b, proxy *p, void (*forward)(bridge *, proxy *));
-void durable_forget(proxy *p);               /* p closes: what it held stays in its mailbox */
+void durable_forget(proxy *p); /* p closes: what it held stays in its mailbox */
 uint64_t durable_held(bridge *b);
 
 durable_sub *durable_subscribe_name(bridge *b, const char *name, bool group);

@@ -65,7 +65,8 @@ static void reply_error(bridge *b, const char *subject, mbx_err err)
     char code[16];
     snprintf(code, sizeof code, "%d", (int)err);
     char body[96];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":%d}", mbx_strerror(err), (int)err);
+    int n =
+        snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":%d}", mbx_strerror(err), (int)err);
     const char *headers[] = {"Mbx-Error", code, "Mbx-Node", b->cfg.node, NULL};
     nats_publish(b, subject, NULL, body, (size_t)n, headers);
 }
@@ -97,7 +98,7 @@ static void deliver_request(name_sub *ns, natsMsg *m, const char *from, const ch
 {
     bridge *b = ns->b;
     const char *reply = natsMsg_GetReply(m);
-    if (reply == NULL || strlen(reply) >= sizeof ((inbound_request *)0)->reply)
+    if (reply == NULL || strlen(reply) >= sizeof((inbound_request *)0)->reply)
         return; /* nobody to answer */
     mbx_send_options so;
     mbx_send_options_init(&so);
@@ -186,8 +187,8 @@ static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
         memcpy(from, p + 1, flen);
         from[flen] = '\0';
         p += 1 + flen;
-        uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                       (uint32_t)p[3] << 24;
+        uint32_t len =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         p += 4;
         if (mbx_check_name(from) != MBX_OK || (size_t)(end - p) < len)
             break;

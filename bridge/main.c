@@ -27,8 +27,14 @@
 #define POLL_MAX 4096
 #define TAKEN_GRACE_MS 10000 /* bridge.<node> taken at start: a predecessor's, maybe */
 
-enum { EXIT_STOPPED = 0, EXIT_FAILED = 1, EXIT_SHUTDOWN = 7, EXIT_PERM = 8, EXIT_TAKEN = 9,
-       EXIT_VERSION = 10 };
+enum {
+    EXIT_STOPPED = 0,
+    EXIT_FAILED = 1,
+    EXIT_SHUTDOWN = 7,
+    EXIT_PERM = 8,
+    EXIT_TAKEN = 9,
+    EXIT_VERSION = 10
+};
 
 static int exit_code_of(mbx_err err)
 {
@@ -227,8 +233,9 @@ int main(int argc, char **argv)
     if (stopped)
         return EXIT_STOPPED;
     if (err == MBX_ENAMETAKEN) {
-        bridge_log(LOG_ERROR, "%s is taken: another bridge with node name %s serves this "
-                              "namespace",
+        bridge_log(LOG_ERROR,
+                   "%s is taken: another bridge with node name %s serves this "
+                   "namespace",
                    b.self, b.cfg.node);
         return EXIT_TAKEN;
     }

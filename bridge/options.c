@@ -56,7 +56,8 @@ static void add_patterns(const char **list, int *n, char *value, const char *opt
     for (char *save = NULL, *p = strtok_r(value, ",", &save); p != NULL;
          p = strtok_r(NULL, ",", &save)) {
         if (mbx_check_pattern(p) != MBX_OK) {
-            fprintf(stderr, "mailbox-bridge: %s: invalid pattern '%s' (see mailbox-bridge --help)\n",
+            fprintf(stderr,
+                    "mailbox-bridge: %s: invalid pattern '%s' (see mailbox-bridge --help)\n",
                     option, p);
             exit(EXIT_USAGE);
         }
@@ -92,17 +93,34 @@ static void default_node(char *dst)
 
 void bridge_options(int argc, char **argv, bridge_config *cfg)
 {
-    enum { O_NATS = 256, O_NODE, O_CLUSTER, O_NAMES, O_TOPICS, O_DURABLE, O_CREDS, O_CA,
-           O_CERT, O_KEY, O_LEVEL };
-    static const struct option longs[] = {
-        {"namespace", required_argument, NULL, 'N'}, {"nats", required_argument, NULL, O_NATS},
-        {"node", required_argument, NULL, O_NODE},   {"cluster", required_argument, NULL, O_CLUSTER},
-        {"names", required_argument, NULL, O_NAMES}, {"topics", required_argument, NULL, O_TOPICS},
-        {"durable", no_argument, NULL, O_DURABLE},   {"creds", required_argument, NULL, O_CREDS},
-        {"tls-ca", required_argument, NULL, O_CA},   {"tls-cert", required_argument, NULL, O_CERT},
-        {"tls-key", required_argument, NULL, O_KEY}, {"log-level", required_argument, NULL, O_LEVEL},
-        {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_NATS = 256,
+        O_NODE,
+        O_CLUSTER,
+        O_NAMES,
+        O_TOPICS,
+        O_DURABLE,
+        O_CREDS,
+        O_CA,
+        O_CERT,
+        O_KEY,
+        O_LEVEL
+    };
+    static const struct option longs[] = {{"namespace", required_argument, NULL, 'N'},
+                                          {"nats", required_argument, NULL, O_NATS},
+                                          {"node", required_argument, NULL, O_NODE},
+                                          {"cluster", required_argument, NULL, O_CLUSTER},
+                                          {"names", required_argument, NULL, O_NAMES},
+                                          {"topics", required_argument, NULL, O_TOPICS},
+                                          {"durable", no_argument, NULL, O_DURABLE},
+                                          {"creds", required_argument, NULL, O_CREDS},
+                                          {"tls-ca", required_argument, NULL, O_CA},
+                                          {"tls-cert", required_argument, NULL, O_CERT},
+                                          {"tls-key", required_argument, NULL, O_KEY},
+                                          {"log-level", required_argument, NULL, O_LEVEL},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {"version", no_argument, NULL, 'V'},
+                                          {NULL, 0, NULL, 0}};
     memset(cfg, 0, sizeof *cfg);
     cfg->level = LOG_INFO;
     opterr = 0;
@@ -120,8 +138,9 @@ void bridge_options(int argc, char **argv, bridge_config *cfg)
             cfg->nats = optarg;
             break;
         case O_NODE:
-            set_token(cfg->node, optarg, "--node: '%s' is not a valid node name (letters, digits, "
-                                         "'-' and '_', no '.')");
+            set_token(cfg->node, optarg,
+                      "--node: '%s' is not a valid node name (letters, digits, "
+                      "'-' and '_', no '.')");
             break;
         case O_CLUSTER:
             set_token(cfg->cluster, optarg,

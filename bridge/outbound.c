@@ -42,8 +42,8 @@
 #include "durable.h"
 #include "outbound.h"
 
-#define DRAIN_BATCH 256       /* messages taken from one proxy before looking at others */
-#define ACK_TIMEOUT_MS 10000  /* no acknowledgement this long: the window's messages lost */
+#define DRAIN_BATCH 256      /* messages taken from one proxy before looking at others */
+#define ACK_TIMEOUT_MS 10000 /* no acknowledgement this long: the window's messages lost */
 #define CONFLICT_RETRY_MS 2000
 #define BATCH_BYTES (64 * 1024)
 
@@ -108,8 +108,7 @@ static void proxy_connect(bridge *b, proxy *p, int64_t now)
     p->fd = fd;
     p->in_flight = 0;
     p->progress_ns = now;
-    bridge_log(LOG_DEBUG, "%s: served by node %s%s", p->name, p->node,
-               p->group ? " (group)" : "");
+    bridge_log(LOG_DEBUG, "%s: served by node %s%s", p->name, p->node, p->group ? " (group)" : "");
 }
 
 void outbound_want(bridge *b, const char *name, const char *node, bool group, int64_t now)
@@ -337,7 +336,7 @@ static void forward(bridge *b, proxy *p)
     }
     snprintf(id, sizeof id, "%llu", (unsigned long long)token);
     snprintf(reply, sizeof reply, "%srep.%s.%s", b->prefix, b->cfg.node, id);
-    const char *headers[] = {"Mbx-Kind", "request", "Mbx-From", mbx_message_from(m),
+    const char *headers[] = {"Mbx-Kind", "request",   "Mbx-From", mbx_message_from(m),
                              "Mbx-Node", b->cfg.node, NULL};
     if (nats_publish(b, subject, reply, body, len, headers) == NATS_OK) {
         atomic_fetch_add(&b->count.forwarded, 1);
@@ -357,8 +356,8 @@ void outbound_drain(bridge *b, proxy *p)
         durable_drain(b, p, forward);
         return;
     }
-    for (int n = 0; n < DRAIN_BATCH && p->in_flight + p->batch_n < BRIDGE_WINDOW &&
-                    atomic_load(&b->connected);
+    for (int n = 0;
+         n < DRAIN_BATCH && p->in_flight + p->batch_n < BRIDGE_WINDOW && atomic_load(&b->connected);
          n++) {
         mbx_err err = mbx_recv(p->c, p->msg, 0);
         if (err == MBX_ETIMEDOUT)
@@ -465,8 +464,9 @@ void outbound_tick(bridge *b, int64_t now)
     for (int i = 0; i < b->n_proxies; i++) {
         proxy *p = b->proxies[i];
         if (p->in_flight != 0 && now - p->progress_ns > ACK_TIMEOUT_MS * 1000000LL) {
-            bridge_log(LOG_WARN, "%s: %llu messages to node %s were never acknowledged: counted "
-                                 "as dropped",
+            bridge_log(LOG_WARN,
+                       "%s: %llu messages to node %s were never acknowledged: counted "
+                       "as dropped",
                        p->name, (unsigned long long)p->in_flight, p->node);
             atomic_fetch_add(&b->count.dropped, p->in_flight);
             p->in_flight = 0;

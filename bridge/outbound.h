@@ -14,18 +14,18 @@ struct proxy {
     char name[MBX_NAME_MAX + 1];
     char node[MBX_NAME_MAX + 1];
     bool group;
-    mbx_client *c;      /* NULL: refused (a conflict), tried again later */
-    int fd;             /* its wake handle */
-    mbx_message *msg;   /* reused for each receive */
-    uint64_t in_flight; /* plain messages sent, not yet acknowledged */
+    mbx_client *c;       /* NULL: refused (a conflict), tried again later */
+    int fd;              /* its wake handle */
+    mbx_message *msg;    /* reused for each receive */
+    uint64_t in_flight;  /* plain messages sent, not yet acknowledged */
     int64_t progress_ns; /* last send or acknowledgement */
-    int64_t retry_ns;   /* refused: when to try again */
-    uint64_t round;     /* last reconcile round that wanted it */
-    bool conflict_told; /* the conflict was logged and counted */
-    char *batch;        /* core: plain messages taken, not sent yet (outbound.c, batches) */
+    int64_t retry_ns;    /* refused: when to try again */
+    uint64_t round;      /* last reconcile round that wanted it */
+    bool conflict_told;  /* the conflict was logged and counted */
+    char *batch;         /* core: plain messages taken, not sent yet (outbound.c, batches) */
     size_t batch_len, batch_cap;
     uint32_t batch_n;
-    struct held *held;  /* durable: DURABLE_WINDOW messages peeked, in order (durable.c) */
+    struct held *held; /* durable: DURABLE_WINDOW messages peeked, in order (durable.c) */
     int n_held, held_first;
 };
 

@@ -70,8 +70,9 @@ static retained_entry *add_retained(bridge *b, const char *topic)
 static void publish_topic(bridge *b, const char *subject, const char *from, const char *id,
                           const char *body, size_t len, bool retained)
 {
-    const char *headers[] = {"Mbx-From", from, "Mbx-Node", b->cfg.node, "Mbx-Id", id,
-                             "Mbx-Retain", retained ? "1" : NULL, NULL};
+    const char *headers[] = {"Mbx-From", from, "Mbx-Node",   b->cfg.node,
+                             "Mbx-Id",   id,   "Mbx-Retain", retained ? "1" : NULL,
+                             NULL};
     if (nats_publish(b, subject, NULL, body, len, headers) == NATS_OK)
         atomic_fetch_add(&b->count.forwarded, 1);
     else
@@ -163,8 +164,8 @@ static void republish(bridge *b, natsMsg *m, const char *topic)
     po.from = from;
     po.retain = retained;
     po.timeout_ms = 1000;
-    mbx_err err = mbx_publish(b->ctl, topic, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
-                              &po);
+    mbx_err err =
+        mbx_publish(b->ctl, topic, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &po);
     if (err == MBX_OK)
         atomic_fetch_add(&b->count.delivered, 1);
     else

@@ -23,6 +23,9 @@ case "${1:-}" in
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     export MBX_SOAK_SECONDS=${MBX_SOAK_SECONDS:-60}
+    # Not the bridge's tests: they run the bridge with cnats, whose process-wide state
+    # is not ours to make leak-clean; the bridge's own code is covered by the Linux run.
+    select+=(-LE bridge)
     windows=no
     ;;
 --tsan)

@@ -600,8 +600,8 @@ typedef struct mbx_message_fields {
     uint64_t correlation;
     const char *topic; /* NULL unless a publication */
     uint64_t missed;
-    const char *node;      /* NULL unless it came through mailbox-bridge */
-    int retained;          /* mbx_message_retained() */
+    const char *node; /* NULL unless it came through mailbox-bridge */
+    int retained;     /* mbx_message_retained() */
     int reserved32_;
     uint64_t reserved_[6]; /* room for fields to come (ABI): leave zero */
 } mbx_message_fields;
