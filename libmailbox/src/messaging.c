@@ -237,6 +237,32 @@ static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *b
     return f == NULL || f(c, in, body, keep);
 }
 
+/* Fills msg from what a receive read (in); keep: a peek, which mbx_ack removes later. */
+static void fill_message(const mbx_client *c, mbx_message *msg, const ring_incoming *in, bool keep)
+{
+    msg->len = in->len;
+    memcpy(msg->from, in->from, sizeof msg->from);
+    memcpy(msg->node, in->node, sizeof msg->node);
+    msg->error = (uint32_t)request_far_error(in->error);
+    memcpy(msg->to, c->name, sizeof msg->to);
+    msg->seq = in->seq;
+    msg->ts_us = in->ts_us;
+    msg->kind = in->kind;
+    msg->corr = in->kind == CELL_REQUEST || in->kind == CELL_REPLY ? in->corr : 0;
+    msg->missed = in->kind == CELL_TOPIC ? in->corr : 0;
+    msg->retained = in->kind == CELL_TOPIC && in->retained;
+    memcpy(msg->topic, in->topic, sizeof msg->topic);
+    msg->from_slot = in->from_slot;
+    msg->from_generation = in->from_generation;
+    msg->peeked = keep;
+    if (keep) {
+        msg->peek_slot = c->slot;
+        msg->peek_generation = c->generation;
+        msg->peek_position = in->position;
+        msg->peek_next = in->next;
+    }
+}
+
 /* interruptible: whether this receive takes a pending mbx_interrupt() (the follow-up
  * receives of a batch leave it for the next call). */
 static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool keep,
@@ -291,27 +317,7 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
         err = client_confirm_shutdown(c);
     if (err != MBX_OK)
         return err;
-    msg->len = in.len;
-    memcpy(msg->from, in.from, sizeof msg->from);
-    memcpy(msg->node, in.node, sizeof msg->node);
-    msg->error = (uint32_t)request_far_error(in.error);
-    memcpy(msg->to, c->name, sizeof msg->to);
-    msg->seq = in.seq;
-    msg->ts_us = in.ts_us;
-    msg->kind = in.kind;
-    msg->corr = in.kind == CELL_REQUEST || in.kind == CELL_REPLY ? in.corr : 0;
-    msg->missed = in.kind == CELL_TOPIC ? in.corr : 0;
-    msg->retained = in.kind == CELL_TOPIC && in.retained;
-    memcpy(msg->topic, in.topic, sizeof msg->topic);
-    msg->from_slot = in.from_slot;
-    msg->from_generation = in.from_generation;
-    if (keep) {
-        msg->peeked = true;
-        msg->peek_slot = c->slot;
-        msg->peek_generation = c->generation;
-        msg->peek_position = in.position;
-        msg->peek_next = in.next;
-    }
+    fill_message(c, msg, &in, keep);
     return MBX_OK;
 }
 
@@ -351,26 +357,8 @@ mbx_err mbx_peek_after(mbx_client *c, const mbx_message *prev, mbx_message *msg)
         err = client_confirm_shutdown(c);
     if (err != MBX_OK)
         return err;
-    msg->len = in.len;
-    memcpy(msg->from, in.from, sizeof msg->from);
-    memcpy(msg->node, in.node, sizeof msg->node);
-    msg->error = 0;
-    memcpy(msg->to, c->name, sizeof msg->to);
-    msg->seq = in.seq;
-    msg->ts_us = in.ts_us;
-    msg->kind = in.kind;
-    msg->corr = in.kind == CELL_REQUEST ? in.corr : 0;
-    msg->missed = in.kind == CELL_TOPIC ? in.corr : 0;
-    msg->retained = in.kind == CELL_TOPIC && in.retained;
-    memcpy(msg->topic, in.topic, sizeof msg->topic);
-    msg->from_slot = in.from_slot;
-    msg->from_generation = in.from_generation;
     atomic_store(&msg->replied, false);
-    msg->peeked = true;
-    msg->peek_slot = c->slot;
-    msg->peek_generation = c->generation;
-    msg->peek_position = in.position;
-    msg->peek_next = in.next;
+    fill_message(c, msg, &in, true);
     return MBX_OK;
 }
 
