@@ -100,10 +100,16 @@ typedef struct bridge {
     /* inbound.c (under mu) */
     struct inbound_request *in_reqs;
     int n_in_reqs, cap_in_reqs;
+    struct name_sub *name_subs; /* the exported names' subscriptions */
 
     /* topics.c (main thread) */
     struct retained_entry *retained;
     int n_retained, cap_retained;
+
+    /* nats_link.c: the subscriptions that last the whole run (released at the end, or
+     * nats_CloseAndWait waits for them in vain) */
+    natsSubscription *subs[8];
+    int n_subs;
 
     /* events.c */
     int event_fd;
@@ -150,6 +156,12 @@ natsStatus nats_link_connect(bridge *b);
 natsStatus nats_publish(bridge *b, const char *subject, const char *reply, const char *body,
                         size_t len, const char *const *headers);
 const char *nats_header(natsMsg *m, const char *key);
+/* A subscription for the whole run, without cnats' pending limits (the senders' windows
+ * bound what queues); logs and returns -1 when it cannot be made. */
+int nats_subscribe_for_run(bridge *b, const char *subject, natsMsgHandler cb);
+/* At the end: flushes, releases those subscriptions, closes the connection and waits for
+ * every cnats thread to end. */
+void nats_link_close(bridge *b);
 /* "mbx.<cluster>.<kind>.<rest>" */
 void bridge_subject(const bridge *b, char *out, size_t cap, const char *kind, const char *rest);
 

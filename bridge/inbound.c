@@ -9,7 +9,10 @@
  *
  * A plain message is delivered with mbx_send_ex, labelled with its sender's name and node,
  * then acknowledged to the sending bridge in batches ({"n":N} on the message's reply
- * subject, when nothing more waits in this subscription or ACK_BATCH were taken). A
+ * subject): once ACK_BATCH are waiting, or by inbound_tick when the oldest has waited
+ * ACK_DELAY_MS. An acknowledgement only reopens the sender's window (BRIDGE_WINDOW, well
+ * above ACK_BATCH), so it need not be prompt, and one per message would double the
+ * traffic and the wake-ups of a conversation (a ping-pong's round trip). A
  * request is sent on with mbx_request_send_ex from the control client; its reply comes
  * back to the control client (main thread: inbound_on_ctl_reply) and goes out on the
  * request's reply subject. A responder that dies is noticed by inbound_tick (mbx_recv_reply
@@ -22,7 +25,8 @@
 
 #include "bridge.h"
 
-#define ACK_BATCH 64
+#define ACK_BATCH (BRIDGE_WINDOW / 4)
+#define ACK_DELAY_MS 20       /* at most this (plus a tick) before a lone message is acknowledged */
 #define DELIVER_SLICE_MS 1000 /* a full mailbox is tried again until stopping */
 #define REQUEST_SPACE_MS 5000 /* how long a request waits for space in a full mailbox */
 /* cnats' own limits would drop messages of a name whose reader is slow; the senders'
@@ -36,13 +40,20 @@ typedef struct inbound_request {
     int64_t deadline_ns;
 } inbound_request;
 
+/* One exported name's subscription: its callback thread delivers; the acknowledgement
+ * state is shared with inbound_tick (main thread) under ack_mu. Listed in b->name_subs
+ * (under b->mu; lock order b->mu, then ack_mu) from subscribing until its thread ends. */
 typedef struct name_sub {
     bridge *b;
     char name[MBX_NAME_MAX + 1];
+    pthread_mutex_t ack_mu;
     char ack_to[256]; /* the reply subject whose messages are not acknowledged yet */
     uint64_t unacked;
+    int64_t unacked_since_ns; /* when the oldest of them was delivered */
+    struct name_sub *next;
 } name_sub;
 
+/* Under ack_mu. */
 static void ack_flush(name_sub *ns)
 {
     if (ns->unacked == 0)
@@ -51,6 +62,20 @@ static void ack_flush(name_sub *ns)
     int n = snprintf(body, sizeof body, "{\"n\":%llu}", (unsigned long long)ns->unacked);
     nats_publish(ns->b, ns->ack_to, NULL, body, (size_t)n, NULL);
     ns->unacked = 0;
+}
+
+/* Under ack_mu: counts n messages of the sender whose acknowledgements go to reply. */
+static void ack_count(name_sub *ns, const char *reply, uint64_t n)
+{
+    if (strcmp(reply, ns->ack_to) != 0) {
+        ack_flush(ns);
+        snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
+    }
+    if (ns->unacked == 0)
+        ns->unacked_since_ns = bridge_now_ns();
+    ns->unacked += n;
+    if (ns->unacked >= ACK_BATCH)
+        ack_flush(ns);
 }
 
 /* A label from another bridge: a name, or NULL when it is not one. */
@@ -139,14 +164,13 @@ static void deliver_one(name_sub *ns, const char *reply, const char *from, const
          * acknowledgement of what went in, or of nothing), so that it keeps its window
          * shut rather than taking the silence for a loss. */
         if (reply != NULL) {
-            if (strcmp(reply, ns->ack_to) != 0) {
-                ack_flush(ns);
-                snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
-            }
+            pthread_mutex_lock(&ns->ack_mu);
+            ack_count(ns, reply, 0);
             if (ns->unacked != 0)
                 ack_flush(ns);
             else
                 nats_publish(b, reply, NULL, "{\"n\":0}", 7, NULL);
+            pthread_mutex_unlock(&ns->ack_mu);
         }
     }
     if (err == MBX_OK) {
@@ -157,11 +181,9 @@ static void deliver_one(name_sub *ns, const char *reply, const char *from, const
     }
     if (reply == NULL)
         return;
-    if (strcmp(reply, ns->ack_to) != 0) {
-        ack_flush(ns);
-        snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
-    }
-    ns->unacked++;
+    pthread_mutex_lock(&ns->ack_mu);
+    ack_count(ns, reply, 1);
+    pthread_mutex_unlock(&ns->ack_mu);
 }
 
 static const char *ack_subject(name_sub *ns, natsMsg *m)
@@ -198,11 +220,9 @@ static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
     if (done < n) {
         atomic_fetch_add(&ns->b->count.dropped, (uint64_t)(n - done));
         if (reply != NULL) {
-            if (strcmp(reply, ns->ack_to) != 0) {
-                ack_flush(ns);
-                snprintf(ns->ack_to, sizeof ns->ack_to, "%s", reply);
-            }
-            ns->unacked += (uint64_t)(n - done);
+            pthread_mutex_lock(&ns->ack_mu);
+            ack_count(ns, reply, (uint64_t)(n - done));
+            pthread_mutex_unlock(&ns->ack_mu);
         }
     }
 }
@@ -210,6 +230,7 @@ static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
 static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 {
     (void)nc;
+    (void)sub;
     name_sub *ns = arg;
     const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
     const char *kind = nats_header(m, "Mbx-Kind"), *batch = nats_header(m, "Mbx-Batch");
@@ -227,15 +248,25 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
                     (size_t)natsMsg_GetDataLength(m));
     }
     natsMsg_Destroy(m);
-    int pending = 0, pending_bytes = 0;
-    if (ns->unacked >= ACK_BATCH ||
-        natsSubscription_GetPending(sub, &pending, &pending_bytes) != NATS_OK || pending == 0)
-        ack_flush(ns);
 }
 
 static void on_name_done(void *arg)
 {
-    free(arg); /* the subscription's thread has ended: nothing uses it any more */
+    /* The subscription's thread has ended: after this, nothing uses ns any more. */
+    name_sub *ns = arg;
+    bridge *b = ns->b;
+    pthread_mutex_lock(&b->mu);
+    for (name_sub **at = &b->name_subs; *at != NULL; at = &(*at)->next)
+        if (*at == ns) {
+            *at = ns->next;
+            break;
+        }
+    pthread_mutex_lock(&ns->ack_mu);
+    ack_flush(ns);
+    pthread_mutex_unlock(&ns->ack_mu);
+    pthread_mutex_unlock(&b->mu);
+    pthread_mutex_destroy(&ns->ack_mu);
+    free(ns);
 }
 
 natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
@@ -245,6 +276,7 @@ natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
         return NULL;
     ns->b = b;
     snprintf(ns->name, sizeof ns->name, "%s", name);
+    pthread_mutex_init(&ns->ack_mu, NULL);
     char subject[256];
     bridge_subject(b, subject, sizeof subject, "n", name);
     natsSubscription *sub = NULL;
@@ -255,9 +287,14 @@ natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
         bridge_log(LOG_ERROR, "cannot serve %s on NATS: %s", name, natsStatus_GetText(s));
         if (sub != NULL)
             natsSubscription_Destroy(sub); /* never delivered: ns is still ours */
+        pthread_mutex_destroy(&ns->ack_mu);
         free(ns);
         return NULL;
     }
+    pthread_mutex_lock(&b->mu);
+    ns->next = b->name_subs;
+    b->name_subs = ns;
+    pthread_mutex_unlock(&b->mu);
     natsSubscription_SetPendingLimits(sub, PENDING_MSGS_MAX, PENDING_BYTES_MAX);
     bridge_log(LOG_DEBUG, "serving %s to other nodes", name);
     return sub;
@@ -324,9 +361,23 @@ void inbound_on_ctl_reply(bridge *b, mbx_message *m)
     atomic_fetch_add(&b->count.dropped, 1);
 }
 
+/* Acknowledges what waited ACK_DELAY_MS or more. */
+static void acks_due(bridge *b, int64_t now)
+{
+    pthread_mutex_lock(&b->mu);
+    for (name_sub *ns = b->name_subs; ns != NULL; ns = ns->next) {
+        pthread_mutex_lock(&ns->ack_mu);
+        if (ns->unacked != 0 && now - ns->unacked_since_ns >= ACK_DELAY_MS * 1000000LL)
+            ack_flush(ns);
+        pthread_mutex_unlock(&ns->ack_mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
 void inbound_tick(bridge *b, int64_t now)
 {
     enum { AT_ONCE = 256 };
+    acks_due(b, now);
     uint64_t ids[AT_ONCE];
     int n = 0;
     pthread_mutex_lock(&b->mu);

@@ -263,14 +263,9 @@ int main(int argc, char **argv)
     atomic_store(&b.stopping, true);
     directory_stop(&b);
     outbound_close_all(&b);
-    natsConnection_FlushTimeout(b.nc, 1000);
     if (b.cfg.durable)
         durable_stop();
-    natsConnection_Close(b.nc);
-    natsConnection_Destroy(b.nc);
-    /* Every cnats thread has ended (a delivery may have been sending with the control
-     * client) before the control client goes. */
-    nats_CloseAndWait(5000);
+    nats_link_close(&b);
     mbx_close(b.ctl);
     return code;
 }

@@ -172,6 +172,38 @@ natsStatus nats_publish(bridge *b, const char *subject, const char *reply, const
     return s;
 }
 
+int nats_subscribe_for_run(bridge *b, const char *subject, natsMsgHandler cb)
+{
+    natsSubscription *sub = NULL;
+    natsStatus s = b->n_subs < (int)(sizeof b->subs / sizeof b->subs[0])
+                       ? natsConnection_Subscribe(&sub, b->nc, subject, cb, b)
+                       : NATS_INSUFFICIENT_BUFFER;
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(sub, -1, -1);
+    if (s != NATS_OK) {
+        bridge_log(LOG_ERROR, "NATS subscribe %s: %s", subject, natsStatus_GetText(s));
+        natsSubscription_Destroy(sub);
+        return -1;
+    }
+    b->subs[b->n_subs++] = sub;
+    return 0;
+}
+
+void nats_link_close(bridge *b)
+{
+    natsConnection_FlushTimeout(b->nc, 1000);
+    for (int i = 0; i < b->n_subs; i++)
+        natsSubscription_Destroy(b->subs[i]);
+    b->n_subs = 0;
+    natsConnection_Close(b->nc);
+    natsConnection_Destroy(b->nc);
+    b->nc = NULL;
+    /* Every cnats thread has ended (a delivery may have been sending with the control
+     * client) before the caller closes the control client. */
+    if (nats_CloseAndWait(5000) != NATS_OK)
+        bridge_log(LOG_DEBUG, "NATS library: not every thread ended within 5 s");
+}
+
 const char *nats_header(natsMsg *m, const char *key)
 {
     const char *v = NULL;

@@ -529,17 +529,9 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
 int outbound_start(bridge *b)
 {
     char subject[256];
-    natsSubscription *sub = NULL;
     snprintf(subject, sizeof subject, "%sack.%s.*", b->prefix, b->cfg.node);
-    natsStatus s = natsConnection_Subscribe(&sub, b->nc, subject, on_ack, b);
-    if (s == NATS_OK) {
-        natsSubscription_SetPendingLimits(sub, -1, -1);
-        snprintf(subject, sizeof subject, "%srep.%s.*", b->prefix, b->cfg.node);
-        s = natsConnection_Subscribe(&sub, b->nc, subject, on_reply, b);
-    }
-    if (s == NATS_OK)
-        natsSubscription_SetPendingLimits(sub, -1, -1);
-    if (s != NATS_OK)
-        bridge_log(LOG_ERROR, "NATS subscribe %s: %s", subject, natsStatus_GetText(s));
-    return s == NATS_OK ? 0 : -1;
+    if (nats_subscribe_for_run(b, subject, on_ack) != 0)
+        return -1;
+    snprintf(subject, sizeof subject, "%srep.%s.*", b->prefix, b->cfg.node);
+    return nats_subscribe_for_run(b, subject, on_reply);
 }

@@ -270,13 +270,8 @@ int topics_start_nats(bridge *b)
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         char subject[256];
         snprintf(subject, sizeof subject, subs[i].fmt, b->prefix, b->cfg.node);
-        natsSubscription *sub = NULL;
-        natsStatus s = natsConnection_Subscribe(&sub, b->nc, subject, subs[i].cb, b);
-        if (s != NATS_OK) {
-            bridge_log(LOG_ERROR, "NATS subscribe %s: %s", subject, natsStatus_GetText(s));
+        if (nats_subscribe_for_run(b, subject, subs[i].cb) != 0)
             return -1;
-        }
-        natsSubscription_SetPendingLimits(sub, -1, -1);
     }
     return 0;
 }
