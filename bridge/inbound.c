@@ -192,18 +192,40 @@ static const char *ack_subject(name_sub *ns, natsMsg *m)
     return reply != NULL && strlen(reply) < sizeof ns->ack_to ? reply : NULL;
 }
 
-/* A batch (Mbx-Batch: N): N records of [u8 from_len][from][u32 len, little-endian][body],
- * each delivered as a message of its own. A record that does not parse ends the batch:
- * what is left is counted as dropped (and acknowledged, so that the window moves). */
-static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
+/* The origin node of a batch: in its reply subject, mbx.<c>.ack.<node>.<proxy id> (a
+ * node name may hold dots; the id has none). NULL when the subject is not one. */
+static const char *batch_node(name_sub *ns, const char *reply, char *node, size_t cap)
+{
+    size_t plen = strlen(ns->b->prefix);
+    if (reply == NULL || strncmp(reply, ns->b->prefix, plen) != 0 ||
+        strncmp(reply + plen, "ack.", 4) != 0)
+        return NULL;
+    const char *start = reply + plen + 4, *last = strrchr(start, '.');
+    if (last == NULL || (size_t)(last - start) >= cap)
+        return NULL;
+    memcpy(node, start, (size_t)(last - start));
+    node[last - start] = '\0';
+    return mbx_check_name(node) == MBX_OK ? node : NULL;
+}
+
+/* A batch of plain messages (outbound.c): the format byte 1, then records of [u8 from_len]
+ * [from][u32 len, little-endian][body], each delivered as a message of its own. A record
+ * that does not parse ends the batch; what came before it was delivered. */
+static void deliver_batch(name_sub *ns, natsMsg *m)
 {
     const unsigned char *p = (const unsigned char *)natsMsg_GetData(m);
     const unsigned char *end = p + natsMsg_GetDataLength(m);
     const char *reply = ack_subject(ns, m);
-    long done = 0;
-    for (; done < n; done++) {
+    char node_buf[MBX_NAME_MAX + 1];
+    const char *node = batch_node(ns, reply, node_buf, sizeof node_buf);
+    if (node == NULL || strcmp(node, ns->b->cfg.node) == 0 || p == end || *p++ != 1) {
+        bridge_log(LOG_DEBUG, "to %s: not a batch of another bridge's, dropped", ns->name);
+        atomic_fetch_add(&ns->b->count.dropped, 1);
+        return;
+    }
+    while (p < end) {
         char from[MBX_NAME_MAX + 1];
-        if (end - p < 1 || p[0] == 0 || p[0] > MBX_NAME_MAX || end - p < 1 + p[0] + 4)
+        if (p[0] == 0 || p[0] > MBX_NAME_MAX || end - p < 1 + p[0] + 4)
             break;
         size_t flen = p[0];
         memcpy(from, p + 1, flen);
@@ -217,13 +239,12 @@ static void deliver_batch(name_sub *ns, natsMsg *m, const char *node, long n)
         deliver_one(ns, reply, from, node, (const char *)p, len);
         p += len;
     }
-    if (done < n) {
-        atomic_fetch_add(&ns->b->count.dropped, (uint64_t)(n - done));
-        if (reply != NULL) {
-            pthread_mutex_lock(&ns->ack_mu);
-            ack_count(ns, reply, (uint64_t)(n - done));
-            pthread_mutex_unlock(&ns->ack_mu);
-        }
+    if (p != end) {
+        /* Not acknowledged: the sender counts what it sent as dropped at its
+         * acknowledgement timeout; how many did not parse is not known here. */
+        bridge_log(LOG_WARN, "to %s from node %s: a malformed batch, the rest dropped", ns->name,
+                   node);
+        atomic_fetch_add(&ns->b->count.dropped, 1);
     }
 }
 
@@ -232,20 +253,18 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
     (void)nc;
     (void)sub;
     name_sub *ns = arg;
-    const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
-    const char *kind = nats_header(m, "Mbx-Kind"), *batch = nats_header(m, "Mbx-Batch");
-    if ((from == NULL && batch == NULL) || node == NULL || strcmp(node, ns->b->cfg.node) == 0) {
-        bridge_log(LOG_DEBUG, "to %s: a message without a sender or node, dropped", ns->name);
-        atomic_fetch_add(&ns->b->count.dropped, 1);
-    } else if (kind != NULL && strcmp(kind, "request") == 0) {
-        deliver_request(ns, m, from, node);
-    } else if (batch != NULL) {
-        long n = strtol(batch, NULL, 10);
-        if (n > 0 && n <= BRIDGE_WINDOW)
-            deliver_batch(ns, m, node, n);
+    const char *kind = nats_header(m, "Mbx-Kind");
+    if (kind == NULL) {
+        deliver_batch(ns, m); /* plain messages: no headers */
     } else {
-        deliver_one(ns, ack_subject(ns, m), from, node, natsMsg_GetData(m),
-                    (size_t)natsMsg_GetDataLength(m));
+        const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
+        if (strcmp(kind, "request") != 0 || from == NULL || node == NULL ||
+            strcmp(node, ns->b->cfg.node) == 0) {
+            bridge_log(LOG_DEBUG, "to %s: a message without a sender or node, dropped", ns->name);
+            atomic_fetch_add(&ns->b->count.dropped, 1);
+        } else {
+            deliver_request(ns, m, from, node);
+        }
     }
     natsMsg_Destroy(m);
 }

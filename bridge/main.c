@@ -162,9 +162,10 @@ static int run(bridge *b, int sigfd)
         fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         fds[1] = (struct pollfd){.fd = b->event_fd, .events = POLLIN};
         fds[2] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
-        int n = 3 + outbound_poll_fds(b, fds + 3, who + 3, POLL_MAX - 3);
+        bool more = false;
+        int n = 3 + outbound_poll_fds(b, fds + 3, who + 3, POLL_MAX - 3, &more);
         int64_t now = bridge_now_ns();
-        int wait_ms = next_tick > now ? (int)((next_tick - now) / 1000000) + 1 : 0;
+        int wait_ms = next_tick > now && !more ? (int)((next_tick - now) / 1000000) + 1 : 0;
         if (poll(fds, (nfds_t)n, wait_ms) < 0 && errno != EINTR) {
             bridge_log(LOG_ERROR, "poll: %s", strerror(errno));
             code = EXIT_FAILED;
@@ -186,7 +187,7 @@ static int run(bridge *b, int sigfd)
             break;
         }
         for (int i = 3; i < n; i++)
-            if (fds[i].revents != 0)
+            if (fds[i].revents != 0 || who[i]->more)
                 outbound_drain(b, who[i]);
         now = bridge_now_ns();
         if (now >= next_tick) {

@@ -22,6 +22,7 @@ struct proxy {
     int64_t retry_ns;    /* refused: when to try again */
     uint64_t round;      /* last reconcile round that wanted it */
     bool conflict_told;  /* the conflict was logged and counted */
+    bool more;           /* the last drain stopped before the mailbox ran empty */
     char *batch;         /* core: plain messages taken, not sent yet (outbound.c, batches) */
     size_t batch_len, batch_cap;
     uint32_t batch_n;
@@ -35,8 +36,9 @@ void outbound_want(bridge *b, const char *name, const char *node, bool group, in
 /* Ends the round: closes the proxies no node wants any more. */
 void outbound_sweep(bridge *b, int64_t now);
 /* Fills fds with the wake handles of proxies that may forward now (NATS up, window
- * open); who[i] is fds[i]'s proxy. */
-int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap);
+ * open); who[i] is fds[i]'s proxy. *more: one of them is to be drained whatever its
+ * handle says (proxy.more), so the caller must not sleep. */
+int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap, bool *more);
 void outbound_drain(bridge *b, proxy *p);
 void outbound_close_all(bridge *b);
 

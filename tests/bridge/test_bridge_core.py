@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bridgehosts import unique_token  # noqa: E402
+from natsproto import NatsConn  # noqa: E402
 
 REQUEST_TIMEOUT_MS = 10000
 AT_ONCE_S = 3.0  # "at once", against a 10 s request timeout
@@ -456,6 +457,52 @@ def nats_interest(cluster, subject):
     """Whether a connection to server 0 of cluster subscribes to subject (/connz)."""
     connz = cluster.monitor(0, "/connz?subs=1")
     return any(subject in (c.get("subscriptions_list") or []) for c in connz.get("connections") or [])
+
+
+def batch(*records):
+    """A batch of plain messages as a bridge sends it (outbound.c): format byte 1, then
+    [u8 from_len][from][u32 len, little-endian][body] per message."""
+    out = b"\x01"
+    for sender, body in records:
+        out += bytes([len(sender)]) + sender.encode() + len(body).to_bytes(4, "little") + body
+    return out
+
+
+def test_malformed_batches_are_dropped_and_counted(two_hosts, nats_server):
+    """Whatever arrives on a name's subject (anyone may publish on NATS), B's bridge
+    delivers only what parses, from a node other than itself, with valid names; the rest
+    is dropped and counted; it goes on delivering."""
+    a, b = two_hosts["A"], two_hosts["B"]
+    rx = receiver(b, "target", count=4)
+    a.wait_name("target")
+    c = two_hosts.cluster
+    subject = "mbx.%s.n.target" % c
+    ack = "mbx.%s.ack.%%s.7" % c
+    dropped_before = b.bridge_state(timeout_ms=5000)["dropped"]
+    bad = [
+        (b"", ack % "X"),                                            # empty
+        (b"\x02" + batch(("eve", b'{"x":0}'))[1:], ack % "X"),       # unknown format
+        (batch(("eve", b'{"x":0}')), None),                          # no reply: no node
+        (batch(("eve", b'{"x":0}')), ack % "B"),                     # B's own node
+        (batch(("eve", b'{"x":0}')), "elsewhere.7"),                 # not an ack subject
+        (batch(("bad name!", b'{"x":0}')), ack % "X"),               # invalid sender
+        (batch(("eve", b'{"x":1}'))[:-3], ack % "X"),                # truncated body
+        (batch(("eve", b'{"x":2}')) + b"\xff", ack % "X"),           # trailing garbage
+    ]
+    with NatsConn(nats_server.url(0)) as nc:
+        for data, reply in bad:
+            nc.pub(subject, data, reply=reply)
+        nc.pub(subject, batch(("eve", b'{"ok":1}'), ("mallory", b'{"ok":2}')), reply=ack % "X")
+        nc.flush()
+    r = a.mbx("send", "--from", "alice", "target", '{"ok":3}')
+    assert r.returncode == 0, explain(r, a, b)
+    assert rx.wait() == 0, rx.describe() + b.all_logs()
+    got = [(e["from"], e["node"], e["body"]) for e in rx.json_lines()]
+    # The record before the trailing garbage parsed and was delivered: {"x":2} from eve.
+    assert got == [("eve", "X", {"x": 2}), ("eve", "X", {"ok": 1}), ("mallory", "X", {"ok": 2}),
+                   ("alice", "A", {"ok": 3})], got
+    state = b.bridge_state(timeout_ms=5000)
+    assert state["dropped"] - dropped_before >= 7, state
 
 
 def test_bridge_killed_and_restarted(two_hosts, nats_server):

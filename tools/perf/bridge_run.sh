@@ -158,7 +158,7 @@ waited() {
 }
 
 start_namespace() { # side (a|b), namespace
-    bounded 3600 "$mailboxd" -N "$2" >"$scratch/mailboxd-$1.log" 2>&1 &
+    bounded 3600 "$mailboxd" -N "$2" ${MAILBOXD_ARGS:-} >"$scratch/mailboxd-$1.log" 2>&1 &
     daemon_pids[mailboxd-$1]=$!
     for _ in $(seq 150); do
         quick "$mbx" list -N "$2" >/dev/null 2>&1 && break
