@@ -93,6 +93,7 @@ typedef struct bridge {
     proxy **proxies;
     int n_proxies, cap_proxies;
     uint64_t next_proxy_id, round;
+    uint64_t proxies_epoch; /* changes whenever proxies may have been freed */
     struct outbound_request *out_reqs;
     int n_out_reqs, cap_out_reqs;
     uint64_t next_token;
@@ -159,9 +160,10 @@ const char *nats_header(natsMsg *m, const char *key);
 /* A subscription for the whole run, without cnats' pending limits (the senders' windows
  * bound what queues); logs and returns -1 when it cannot be made. */
 int nats_subscribe_for_run(bridge *b, const char *subject, natsMsgHandler cb);
-/* At the end: flushes, releases those subscriptions, closes the connection and waits for
- * every cnats thread to end. */
-void nats_link_close(bridge *b);
+/* At the end: sends the acknowledgements still due, flushes, releases those
+ * subscriptions, closes the connection and waits for every cnats thread to end. false:
+ * some did not end (one may still use the control client). */
+bool nats_link_close(bridge *b);
 /* "mbx.<cluster>.<kind>.<rest>" */
 void bridge_subject(const bridge *b, char *out, size_t cap, const char *kind, const char *rest);
 
@@ -190,6 +192,7 @@ natsSubscription *inbound_subscribe_name(bridge *b, const char *name);
 void inbound_unsubscribe_name(bridge *b, natsSubscription *sub);
 void inbound_on_ctl_reply(bridge *b, mbx_message *m); /* main thread */
 void inbound_tick(bridge *b, int64_t now);            /* main thread */
+void inbound_flush_acks(bridge *b);                   /* all of them, now (at the end) */
 
 /* topics.c */
 int topics_start_local(bridge *b);               /* the local subscriptions */

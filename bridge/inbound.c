@@ -150,6 +150,11 @@ static void deliver_one(name_sub *ns, const char *reply, const char *from, const
                         const char *body, size_t len)
 {
     bridge *b = ns->b;
+    if (atomic_load(&b->stopping)) {
+        /* Stopping: the rest of a batch is not waited for (at most once: counted). */
+        atomic_fetch_add(&b->count.dropped, 1);
+        return;
+    }
     mbx_send_options so;
     mbx_send_options_init(&so);
     so.timeout_ms = DELIVER_SLICE_MS;
@@ -254,8 +259,13 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
     (void)sub;
     name_sub *ns = arg;
     const char *kind = nats_header(m, "Mbx-Kind");
-    if (kind == NULL) {
+    if (kind == NULL && nats_header(m, "Mbx-Node") == NULL) {
         deliver_batch(ns, m); /* plain messages: no headers */
+    } else if (kind == NULL) {
+        /* Labelled but not a request: an older bridge's plain message, whose format
+         * this one does not read (both ends must run the same version). */
+        bridge_log(LOG_WARN, "to %s: a message in an older bridge's format, dropped", ns->name);
+        atomic_fetch_add(&ns->b->count.dropped, 1);
     } else {
         const char *from = label(m, "Mbx-From"), *node = label(m, "Mbx-Node");
         if (strcmp(kind, "request") != 0 || from == NULL || node == NULL ||
@@ -269,17 +279,23 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
     natsMsg_Destroy(m);
 }
 
+/* Under b->mu. */
+static void unlist(bridge *b, name_sub *ns)
+{
+    for (name_sub **at = &b->name_subs; *at != NULL; at = &(*at)->next)
+        if (*at == ns) {
+            *at = ns->next;
+            return;
+        }
+}
+
 static void on_name_done(void *arg)
 {
     /* The subscription's thread has ended: after this, nothing uses ns any more. */
     name_sub *ns = arg;
     bridge *b = ns->b;
     pthread_mutex_lock(&b->mu);
-    for (name_sub **at = &b->name_subs; *at != NULL; at = &(*at)->next)
-        if (*at == ns) {
-            *at = ns->next;
-            break;
-        }
+    unlist(b, ns);
     pthread_mutex_lock(&ns->ack_mu);
     ack_flush(ns);
     pthread_mutex_unlock(&ns->ack_mu);
@@ -296,6 +312,11 @@ natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
     ns->b = b;
     snprintf(ns->name, sizeof ns->name, "%s", name);
     pthread_mutex_init(&ns->ack_mu, NULL);
+    /* Listed before it can complete (on_name_done takes it out of the list). */
+    pthread_mutex_lock(&b->mu);
+    ns->next = b->name_subs;
+    b->name_subs = ns;
+    pthread_mutex_unlock(&b->mu);
     char subject[256];
     bridge_subject(b, subject, sizeof subject, "n", name);
     natsSubscription *sub = NULL;
@@ -306,14 +327,13 @@ natsSubscription *inbound_subscribe_name(bridge *b, const char *name)
         bridge_log(LOG_ERROR, "cannot serve %s on NATS: %s", name, natsStatus_GetText(s));
         if (sub != NULL)
             natsSubscription_Destroy(sub); /* never delivered: ns is still ours */
+        pthread_mutex_lock(&b->mu);
+        unlist(b, ns);
+        pthread_mutex_unlock(&b->mu);
         pthread_mutex_destroy(&ns->ack_mu);
         free(ns);
         return NULL;
     }
-    pthread_mutex_lock(&b->mu);
-    ns->next = b->name_subs;
-    b->name_subs = ns;
-    pthread_mutex_unlock(&b->mu);
     natsSubscription_SetPendingLimits(sub, PENDING_MSGS_MAX, PENDING_BYTES_MAX);
     bridge_log(LOG_DEBUG, "serving %s to other nodes", name);
     return sub;
@@ -380,23 +400,30 @@ void inbound_on_ctl_reply(bridge *b, mbx_message *m)
     atomic_fetch_add(&b->count.dropped, 1);
 }
 
-/* Acknowledges what waited ACK_DELAY_MS or more. */
-static void acks_due(bridge *b, int64_t now)
+/* Acknowledges what waited at least delay_ms. (It publishes under b->mu: a write held up
+ * by a full socket holds up the callbacks that take b->mu meanwhile, as it would
+ * hold up their own publishes.) */
+static void acks_due(bridge *b, int64_t now, int64_t delay_ms)
 {
     pthread_mutex_lock(&b->mu);
     for (name_sub *ns = b->name_subs; ns != NULL; ns = ns->next) {
         pthread_mutex_lock(&ns->ack_mu);
-        if (ns->unacked != 0 && now - ns->unacked_since_ns >= ACK_DELAY_MS * 1000000LL)
+        if (ns->unacked != 0 && now - ns->unacked_since_ns >= delay_ms * 1000000LL)
             ack_flush(ns);
         pthread_mutex_unlock(&ns->ack_mu);
     }
     pthread_mutex_unlock(&b->mu);
 }
 
+void inbound_flush_acks(bridge *b)
+{
+    acks_due(b, bridge_now_ns(), 0);
+}
+
 void inbound_tick(bridge *b, int64_t now)
 {
     enum { AT_ONCE = 256 };
-    acks_due(b, now);
+    acks_due(b, now, ACK_DELAY_MS);
     uint64_t ids[AT_ONCE];
     int n = 0;
     pthread_mutex_lock(&b->mu);

@@ -177,6 +177,7 @@ static int run(bridge *b, int sigfd)
                 bridge_log(LOG_INFO, "stopping (%s)", strsignal((int)si.ssi_signo));
             break;
         }
+        uint64_t epoch = b->proxies_epoch;
         if (fds[1].revents != 0)
             handle_events(b);
         mbx_err err = drain_control(b, m);
@@ -186,7 +187,9 @@ static int run(bridge *b, int sigfd)
             code = exit_code_of(err);
             break;
         }
-        for (int i = 3; i < n; i++)
+        /* who[] is stale when proxies were freed meanwhile (a directory's news): their
+         * handles are polled again at once, and what they hold waits a round. */
+        for (int i = 3; i < n && epoch == b->proxies_epoch; i++)
             if (fds[i].revents != 0 || who[i]->more)
                 outbound_drain(b, who[i]);
         now = bridge_now_ns();
@@ -266,7 +269,9 @@ int main(int argc, char **argv)
     outbound_close_all(&b);
     if (b.cfg.durable)
         durable_stop();
-    nats_link_close(&b);
-    mbx_close(b.ctl);
+    /* A delivery thread that did not end may still be sending with the control client:
+     * then it is left to the exit (the broker frees its slot). */
+    if (nats_link_close(&b))
+        mbx_close(b.ctl);
     return code;
 }

@@ -189,19 +189,23 @@ int nats_subscribe_for_run(bridge *b, const char *subject, natsMsgHandler cb)
     return 0;
 }
 
-void nats_link_close(bridge *b)
+bool nats_link_close(bridge *b)
 {
+    inbound_flush_acks(b);
     natsConnection_FlushTimeout(b->nc, 1000);
     for (int i = 0; i < b->n_subs; i++)
         natsSubscription_Destroy(b->subs[i]);
     b->n_subs = 0;
     natsConnection_Close(b->nc);
     natsConnection_Destroy(b->nc);
-    b->nc = NULL;
     /* Every cnats thread has ended (a delivery may have been sending with the control
-     * client) before the caller closes the control client. */
-    if (nats_CloseAndWait(5000) != NATS_OK)
-        bridge_log(LOG_DEBUG, "NATS library: not every thread ended within 5 s");
+     * client) before the caller closes the control client; b->nc stays as it was until
+     * then (those threads read it). */
+    bool ended = nats_CloseAndWait(5000) == NATS_OK;
+    if (!ended)
+        bridge_log(LOG_WARN, "NATS library: not every thread ended within 5 s");
+    b->nc = NULL;
+    return ended;
 }
 
 const char *nats_header(natsMsg *m, const char *key)

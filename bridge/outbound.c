@@ -179,6 +179,7 @@ void outbound_sweep(bridge *b, int64_t now)
 {
     (void)now;
     b->round++;
+    b->proxies_epoch++;
     for (int i = 0; i < b->n_proxies;)
         if (b->proxies[i]->round != b->round) {
             proxy_free(b, b->proxies[i]);
@@ -190,6 +191,7 @@ void outbound_sweep(bridge *b, int64_t now)
 
 void outbound_close_all(bridge *b)
 {
+    b->proxies_epoch++;
     for (int i = 0; i < b->n_proxies; i++)
         proxy_free(b, b->proxies[i]);
     b->n_proxies = 0;
@@ -347,15 +349,21 @@ static void forward(bridge *b, proxy *p)
 }
 
 /* Takes what p holds into its batch, up to DRAIN_BATCH or its window, and sends it;
- * returns how many, or -1 when p's client failed (closed then). */
+ * returns how many, or -1 when p's client failed (closed then). Sets p->more unless a
+ * receive found the mailbox empty: only that (or a busy poll that timed out) arms the
+ * wake handle, so what is left otherwise may never signal it, and the main loop drains
+ * p again without waiting for it. */
 static int drain_once(bridge *b, proxy *p)
 {
     int n = 0;
+    bool empty = false;
     while (n < DRAIN_BATCH && p->in_flight + p->batch_n < BRIDGE_WINDOW &&
            atomic_load(&b->connected)) {
         mbx_err err = mbx_recv(p->c, p->msg, 0);
-        if (err == MBX_ETIMEDOUT)
+        if (err == MBX_ETIMEDOUT) {
+            empty = true;
             break;
+        }
         if (err == MBX_ECORRUPT) {
             atomic_fetch_add(&b->count.dropped, 1);
             continue;
@@ -373,9 +381,7 @@ static int drain_once(bridge *b, proxy *p)
         n++;
         forward(b, p);
     }
-    /* Not taken to the end: what is left may not signal the wake handle again (a sender
-     * that saw the bridge watching skips it), so the main loop drains p without it. */
-    p->more = n == DRAIN_BATCH || p->in_flight + p->batch_n >= BRIDGE_WINDOW;
+    p->more = !empty;
     if (n > 0)
         p->progress_ns = bridge_now_ns();
     batch_flush(b, p);
@@ -391,13 +397,18 @@ void outbound_drain(bridge *b, proxy *p)
     /* A sender streaming to the name refills the mailbox within microseconds of a drain:
      * watching it a moment (STREAM_SPIN_US) catches the next messages without the two
      * wake-ups of a sender that found the mailbox full and a bridge asleep in poll. Only
-     * after a drain that took many (STREAM_MIN): a lone message, as in a conversation,
-     * gets no spin, and an idle bridge spends no CPU. */
-    for (int rounds = 0; rounds < STREAM_ROUNDS; rounds++) {
+     * after a drain that took many (STREAM_MIN) and found the mailbox empty: a lone
+     * message, as in a conversation, gets no spin, and an idle bridge spends no CPU. */
+    for (int rounds = 1;; rounds++) {
         int took = drain_once(b, p);
-        if (took < STREAM_MIN || p->in_flight >= BRIDGE_WINDOW ||
-            mbx_busy_poll(p->c, STREAM_SPIN_US) != MBX_OK)
+        if (took < STREAM_MIN || p->more || p->in_flight >= BRIDGE_WINDOW)
             return;
+        if (mbx_busy_poll(p->c, STREAM_SPIN_US) != MBX_OK)
+            return; /* nothing came: the handle is armed */
+        if (rounds == STREAM_ROUNDS) {
+            p->more = true; /* something came and the handle is not armed */
+            return;
+        }
     }
 }
 

@@ -398,6 +398,23 @@ def test_full_remote_mailbox_holds_up_only_its_name(make_hosts, nats_server):
     assert bodies == list(range(sent)), "sent %d, received %s" % (sent, bodies)
 
 
+def test_a_stream_crosses_whole_and_in_order(two_hosts):
+    """50,000 messages as fast as one sender sends them (batches, the 50 us watch after a
+    big drain, drains cut short by the window): all arrive, in order, none twice. At most
+    once allows loss, but a healthy network and a live reader leave no reason for any."""
+    a, b = two_hosts["A"], two_hosts["B"]
+    n = 50000
+    rx = receiver(b, "stream", count=n, timeout_ms=120000)
+    a.wait_name("stream")
+    lines = "".join(json.dumps({"i": i}) + "\n" for i in range(n))
+    r = a.mbx("send", "-t", "20000", "stream", input=lines, timeout=150)
+    assert r.returncode == 0, explain(r, a, b)
+    assert rx.wait(timeout=150) == 0, rx.describe() + a.all_logs()
+    bodies = [json.loads(x)["body"]["i"] for x in rx.lines()]
+    assert bodies == list(range(n)), "received %d, first wrong at %s" % (
+        len(bodies), next((k for k, v in enumerate(bodies) if v != k), None))
+
+
 # -- NATS and bridges coming and going ------------------------------------------------------
 
 
