@@ -40,6 +40,9 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 
 /* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
 int cli_fail_err(const char *cmd, mbx_err err, const char *what);
+/* "unknown option 'ARG'" (exit 2), with a hint when ARG looks like a negative number:
+ * options may come anywhere, so an argument that starts with '-' goes after "--". */
+int cli_unknown_option(const char *cmd, const char *arg);
 
 /* Reports a failure to reach namespace ns; for "no broker", names the broker that left
  * the namespace's segment behind, if one did. Returns the exit code. */

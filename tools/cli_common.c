@@ -208,3 +208,13 @@ int cli_each_line(mbx_client *c, const char *cmd,
     free(buf);
     return rc;
 }
+
+int cli_unknown_option(const char *cmd, const char *arg)
+{
+    if (arg[0] == '-' && (arg[1] == '.' || (arg[1] >= '0' && arg[1] <= '9')))
+        return cli_fail(cmd, EXIT_USAGE,
+                        "unknown option '%s' (an argument that starts with '-' goes after "
+                        "'--': mbx %s ... -- %s)",
+                        arg, cmd, arg);
+    return cli_fail(cmd, EXIT_USAGE, "unknown option '%s'", arg);
+}

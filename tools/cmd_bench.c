@@ -596,7 +596,7 @@ int cmd_bench(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:m:s:c:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:m:s:c:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             cfg.ns = optarg;
@@ -655,7 +655,7 @@ int cmd_bench(int argc, char **argv)
         case ':':
             return cli_fail("bench", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("bench", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("bench", argv[optind - 1]);
         }
     }
     if (optind != argc)

@@ -289,7 +289,7 @@ int cmd_list(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:wi:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:wi:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             ns = optarg;
@@ -314,7 +314,7 @@ int cmd_list(int argc, char **argv)
         case ':':
             return cli_fail("list", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("list", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("list", argv[optind - 1]);
         }
     }
     if (optind != argc)

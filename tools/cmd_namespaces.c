@@ -66,7 +66,7 @@ int cmd_namespaces(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:h", namespaces_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h", namespaces_options, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = true;
@@ -75,7 +75,7 @@ int cmd_namespaces(int argc, char **argv)
             fputs(namespaces_usage, stdout);
             return EXIT_OK_;
         default:
-            return cli_fail("namespaces", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("namespaces", argv[optind - 1]);
         }
     }
     if (optind != argc)

@@ -76,7 +76,7 @@ int cmd_pub(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:t:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;
@@ -97,7 +97,7 @@ int cmd_pub(int argc, char **argv)
         case ':':
             return cli_fail("pub", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("pub", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("pub", argv[optind - 1]);
         }
     }
     int rest = argc - optind;

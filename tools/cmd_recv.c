@@ -43,7 +43,7 @@ int cmd_recv(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:c:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:c:t:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;
@@ -77,7 +77,7 @@ int cmd_recv(int argc, char **argv)
         case ':':
             return cli_fail("recv", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("recv", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("recv", argv[optind - 1]);
         }
     }
     if (argc - optind != 1)

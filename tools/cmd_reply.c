@@ -95,7 +95,7 @@ int cmd_reply(int argc, char **argv)
         case ':':
             return cli_fail("reply", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("reply", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("reply", argv[optind - 1]);
         }
     }
     int rest = argc - optind;

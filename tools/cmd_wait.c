@@ -28,7 +28,7 @@ int cmd_wait(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:t:h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             ns = optarg;
@@ -43,7 +43,7 @@ int cmd_wait(int argc, char **argv)
         case ':':
             return cli_fail("wait", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_fail("wait", EXIT_USAGE, "unknown option '%s'", argv[optind - 1]);
+            return cli_unknown_option("wait", argv[optind - 1]);
         }
     }
     if (optind >= argc)

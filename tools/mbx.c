@@ -37,6 +37,7 @@ static const char usage_text[] =
     "  -h, --help     show help (also: mbx COMMAND --help)\n"
     "      --version  show the version\n"
     "\n"
+    "Options may come before or after the arguments; -- ends them (mbx send x -- -1).\n"
     "The namespace defaults to $MBX_NAMESPACE, else 'default'.\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 no broker, 4 timed out or mailbox full,\n"
     "5 no such recipient, 6 invalid or too large message, 7 shut down, 8 permission\n"

@@ -247,6 +247,28 @@ class CliTest(unittest.TestCase):
 
     # ---- sending and receiving --------------------------------------------------------
 
+    def test_options_anywhere_and_double_dash(self):
+        """Options may follow the arguments (GNU order), each command as the issue saw it
+        misread; "--" ends the options, for an argument that starts with '-'."""
+        ns = self.broker()
+        # Subscribes to 'a.>' alone (not to '-c', '1', ...): ends at its 200 ms.
+        r = run(MBX, "sub", "-N", ns, "a.>", "-c", "1", "-t", "200")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        r = run(MBX, "wait", "-N", ns, "worker", "-t", "200")
+        self.assert_one_line_error(r, 4, "worker")
+        rx = self.background(MBX, "recv", "worker", "-N", ns, "-c", "2", "-t", "15000")
+        self.wait_for_client(ns, "worker")
+        r = run(MBX, "send", "worker", "{}", "-N", ns)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(MBX, "send", "-N", ns, "worker", "--", "-1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = rx.communicate(timeout=TIMEOUT)
+        self.assertEqual(rx.returncode, 0, err)
+        self.assertEqual(out.splitlines(), ["{}", "-1"])
+        # Without "--", a negative number is an option: refused, with the way out.
+        r = run(MBX, "send", "-N", ns, "worker", "-1")
+        self.assert_one_line_error(r, 2, "unknown option '-1'", "--")
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")
