@@ -1,0 +1,64 @@
+#!/bin/sh
+# The command line under Wine, as on Linux (tests/cli): options after the arguments (GNU
+# order) and "--" ending them.
+# Usage: test_cli.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
+set -u
+bin=$1
+ns="mbxtest-${MBX_TEST_TAG:-x}-cli-$$"
+work=$(mktemp -d)
+bpid= rpid=
+cleanup() {
+    for p in $bpid $rpid; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+    echo "test_cli: $*" >&2
+    echo "--- broker log:" >&2
+    cat "$work/broker.log" >&2
+    exit 1
+}
+mbx() { timeout -s KILL 30 wine "$bin/mbx.exe" "$@"; }
+# Every process here is bounded by timeout(1).
+timeout -s KILL 90 wine "$bin/mailboxd.exe" -N "$ns" >"$work/broker.log" 2>&1 &
+bpid=$!
+i=0
+until mbx list -N "$ns" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the broker did not get ready"
+    sleep 0.1
+done
+
+# sub with its options after the pattern ends at its timeout (exit 4), not never.
+mbx sub -N "$ns" 'a.>' -c 1 -t 200 >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 4 ] || fail "mbx sub -N NS 'a.>' -c 1 -t 200 exited $rc, not 4"
+mbx wait -N "$ns" worker -t 200 >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 4 ] || fail "mbx wait -N NS worker -t 200 exited $rc, not 4"
+
+timeout -s KILL 60 wine "$bin/mbx.exe" recv worker -N "$ns" -c 2 -t 30000 >"$work/recv.out" 2>&1 &
+rpid=$!
+i=0
+until mbx list -N "$ns" 2>/dev/null | grep -q '^worker '; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the receiver did not connect"
+    sleep 0.1
+done
+mbx send worker '{}' -N "$ns" || fail "mbx send TO JSON -N NS failed"
+mbx send -N "$ns" worker -- -1 || fail "mbx send -N NS TO -- -1 failed"
+wait "$rpid"
+rc=$?
+rpid=
+[ "$rc" -eq 0 ] || fail "mbx recv NAME -N NS -c 2 exited $rc: $(cat "$work/recv.out")"
+got=$(tr -d '\r' <"$work/recv.out" | tr '\n' ' ')
+[ "$got" = "{} -1 " ] || fail "received '$got', not '{} -1 '"
+mbx send -N "$ns" worker -1 2>"$work/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "goes after '--'" "$work/err" ||
+    fail "mbx send TO -1 exited $rc: $(cat "$work/err")"
+
+kill -INT "$bpid"
+wait "$bpid"
+bpid=
+echo "test_cli: options after the arguments and -- work under Wine"
