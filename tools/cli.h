@@ -83,13 +83,19 @@ bool cli_opt_ms(const char *cmd, const char *opt, const char *arg, long long lo,
 bool cli_opt_count(const char *cmd, const char *arg, long long *out); /* --count: 0.. */
 
 /*
- * Prints the client's messages on standard output, one line each (the body, or with
- * envelope its envelope), each acknowledged only once written and flushed. Stops after
+ * Prints the client's messages on standard output, one line each (as format says),
+ * each acknowledged only once written and flushed. Stops after
  * count messages (0: no limit) or at deadline (monotonic_ms(); -1: none). Returns the
  * exit code, having printed what went wrong as cmd.
  */
+typedef enum cli_print_format {
+    CLI_PRINT_BODY,     /* the body */
+    CLI_PRINT_ENVELOPE, /* the envelope as one line of JSON */
+    CLI_PRINT_TOPIC,    /* "TOPIC BODY" (an empty topic for a message that is not a
+                         * publication: the line starts with the space) */
+} cli_print_format;
 int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
-                       bool envelope);
+                       cli_print_format format);
 
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);

@@ -105,7 +105,8 @@ int cmd_recv(int argc, char **argv)
         fprintf(stderr, "ready %s\n", mbx_client_name(c));
         fflush(stderr);
     }
-    int rc = cli_print_messages(c, "recv", count, deadline, envelope);
+    int rc = cli_print_messages(c, "recv", count, deadline,
+                                envelope ? CLI_PRINT_ENVELOPE : CLI_PRINT_BODY);
     mbx_close(c);
     return rc;
 }

@@ -8,7 +8,7 @@
 #include "monotonic.h"
 
 static const char usage_text[] =
-    "Usage: mbx sub [-N NS] [--name NAME] [-c COUNT] [-t MS] [--envelope] [--block]\n"
+    "Usage: mbx sub [-N NS] [--name NAME] [-c COUNT] [-t MS] [-v | --envelope] [--block]\n"
     "               [--ready] PATTERN...\n"
     "Subscribe to the topics PATTERN selects ('*': one token, '>': the rest) and print each\n"
     "publication as one line of compact JSON.\n"
@@ -18,6 +18,7 @@ static const char usage_text[] =
     "  -c, --count N       exit 0 after N messages (default 0: no limit)\n"
     "  -t, --timeout MS    give up after MS in all: exit 4 if COUNT was not reached,\n"
     "                      0 when no COUNT was given (default: no limit)\n"
+    "  -v, --topic         print 'TOPIC BODY' per message (the topic, a space, the body)\n"
     "      --envelope      print {\"from\",\"to\",\"seq\",\"ts\",\"topic\",\"body\"} per message\n"
     "                      (and \"missed\" when publications were dropped before it)\n"
     "      --block         publishers wait for room in a full mailbox instead of this\n"
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, 'c'},
     {"timeout", required_argument, NULL, 't'},
     {"envelope", no_argument, NULL, 'e'},
+    {"topic", no_argument, NULL, 'v'},
     {"block", no_argument, NULL, 'b'},
     {"ready", no_argument, NULL, 'r'},
     {"help", no_argument, NULL, 'h'},
@@ -44,11 +46,12 @@ int cmd_sub(int argc, char **argv)
     mbx_subscribe_options so;
     mbx_subscribe_options_init(&so);
     long long count = 0, timeout = -1;
-    bool envelope = false, ready = false;
+    bool ready = false;
+    cli_print_format format = CLI_PRINT_BODY;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:c:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":N:c:t:vh", long_options, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;
@@ -65,7 +68,11 @@ int cmd_sub(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'e':
-            envelope = true;
+        case 'v':
+            if (format != CLI_PRINT_BODY &&
+                format != (ch == 'e' ? CLI_PRINT_ENVELOPE : CLI_PRINT_TOPIC))
+                return cli_fail("sub", EXIT_USAGE, "-v/--topic and --envelope exclude each other");
+            format = ch == 'e' ? CLI_PRINT_ENVELOPE : CLI_PRINT_TOPIC;
             break;
         case 'b':
             so.policy = MBX_SUB_BLOCK;
@@ -119,7 +126,7 @@ int cmd_sub(int argc, char **argv)
         fprintf(stderr, "ready %s\n", mbx_client_name(c));
         fflush(stderr);
     }
-    int rc = cli_print_messages(c, "sub", count, deadline, envelope);
+    int rc = cli_print_messages(c, "sub", count, deadline, format);
     mbx_close(c);
     return rc;
 }

@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                 answer the requests made to NAME\n"
     "  pub [-N NS] [--retain] TOPIC [JSON]\n"
     "                 publish JSON on TOPIC, or each line of standard input\n"
-    "  sub [-N NS] [-c COUNT] [-t MS] [--envelope] [--block] [--ready] PATTERN...\n"
+    "  sub [-N NS] [-c COUNT] [-t MS] [-v | --envelope] [--block] [--ready] PATTERN...\n"
     "                 subscribe to the topics PATTERN selects and print each publication\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"

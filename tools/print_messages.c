@@ -10,9 +10,9 @@
 
 /* Writes one message as a line and flushes it; false (errno set) when it could not be
  * written out whole. */
-static bool print_message(const mbx_message *m, bool envelope)
+static bool print_message(const mbx_message *m, cli_print_format format)
 {
-    if (envelope) {
+    if (format == CLI_PRINT_ENVELOPE) {
         char *line = mbx_message_envelope_json(m);
         if (line == NULL)
             return false;
@@ -22,6 +22,10 @@ static bool print_message(const mbx_message *m, bool envelope)
     }
     size_t len;
     const char *body = mbx_message_body(m, &len);
+    const char *topic = mbx_message_topic(m);
+    if (format == CLI_PRINT_TOPIC &&
+        (fputs(topic != NULL ? topic : "", stdout) < 0 || fputc(' ', stdout) == EOF))
+        return false;
     return fwrite(body, 1, len, stdout) == len && fputc('\n', stdout) != EOF && fflush(stdout) == 0;
 }
 
@@ -39,7 +43,7 @@ static void on_stop_signal(int sig)
 }
 
 int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
-                       bool envelope)
+                       cli_print_format format)
 {
     mbx_err err;
     mbx_message *m = mbx_message_new();
@@ -70,7 +74,7 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
                      : cli_fail_err(cmd, err, "receive failed");
             break;
         }
-        if (!print_message(m, envelope)) {
+        if (!print_message(m, format)) {
             rc = cli_fail(cmd, EXIT_OUTPUT,
                           "cannot write to standard output (%s); the message stays in the "
                           "mailbox",

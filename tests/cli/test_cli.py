@@ -1234,6 +1234,22 @@ time.sleep(float(sys.argv[2]))
         self.assertIn("k.>", table)
         self.assertIn("2 of 1024 subscriptions, 1 of 64 retained messages", table)
 
+    def test_sub_v_prints_the_topic(self):
+        """mbx sub -v/--topic prints 'TOPIC BODY' per line, as mosquitto_sub -v does: the
+        topic a wildcard matched is not lost without --envelope."""
+        ns = self.broker()
+        p = self.background(MBX, "sub", "-N", ns, "--ready", "-v", "-c", "2", "-t", "15000",
+                            "a.>")
+        self.wait_ready(p)
+        for topic, body in (("a.b", '{"x": 1}'), ("a.c.d", '"two words"')):
+            r = run(MBX, "pub", "-N", ns, topic, body)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out.splitlines(), ['a.b {"x":1}', 'a.c.d "two words"'])
+        r = run(MBX, "sub", "-N", ns, "-v", "--envelope", "a.>")
+        self.assert_one_line_error(r, 2, "exclude")
+
     def test_pub_sub_errors_and_block_policy(self):
         ns = self.broker("--depth", "2")
         for args in (["pub", "-N", ns, "a..b", "1"], ["pub", "-N", ns, "$mbx.client.up", "1"],

@@ -44,7 +44,7 @@ _mbx()
     request) opts="-N --namespace -t --timeout --wait --envelope -h --help" ;;
     reply) opts="-N --namespace -c --count --group --exec --echo -h --help" ;;
     pub) opts="-N --namespace --from -t --timeout --retain -h --help" ;;
-    sub) opts="-N --namespace --name -c --count -t --timeout --envelope --block --ready -h --help" ;;
+    sub) opts="-N --namespace --name -c --count -t --timeout -v --topic --envelope --block --ready -h --help" ;;
     wait) opts="-N --namespace -t --timeout -h --help" ;;
     list) opts="-N --namespace --json -w --watch -i --interval -h --help" ;;
     namespaces) opts="--json -h --help" ;;
