@@ -1,6 +1,6 @@
 #!/bin/sh
 # The command line under Wine, as on Linux (tests/cli): options after the arguments (GNU
-# order) and "--" ending them.
+# order) and "--" ending them; mbx sub -v.
 # Usage: test_cli.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
 set -u
 bin=$1
@@ -58,7 +58,24 @@ rc=$?
 [ "$rc" -eq 2 ] && grep -q "goes after '--'" "$work/err" ||
     fail "mbx send TO -1 exited $rc: $(cat "$work/err")"
 
+# sub -v: 'TOPIC BODY' per line.
+timeout -s KILL 60 wine "$bin/mbx.exe" sub -N "$ns" -v --ready -c 1 -t 30000 'a.>' \
+    >"$work/sub.out" 2>"$work/sub.err" &
+rpid=$!
+i=0
+until grep -q '^ready' "$work/sub.err" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the subscriber did not get ready: $(cat "$work/sub.err")"
+    sleep 0.1
+done
+mbx pub -N "$ns" a.b '{"x":1}' || fail "mbx pub failed"
+wait "$rpid"
+rc=$?
+rpid=
+got=$(tr -d '\r' <"$work/sub.out")
+[ "$rc" -eq 0 ] && [ "$got" = 'a.b {"x":1}' ] || fail "mbx sub -v exited $rc, printed '$got'"
+
 kill -INT "$bpid"
 wait "$bpid"
 bpid=
-echo "test_cli: options after the arguments and -- work under Wine"
+echo "test_cli: options after the arguments, -- and sub -v work under Wine"
