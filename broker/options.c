@@ -10,6 +10,7 @@
 #include "log.h"
 #include "options.h"
 #include "segment.h"
+#include "size_suffix.h"
 
 static const char usage_text[] =
     "Usage: mailboxd [OPTION]...\n"
@@ -18,7 +19,8 @@ static const char usage_text[] =
     "  -N, --namespace NAME   namespace to serve (default: $MBX_NAMESPACE, else 'default')\n"
     "      --slots N          clients the namespace holds (default 64, 1..16384)\n"
     "      --depth N          messages one mailbox holds (default 64, 1..1048576)\n"
-    "      --max-message N    largest message in bytes (default 4096, 16..1048576)\n"
+    "      --max-message N    largest message in bytes (default 4096, 16..1048576; sizes\n"
+    "                         take K, M, G: 64K, 1M)\n"
     "      --mailbox-bytes N  bytes of each mailbox's ring of messages, rounded up to a\n"
     "                         power of two (default: room for depth messages of 200\n"
     "                         bytes; at least two of the largest; at most 1073741824)\n"
@@ -124,6 +126,22 @@ static bool number_option(const char *option, const char *arg, uint32_t lo, uint
     return false;
 }
 
+/* A size option's value (bytes, or with a K, M or G suffix), in lo..hi. */
+static bool size_option(const char *option, const char *arg, uint32_t lo, uint32_t hi,
+                        uint32_t *out)
+{
+    uint64_t v;
+    if (size_parse(arg, lo, hi, &v)) {
+        *out = (uint32_t)v;
+        return true;
+    }
+    char fmt[128];
+    snprintf(fmt, sizeof fmt, "--%s: '%%s' is not a size in %u..%u bytes (K, M, G allowed)%%s",
+             option, lo, hi);
+    (void)usage_error(fmt, arg, "");
+    return false;
+}
+
 int options_parse(int argc, char **argv, broker_options *opt)
 {
     memset(opt, 0, sizeof *opt);
@@ -153,12 +171,12 @@ int options_parse(int argc, char **argv, broker_options *opt)
                 return BROKER_EXIT_USAGE;
             break;
         case OPT_MAX_MESSAGE:
-            if (!number_option("max-message", optarg, SEG_MIN_MESSAGE, SEG_MAX_MESSAGE,
-                               &opt->max_message))
+            if (!size_option("max-message", optarg, SEG_MIN_MESSAGE, SEG_MAX_MESSAGE,
+                             &opt->max_message))
                 return BROKER_EXIT_USAGE;
             break;
         case OPT_MAILBOX_BYTES:
-            if (!number_option("mailbox-bytes", optarg, 1, SEG_MAX_RING, &opt->mailbox_bytes))
+            if (!size_option("mailbox-bytes", optarg, 1, SEG_MAX_RING, &opt->mailbox_bytes))
                 return BROKER_EXIT_USAGE;
             break;
         case OPT_SUBSCRIPTIONS:

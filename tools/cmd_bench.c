@@ -32,6 +32,7 @@
 #include "affinity.h"
 #include "bench_stats.h"
 #include "cli.h"
+#include "size_suffix.h"
 
 #define BENCH_MAX_SENDERS 64
 #define BENCH_RECV_TIMEOUT_MS 20000
@@ -60,7 +61,7 @@ static const char usage_text[] =
     "      --responders M  request: M responders serving as a group (default 1)\n"
     "      --subscribers N fanout: subscriber processes, each getting every publication\n"
     "                      (default 4, up to 64)\n"
-    "      --size BYTES    message size (default 120)\n"
+    "      --size BYTES    message size (default 120; K and M allowed: 4K)\n"
     "  -c, --count N       round trips, or messages in all (default 100000)\n"
     "      --pin WHERE     none (default), same: all on one CPU, split: receiver on one\n"
     "                      CPU and the others on another\n"
@@ -609,11 +610,15 @@ int cmd_bench(int argc, char **argv)
                 return cli_fail("bench", EXIT_USAGE, "--senders: '%s' is not a number in 1..%d",
                                 optarg, BENCH_MAX_SENDERS);
             break;
-        case OPT_SIZE:
-            if (!cli_parse_long(optarg, 2, 1 << 20, &cfg.size))
-                return cli_fail("bench", EXIT_USAGE, "--size: '%s' is not a number in 2..%d",
-                                optarg, 1 << 20);
+        case OPT_SIZE: {
+            uint64_t size;
+            if (!size_parse(optarg, 2, 1 << 20, &size))
+                return cli_fail("bench", EXIT_USAGE,
+                                "--size: '%s' is not a size in 2..%d bytes (K, M allowed)", optarg,
+                                1 << 20);
+            cfg.size = (long long)size;
             break;
+        }
         case 'c':
             if (!cli_parse_long(optarg, 1, 100000000, &cfg.count))
                 return cli_fail("bench", EXIT_USAGE, "--count: '%s' is not a number in 1..%d",

@@ -269,6 +269,15 @@ class CliTest(unittest.TestCase):
         r = run(MBX, "send", "-N", ns, "worker", "-1")
         self.assert_one_line_error(r, 2, "unknown option '-1'", "--")
 
+    def test_sizes_take_suffixes(self):
+        """Sizes take K, M and G wherever one is given: mailboxd --max-message 1M."""
+        ns = self.broker("--max-message", "1M", "--mailbox-bytes", "4M")
+        r = run(MBX, "list", "-N", ns, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["geometry"]["max_message"], 1 << 20)
+        r = run(MAILBOXD, "-N", ns + "x", "--max-message", "1X")
+        self.assert_one_line_error(r, 2, "--max-message", "'1X'", "K, M, G")
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")
