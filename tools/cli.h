@@ -40,6 +40,13 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 
 /* Prints "mbx CMD: what: <mbx_strerror>" and returns cli_exit_code(err). */
 int cli_fail_err(const char *cmd, mbx_err err, const char *what);
+/* json_error.c: why text[0..len) is not one JSON value, as "invalid JSON at byte N:
+ * WHAT" (what cJSON saw there, with a hint for single quotes and bare words). */
+void cli_json_error(const char *text, size_t len, char *out, size_t cap);
+/* A message refused by a send: invalid JSON said with its position, too large with the
+ * limit (max) and the option that sets it; other errors as cli_fail_err. */
+int cli_fail_message(const char *cmd, mbx_err err, const char *what, const char *text, size_t len,
+                     size_t max);
 /* "unknown option 'ARG'" (exit 2), with a hint when ARG looks like a negative number:
  * options may come anywhere, so an argument that starts with '-' goes after "--". */
 int cli_unknown_option(const char *cmd, const char *arg);

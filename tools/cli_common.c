@@ -191,20 +191,26 @@ int cli_each_line(mbx_client *c, const char *cmd,
     char *buf = malloc(max + 2);
     if (buf == NULL)
         return cli_fail(cmd, EXIT_FAILURE_, "out of memory");
-    unsigned long line = 0;
+    unsigned long line = 0, messages = 0;
     size_t len;
     bool too_long;
     int rc = EXIT_OK_;
     while (rc == EXIT_OK_ && cli_read_line(stdin, buf, max, &len, &too_long)) {
         line++;
-        if (too_long)
-            rc = cli_fail(cmd, EXIT_BAD_MESSAGE, "line %lu: longer than the limit of %zu bytes",
+        if (too_long) {
+            rc = cli_fail(cmd, EXIT_BAD_MESSAGE,
+                          "line %lu: longer than the namespace's limit of %zu bytes (mailboxd "
+                          "--max-message)",
                           line, max);
-        else if (!cli_blank(buf, len))
+        } else if (!cli_blank(buf, len)) {
+            messages++;
             rc = one(c, buf, len, line, arg);
+        }
     }
     if (rc == EXIT_OK_ && ferror(stdin))
         rc = cli_fail(cmd, EXIT_FAILURE_, "error reading standard input");
+    else if (rc == EXIT_OK_ && messages == 0) /* not an error, but not silent either */
+        fprintf(stderr, "mbx %s: standard input held no message: nothing sent\n", cmd);
     free(buf);
     return rc;
 }

@@ -46,9 +46,12 @@ static int publish_one(mbx_client *c, const char *topic, const char *json, size_
                         res.full, res.delivered);
     if (err == MBX_ETOOLARGE)
         return cli_fail("pub", EXIT_BAD_MESSAGE,
-                        "%s%s: %zu bytes: topic and message together exceed %zu bytes", where,
-                        topic, len, mbx_max_message(c));
-    return cli_fail("pub", cli_exit_code(err), "%s%s: %s", where, topic, mbx_strerror(err));
+                        "%s%s: %zu bytes: topic and message together exceed the namespace's "
+                        "limit of %zu bytes (mailboxd --max-message)",
+                        where, topic, len, mbx_max_message(c));
+    char what[MBX_TOPIC_MAX + 32];
+    snprintf(what, sizeof what, "%s%s", where, topic);
+    return cli_fail_message("pub", err, what, json, len, mbx_max_message(c));
 }
 
 /* One line of standard input: published on the topic. */

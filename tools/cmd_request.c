@@ -101,7 +101,7 @@ int cmd_request(int argc, char **argv)
     } else if (err == MBX_ETIMEDOUT) {
         rc = cli_fail("request", EXIT_TIMEOUT, "%s: no reply in %lld ms", to, timeout);
     } else if (err != MBX_OK) {
-        rc = cli_fail_err("request", err, to);
+        rc = cli_fail_message("request", err, to, json, strlen(json), mbx_max_message(c));
     } else {
         char *env = envelope ? mbx_message_envelope_json(reply) : NULL;
         const char *text = env != NULL ? env : mbx_message_body(reply, NULL);

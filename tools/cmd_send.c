@@ -77,14 +77,17 @@ static int send_whole(mbx_client *c, const char *to, const char *path, const mbx
         fclose(in);
     const char *what = from_stdin ? "standard input" : path;
     if (buf == NULL && too_long)
-        return cli_fail("send", EXIT_BAD_MESSAGE, "%s: longer than the limit of %zu bytes", what,
-                        max);
+        return cli_fail("send", EXIT_BAD_MESSAGE,
+                        "%s: longer than the namespace's limit of %zu bytes (mailboxd "
+                        "--max-message)",
+                        what, max);
     if (buf == NULL)
         return cli_fail("send", EXIT_FAILURE_, "cannot read %s: %s", what, strerror(err_no));
     mbx_err err = mbx_send_ex(c, to, buf, len, so);
+    int rc = err == MBX_OK ? EXIT_OK_
+                           : cli_fail_message("send", err, what, buf, len, mbx_max_message(c));
     free(buf);
-    return err == MBX_OK ? EXIT_OK_
-                         : cli_fail("send", cli_exit_code(err), "%s: %s", what, mbx_strerror(err));
+    return rc;
 }
 
 /* One line of standard input: sent to the recipient. */
@@ -97,9 +100,11 @@ static int send_one_line(mbx_client *c, const char *buf, size_t len, unsigned lo
 {
     const send_line *sl = arg;
     mbx_err err = mbx_send_ex(c, sl->to, buf, len, sl->so);
-    return err == MBX_OK
-               ? EXIT_OK_
-               : cli_fail("send", cli_exit_code(err), "line %lu: %s", line, mbx_strerror(err));
+    if (err == MBX_OK)
+        return EXIT_OK_;
+    char what[32];
+    snprintf(what, sizeof what, "line %lu", line);
+    return cli_fail_message("send", err, what, buf, len, mbx_max_message(c));
 }
 
 int cmd_send(int argc, char **argv)
@@ -186,11 +191,9 @@ int cmd_send(int argc, char **argv)
     if (rest == 2) {
         const char *json = argv[optind + 1];
         err = mbx_send_ex(c, to, json, strlen(json), &so);
-        if (err == MBX_ETOOLARGE)
-            rc = cli_fail("send", EXIT_BAD_MESSAGE, "%s: %zu bytes: %s (%zu bytes)", to,
-                          strlen(json), mbx_strerror(err), mbx_max_message(c));
-        else
-            rc = err == MBX_OK ? EXIT_OK_ : cli_fail_err("send", err, to);
+        rc = err == MBX_OK
+                 ? EXIT_OK_
+                 : cli_fail_message("send", err, to, json, strlen(json), mbx_max_message(c));
     } else if (file != NULL || whole) {
         rc = send_whole(c, to, file, &so);
     } else {

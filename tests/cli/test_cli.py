@@ -278,6 +278,34 @@ class CliTest(unittest.TestCase):
         r = run(MAILBOXD, "-N", ns + "x", "--max-message", "1X")
         self.assert_one_line_error(r, 2, "--max-message", "'1X'", "K, M, G")
 
+    def test_bad_messages_say_where_and_why(self):
+        """Invalid JSON says at which byte and what was wrong there (a hint for single
+        quotes and bare words); an empty standard input says nothing was sent; a message
+        over the limit names mailboxd --max-message."""
+        ns = self.broker("--max-message", "64")
+        self.background(MBX, "recv", "-N", ns, "-t", "15000", "x")
+        self.wait_for_client(ns, "x")
+        r = run(MBX, "send", "-N", ns, "x", "{'a': 1}")
+        self.assert_one_line_error(r, 6, "x: invalid JSON at byte 1",
+                                   "expected a string in double quotes")
+        r = run(MBX, "send", "-N", ns, "x", "hello")
+        self.assert_one_line_error(r, 6, "invalid JSON at byte 0", "'\"hello\"'")
+        r = run(MBX, "send", "-N", ns, "x", '{"a": [1, 2}')
+        self.assert_one_line_error(r, 6, "invalid JSON at byte 11", "unexpected '}'")
+        r = run(MBX, "send", "-N", ns, "x", '{"a": 1} 2')
+        self.assert_one_line_error(r, 6, "at byte 9", "more after the value")
+        r = run(MBX, "send", "-N", ns, "x", stdin='{"ok": 1}\n{"a": \n')
+        self.assert_one_line_error(r, 6, "line 2: invalid JSON at byte")
+        r = run(MBX, "pub", "-N", ns, "t.a", "{'a': 1}")
+        self.assert_one_line_error(r, 6, "t.a: invalid JSON at byte 1")
+        r = run(MBX, "send", "-N", ns, "x", stdin="")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nothing sent", r.stderr)
+        r = run(MBX, "send", "-N", ns, "x", '"%s"' % ("y" * 100))
+        self.assert_one_line_error(r, 6, "102 bytes", "limit of 64", "mailboxd --max-message")
+        r = run(MBX, "send", "-N", ns, "x", stdin='"%s"\n' % ("y" * 100))
+        self.assert_one_line_error(r, 6, "line 1", "mailboxd --max-message")
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")
@@ -339,7 +367,8 @@ class CliTest(unittest.TestCase):
         r = run(MBX, "send", "-N", ns, "sink", stdin=exact + "\n" + exact + "b\n")
         self.assert_one_line_error(r, 6, "line 2", "32")
         r = run(MBX, "send", "-N", ns, "sink", exact + "b")
-        self.assert_one_line_error(r, 6, "33 bytes", "larger", "(32 bytes)")
+        self.assert_one_line_error(r, 6, "33 bytes", "larger", "limit of 32 bytes",
+                                   "mailboxd --max-message")
         r = run(MBX, "send", "-N", ns, "sink", stdin=exact + "\r\n")  # CRLF is not content
         self.assertEqual(r.returncode, 0, r.stderr)
         out, _ = rx.communicate(timeout=TIMEOUT)
