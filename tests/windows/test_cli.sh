@@ -1,6 +1,6 @@
 #!/bin/sh
 # The command line under Wine, as on Linux (tests/cli): options after the arguments (GNU
-# order) and "--" ending them; mbx sub -v.
+# order) and "--" ending them; invalid JSON with its position; size suffixes; mbx sub -v.
 # Usage: test_cli.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
 set -u
 bin=$1
@@ -20,7 +20,7 @@ fail() {
 }
 mbx() { timeout -s KILL 30 wine "$bin/mbx.exe" "$@"; }
 # Every process here is bounded by timeout(1).
-timeout -s KILL 90 wine "$bin/mailboxd.exe" -N "$ns" >"$work/broker.log" 2>&1 &
+timeout -s KILL 90 wine "$bin/mailboxd.exe" -N "$ns" --max-message 64K >"$work/broker.log" 2>&1 &
 bpid=$!
 i=0
 until mbx list -N "$ns" >/dev/null 2>&1; do
@@ -58,6 +58,14 @@ rc=$?
 [ "$rc" -eq 2 ] && grep -q "goes after '--'" "$work/err" ||
     fail "mbx send TO -1 exited $rc: $(cat "$work/err")"
 
+# Invalid JSON: where and what; sizes with suffixes (the broker took --max-message 64K).
+mbx pub -N "$ns" t.a "{'a': 1}" 2>"$work/err"
+rc=$?
+[ "$rc" -eq 6 ] && grep -q "invalid JSON at byte 1: expected a string in double quotes" "$work/err" ||
+    fail "mbx pub TOPIC \"{'a': 1}\" exited $rc: $(cat "$work/err")"
+mbx list -N "$ns" --json | tr -d '\r' | grep -q '"max_message":65536' ||
+    fail "mailboxd --max-message 64K did not give 65536"
+
 # sub -v: 'TOPIC BODY' per line.
 timeout -s KILL 60 wine "$bin/mbx.exe" sub -N "$ns" -v --ready -c 1 -t 30000 'a.>' \
     >"$work/sub.out" 2>"$work/sub.err" &
@@ -78,4 +86,4 @@ got=$(tr -d '\r' <"$work/sub.out")
 kill -INT "$bpid"
 wait "$bpid"
 bpid=
-echo "test_cli: options after the arguments, -- and sub -v work under Wine"
+echo "test_cli: options after the arguments, --, JSON positions, size suffixes and sub -v work under Wine"
