@@ -47,6 +47,9 @@ void cli_json_error(const char *text, size_t len, char *out, size_t cap);
  * limit (max) and the option that sets it; other errors as cli_fail_err. */
 int cli_fail_message(const char *cmd, mbx_err err, const char *what, const char *text, size_t len,
                      size_t max);
+/* mbx_wait_for(ns, name, ms) timed out: no broker serves ns (said as cli_fail_namespace,
+ * exit 3 or as the error), else "NAME: not there after MS ms" with code. */
+int cli_fail_wait(const char *cmd, const char *ns, const char *name, long long ms, int code);
 /* "unknown option 'ARG'" (exit 2), with a hint when ARG looks like a negative number:
  * options may come anywhere, so an argument that starts with '-' goes after "--". */
 int cli_unknown_option(const char *cmd, const char *arg);

@@ -76,6 +76,11 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
         return cli_fail(cmd, EXIT_NO_BROKER,
                         "%s: %s (its broker, pid %lld, is gone; start mailboxd to adopt it)", ns,
                         mbx_strerror(err), (long long)info.broker_pid);
+    char where[600];
+    if (err == MBX_ENOBROKER && mbx_where(ns, where, sizeof where) == MBX_OK)
+        return cli_fail(cmd, EXIT_NO_BROKER,
+                        "%s: %s (looked for %s; MBX_RUNTIME_DIR names another place)", ns,
+                        mbx_strerror(err), where);
     return cli_fail_err(cmd, err, ns);
 }
 
@@ -223,4 +228,15 @@ int cli_unknown_option(const char *cmd, const char *arg)
                         "'--': mbx %s ... -- %s)",
                         arg, cmd, arg);
     return cli_fail(cmd, EXIT_USAGE, "unknown option '%s'", arg);
+}
+
+int cli_fail_wait(const char *cmd, const char *ns, const char *name, long long ms, int code)
+{
+    /* mbx_wait_for waits for the broker as well: when none serves the namespace after
+     * all, that is what to say (exit 3), not that the name did not come. */
+    mbx_namespace_info info;
+    mbx_err probe = mbx_inspect(ns, &info, NULL, NULL);
+    if (probe != MBX_OK)
+        return cli_fail_namespace(cmd, probe, ns);
+    return cli_fail(cmd, code, "%s: not there after %lld ms", name, ms);
 }

@@ -170,7 +170,7 @@ int cmd_send(int argc, char **argv)
     if (wait > 0) {
         mbx_err err = mbx_wait_for(opts.namespace_name, to, (int)wait);
         if (err == MBX_ETIMEDOUT)
-            return cli_fail("send", EXIT_NO_RECIPIENT, "%s: not there after %lld ms", to, wait);
+            return cli_fail_wait("send", opts.namespace_name, to, wait, EXIT_NO_RECIPIENT);
         if (err != MBX_OK)
             return cli_fail_namespace("send", err, opts.namespace_name);
     }

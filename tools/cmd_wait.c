@@ -8,7 +8,8 @@
 static const char usage_text[] =
     "Usage: mbx wait [-N NS] [-t MS] NAME...\n"
     "Wait until a client of every NAME is there (a send to it would be accepted), also\n"
-    "waiting for the broker when none runs yet; exit 0 then, 4 on timeout.\n"
+    "waiting for the broker when none runs yet; exit 0 then, 4 on timeout (3 when still\n"
+    "no broker serves the namespace).\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "  -t, --timeout MS    give up after MS in all (default: no limit)\n"
@@ -62,7 +63,7 @@ int cmd_wait(int argc, char **argv)
         }
         mbx_err err = mbx_wait_for(ns, argv[i], left);
         if (err == MBX_ETIMEDOUT)
-            return cli_fail("wait", EXIT_TIMEOUT, "timed out waiting for '%s'", argv[i]);
+            return cli_fail_wait("wait", ns, argv[i], timeout, EXIT_TIMEOUT);
         if (err != MBX_OK)
             return cli_fail_namespace("wait", err, ns);
     }

@@ -720,6 +720,12 @@ typedef int (*mbx_namespace_visitor)(const mbx_namespace_entry *entry, void *arg
  * runtime directories; Windows: by the brokers' pipes). Errors: MBX_EINVAL. */
 MBX_API mbx_err mbx_namespaces(mbx_namespace_visitor visit, void *arg);
 
+/* Where a client looks for the broker of a namespace (NULL: the default), for messages:
+ * POSIX: the control sockets' paths in the runtime directories ("A or B"); Windows: the
+ * broker's pipe. Writes a NUL-terminated text into out[0..cap). Errors: MBX_EINVAL (a
+ * bad name, or out NULL, or cap 0). Thread safety: any thread. */
+MBX_API mbx_err mbx_where(const char *namespace_name, char *out, size_t cap);
+
 #define MBX_CLEAN_KEEPER 1u /* a keeper let the segment go */
 #define MBX_CLEAN_FILES 2u  /* files the dead broker left were removed */
 

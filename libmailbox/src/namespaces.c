@@ -44,6 +44,19 @@ mbx_err mbx_namespaces(mbx_namespace_visitor visit, void *arg)
     return plat_ns_each(found, &w);
 }
 
+mbx_err mbx_where(const char *ns, char *out, size_t cap)
+{
+    if (out == NULL || cap == 0)
+        return MBX_EINVAL;
+    out[0] = '\0';
+    if (ns == NULL)
+        ns = mbx_default_namespace();
+    if (mbx_check_name(ns) != MBX_OK)
+        return MBX_EINVAL;
+    plat_chan_where_clients(ns, out, cap);
+    return MBX_OK;
+}
+
 mbx_err mbx_clean(const char *ns, unsigned *cleaned)
 {
     unsigned dummy;

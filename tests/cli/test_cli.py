@@ -306,6 +306,25 @@ class CliTest(unittest.TestCase):
         r = run(MBX, "send", "-N", ns, "x", stdin='"%s"\n' % ("y" * 100))
         self.assert_one_line_error(r, 6, "line 1", "mailboxd --max-message")
 
+    def test_no_broker_is_said_so_with_where_it_looked(self):
+        """A namespace nobody serves is exit 3 and says so, with where the client looked,
+        also after a --wait (not "not there", exit 5) and from mbx wait (not a timeout)."""
+        ns = new_namespace("typo")
+        r = run(MBX, "send", "-N", ns, "--wait", "1000", "x", "1")
+        self.assert_one_line_error(r, 3, f"{ns}: no broker serves this namespace", "looked for",
+                                   f"{ns}.sock", "MBX_RUNTIME_DIR")
+        r = run(MBX, "wait", "-N", ns, "x", "-t", "200")
+        self.assert_one_line_error(r, 3, "no broker serves this namespace")
+        r = run(MBX, "request", "-N", ns, "--wait", "200", "x", "1")
+        self.assert_one_line_error(r, 3, "no broker serves this namespace")
+        elsewhere = tempfile.mkdtemp()
+        try:
+            r = run(MBX, "send", "-N", ns, "x", "1",
+                    env=dict(os.environ, MBX_RUNTIME_DIR=elsewhere))
+            self.assert_one_line_error(r, 3, f"looked for {elsewhere}/{ns}.sock")
+        finally:
+            os.rmdir(elsewhere)
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")
@@ -1314,8 +1333,9 @@ time.sleep(float(sys.argv[2]))
         self.assert_one_line_error(run(MBX, "wait", "-N", ns, "-t", "100", "ghost"), 4, "ghost")
         self.assert_one_line_error(run(MBX, "send", "-N", ns, "--wait", "100", "ghost", "{}"), 5,
                                    "ghost")
+        # No broker at all by the timeout: said so, exit 3 (issue 24: not a timeout).
         self.assert_one_line_error(run(MBX, "wait", "-N", new_namespace("none"), "-t", "100",
-                                       "ghost"), 4)
+                                       "ghost"), 3, "no broker serves")
         self.assert_one_line_error(run(MBX, "wait", "-N", ns), 2)
         self.assert_one_line_error(run(MBX, "send", "-N", ns, "--wait", "x", "a", "{}"), 2)
 

@@ -312,6 +312,8 @@ mbx_err plat_chan_holder(const char *ns, int64_t *pid);
 mbx_err plat_chan_relisten(const char *ns, unsigned mode, plat_handle *listener);
 /* Where the namespace's endpoint is (a path, a pipe name), for messages; returns buf. */
 const char *plat_chan_where(const char *ns, char *buf, size_t cap);
+/* Every place a client looks for it ("A or B"), for messages; returns buf. */
+const char *plat_chan_where_clients(const char *ns, char *buf, size_t cap);
 /* Waiting for a broker to appear: open a watch first, then try to connect, then wait on
  * the watch (so that a broker that appears in between is not missed), and try again.
  * plat_chan_watch_wait returns MBX_OK when an endpoint of ns may have appeared (possibly

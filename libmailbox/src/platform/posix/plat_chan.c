@@ -417,6 +417,19 @@ const char *plat_chan_where(const char *ns, char *buf, size_t cap)
     return buf;
 }
 
+const char *plat_chan_where_clients(const char *ns, char *buf, size_t cap)
+{
+    char dirs[2][POSIX_PATH_MAX], path[POSIX_PATH_MAX];
+    int n = posix_runtime_dirs(dirs, 2);
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        bool fits = posix_runtime_path(dirs[i], ns, "sock", path, sizeof path);
+        size_t used = strlen(buf);
+        snprintf(buf + used, cap - used, "%s%s", i > 0 ? " or " : "", fits ? path : dirs[i]);
+    }
+    return buf;
+}
+
 static int peer_cred(int fd, struct ucred *cred)
 {
     socklen_t len = sizeof *cred;

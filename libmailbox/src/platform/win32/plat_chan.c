@@ -379,6 +379,11 @@ const char *plat_chan_where(const char *ns, char *buf, size_t cap)
     return buf;
 }
 
+const char *plat_chan_where_clients(const char *ns, char *buf, size_t cap)
+{
+    return plat_chan_where(ns, buf, cap);
+}
+
 mbx_err plat_chan_connect(const char *ns, int64_t deadline_ns, plat_handle *out,
                           int64_t *broker_pid)
 {
