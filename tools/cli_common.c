@@ -77,10 +77,14 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
                         "%s: %s (its broker, pid %lld, is gone; start mailboxd to adopt it)", ns,
                         mbx_strerror(err), (long long)info.broker_pid);
     char where[600];
+#ifdef _WIN32
+    const char *elsewhere = ""; /* a pipe's name is the same for every user */
+#else
+    const char *elsewhere = "; MBX_RUNTIME_DIR names another place";
+#endif
     if (err == MBX_ENOBROKER && mbx_where(ns, where, sizeof where) == MBX_OK)
-        return cli_fail(cmd, EXIT_NO_BROKER,
-                        "%s: %s (looked for %s; MBX_RUNTIME_DIR names another place)", ns,
-                        mbx_strerror(err), where);
+        return cli_fail(cmd, EXIT_NO_BROKER, "%s: %s (looked for %s%s)", ns, mbx_strerror(err),
+                        where, elsewhere);
     return cli_fail_err(cmd, err, ns);
 }
 

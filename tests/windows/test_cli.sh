@@ -66,6 +66,12 @@ rc=$?
 mbx list -N "$ns" --json | tr -d '\r' | grep -q '"max_message":65536' ||
     fail "mailboxd --max-message 64K did not give 65536"
 
+# A namespace nobody serves: exit 3 and where the client looked, also from mbx wait.
+mbx wait -N "$ns-typo" x -t 200 2>"$work/err"
+rc=$?
+[ "$rc" -eq 3 ] && grep -q "no broker serves this namespace (looked for .*pipe" "$work/err" ||
+    fail "mbx wait -N TYPO x -t 200 exited $rc: $(cat "$work/err")"
+
 # sub -v: 'TOPIC BODY' per line.
 timeout -s KILL 60 wine "$bin/mbx.exe" sub -N "$ns" -v --ready -c 1 -t 30000 'a.>' \
     >"$work/sub.out" 2>"$work/sub.err" &
