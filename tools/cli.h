@@ -50,6 +50,9 @@ int cli_fail_message(const char *cmd, mbx_err err, const char *what, const char 
 /* mbx_wait_for(ns, name, ms) timed out: no broker serves ns (said as cli_fail_namespace,
  * exit 3 or as the error), else "NAME: not there after MS ms" with code. */
 int cli_fail_wait(const char *cmd, const char *ns, const char *name, long long ms, int code);
+/* A send-only connect (mbx send, mbx pub) failed: a --from label that is a client's name
+ * is a usage error (exit 2, saying so); the rest as cli_fail_namespace. */
+int cli_fail_sender(const char *cmd, mbx_err err, const mbx_connect_options *opts);
 /* "unknown option 'ARG'" (exit 2), with a hint when ARG looks like a negative number:
  * options may come anywhere, so an argument that starts with '-' goes after "--". */
 int cli_unknown_option(const char *cmd, const char *arg);

@@ -244,3 +244,13 @@ int cli_fail_wait(const char *cmd, const char *ns, const char *name, long long m
         return cli_fail_namespace(cmd, probe, ns);
     return cli_fail(cmd, code, "%s: not there after %lld ms", name, ms);
 }
+
+int cli_fail_sender(const char *cmd, mbx_err err, const mbx_connect_options *opts)
+{
+    if (err == MBX_ENAMETAKEN && opts->client_name != NULL)
+        return cli_fail(cmd, EXIT_USAGE,
+                        "--from %s: a client of this namespace has that name; a label must not "
+                        "be another client's (choose another)",
+                        opts->client_name);
+    return cli_fail_namespace(cmd, err, opts->namespace_name);
+}

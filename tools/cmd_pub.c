@@ -122,7 +122,7 @@ int cmd_pub(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_namespace("pub", err, opts.namespace_name);
+        return cli_fail_sender("pub", err, &opts);
     int rc = rest == 2 ? publish_one(c, topic, argv[optind + 1], strlen(argv[optind + 1]), &po, "")
                        : cli_each_line(c, "pub", publish_one_line, &(pub_line){topic, &po});
     mbx_close(c);

@@ -179,7 +179,7 @@ int cmd_send(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_namespace("send", err, opts.namespace_name);
+        return cli_fail_sender("send", err, &opts);
     mbx_send_options so;
     mbx_send_options_init(&so);
     so.timeout_ms = (int)timeout;

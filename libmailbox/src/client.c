@@ -161,6 +161,13 @@ static mbx_err attach_send_only(mbx_client *c, const char *wanted, int64_t *brok
     err = served_by(&c->view, *broker_pid);
     if (err != MBX_OK)
         return err;
+    /* Its name is a label, not authenticated; but not the name of a client the namespace
+     * holds (live, lingering or standing for another node): nobody impersonates another
+     * by accident. (The directory may change the moment after: a check, not a lock.) */
+    uint32_t holder, holder_generation;
+    if (wanted != NULL && wanted[0] != '\0' &&
+        segment_find(&c->view, wanted, &holder, &holder_generation) == MBX_OK)
+        return MBX_ENAMETAKEN;
     open_wake_place(c);
     c->send_only = true;
     c->slot = UINT32_MAX;

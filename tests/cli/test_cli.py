@@ -325,6 +325,23 @@ class CliTest(unittest.TestCase):
         finally:
             os.rmdir(elsewhere)
 
+    def test_from_refuses_a_live_clients_name(self):
+        """--from is a label, not authenticated; but a label that is another client's name
+        is refused (exit 2, one line): nobody impersonates by accident."""
+        ns = self.broker()
+        self.background(MBX, "recv", "-N", ns, "-t", "15000", "realsvc")
+        victim = self.background(MBX, "recv", "-N", ns, "-t", "15000", "-c", "1", "victim")
+        self.wait_for_client(ns, "realsvc")
+        self.wait_for_client(ns, "victim")
+        r = run(MBX, "send", "--from", "realsvc", "-N", ns, "victim", "{}")
+        self.assert_one_line_error(r, 2, "--from realsvc", "another client's")
+        r = run(MBX, "pub", "--from", "victim", "-N", ns, "t.a", "{}")
+        self.assert_one_line_error(r, 2, "--from victim")
+        r = run(MBX, "send", "--from", "alice", "-N", ns, "victim", '{"ok":1}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = victim.communicate(timeout=TIMEOUT)
+        self.assertEqual(out.splitlines(), ['{"ok":1}'])
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")

@@ -45,6 +45,10 @@ until mbx list -N "$ns" 2>/dev/null | grep -q '^worker '; do
     [ $i -lt 100 ] || fail "the receiver did not connect"
     sleep 0.1
 done
+mbx send --from worker -N "$ns" worker '{}' 2>"$work/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--from worker: a client of this namespace has that name" "$work/err" ||
+    fail "mbx send --from (a client's name) exited $rc: $(cat "$work/err")"
 mbx send worker '{}' -N "$ns" || fail "mbx send TO JSON -N NS failed"
 mbx send -N "$ns" worker -- -1 || fail "mbx send -N NS TO -- -1 failed"
 wait "$rpid"
