@@ -113,7 +113,7 @@ int cmd_sub(int argc, char **argv)
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err != MBX_OK)
-        return cli_fail_namespace("sub", err, opts.namespace_name);
+        return cli_fail_connect("sub", err, &opts);
     for (int i = optind; i < argc; i++) {
         err = mbx_subscribe(c, argv[i], &so);
         if (err != MBX_OK) {

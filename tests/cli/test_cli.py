@@ -337,6 +337,9 @@ class CliTest(unittest.TestCase):
         self.assert_one_line_error(r, 2, "--from realsvc", "another client's")
         r = run(MBX, "pub", "--from", "victim", "-N", ns, "t.a", "{}")
         self.assert_one_line_error(r, 2, "--from victim")
+        # A name taken says which name (not the namespace's), from every command.
+        r = run(MBX, "sub", "-N", ns, "--name", "realsvc", "-t", "100", "a")
+        self.assert_one_line_error(r, 9, "realsvc: name already taken")
         r = run(MBX, "send", "--from", "alice", "-N", ns, "victim", '{"ok":1}')
         self.assertEqual(r.returncode, 0, r.stderr)
         out, err = victim.communicate(timeout=TIMEOUT)
