@@ -25,6 +25,10 @@ if [ -e "$build_dir/docs/man/mbx.1" ]; then
         [ -e "$scratch/prefix/share/$page" ] || { echo "not installed: share/$page"; exit 1; }
     done
 fi
+# The unit names the programs where this install put them, not the prefix configured.
+unit="$scratch/prefix/lib/systemd/system/mailboxd@.service"
+grep -q "^ExecStart=$scratch/prefix/bin/mailboxd " "$unit" ||
+    { echo "mailboxd@.service: $(grep ExecStart "$unit" || echo 'not installed')"; exit 1; }
 for f in mbx mailboxd; do
     [ -e "$scratch/prefix/share/bash-completion/completions/$f" ] ||
         { echo "not installed: bash completion for $f"; exit 1; }
