@@ -12,9 +12,10 @@
 
 #include "cli.h"
 #include "list_bridges.h"
+#include "list_prometheus.h"
 
 static const char usage_text[] =
-    "Usage: mbx list [-N NS] [--json] [--watch [-i SECONDS]]\n"
+    "Usage: mbx list [-N NS] [--json | --format table|json|prometheus] [--watch [-i S]]\n"
     "Show the broker (pid, uptime, epoch), the namespace's geometry and totals, and each\n"
     "client: name, pid ('linger' for a mailbox waiting for its client to come back),\n"
     "messages waiting, sent, received, refused as full, topic subscriptions and\n"
@@ -25,6 +26,9 @@ static const char usage_text[] =
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --json          print one JSON object (schemas/list.schema.json)\n"
+    "      --format F      table (default), json (as --json), or prometheus: the\n"
+    "                      totals and each client's counters as Prometheus metrics, for\n"
+    "                      node_exporter's textfile collector (no broker: mbx_up 0, exit 3)\n"
     "  -w, --watch         show it again every interval until interrupted (a live table;\n"
     "                      with --json, one object per line)\n"
     "  -i, --interval S    seconds between two looks (default 1; 0.1..3600)\n"
@@ -33,6 +37,7 @@ static const char usage_text[] =
 static const struct option long_options[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"json", no_argument, NULL, 'j'},
+    {"format", required_argument, NULL, 'f'},
     {"watch", no_argument, NULL, 'w'},
     {"interval", required_argument, NULL, 'i'},
     {"help", no_argument, NULL, 'h'},
@@ -223,11 +228,19 @@ static char *to_json(const snapshot *s)
     return text;
 }
 
-static int show(const snapshot *s, bool json)
+typedef enum list_format { FORMAT_TABLE, FORMAT_JSON, FORMAT_PROMETHEUS } list_format;
+
+static int show(const snapshot *s, list_format format)
 {
-    if (!json) {
+    if (format == FORMAT_TABLE) {
         print_table(s);
         return EXIT_OK_;
+    }
+    if (format == FORMAT_PROMETHEUS) {
+        list_prometheus(stdout, &s->info, s->clients, s->nclients);
+        return fflush(stdout) == 0
+                   ? EXIT_OK_
+                   : cli_fail("list", EXIT_OUTPUT, "cannot write to standard output");
     }
     char *text = to_json(s);
     if (text == NULL)
@@ -247,10 +260,11 @@ static void on_watch_stop(int sig)
 
 /* --watch: a look every interval until SIGINT or SIGTERM (exit 0). A namespace without
  * a broker for a while (a restart) is said, and watched for again. */
-static int watch(const char *ns, bool json, double interval_s)
+static int watch(const char *ns, list_format format, double interval_s)
 {
     signal(SIGINT, on_watch_stop);
     signal(SIGTERM, on_watch_stop);
+    bool json = format != FORMAT_TABLE;
     bool tty = !json && isatty(fileno(stdout));
     snapshot s = {0};
     while (!watch_stop) {
@@ -264,7 +278,7 @@ static int watch(const char *ns, bool json, double interval_s)
                 strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime(&now));
                 printf("every %gs, %s\n\n", interval_s, stamp);
             }
-            (void)show(&s, json);
+            (void)show(&s, format);
         } else if (json) {
             printf("{\"namespace\":\"%s\",\"error\":\"%s\"}\n", ns, mbx_strerror(err));
         } else {
@@ -284,7 +298,8 @@ static int watch(const char *ns, bool json, double interval_s)
 int cmd_list(int argc, char **argv)
 {
     const char *ns = NULL;
-    bool json = false, watching = false;
+    list_format format = FORMAT_TABLE;
+    bool watching = false;
     double interval_s = 1.0;
     optind = 1;
     opterr = 0;
@@ -295,7 +310,18 @@ int cmd_list(int argc, char **argv)
             ns = optarg;
             break;
         case 'j':
-            json = true;
+            format = FORMAT_JSON;
+            break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0)
+                format = FORMAT_TABLE;
+            else if (strcmp(optarg, "json") == 0)
+                format = FORMAT_JSON;
+            else if (strcmp(optarg, "prometheus") == 0)
+                format = FORMAT_PROMETHEUS;
+            else
+                return cli_fail("list", EXIT_USAGE,
+                                "--format: '%s' is not one of table, json, prometheus", optarg);
             break;
         case 'w':
             watching = true;
@@ -323,11 +349,16 @@ int cmd_list(int argc, char **argv)
         ns = mbx_default_namespace();
     if (mbx_check_name(ns) != MBX_OK)
         return cli_fail("list", EXIT_USAGE, "invalid namespace name '%s'", ns);
+    if (watching && format == FORMAT_PROMETHEUS)
+        return cli_fail("list", EXIT_USAGE,
+                        "--watch and --format prometheus: a scrape is one look (run it again)");
     if (watching)
-        return watch(ns, json, interval_s);
+        return watch(ns, format, interval_s);
     snapshot s = {0};
     mbx_err err = take_snapshot(ns, &s);
-    int rc = err == MBX_OK ? show(&s, json) : cli_fail_namespace("list", err, ns);
+    if (err == MBX_ENOBROKER && format == FORMAT_PROMETHEUS)
+        list_prometheus_down(stdout, ns);
+    int rc = err == MBX_OK ? show(&s, format) : cli_fail_namespace("list", err, ns);
     free(s.clients);
     free(s.subs);
     return rc;

@@ -24,7 +24,7 @@ static const char usage_text[] =
     "                 subscribe to the topics PATTERN selects and print each publication\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"
-    "  list [-N NS] [--json] [--watch [-i SECONDS]]\n"
+    "  list [-N NS] [--json | --format prometheus] [--watch [-i SECONDS]]\n"
     "                 show the broker, the namespace's geometry, totals and clients\n"
     "  namespaces [--json]\n"
     "                 list this machine's namespaces and their brokers\n"

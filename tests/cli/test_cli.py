@@ -10,6 +10,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -344,6 +345,48 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         out, err = victim.communicate(timeout=TIMEOUT)
         self.assertEqual(out.splitlines(), ['{"ok":1}'])
+
+    def test_list_format_prometheus(self):
+        """mbx list --format prometheus: the text exposition format node_exporter's
+        textfile collector reads, totals and per-client counters; mbx_up 0 (exit 3) with
+        no broker."""
+        ns = self.broker()
+        rx = self.background(MBX, "recv", "-N", ns, "-t", "15000", "-c", "99", "w")
+        self.wait_for_client(ns, "w")
+        rx.send_signal(signal.SIGSTOP)  # holds what comes: three messages waiting
+        try:
+            for i in range(3):
+                r = run(MBX, "send", "-N", ns, "w", str(i))
+                self.assertEqual(r.returncode, 0, r.stderr)
+            r = run(MBX, "list", "-N", ns, "--format", "prometheus")
+        finally:
+            rx.send_signal(signal.SIGCONT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sample = re.compile(r'^([a-z_]+)\{((?:[a-z_]+="[^"\\\n]*",?)+)\} (\d+)$')
+        values, typed = {}, set()
+        for line in r.stdout.splitlines():
+            if line.startswith("# TYPE "):
+                name, kind = line.split()[2:4]
+                self.assertIn(kind, ("gauge", "counter"), line)
+                typed.add(name)
+                continue
+            if line.startswith("# HELP "):
+                continue
+            m = sample.match(line)
+            self.assertIsNotNone(m, "not a sample line: %r" % line)
+            self.assertIn(m.group(1), typed, "sample before its TYPE: %r" % line)
+            labels = dict(kv.split("=", 1) for kv in m.group(2).rstrip(",").split('",'))
+            labels = {k: v.strip('"') for k, v in labels.items()}
+            self.assertEqual(labels["namespace"], ns)
+            values[(m.group(1), labels.get("client"))] = int(m.group(3))
+        self.assertEqual(values[("mbx_up", None)], 1)
+        self.assertGreaterEqual(values[("mbx_messages_sent_total", None)], 3)
+        self.assertEqual(values[("mbx_client_waiting_messages", "w")], 3)
+        r = run(MBX, "list", "-N", new_namespace("gone"), "--format", "prometheus")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertRegex(r.stdout, r'(?m)^mbx_up\{namespace="[^"]+"\} 0$')
+        r = run(MBX, "list", "-N", ns, "--format", "yaml")
+        self.assert_one_line_error(r, 2, "--format", "prometheus")
 
     def test_round_trip_with_envelopes(self):
         ns = self.broker()

@@ -46,7 +46,7 @@ _mbx()
     pub) opts="-N --namespace --from -t --timeout --retain -h --help" ;;
     sub) opts="-N --namespace --name -c --count -t --timeout -v --topic --envelope --block --ready -h --help" ;;
     wait) opts="-N --namespace -t --timeout -h --help" ;;
-    list) opts="-N --namespace --json -w --watch -i --interval -h --help" ;;
+    list) opts="-N --namespace --json --format -w --watch -i --interval -h --help" ;;
     namespaces) opts="--json -h --help" ;;
     clean) opts="-h --help" ;;
     bench) opts="-N --namespace -m --mode -s --senders --responders --subscribers --size -c --count --pin --no-validate --poll --busy-poll --peer-namespace --json -h --help" ;;
