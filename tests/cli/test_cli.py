@@ -388,6 +388,24 @@ class CliTest(unittest.TestCase):
         r = run(MBX, "list", "-N", ns, "--format", "yaml")
         self.assert_one_line_error(r, 2, "--format", "prometheus")
 
+    def test_completion_offers_a_group_name_once(self):
+        """bash completion's client names: a group of two members is one name."""
+        ns = self.broker()
+        for _ in range(2):
+            self.background(MBX, "reply", "-N", ns, "--group", "echo", "--echo")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            clients = json.loads(run(MBX, "list", "-N", ns, "--json").stdout)["clients"]
+            if sum(c["name"] == "echo" for c in clients) == 2:
+                break
+            time.sleep(0.02)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                              "completion", "mbx.bash")
+        bindir = os.path.dirname(MBX)
+        r = run("bash", "-c", f'PATH="{bindir}:$PATH"; source "{script}"; _mbx_clients "{ns}"')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["echo"])
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")

@@ -13,7 +13,8 @@ _mbx_clients()
 {
     local ns_opt=()
     [ -n "$1" ] && ns_opt=(-N "$1")
-    mbx list "${ns_opt[@]}" --json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4
+    # sort -u: the members of a group share one name (each would be offered once more).
+    mbx list "${ns_opt[@]}" --json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4 | sort -u
 }
 
 # The namespace named on the command line so far (-N NS, --namespace NS or =NS).
