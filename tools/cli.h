@@ -117,6 +117,7 @@ int cmd_wait(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_reply(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_namespaces(int argc, char **argv);
 int cmd_clean(int argc, char **argv);

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  namespaces [--json]\n"
     "                 list this machine's namespaces and their brokers\n"
     "  clean NS       remove what a dead broker left of NS\n"
+    "  run [--slots N ...] [--] CMD [ARG]...\n"
+    "                 run CMD on a throwaway namespace of its own (MBX_NAMESPACE)\n"
     "  bench [-N NS] [--mode pingpong|throughput|request|fanout] [--senders N]\n"
     "        [--subscribers N] [--size BYTES] [--count N]\n"
     "        [--pin none|same|split] [--no-validate] [--json]\n"
@@ -81,6 +83,8 @@ int main(int argc, char **argv)
         return cmd_list(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
     char safe[256];
     escape_text(cmd, safe, sizeof safe);
     fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", safe);

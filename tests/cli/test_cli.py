@@ -406,6 +406,44 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.split(), ["echo"])
 
+    def assert_namespace_gone(self, ns):
+        left = [p for p in runtime_files(ns) if os.path.exists(p)]
+        self.assertEqual(left, [], "mbx run left files behind")
+        procs = subprocess.run(["pgrep", "-f", f"mailboxd.* -N {ns} "], capture_output=True,
+                               text=True).stdout.split()
+        self.assertEqual(procs, [], "mbx run left a broker behind")
+
+    def test_run_gives_a_command_a_private_namespace(self):
+        """mbx run -- CMD: a fresh namespace for CMD (MBX_NAMESPACE), CMD's exit status,
+        nothing left behind."""
+        script = (f'echo "$MBX_NAMESPACE"; "{MBX}" recv -t 10000 -c 1 x & '
+                  f'"{MBX}" send --wait 10000 x \'{{"hi":1}}\'; wait; exit 7')
+        r = run(MBX, "run", "--slots", "8", "--", "sh", "-c", script)
+        self.assertEqual(r.returncode, 7, r.stderr)
+        ns, got = r.stdout.splitlines()
+        self.assertRegex(ns, r"^run-\d+-[0-9a-f]{4}$")
+        self.assertEqual(got, '{"hi":1}')
+        self.assert_namespace_gone(ns)
+        # Options before CMD are mbx run's; CMD's own come after it, untouched.
+        r = run(MBX, "run", "sh", "-c", 'exit 3', "-x")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assert_one_line_error(run(MBX, "run"), 2, "expected CMD")
+        r = run(MBX, "run", "--slots", "0", "--", "true")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("did not start", r.stderr)
+        r = run(MBX, "run", "--", "/nonexistent/cmd")
+        self.assertEqual(r.returncode, 127, r.stderr)
+
+    def test_run_stops_the_broker_on_sigterm(self):
+        """SIGTERM to mbx run reaches CMD; the broker is stopped; exit 128+15."""
+        p = self.background(MBX, "run", "--", "sh", "-c", 'echo "$MBX_NAMESPACE"; exec sleep 30')
+        ns = p.stdout.readline().strip()
+        self.assertTrue(ns.startswith("run-"), ns)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 128 + signal.SIGTERM, err)
+        self.assert_namespace_gone(ns)
+
     def test_round_trip_with_envelopes(self):
         ns = self.broker()
         rx = self.background(MBX, "recv", "-N", ns, "-c", "3", "-t", "15000", "--envelope", "bob")

@@ -32,7 +32,7 @@ _mbx_namespace_in_words()
 _mbx()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="send recv request reply pub sub wait list namespaces clean bench --help --version"
+    local commands="send recv request reply pub sub wait list namespaces clean run bench --help --version"
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
