@@ -356,8 +356,8 @@ int cmd_list(int argc, char **argv)
         return watch(ns, format, interval_s);
     snapshot s = {0};
     mbx_err err = take_snapshot(ns, &s);
-    if (err == MBX_ENOBROKER && format == FORMAT_PROMETHEUS)
-        list_prometheus_down(stdout, ns);
+    if (err != MBX_OK && format == FORMAT_PROMETHEUS)
+        list_prometheus_down(stdout, ns); /* whatever the reason: a scrape sees it */
     int rc = err == MBX_OK ? show(&s, format) : cli_fail_namespace("list", err, ns);
     free(s.clients);
     free(s.subs);

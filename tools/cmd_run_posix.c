@@ -46,12 +46,17 @@ static const struct option long_options[] = {
 };
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t pending; /* a stop signal that came before CMD ran */
 
 static void pass_on(int sig, siginfo_t *info, void *ctx)
 {
     (void)ctx;
+    if (child_pid <= 0) {
+        pending = sig;
+        return;
+    }
     /* From the terminal (the kernel: si_code > 0, si_pid 0), CMD got it already. */
-    if (child_pid > 0 && !(info != NULL && info->si_code > 0 && info->si_pid == 0))
+    if (!(info != NULL && info->si_code > 0 && info->si_pid == 0))
         kill((pid_t)child_pid, sig);
 }
 
@@ -205,6 +210,10 @@ int cmd_run(int argc, char **argv)
                         READY_MS);
     }
 
+    if (pending != 0) { /* stopped while the broker started: CMD is not run at all */
+        stop_broker(broker, ns);
+        return 128 + pending;
+    }
     setenv("MBX_NAMESPACE", ns, 1);
     pid_t cmd = spawn(argv[optind], argv + optind, true);
     int status = 0, rc;
@@ -212,6 +221,8 @@ int cmd_run(int argc, char **argv)
         rc = cli_fail("run", EXIT_FAILURE_, "cannot run '%s': %s", argv[optind], strerror(errno));
     } else {
         child_pid = cmd;
+        if (pending != 0) /* came between the check above and now: CMD gets it */
+            kill(cmd, pending);
         while (waitpid(cmd, &status, 0) < 0 && errno == EINTR)
             ;
         child_pid = 0;

@@ -31,6 +31,50 @@ static void describe(const char *text, size_t len, size_t pos, char *out, size_t
         snprintf(out, cap, "unexpected '%c'", c);
 }
 
+/* Where a string left open at the end starts, or len when every string is closed. */
+static size_t open_string(const char *text, size_t len)
+{
+    size_t start = len;
+    bool in = false;
+    for (size_t i = 0; i < len; i++) {
+        if (in && text[i] == '\\')
+            i++;
+        else if (text[i] == '"')
+            start = (in = !in) ? i : len;
+    }
+    return in ? start : len;
+}
+
+/* Whether pos is where an object's key should start: the innermost open container
+ * (strings skipped) is an object, and '{' or ',' comes before pos. */
+static bool at_key(const char *text, size_t pos)
+{
+    char stack[64];
+    int depth = 0;
+    bool in = false;
+    char last = 0;
+    for (size_t i = 0; i < pos; i++) {
+        char c = text[i];
+        if (in) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in = false;
+            last = c;
+            continue;
+        }
+        if (c == '"')
+            in = true;
+        else if ((c == '{' || c == '[') && depth < 64)
+            stack[depth++] = c;
+        else if ((c == '}' || c == ']') && depth > 0)
+            depth--;
+        if (strchr(" \t\r\n", c) == NULL)
+            last = c;
+    }
+    return depth > 0 && stack[depth - 1] == '{' && (last == '{' || last == ',');
+}
+
 void cli_json_error(const char *text, size_t len, char *out, size_t cap)
 {
     const char *end = NULL;
@@ -53,9 +97,22 @@ void cli_json_error(const char *text, size_t len, char *out, size_t cap)
     }
     const char *at = cJSON_GetErrorPtr();
     size_t pos = at != NULL && at >= text && at <= text + len ? (size_t)(at - text) : len;
-    /* cJSON points one past a key that does not start with '"': back to the quote. */
-    if (pos > 0 && pos <= len && text[pos - 1] == '\'')
+    size_t str = open_string(text, len);
+    if (str < len) {
+        snprintf(out, cap,
+                 "invalid JSON at byte %zu: the text ended inside the string that starts at "
+                 "byte %zu",
+                 len, str);
+        return;
+    }
+    /* cJSON points one past a key that does not start with '"': back to it. */
+    if (pos > 0 && pos <= len && at_key(text, pos - 1))
         pos--;
+    /* ... and at the last byte when the text ends inside a value. */
+    if (pos + 1 == len && (isalnum((unsigned char)text[pos]) || strchr(".+-", text[pos]))) {
+        snprintf(out, cap, "invalid JSON at byte %zu: the text ended inside a value", len);
+        return;
+    }
     /* ... and at the last '[', '{', ',' or ':' when the text ends after it. */
     size_t rest = pos + 1;
     while (rest < len && strchr(" \t\r\n", text[rest]) != NULL)
