@@ -1603,8 +1603,17 @@ time.sleep(float(sys.argv[2]))
         self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertIn("stays in the mailbox", err)
         self.wait_until_lingering(ns, "keep")
-        rx = self.background(MBX, "recv", "-N", ns, "--linger", "30", "-c", "1", "keep")
-        rx.stdout.close()  # the reader goes away before anything is written
+        # A pipe whose reader is gone before the receiver starts (closing it after the
+        # start raced the receiver, which takes the lingering message at once).
+        r_end, w_end = os.pipe()
+        os.close(r_end)
+        try:
+            rx = subprocess.Popen([MBX, "recv", "-N", ns, "--linger", "30", "-c", "1", "keep"],
+                                  stdout=w_end, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=_die_with_parent)
+        finally:
+            os.close(w_end)
+        self.procs.append(rx)
         _, err = rx.communicate(timeout=TIMEOUT)
         self.assertEqual(rx.returncode, 11, err)
         self.wait_until_lingering(ns, "keep")
