@@ -76,6 +76,10 @@ typedef struct bridge {
     mbx_client *ctl;
     natsConnection *nc;
     _Atomic bool connected; /* to a NATS server now */
+    /* Connections made to NATS so far: bumped (by cnats' thread) before `connected`
+     * turns true, so a node heard from on an earlier connection is not "fresh" even for
+     * the moment before the main thread hears of the reconnect (directory.c). */
+    _Atomic uint64_t conn_gen;
     _Atomic bool stopping;
     bool stream_ready; /* durable: the JetStream stream exists (main thread) */
     bridge_counters count;
@@ -170,12 +174,13 @@ void bridge_subject(const bridge *b, char *out, size_t cap, const char *kind, co
 /* directory.c (main thread) */
 void directory_start(bridge *b);
 void directory_tick(bridge *b, int64_t now);
-void directory_on_message(bridge *b, natsMsg *m);
+/* gen: the connection generation (conn_gen) the message was received on. */
+void directory_on_message(bridge *b, natsMsg *m, uint64_t gen);
 void directory_send_snapshot(bridge *b);
 void directory_stop(bridge *b);
 int directory_counts(bridge *b, int *nodes);
-/* After a reconnect: forward to a node's names only once it was heard from again. */
-void directory_reconnected(bridge *b);
+/* Heard from on the present connection to NATS: after a reconnect, its names are
+ * forwarded to only once it was heard from again (its subscriptions are back). */
 bool directory_node_fresh(bridge *b, const char *node);
 
 /* outbound.c (main thread; proxies in outbound.h) */

@@ -42,10 +42,10 @@ struct remote_node {
     char node[MBX_NAME_MAX + 1];
     uint64_t instance;
     int64_t heard_ns;
-    /* Heard from since our connection to NATS was last made: its subscriptions are on
-     * the servers again (it sends its directory once it is connected), so what we send
-     * its names now is not lost for want of a listener. */
-    bool fresh;
+    /* The connection to NATS (bridge.conn_gen) it was last heard from on: on the present
+     * one, its subscriptions are on the servers again (it sends its directory once it is
+     * connected), so what we send its names now is not lost for want of a listener. */
+    uint64_t heard_gen;
     remote_name *names;
     int n, cap;
 };
@@ -273,7 +273,7 @@ static void reconcile(bridge *b, int64_t now)
     outbound_sweep(b, now);
 }
 
-void directory_on_message(bridge *b, natsMsg *m)
+void directory_on_message(bridge *b, natsMsg *m, uint64_t gen)
 {
     cJSON *o = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     const cJSON *node = cJSON_GetObjectItemCaseSensitive(o, "node");
@@ -326,7 +326,7 @@ void directory_on_message(bridge *b, natsMsg *m)
         n->n = 0; /* its bridge restarted: what it served before is forgotten */
     n->instance = instance;
     n->heard_ns = bridge_now_ns();
-    n->fresh = true;
+    n->heard_gen = gen;
     const cJSON *item;
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "names");
     const char *name;
@@ -388,16 +388,10 @@ void directory_stop(bridge *b)
     b->n_exports = 0;
 }
 
-void directory_reconnected(bridge *b)
-{
-    for (int i = 0; i < b->n_nodes; i++)
-        b->nodes[i].fresh = false;
-}
-
 bool directory_node_fresh(bridge *b, const char *node)
 {
     remote_node *n = find_node(b, node);
-    return n != NULL && n->fresh;
+    return n != NULL && n->heard_gen == atomic_load(&b->conn_gen);
 }
 
 int directory_counts(bridge *b, int *nodes)

@@ -89,7 +89,7 @@ static void handle_events(bridge *b)
     for (bridge_event *e = all; e != NULL; e = e->next) {
         switch (e->kind) {
         case EV_DIRECTORY:
-            directory_on_message(b, e->msg);
+            directory_on_message(b, e->msg, e->id);
             break;
         case EV_HELLO:
             topics_on_hello(b, e->msg);
@@ -106,7 +106,6 @@ static void handle_events(bridge *b)
         case EV_CONNECTED:
             if (b->cfg.durable)
                 durable_on_connected(b);
-            directory_reconnected(b);
             /* Others may have expired us while we were away: everything again. */
             topics_say_hello(b);
             directory_send_snapshot(b);

@@ -28,6 +28,7 @@ static void log_server(natsConnection *nc, const char *what, log_level level)
 static void on_connected(natsConnection *nc, void *arg)
 {
     bridge *b = arg;
+    atomic_fetch_add(&b->conn_gen, 1); /* first: see bridge.h */
     atomic_store(&b->connected, true);
     log_server(nc, "connected to NATS at", LOG_INFO);
     events_post(b, EV_CONNECTED, 0, 0, NULL);

@@ -200,7 +200,8 @@ static void on_directory(natsConnection *nc, natsSubscription *sub, natsMsg *m, 
 {
     (void)nc;
     (void)sub;
-    events_post(arg, EV_DIRECTORY, 0, 0, m);
+    bridge *b = arg;
+    events_post(b, EV_DIRECTORY, atomic_load(&b->conn_gen), 0, m);
 }
 
 static void on_hello(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
