@@ -10,14 +10,14 @@ Named mailbox_ipc because the standard library already has a module called mailb
 """
 from . import _native
 from .client import (Client, ClientInfo, Message, NamespaceInfo, PublishResult, inspect,
-                     wait_for)
+                     wait_for, where)
 from .errors import (Corrupt, Exists, Full, Gone, InvalidArgument, InvalidJson, Interrupted,
                      MailboxError, NameTaken, NoBroker, NoRecipient, NoSlots, OutOfMemory,
                      PermissionDenied, Shutdown, Signalled, SystemFailure, Timeout,
                      TooLarge, VersionMismatch)
 
 __all__ = ["Client", "ClientInfo", "Message", "NamespaceInfo", "PublishResult", "inspect",
-           "wait_for", "default_namespace", "library_version", "MailboxError", "NoBroker",
+           "wait_for", "where", "default_namespace", "library_version", "MailboxError", "NoBroker",
            "NameTaken", "NoRecipient", "Full", "TooLarge", "InvalidJson", "Timeout",
            "Shutdown", "PermissionDenied", "VersionMismatch", "Corrupt", "InvalidArgument",
            "NoSlots", "OutOfMemory", "Gone", "Exists", "SystemFailure", "Interrupted",

@@ -190,5 +190,6 @@ publish = _proto("mbx_publish", _int, c_client_p, _str, ctypes.c_char_p, _size,
                  ctypes.POINTER(PublishOptions))
 inspect = _proto("mbx_inspect", _int, _str, ctypes.POINTER(NamespaceInfo), CLIENT_VISITOR,
                  ctypes.c_void_p)
+where = _proto("mbx_where", _int, _str, ctypes.c_char_p, _size)
 inspect_subscriptions = _proto("mbx_inspect_subscriptions", _int, _str, SUBSCRIPTION_VISITOR,
                                ctypes.c_void_p)

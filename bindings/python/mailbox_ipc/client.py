@@ -672,6 +672,14 @@ def wait_for(name: str, timeout_ms: Optional[float] = 5000,
           f"wait for {name}")
 
 
+def where(namespace: Optional[str] = None) -> str:
+    """Where a client looks for the namespace's broker (the control socket's path in each
+    runtime directory, or the broker's pipe on Windows): what to say with NoBroker."""
+    buf = ctypes.create_string_buffer(1024)
+    check(N.where(_b(namespace), buf, len(buf)), "where")
+    return buf.value.decode()
+
+
 def inspect(namespace: Optional[str] = None) -> NamespaceInfo:
     """The namespace and its clients (with their subscriptions), without connecting."""
     subs: dict = {}

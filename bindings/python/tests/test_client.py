@@ -31,6 +31,13 @@ def test_send_and_recv_values_text_and_bytes(mailbox_ns):
     assert a.name == "a" and a.max_message == 4096
 
 
+def test_where_names_the_namespace_socket(mailbox_ns, monkeypatch, tmp_path):
+    monkeypatch.setenv("MBX_RUNTIME_DIR", str(tmp_path))
+    assert m.where("nowhere") == f"{tmp_path}/nowhere.sock"
+    with pytest.raises(m.InvalidArgument):
+        m.where("bad name")
+
+
 def test_errors_are_classes_with_codes(mailbox_ns):
     a = mailbox_ns.client("a")
     with pytest.raises(m.NoRecipient):
