@@ -4,30 +4,9 @@
 # Usage: test_cli.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
 set -u
 bin=$1
-ns="mbxtest-${MBX_TEST_TAG:-x}-cli-$$"
-work=$(mktemp -d)
-bpid= rpid=
-cleanup() {
-    for p in $bpid $rpid; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "test_cli: $*" >&2
-    echo "--- broker log:" >&2
-    cat "$work/broker.log" >&2
-    exit 1
-}
-mbx() { timeout -s KILL 30 wine "$bin/mbx.exe" "$@"; }
-# Every process here is bounded by timeout(1).
-timeout -s KILL 90 wine "$bin/mailboxd.exe" -N "$ns" --max-message 64K >"$work/broker.log" 2>&1 &
-bpid=$!
-i=0
-until mbx list -N "$ns" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || fail "the broker did not get ready"
-    sleep 0.1
-done
+name=cli
+. "$(dirname "$0")/wine_scaffold.sh"
+start_broker --max-message 64K
 
 # sub with its options after the pattern ends at its timeout (exit 4), not never.
 mbx sub -N "$ns" 'a.>' -c 1 -t 200 >/dev/null 2>&1
@@ -39,12 +18,7 @@ rc=$?
 
 timeout -s KILL 60 wine "$bin/mbx.exe" recv worker -N "$ns" -c 2 -t 30000 >"$work/recv.out" 2>&1 &
 rpid=$!
-i=0
-until mbx list -N "$ns" 2>/dev/null | grep -q '^worker '; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || fail "the receiver did not connect"
-    sleep 0.1
-done
+wait_listed worker
 mbx send --from worker -N "$ns" worker '{}' 2>"$work/err"
 rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--from worker: a client of this namespace has that name" "$work/err" ||
