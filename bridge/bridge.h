@@ -68,6 +68,11 @@ typedef struct proxy proxy;             /* outbound.c: one remote name's local m
 typedef struct remote_node remote_node; /* directory.c */
 typedef struct export_name export_name; /* directory.c: a local name served to others */
 
+/* msg_release.c: received messages are destroyed this many at a time, or once they hold
+ * this many bytes */
+#define RELEASE_MAX 64
+#define RELEASE_BYTES (1u << 20)
+
 typedef struct bridge {
     bridge_config cfg;
     char self[MBX_NAME_MAX + 8];   /* "bridge.<node>", a valid name (BRIDGE_NODE_MAX) */
@@ -119,6 +124,17 @@ typedef struct bridge {
     /* events.c */
     int event_fd;
     struct bridge_event *ev_head, *ev_tail;
+    /* (under mu) a delivery that may be answered at once: the main thread watches where
+     * the answer would come (events_watch) */
+    int watch; /* WATCH_NONE, WATCH_CONTROL or WATCH_NAME */
+    char watch_name[MBX_NAME_MAX + 1];
+
+    /* msg_release.c (under rel_mu): received messages waiting to be destroyed */
+    pthread_mutex_t rel_mu;
+    natsMsg *rel[RELEASE_MAX];
+    int rel_n;
+    size_t rel_bytes;
+    bool rel_closed;
 } bridge;
 
 /* log.c */
@@ -150,10 +166,29 @@ typedef struct bridge_event {
     struct bridge_event *next;
 } bridge_event;
 
+/* What the main thread is asked to watch: nothing, the control client (a request was
+ * delivered: its reply comes there), or the proxy of a remote name (a lone message from
+ * it was delivered: an answer would go there). */
+enum { WATCH_NONE, WATCH_CONTROL, WATCH_NAME };
+/* How long the main thread watches for an answer it was asked to expect. */
+#define WATCH_SPIN_US 100
+
 int events_init(bridge *b);
+/* Any thread: asks the main thread to watch for an answer to `name` (a remote name's
+ * proxy; NULL: the control client), unless a watch is asked for already. */
+void events_watch(bridge *b, const char *name);
+/* Main thread: the watch asked for since the last call (WATCH_*), its name in name. */
+int events_take_watch(bridge *b, char name[MBX_NAME_MAX + 1]);
 void events_post(bridge *b, event_kind kind, uint64_t id, uint64_t count, natsMsg *msg);
 bridge_event *events_take_all(bridge *b);
-void events_free(bridge_event *e);
+void events_free(bridge *b, bridge_event *e);
+
+/* msg_release.c: in place of natsMsg_Destroy for received messages (any thread); the
+ * main loop's tick destroys what is held; after msg_release_close (nats_link_close calls
+ * it), messages are destroyed at once. */
+void msg_release(bridge *b, natsMsg *m);
+void msg_release_tick(bridge *b);
+void msg_release_close(bridge *b);
 
 /* nats_link.c */
 natsStatus nats_link_connect(bridge *b);

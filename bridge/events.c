@@ -4,7 +4,9 @@
  * the main thread's work, only on the mutex.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -41,6 +43,33 @@ void events_post(bridge *b, event_kind kind, uint64_t id, uint64_t count, natsMs
     (void)w; /* a full counter is still readable: nothing to do */
 }
 
+void events_watch(bridge *b, const char *name)
+{
+    bool post = false;
+    pthread_mutex_lock(&b->mu);
+    if (b->watch == WATCH_NONE) {
+        b->watch = name != NULL ? WATCH_NAME : WATCH_CONTROL;
+        snprintf(b->watch_name, sizeof b->watch_name, "%s", name != NULL ? name : "");
+        post = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (post) {
+        uint64_t one = 1;
+        ssize_t w = write(b->event_fd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+int events_take_watch(bridge *b, char name[MBX_NAME_MAX + 1])
+{
+    pthread_mutex_lock(&b->mu);
+    int watch = b->watch;
+    memcpy(name, b->watch_name, MBX_NAME_MAX + 1);
+    b->watch = WATCH_NONE;
+    pthread_mutex_unlock(&b->mu);
+    return watch;
+}
+
 bridge_event *events_take_all(bridge *b)
 {
     uint64_t n;
@@ -53,11 +82,11 @@ bridge_event *events_take_all(bridge *b)
     return all;
 }
 
-void events_free(bridge_event *e)
+void events_free(bridge *b, bridge_event *e)
 {
     while (e != NULL) {
         bridge_event *next = e->next;
-        natsMsg_Destroy(e->msg);
+        msg_release(b, e->msg);
         free(e);
         e = next;
     }

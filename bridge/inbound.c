@@ -141,19 +141,22 @@ static void deliver_request(name_sub *ns, natsMsg *m, const char *from, const ch
     if (!keep_request(b, id, reply)) {
         mbx_request_cancel(b->ctl, id);
         reply_error(b, reply, MBX_EGONE);
+        return;
     }
+    events_watch(b, NULL); /* its reply comes to the control client */
 }
 
 /* Delivers one message (body[0..len)) from `from` on `node`, waiting while the mailbox
- * is full; then counts it for the acknowledgement to `reply` (NULL: none wanted). */
-static void deliver_one(name_sub *ns, const char *reply, const char *from, const char *node,
+ * is full; then counts it for the acknowledgement to `reply` (NULL: none wanted). true:
+ * delivered. */
+static bool deliver_one(name_sub *ns, const char *reply, const char *from, const char *node,
                         const char *body, size_t len)
 {
     bridge *b = ns->b;
     if (atomic_load(&b->stopping)) {
         /* Stopping: the rest of a batch is not waited for (at most once: counted). */
         atomic_fetch_add(&b->count.dropped, 1);
-        return;
+        return false;
     }
     mbx_send_options so;
     mbx_send_options_init(&so);
@@ -184,11 +187,12 @@ static void deliver_one(name_sub *ns, const char *reply, const char *from, const
         atomic_fetch_add(&b->count.dropped, 1);
         bridge_log(LOG_DEBUG, "to %s from %s on %s: %s", ns->name, from, node, mbx_strerror(err));
     }
-    if (reply == NULL)
-        return;
-    pthread_mutex_lock(&ns->ack_mu);
-    ack_count(ns, reply, 1);
-    pthread_mutex_unlock(&ns->ack_mu);
+    if (reply != NULL) {
+        pthread_mutex_lock(&ns->ack_mu);
+        ack_count(ns, reply, 1);
+        pthread_mutex_unlock(&ns->ack_mu);
+    }
+    return err == MBX_OK;
 }
 
 static const char *ack_subject(name_sub *ns, natsMsg *m)
@@ -228,8 +232,10 @@ static void deliver_batch(name_sub *ns, natsMsg *m)
         atomic_fetch_add(&ns->b->count.dropped, 1);
         return;
     }
+    char from[MBX_NAME_MAX + 1];
+    int records = 0;
+    bool delivered = false;
     while (p < end) {
-        char from[MBX_NAME_MAX + 1];
         if (p[0] == 0 || p[0] > MBX_NAME_MAX || end - p < 1 + p[0] + 4)
             break;
         size_t flen = p[0];
@@ -241,9 +247,15 @@ static void deliver_batch(name_sub *ns, natsMsg *m)
         p += 4;
         if (mbx_check_name(from) != MBX_OK || (size_t)(end - p) < len)
             break;
-        deliver_one(ns, reply, from, node, (const char *)p, len);
+        delivered = deliver_one(ns, reply, from, node, (const char *)p, len);
+        records++;
         p += len;
     }
+    /* A lone message is often one side of a conversation: its answer to `from` goes out
+     * through from's proxy here, which the main thread then watches a moment. (A stream
+     * comes in batches of many, and its sender expects nothing back.) */
+    if (records == 1 && delivered && p == end)
+        events_watch(ns->b, from);
     if (p != end) {
         /* Not acknowledged: the sender counts what it sent as dropped at its
          * acknowledgement timeout; how many did not parse is not known here. */
@@ -276,7 +288,7 @@ static void on_name(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
             deliver_request(ns, m, from, node);
         }
     }
-    natsMsg_Destroy(m);
+    msg_release(ns->b, m);
 }
 
 /* Under b->mu. */

@@ -114,7 +114,7 @@ static void handle_events(bridge *b)
             break;
         }
     }
-    events_free(all);
+    events_free(b, all);
 }
 
 /* Takes what the control client holds. Returns MBX_OK or the error that ends the run. */
@@ -179,6 +179,15 @@ static int run(bridge *b, int sigfd)
         uint64_t epoch = b->proxies_epoch;
         if (fds[1].revents != 0)
             handle_events(b);
+        /* A request or a lone message was just delivered (events_watch): its answer
+         * usually follows within microseconds; watching for it a moment forwards it
+         * without the wake-ups of a responder that finds the bridge asleep in poll. */
+        char watch_name[MBX_NAME_MAX + 1];
+        int watch = events_take_watch(b, watch_name);
+        if (watch == WATCH_NAME)
+            outbound_watch(b, watch_name);
+        else if (watch == WATCH_CONTROL)
+            (void)mbx_busy_poll(b->ctl, WATCH_SPIN_US); /* drained just below */
         mbx_err err = drain_control(b, m);
         if (err != MBX_OK) {
             bridge_log(err == MBX_ESHUTDOWN ? LOG_INFO : LOG_ERROR, "namespace: %s",
@@ -199,6 +208,7 @@ static int run(bridge *b, int sigfd)
             if (b->cfg.durable)
                 durable_tick(b, now);
             inbound_tick(b, now);
+            msg_release_tick(b);
         }
     }
     mbx_message_free(m);
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
         b.instance = (uint64_t)getpid() << 32 ^ (uint64_t)bridge_now_ns();
     srand((unsigned)b.instance);
     pthread_mutex_init(&b.mu, NULL);
+    pthread_mutex_init(&b.rel_mu, NULL);
 
     /* Signals are taken through a descriptor; blocked before any thread starts, so
      * that cnats' threads never run a handler. */

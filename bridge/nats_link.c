@@ -169,7 +169,7 @@ natsStatus nats_publish(bridge *b, const char *subject, const char *reply, const
             s = natsMsgHeader_Set(m, headers[i], headers[i + 1]);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(b->nc, m);
-    natsMsg_Destroy(m);
+    msg_release(b, m);
     return s;
 }
 
@@ -194,6 +194,7 @@ bool nats_link_close(bridge *b)
 {
     inbound_flush_acks(b);
     natsConnection_FlushTimeout(b->nc, 1000);
+    msg_release_close(b);
     for (int i = 0; i < b->n_subs; i++)
         natsSubscription_Destroy(b->subs[i]);
     b->n_subs = 0;

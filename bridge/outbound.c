@@ -412,6 +412,16 @@ void outbound_drain(bridge *b, proxy *p)
     }
 }
 
+void outbound_watch(bridge *b, const char *name)
+{
+    proxy *p = find_proxy(b, name);
+    if (p == NULL || p->c == NULL || b->cfg.durable || p->in_flight >= BRIDGE_WINDOW ||
+        !atomic_load(&b->connected))
+        return;
+    if (mbx_busy_poll(p->c, WATCH_SPIN_US) == MBX_OK)
+        outbound_drain(b, p);
+}
+
 void outbound_on_ack(bridge *b, uint64_t id, uint64_t count, bool no_responders)
 {
     proxy *p = proxy_by_id(b, id);
@@ -545,7 +555,7 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
         count = n != NULL ? strtoull(n + 4, NULL, 10) : 0;
     }
     events_post(b, EV_ACK, id, count | (none ? 1ULL << 63 : 0), NULL);
-    natsMsg_Destroy(m);
+    msg_release(b, m);
 }
 
 static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)

@@ -181,7 +181,7 @@ static void on_topic(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
     size_t skip = strlen(b->prefix) + 2; /* "t." */
     if (strlen(subject) > skip)
         republish(b, m, subject + skip);
-    natsMsg_Destroy(m);
+    msg_release(b, m);
 }
 
 static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
@@ -193,7 +193,7 @@ static void on_retained(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
     size_t skip = strlen(b->prefix) + 3 + strlen(b->cfg.node); /* "r.<node>." */
     if (strlen(subject) > skip)
         republish(b, m, subject + skip);
-    natsMsg_Destroy(m);
+    msg_release(b, m);
 }
 
 static void on_directory(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
