@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_hint.h"
 #include "cli.h"
 #include "escape.h"
 
@@ -82,9 +83,20 @@ int cli_fail_namespace(const char *cmd, mbx_err err, const char *ns)
 #else
     const char *elsewhere = "; MBX_RUNTIME_DIR names another place";
 #endif
+    char hint[700];
+    if (err == MBX_ENOBROKER) {
+        access_elsewhere_hint(ns, hint, sizeof hint);
+        if (hint[0] != '\0')
+            return cli_fail(cmd, EXIT_NO_BROKER, "%s: %s here (%s)", ns, mbx_strerror(err), hint);
+    }
     if (err == MBX_ENOBROKER && mbx_where(ns, where, sizeof where) == MBX_OK)
         return cli_fail(cmd, EXIT_NO_BROKER, "%s: %s (looked for %s%s)", ns, mbx_strerror(err),
                         where, elsewhere);
+    if (err == MBX_EPERM) {
+        access_denied_hint(ns, hint, sizeof hint);
+        if (hint[0] != '\0')
+            return cli_fail(cmd, EXIT_PERMISSION, "%s: %s (%s)", ns, mbx_strerror(err), hint);
+    }
     return cli_fail_err(cmd, err, ns);
 }
 

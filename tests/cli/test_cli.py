@@ -693,7 +693,46 @@ class CliTest(unittest.TestCase):
         for args in (["send", "-N", ns, "owner", "{}"], ["recv", "-N", ns, "-t", "100", "x"],
                      ["list", "-N", ns]):
             with self.subTest(args=args):
-                self.assert_one_line_error(self.as_nobody(MBX, *args), 8, "permission denied")
+                # Why, and what to do: the socket's owner and mode, and the option.
+                self.assert_one_line_error(self.as_nobody(MBX, *args), 8, "permission denied",
+                                           f"{ns}.sock belongs to root, mode 0600",
+                                           "mailboxd --mode 0660 and a group of yours")
+
+    def test_broker_of_another_user_is_named(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        # nobody's broker, in nobody's own runtime directory: a place only nobody's clients
+        # look. Another user's client finds no broker, and is told whose it is and where.
+        ns = new_namespace("elsewhere")
+        home = "/tmp/mailbox-65534"
+        made_home = not os.path.exists(home)
+        env = {k: v for k, v in os.environ.items() if k not in ("MBX_RUNTIME_DIR",
+                                                                 "XDG_RUNTIME_DIR")}
+        broker = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                   "--clear-groups", MAILBOXD, "-N", ns, "--log", "/dev/null"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=_die_with_parent)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(f"{home}/{ns}.sock") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            r = run(MBX, "send", "-N", ns, "x", "{}")
+            self.assert_one_line_error(r, 3, "no broker serves this namespace",
+                                       f"a broker of user nobody serves it in {home}",
+                                       "mailboxd@NS")
+        finally:
+            broker.terminate()
+            try:
+                broker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                broker.kill()
+                broker.wait()
+                subprocess.run(["pkill", "-KILL", "-f", f"-N {ns}"], check=False)
+            for suffix in ("sock", "lock", "keep"):
+                remove_runtime_file(f"{home}/{ns}.{suffix}")
+            remove_runtime_file(f"{home}/{ns}.wake")
+            if made_home:
+                shutil.rmtree(home, ignore_errors=True)
 
     def test_group_mode_lets_members_in(self):
         ns = self.broker("--mode", "0660")
