@@ -70,7 +70,8 @@ static const char usage_text[] =
     "                      (mbx_wait_handle) instead of blocking in mbx_recv\n"
     "      --busy-poll US  with --poll: before each wait, watch the mailbox for up to US\n"
     "                      microseconds (mbx_busy_poll; 1..10000)\n"
-    "      --json          print one JSON object (schemas/bench.schema.json)\n"
+    "      --json          print one JSON object (its schema: " MBX_SCHEMA_DIR
+    "/bench.schema.json)\n"
     "  -h, --help          show this help\n";
 
 enum {

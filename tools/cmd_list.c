@@ -25,7 +25,8 @@ static const char usage_text[] =
     "delivered, queued, dropped, redelivered.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
-    "      --json          print one JSON object (schemas/list.schema.json)\n"
+    "      --json          print one JSON object (its schema: " MBX_SCHEMA_DIR
+    "/list.schema.json)\n"
     "      --format F      table (default), json (as --json), or prometheus: the\n"
     "                      totals and each client's counters as Prometheus metrics, for\n"
     "                      node_exporter's textfile collector (no broker: mbx_up 0, exit 3)\n"

@@ -15,7 +15,8 @@ static const char namespaces_usage[] =
     "runs; orphaned: its broker died and a keeper holds its messages for the next one;\n"
     "stale: files a dead broker left), broker pid, clients, and where it lives.\n"
     "\n"
-    "      --json          print one JSON object (schemas/namespaces.schema.json)\n"
+    "      --json          print one JSON object (its schema: " MBX_SCHEMA_DIR
+    "/namespaces.schema.json)\n"
     "  -h, --help          show this help\n";
 
 static const char clean_usage[] =

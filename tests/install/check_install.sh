@@ -24,7 +24,20 @@ if [ -e "$build_dir/docs/man/mbx.1" ]; then
     for page in man/man1/mbx.1.gz man/man8/mailboxd.8.gz man/man3/libmailbox.3.gz; do
         [ -e "$scratch/prefix/share/$page" ] || { echo "not installed: share/$page"; exit 1; }
     done
+    # man 3 FUNCTION: a link to libmailbox(3) for every function mailbox.h exports.
+    for fn in $(sed -n 's/^MBX_API .*[ *]\(mbx_[a-z0-9_]*\)(.*/\1/p' "$here/../../libmailbox/include/mailbox.h"); do
+        link="$scratch/prefix/share/man/man3/$fn.3.gz"
+        [ "$(readlink "$link")" = libmailbox.3.gz ] && [ -e "$link" ] ||
+            { echo "no man page link: share/man/man3/$fn.3.gz"; exit 1; }
+    done
 fi
+# The schemas and the reference that --help and the man pages name.
+for f in mailbox/schemas/list.schema.json mailbox/schemas/envelope.schema.json \
+    doc/mailbox/cli.md doc/mailbox/api.md; do
+    [ -e "$scratch/prefix/share/$f" ] || { echo "not installed: share/$f"; exit 1; }
+done
+"$scratch/prefix/bin/mbx" list --help | grep -q "share/mailbox/schemas/list.schema.json" ||
+    { echo "mbx list --help does not name the installed schema"; exit 1; }
 # The unit names the programs where this install put them, not the prefix configured.
 unit="$scratch/prefix/lib/systemd/system/mailboxd@.service"
 grep -q "^ExecStart=$scratch/prefix/bin/mailboxd " "$unit" ||

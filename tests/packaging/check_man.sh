@@ -13,7 +13,7 @@ done
 for page in "$@"; do
     case "$page" in
     */mbx.1)
-        for cmd in send recv request reply pub sub wait list namespaces clean bench; do
+        for cmd in send recv request reply pub sub wait list namespaces clean bench run; do
             grep -q "fBmbx $cmd" "$page" || { echo "mbx.1 lacks 'mbx $cmd'"; fail=1; }
         done
         ;;
