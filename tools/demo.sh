@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The live demo: builds mailbox, starts a broker on a throwaway namespace, starts a
-# receiver, sends it messages from the shell, shows the namespace, then shuts down.
+# receiver, sends it messages from the shell, shows the namespace, then shuts down; and
+# does the same in one command with `mbx run`, as a shell test would.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,4 +53,17 @@ for _ in $(seq 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.05; 
 if kill -0 "$broker_pid" 2>/dev/null; then echo "broker did not stop" >&2; exit 1; fi
 broker_pid=""
 if "$mbx" list >/dev/null 2>&1; then echo "namespace left behind" >&2; exit 1; fi
-echo "broker stopped, namespace removed: demo done"
+echo "broker stopped, namespace removed"
+
+say "the same for a script or a test, in one command: mbx run -- CMD"
+# mbx run starts a broker on a fresh private namespace, runs CMD with MBX_NAMESPACE set,
+# stops the broker when CMD ends and exits with CMD's status.
+unset MBX_NAMESPACE
+# shellcheck disable=SC2016 # expanded by the inner shell, in mbx run's namespace
+timeout 30 "$mbx" run --slots 8 -- bash -c '
+    echo "inside: namespace $MBX_NAMESPACE"
+    timeout 10 "$0" recv -c 1 -t 5000 box &
+    "$0" wait -t 5000 box
+    "$0" send --from script box "{\"via\": \"mbx run\"}"
+    wait $!' "$mbx"
+echo "mbx run exited with its command's status ($?), leaving nothing behind: demo done"
