@@ -67,7 +67,25 @@ rpid=
 got=$(tr -d '\r' <"$work/sub.out")
 [ "$rc" -eq 0 ] && [ "$got" = 'a.b {"x":1}' ] || fail "mbx sub -v exited $rc, printed '$got'"
 
+# mbx run: CMD (found beside mbx.exe) runs on a fresh namespace of its own, which is gone
+# afterwards; mbx run exits with CMD's code.
+mbx run --slots 8 -- mbx.exe list --json >"$work/run.out" 2>"$work/run.err"
+rc=$?
+run_ns=$(tr -d '\r' <"$work/run.out" | sed -n 's/.*"namespace":"\(run-[^"]*\)".*/\1/p')
+[ "$rc" -eq 0 ] && [ -n "$run_ns" ] && tr -d '\r' <"$work/run.out" | grep -q '"slots":8' ||
+    fail "mbx run --slots 8 -- mbx.exe list --json exited $rc: $(cat "$work/run.out" "$work/run.err")"
+mbx list -N "$run_ns" >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 3 ] || fail "mbx run left namespace $run_ns behind (mbx list exited $rc)"
+mbx run -- mbx.exe wait -t 100 nobody >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 4 ] || fail "mbx run -- mbx.exe wait (timing out: 4) exited $rc"
+mbx run -- no-such-program.exe >/dev/null 2>"$work/err"
+rc=$?
+[ "$rc" -eq 127 ] && grep -q "cannot run 'no-such-program.exe'" "$work/err" ||
+    fail "mbx run -- (no such program) exited $rc: $(cat "$work/err")"
+
 kill -INT "$bpid"
 wait "$bpid"
 bpid=
-echo "test_cli: options after the arguments, --, JSON positions, size suffixes and sub -v work under Wine"
+echo "test_cli: options after the arguments, --, JSON positions, size suffixes, sub -v and mbx run work under Wine"
