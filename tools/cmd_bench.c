@@ -44,7 +44,7 @@ static const char usage_text[] =
     "                 [--subscribers N] [--size BYTES]\n"
     "                 [--count N] [--pin none|same|split] [--no-validate] [--poll [--busy-poll "
     "US]]\n"
-    "                 [--peer-namespace NS2] [--json]\n"
+    "                 [--responders M] [--peer-namespace NS2] [--json]\n"
     "Measure a running namespace with benchmark processes of its own.\n"
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
@@ -86,7 +86,9 @@ enum {
     OPT_PEER_NAMESPACE
 };
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_bench_short[] = ":N:m:s:c:h";
+const struct option cmd_bench_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"mode", required_argument, NULL, 'm'},
     {"senders", required_argument, NULL, 's'},
@@ -598,7 +600,7 @@ int cmd_bench(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:m:s:c:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_bench_short, cmd_bench_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             cfg.ns = optarg;

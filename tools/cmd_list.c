@@ -35,7 +35,9 @@ static const char usage_text[] =
     "  -i, --interval S    seconds between two looks (default 1; 0.1..3600)\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_list_short[] = ":N:wi:h";
+const struct option cmd_list_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"json", no_argument, NULL, 'j'},
     {"format", required_argument, NULL, 'f'},
@@ -305,7 +307,7 @@ int cmd_list(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:wi:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_list_short, cmd_list_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             ns = optarg;

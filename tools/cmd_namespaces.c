@@ -26,7 +26,9 @@ static const char clean_usage[] =
     "\n"
     "  -h, --help          show this help\n";
 
-static const struct option namespaces_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_namespaces_short[] = ":h";
+const struct option cmd_namespaces_long[] = {
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -67,7 +69,7 @@ int cmd_namespaces(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":h", namespaces_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_namespaces_short, cmd_namespaces_long, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = true;

@@ -16,13 +16,15 @@ static const char usage_text[] =
     "\n"
     "  -N, --namespace NS  namespace (default: $MBX_NAMESPACE, else 'default')\n"
     "      --from NAME     publish under this client name (default: an assigned one)\n"
-    "  -t, --timeout MS    how long a --block subscriber's full mailbox may hold each\n"
+    "  -t, --timeout MS    how long a full subscriber of mbx sub --block may hold each\n"
     "                      publication up (default 5000)\n"
     "      --retain        keep it as TOPIC's retained message, for later subscribers\n"
     "                      (a retained null clears it)\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_pub_short[] = ":N:t:h";
+const struct option cmd_pub_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"from", required_argument, NULL, 'f'},
     {"timeout", required_argument, NULL, 't'},
@@ -79,7 +81,7 @@ int cmd_pub(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_pub_short, cmd_pub_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

@@ -23,7 +23,9 @@ static const char usage_text[] =
     "                      error (for scripts and tests to wait on)\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_recv_short[] = ":N:c:t:h";
+const struct option cmd_recv_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"count", required_argument, NULL, 'c'},
     {"timeout", required_argument, NULL, 't'},
@@ -43,7 +45,7 @@ int cmd_recv(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:c:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_recv_short, cmd_recv_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

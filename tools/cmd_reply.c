@@ -27,7 +27,9 @@ static const char usage_text[] =
     "  -h, --help          show this help\n"
     "Messages that are not requests are skipped.\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_reply_short[] = ":N:c:h";
+const struct option cmd_reply_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"count", required_argument, NULL, 'c'},
     {"exec", required_argument, NULL, 'x'},
@@ -71,7 +73,7 @@ int cmd_reply(int argc, char **argv)
     opterr = 0;
     int ch;
     /* Options may follow NAME (mbx reply NAME --echo): no "+" here. */
-    while ((ch = getopt_long(argc, argv, ":N:c:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_reply_short, cmd_reply_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

@@ -19,7 +19,9 @@ static const char usage_text[] =
     "Exit status: 0 replied, 4 no reply in time, 5 nobody serves TO or the responder went\n"
     "away, 6 invalid JSON; as mbx otherwise.\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_request_short[] = ":N:t:h";
+const struct option cmd_request_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"timeout", required_argument, NULL, 't'},
     {"envelope", no_argument, NULL, 'e'},
@@ -37,7 +39,7 @@ int cmd_request(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_request_short, cmd_request_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

@@ -36,7 +36,9 @@ static const char usage_text[] =
     "Exit status: CMD's (128+N when a signal N ended it); 1 when the broker could not be\n"
     "started, 2 on a bad command line, 127 when CMD could not be run.\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_run_short[] = "+:h";
+const struct option cmd_run_long[] = {
     {"slots", required_argument, NULL, 's'},
     {"depth", required_argument, NULL, 'd'},
     {"max-message", required_argument, NULL, 'm'},
@@ -141,7 +143,7 @@ int cmd_run(int argc, char **argv)
     opterr = 0;
     int ch;
     /* '+': options end at CMD, whose own options are its own. */
-    while ((ch = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_run_short, cmd_run_long, NULL)) != -1) {
         switch (ch) {
         case 's':
         case 'd':

@@ -15,6 +15,7 @@
  *   mbx_clean.
  * - Closing the console (or logoff, shutdown) ends CMD and the broker at once.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,9 +132,16 @@ static void stop_broker(HANDLE broker, DWORD pid, const char *ns)
     CloseHandle(broker);
 }
 
-/* What mbx run passes on to mailboxd. */
-static const char *const broker_options[] = {"--slots", "--depth", "--max-message",
-                                             "--mailbox-bytes"};
+/* The parser's table (as on Linux): also what `mbx options` prints. */
+const char cmd_run_short[] = "+:h";
+const struct option cmd_run_long[] = {
+    {"slots", required_argument, NULL, 's'},
+    {"depth", required_argument, NULL, 'd'},
+    {"max-message", required_argument, NULL, 'm'},
+    {"mailbox-bytes", required_argument, NULL, 'b'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
 int cmd_run(int argc, char **argv)
 {
@@ -153,40 +161,36 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
         append_arg(line, sizeof line, &len, head[i]);
 
-    /* Options go before CMD; a value may follow as "--slots=N" or "--slots N". */
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
+    /* '+': options end at CMD, whose own options are its own. */
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, cmd_run_short, cmd_run_long, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+        case 'd':
+        case 'm':
+        case 'b':
+        {
+            const char *name = ch == 's'   ? "--slots"
+                               : ch == 'd' ? "--depth"
+                               : ch == 'm' ? "--max-message"
+                                           : "--mailbox-bytes";
+            if (!append_arg(line, sizeof line, &len, name) ||
+                !append_arg(line, sizeof line, &len, optarg))
+                return cli_fail("run", EXIT_USAGE, "too many options");
             break;
         }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        case 'h':
             fputs(usage_text, stdout);
             return EXIT_OK_;
+        case ':':
+            return cli_fail("run", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_unknown_option("run", argv[optind - 1]);
         }
-        if (a[0] != '-')
-            break;
-        const char *value = NULL, *name = NULL;
-        for (size_t k = 0; k < sizeof broker_options / sizeof broker_options[0]; k++) {
-            size_t n = strlen(broker_options[k]);
-            if (strncmp(a, broker_options[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
-                name = broker_options[k];
-                value = a[n] == '=' ? a + n + 1 : NULL;
-                break;
-            }
-        }
-        if (name == NULL)
-            return cli_unknown_option("run", a);
-        if (value == NULL) {
-            if (i + 1 >= argc)
-                return cli_fail("run", EXIT_USAGE, "option '%s' needs a value", a);
-            value = argv[++i];
-        }
-        if (!append_arg(line, sizeof line, &len, name) ||
-            !append_arg(line, sizeof line, &len, value))
-            return cli_fail("run", EXIT_USAGE, "too many options");
     }
+    int i = optind;
     if (i >= argc)
         return cli_fail("run", EXIT_USAGE, "expected CMD [ARG]... (see mbx run --help)");
 

@@ -31,7 +31,9 @@ static const char usage_text[] =
     "                      pretty-printed JSON, e.g. from jq, goes as it is)\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_send_short[] = ":N:t:f:h";
+const struct option cmd_send_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"from", required_argument, NULL, 'o'},
     {"timeout", required_argument, NULL, 't'},
@@ -117,7 +119,7 @@ int cmd_send(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:t:f:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_send_short, cmd_send_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

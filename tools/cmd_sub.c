@@ -26,7 +26,9 @@ static const char usage_text[] =
     "      --ready         once subscribed, print 'ready NAME' on standard error\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_sub_short[] = ":N:c:t:vh";
+const struct option cmd_sub_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"name", required_argument, NULL, 'n'},
     {"count", required_argument, NULL, 'c'},
@@ -51,7 +53,7 @@ int cmd_sub(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:c:t:vh", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_sub_short, cmd_sub_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             opts.namespace_name = optarg;

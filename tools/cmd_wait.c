@@ -15,7 +15,9 @@ static const char usage_text[] =
     "  -t, --timeout MS    give up after MS in all (default: no limit)\n"
     "  -h, --help          show this help\n";
 
-static const struct option long_options[] = {
+/* The parser's table: also what `mbx options` prints (cli_commands.c). */
+const char cmd_wait_short[] = ":N:t:h";
+const struct option cmd_wait_long[] = {
     {"namespace", required_argument, NULL, 'N'},
     {"timeout", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
@@ -29,7 +31,7 @@ int cmd_wait(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":N:t:h", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, cmd_wait_short, cmd_wait_long, NULL)) != -1) {
         switch (ch) {
         case 'N':
             ns = optarg;

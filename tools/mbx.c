@@ -10,31 +10,36 @@ static const char usage_text[] =
     "Send, receive and list messages of a mailbox namespace.\n"
     "\n"
     "Commands:\n"
-    "  send [-N NS] [--from NAME] [-t MS] [--wait MS] TO [JSON]\n"
+    "  send [-N NS] [--from NAME] [-t MS] [--wait MS] [-f FILE | --whole] TO [JSON]\n"
     "                 send JSON to TO, or each line of standard input when JSON is absent\n"
-    "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--ready] NAME\n"
+    "  recv [-N NS] [-c COUNT] [-t MS] [--envelope] [--linger SECONDS] [--ready] NAME\n"
     "                 take the mailbox NAME and print each message on one line\n"
     "  request [-N NS] [-t MS] [--wait MS] [--envelope] TO [JSON]\n"
     "                 send a request to TO and print its reply\n"
-    "  reply [-N NS] [-c N] NAME (--exec CMD | --echo | JSON)\n"
+    "  reply [-N NS] [-c N] [--group] NAME (--exec CMD | --echo | JSON)\n"
     "                 answer the requests made to NAME\n"
-    "  pub [-N NS] [--retain] TOPIC [JSON]\n"
+    "  pub [-N NS] [--from NAME] [-t MS] [--retain] TOPIC [JSON]\n"
     "                 publish JSON on TOPIC, or each line of standard input\n"
-    "  sub [-N NS] [-c COUNT] [-t MS] [-v | --envelope] [--block] [--ready] PATTERN...\n"
+    "  sub [-N NS] [--name NAME] [-c COUNT] [-t MS] [-v | --envelope] [--block]\n"
+    "      [--ready] PATTERN...\n"
     "                 subscribe to the topics PATTERN selects and print each publication\n"
     "  wait [-N NS] [-t MS] NAME...\n"
     "                 wait until every NAME is there (and the broker, if none runs yet)\n"
-    "  list [-N NS] [--json | --format prometheus] [--watch [-i SECONDS]]\n"
+    "  list [-N NS] [--json | --format table|json|prometheus] [--watch [-i SECONDS]]\n"
     "                 show the broker, the namespace's geometry, totals and clients\n"
     "  namespaces [--json]\n"
     "                 list this machine's namespaces and their brokers\n"
     "  clean NS       remove what a dead broker left of NS\n"
-    "  run [--slots N ...] [--] CMD [ARG]...\n"
+    "  run [--slots N] [--depth N] [--max-message BYTES] [--mailbox-bytes BYTES]\n"
+    "      [--] CMD [ARG]...\n"
     "                 run CMD on a throwaway namespace of its own (MBX_NAMESPACE)\n"
     "  bench [-N NS] [--mode pingpong|throughput|request|fanout] [--senders N]\n"
-    "        [--subscribers N] [--size BYTES] [--count N]\n"
-    "        [--pin none|same|split] [--no-validate] [--json]\n"
+    "        [--responders M] [--subscribers N] [--size BYTES] [--count N]\n"
+    "        [--pin none|same|split] [--no-validate] [--poll [--busy-poll US]]\n"
+    "        [--peer-namespace NS2] [--json]\n"
     "                 measure the namespace with benchmark processes of its own\n"
+    "  help CMD       show CMD's help (as mbx CMD --help)\n"
+    "  options [CMD]  list the options each command takes (one per line)\n"
     "\n"
     "  -h, --help     show help (also: mbx COMMAND --help)\n"
     "      --version  show the version\n"
@@ -53,38 +58,32 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        (strcmp(cmd, "help") == 0 && argc == 2)) {
         fputs(usage_text, stdout);
         return EXIT_OK_;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        /* mbx help CMD: the command's own help, as mbx CMD --help prints it. */
+        const cli_command *c = cli_find_command(argv[2]);
+        if (c == NULL || argc > 3) {
+            char safe[256];
+            escape_text(argv[2], safe, sizeof safe);
+            fprintf(stderr, "mbx help: unknown command '%s' (see mbx --help)\n", safe);
+            return EXIT_USAGE;
+        }
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return c->run(2, help_argv);
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("mbx %s\n", mbx_version());
         return EXIT_OK_;
     }
-    if (strcmp(cmd, "send") == 0)
-        return cmd_send(argc - 1, argv + 1);
-    if (strcmp(cmd, "recv") == 0)
-        return cmd_recv(argc - 1, argv + 1);
-    if (strcmp(cmd, "namespaces") == 0)
-        return cmd_namespaces(argc - 1, argv + 1);
-    if (strcmp(cmd, "clean") == 0)
-        return cmd_clean(argc - 1, argv + 1);
-    if (strcmp(cmd, "pub") == 0)
-        return cmd_pub(argc - 1, argv + 1);
-    if (strcmp(cmd, "sub") == 0)
-        return cmd_sub(argc - 1, argv + 1);
-    if (strcmp(cmd, "request") == 0)
-        return cmd_request(argc - 1, argv + 1);
-    if (strcmp(cmd, "reply") == 0)
-        return cmd_reply(argc - 1, argv + 1);
-    if (strcmp(cmd, "wait") == 0)
-        return cmd_wait(argc - 1, argv + 1);
-    if (strcmp(cmd, "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    if (strcmp(cmd, "bench") == 0)
-        return cmd_bench(argc - 1, argv + 1);
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "options") == 0)
+        return cmd_options(argc - 1, argv + 1);
+    const cli_command *c = cli_find_command(cmd);
+    if (c != NULL)
+        return c->run(argc - 1, argv + 1);
     char safe[256];
     escape_text(cmd, safe, sizeof safe);
     fprintf(stderr, "mbx: unknown command '%s' (see mbx --help)\n", safe);

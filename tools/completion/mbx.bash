@@ -32,26 +32,16 @@ _mbx_namespace_in_words()
 _mbx()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="send recv request reply pub sub wait list namespaces clean run bench --help --version"
+    local commands="send recv request reply pub sub wait list namespaces clean run bench help options --help --version"
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
         return
     fi
-    local cmd=${COMP_WORDS[1]} opts=""
-    case "$cmd" in
-    send) opts="-N --namespace --from -t --timeout --wait -f --file --whole -h --help" ;;
-    recv) opts="-N --namespace -c --count -t --timeout --envelope --linger --ready -h --help" ;;
-    request) opts="-N --namespace -t --timeout --wait --envelope -h --help" ;;
-    reply) opts="-N --namespace -c --count --group --exec --echo -h --help" ;;
-    pub) opts="-N --namespace --from -t --timeout --retain -h --help" ;;
-    sub) opts="-N --namespace --name -c --count -t --timeout -v --topic --envelope --block --ready -h --help" ;;
-    wait) opts="-N --namespace -t --timeout -h --help" ;;
-    list) opts="-N --namespace --json --format -w --watch -i --interval -h --help" ;;
-    namespaces) opts="--json -h --help" ;;
-    clean) opts="-h --help" ;;
-    bench) opts="-N --namespace -m --mode -s --senders --responders --subscribers --size -c --count --pin --no-validate --poll --busy-poll --peer-namespace --json -h --help" ;;
-    esac
+    # The options come from mbx itself (`mbx options CMD`: its parser's table), so the
+    # completion never offers one that is gone nor misses a new one.
+    local cmd=${COMP_WORDS[1]} opts
+    opts=$(mbx options "$cmd" 2>/dev/null | tr '\n' ' ')
     case "$prev" in
     -N | --namespace | --peer-namespace)
         mapfile -t COMPREPLY < <(compgen -W "$(_mbx_namespaces)" -- "$cur")
