@@ -170,8 +170,7 @@ int cmd_run(int argc, char **argv)
         case 's':
         case 'd':
         case 'm':
-        case 'b':
-        {
+        case 'b': {
             const char *name = ch == 's'   ? "--slots"
                                : ch == 'd' ? "--depth"
                                : ch == 'm' ? "--max-message"
@@ -207,9 +206,8 @@ int cmd_run(int argc, char **argv)
     PROCESS_INFORMATION broker;
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
-    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE,
-                        CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED, NULL, NULL, &si,
-                        &broker)) {
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED,
+                        NULL, NULL, &si, &broker)) {
         DWORD e = GetLastError();
         if (job != NULL)
             CloseHandle(job);
