@@ -118,12 +118,17 @@ static void handle_events(bridge *b)
 }
 
 /* Takes what the control client holds. Returns MBX_OK or the error that ends the run. */
-static mbx_err drain_control(bridge *b, mbx_message *m)
+static mbx_err drain_control(bridge *b, mbx_message *m, bool *more)
 {
+    /* Only a receive that finds the mailbox empty arms the wake handle: stopping at
+     * CTL_BATCH, the caller must look again without sleeping (*more). */
+    *more = true;
     for (int n = 0; n < CTL_BATCH; n++) {
         mbx_err err = mbx_recv(b->ctl, m, 0);
-        if (err == MBX_ETIMEDOUT)
+        if (err == MBX_ETIMEDOUT) {
+            *more = false;
             return MBX_OK;
+        }
         if (err == MBX_ECORRUPT)
             continue;
         if (err != MBX_OK)
@@ -145,6 +150,41 @@ static mbx_err drain_control(bridge *b, mbx_message *m)
     return MBX_OK;
 }
 
+/* The watch for an answer (events_watch) pays when answers come; a name that gets lone
+ * messages and sends nothing back (a slow one-way feed) would cost up to WATCH_SPIN_US
+ * of CPU per message. After a watch that saw nothing, the next 2^k - 1 are skipped (k
+ * misses in a row, up to WATCH_BACKOFF_MAX); an answer seen resets it. With one CPU the
+ * spin would only hold up the responder it waits for: no watch at all. */
+#define WATCH_BACKOFF_MAX 6
+static int watch_misses, watch_skip;
+
+static bool watch_wanted(bridge *b)
+{
+    (void)b;
+    static long cpus;
+    if (cpus == 0)
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus == 1)
+        return false;
+    if (watch_skip > 0) {
+        watch_skip--;
+        return false;
+    }
+    return true;
+}
+
+static void watch_done(bridge *b, bool answered)
+{
+    (void)b;
+    if (answered) {
+        watch_misses = 0;
+        return;
+    }
+    if (watch_misses < WATCH_BACKOFF_MAX)
+        watch_misses++;
+    watch_skip = (1 << watch_misses) - 1;
+}
+
 static int run(bridge *b, int sigfd)
 {
     static struct pollfd fds[POLL_MAX];
@@ -157,11 +197,12 @@ static int run(bridge *b, int sigfd)
     }
     int64_t next_tick = 0;
     int code = EXIT_STOPPED;
+    bool ctl_more = false; /* the control client holds more than one drain took */
     for (;;) {
         fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         fds[1] = (struct pollfd){.fd = b->event_fd, .events = POLLIN};
         fds[2] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
-        bool more = false;
+        bool more = ctl_more;
         int n = 3 + outbound_poll_fds(b, fds + 3, who + 3, POLL_MAX - 3, &more);
         int64_t now = bridge_now_ns();
         int wait_ms = next_tick > now && !more ? (int)((next_tick - now) / 1000000) + 1 : 0;
@@ -184,11 +225,12 @@ static int run(bridge *b, int sigfd)
          * without the wake-ups of a responder that finds the bridge asleep in poll. */
         char watch_name[MBX_NAME_MAX + 1];
         int watch = events_take_watch(b, watch_name);
-        if (watch == WATCH_NAME)
-            outbound_watch(b, watch_name);
-        else if (watch == WATCH_CONTROL)
-            (void)mbx_busy_poll(b->ctl, WATCH_SPIN_US); /* drained just below */
-        mbx_err err = drain_control(b, m);
+        if (watch != WATCH_NONE && watch_wanted(b)) {
+            bool answered = watch == WATCH_NAME ? outbound_watch(b, watch_name)
+                                                : mbx_busy_poll(b->ctl, WATCH_SPIN_US) == MBX_OK;
+            watch_done(b, answered); /* drained just below */
+        }
+        mbx_err err = drain_control(b, m, &ctl_more);
         if (err != MBX_OK) {
             bridge_log(err == MBX_ESHUTDOWN ? LOG_INFO : LOG_ERROR, "namespace: %s",
                        mbx_strerror(err));

@@ -412,14 +412,17 @@ void outbound_drain(bridge *b, proxy *p)
     }
 }
 
-void outbound_watch(bridge *b, const char *name)
+bool outbound_watch(bridge *b, const char *name)
 {
     proxy *p = find_proxy(b, name);
+    /* As outbound_poll_fds: only toward a node heard from since NATS came back. */
     if (p == NULL || p->c == NULL || b->cfg.durable || p->in_flight >= BRIDGE_WINDOW ||
-        !atomic_load(&b->connected))
-        return;
-    if (mbx_busy_poll(p->c, WATCH_SPIN_US) == MBX_OK)
-        outbound_drain(b, p);
+        !atomic_load(&b->connected) || !directory_node_fresh(b, p->node))
+        return true; /* not watched: no miss */
+    if (mbx_busy_poll(p->c, WATCH_SPIN_US) != MBX_OK)
+        return false;
+    outbound_drain(b, p);
+    return true;
 }
 
 void outbound_on_ack(bridge *b, uint64_t id, uint64_t count, bool no_responders)

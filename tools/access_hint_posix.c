@@ -10,7 +10,9 @@
  * its own (and in root's /run/mailbox), so a broker of another user in its own directory
  * is invisible. The usual places of other users' directories (/tmp/mailbox-<uid> and
  * $XDG_RUNTIME_DIR/mailbox, i.e. /run/user/<uid>/mailbox) are searched for a socket of
- * the namespace that answers (or refuses: then it is live, only closed to us).
+ * the namespace that answers (or refuses: then it is live, only closed to us). Only root
+ * can look into /run/user/<uid> (mode 0700); /tmp/mailbox-<uid> is 0711, so anyone can
+ * find a socket there by its name.
  */
 #include <errno.h>
 #include <glob.h>
@@ -136,8 +138,10 @@ void access_elsewhere_hint(const char *ns, char *out, size_t cap)
         char pattern[256];
         snprintf(pattern, sizeof pattern, places[i], ns);
         glob_t g;
-        if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+        if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0) {
+            globfree(&g); /* GLOB_NOSPACE may leave a part */
             continue;
+        }
         for (size_t k = 0; k < g.gl_pathc; k++) {
             const char *path = g.gl_pathv[k];
             struct stat st;

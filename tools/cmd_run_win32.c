@@ -7,12 +7,12 @@
  *   mbx run itself is killed, the broker goes with it, and with it the namespace (its
  *   named objects live only while someone holds them). CMD is not in the job: what CMD
  *   leaves running is its own business, as on Linux.
- * - The broker has a process group of its own (CREATE_NEW_PROCESS_GROUP): Ctrl+C in the
- *   console reaches CMD, which decides, and not the broker, which must outlive CMD. mbx
- *   run ignores Ctrl+C and Ctrl+Break itself, waits for CMD, then stops the broker with a
- *   Ctrl+Break sent to its group (its clean stop, signals_win32.c), or, when that does not
- *   end it within STOP_MS (no console shared, as under a service), TerminateProcess and
- *   mbx_clean.
+ * - The broker runs detached from the console (DETACHED_PROCESS): Ctrl+C and Ctrl+Break
+ *   typed there reach CMD, which decides, and never the broker, which must outlive CMD
+ *   (a process group of its own would still get Ctrl+Break, its stop: signals_win32.c).
+ *   mbx run ignores both itself and waits for CMD. Then the broker is ended
+ *   (TerminateProcess) and what it held cleaned (mbx_clean): the namespace was CMD's
+ *   alone, and CMD has ended; its named objects go with the last handle.
  * - Closing the console (or logoff, shutdown) ends CMD and the broker at once.
  */
 #include <getopt.h>
@@ -24,7 +24,6 @@
 #include "cli.h"
 
 #define READY_MS 10000 /* for the broker to serve the namespace */
-#define STOP_MS 3000   /* for it to stop on Ctrl+Break, before TerminateProcess */
 
 static const char usage_text[] =
     "Usage: mbx run [--slots N] [--depth N] [--max-message BYTES] [--mailbox-bytes BYTES]\n"
@@ -121,14 +120,11 @@ static void find_broker(char *out, size_t cap)
     snprintf(out, cap, "mailboxd.exe");
 }
 
-static void stop_broker(HANDLE broker, DWORD pid, const char *ns)
+static void stop_broker(HANDLE broker, const char *ns)
 {
-    if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) ||
-        WaitForSingleObject(broker, STOP_MS) != WAIT_OBJECT_0) {
-        TerminateProcess(broker, 1);
-        WaitForSingleObject(broker, INFINITE);
-        (void)mbx_clean(ns, NULL);
-    }
+    TerminateProcess(broker, 0);
+    WaitForSingleObject(broker, INFINITE);
+    (void)mbx_clean(ns, NULL);
     CloseHandle(broker);
 }
 
@@ -206,7 +202,7 @@ int cmd_run(int argc, char **argv)
     PROCESS_INFORMATION broker;
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
-    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED,
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, DETACHED_PROCESS | CREATE_SUSPENDED,
                         NULL, NULL, &si, &broker)) {
         DWORD e = GetLastError();
         if (job != NULL)
@@ -236,7 +232,7 @@ int cmd_run(int argc, char **argv)
             break;
     }
     if (waited >= READY_MS) {
-        stop_broker(broker.hProcess, broker.dwProcessId, ns);
+        stop_broker(broker.hProcess, ns);
         if (job != NULL)
             CloseHandle(job);
         return cli_fail("run", EXIT_FAILURE_, "mailboxd did not serve %s within %d ms", ns,
@@ -266,7 +262,7 @@ int cmd_run(int argc, char **argv)
         CloseHandle(cmd.hProcess);
         rc = (int)code;
     }
-    stop_broker(broker.hProcess, broker.dwProcessId, ns);
+    stop_broker(broker.hProcess, ns);
     if (job != NULL)
         CloseHandle(job);
     return rc;
