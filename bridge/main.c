@@ -158,9 +158,8 @@ static mbx_err drain_control(bridge *b, mbx_message *m, bool *more)
 #define WATCH_BACKOFF_MAX 6
 static int watch_misses, watch_skip;
 
-static bool watch_wanted(bridge *b)
+static bool watch_wanted(void)
 {
-    (void)b;
     static long cpus;
     if (cpus == 0)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -173,9 +172,8 @@ static bool watch_wanted(bridge *b)
     return true;
 }
 
-static void watch_done(bridge *b, bool answered)
+static void watch_done(bool answered)
 {
-    (void)b;
     if (answered) {
         watch_misses = 0;
         return;
@@ -225,10 +223,10 @@ static int run(bridge *b, int sigfd)
          * without the wake-ups of a responder that finds the bridge asleep in poll. */
         char watch_name[MBX_NAME_MAX + 1];
         int watch = events_take_watch(b, watch_name);
-        if (watch != WATCH_NONE && watch_wanted(b)) {
+        if (watch != WATCH_NONE && watch_wanted()) {
             bool answered = watch == WATCH_NAME ? outbound_watch(b, watch_name)
                                                 : mbx_busy_poll(b->ctl, WATCH_SPIN_US) == MBX_OK;
-            watch_done(b, answered); /* drained just below */
+            watch_done(answered); /* drained just below */
         }
         mbx_err err = drain_control(b, m, &ctl_more);
         if (err != MBX_OK) {

@@ -36,17 +36,6 @@ static const char usage_text[] =
     "Exit status: CMD's (128+N when a signal N ended it); 1 when the broker could not be\n"
     "started, 2 on a bad command line, 127 when CMD could not be run.\n";
 
-/* The parser's table: also what `mbx options` prints (cli_commands.c). */
-const char cmd_run_short[] = "+:h";
-const struct option cmd_run_long[] = {
-    {"slots", required_argument, NULL, 's'},
-    {"depth", required_argument, NULL, 'd'},
-    {"max-message", required_argument, NULL, 'm'},
-    {"mailbox-bytes", required_argument, NULL, 'b'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t pending; /* a stop signal that came before CMD ran */
 
@@ -151,10 +140,7 @@ int cmd_run(int argc, char **argv)
         case 'b':
             if (nb + 2 > (int)(sizeof broker_args / sizeof broker_args[0]))
                 return cli_fail("run", EXIT_USAGE, "too many options");
-            broker_args[nb++] = ch == 's'   ? "--slots"
-                                : ch == 'd' ? "--depth"
-                                : ch == 'm' ? "--max-message"
-                                            : "--mailbox-bytes";
+            broker_args[nb++] = run_broker_option(ch);
             broker_args[nb++] = optarg;
             break;
         case 'h':

@@ -128,17 +128,6 @@ static void stop_broker(HANDLE broker, const char *ns)
     CloseHandle(broker);
 }
 
-/* The parser's table (as on Linux): also what `mbx options` prints. */
-const char cmd_run_short[] = "+:h";
-const struct option cmd_run_long[] = {
-    {"slots", required_argument, NULL, 's'},
-    {"depth", required_argument, NULL, 'd'},
-    {"max-message", required_argument, NULL, 'm'},
-    {"mailbox-bytes", required_argument, NULL, 'b'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 int cmd_run(int argc, char **argv)
 {
     char broker_path[MAX_PATH];
@@ -166,16 +155,11 @@ int cmd_run(int argc, char **argv)
         case 's':
         case 'd':
         case 'm':
-        case 'b': {
-            const char *name = ch == 's'   ? "--slots"
-                               : ch == 'd' ? "--depth"
-                               : ch == 'm' ? "--max-message"
-                                           : "--mailbox-bytes";
-            if (!append_arg(line, sizeof line, &len, name) ||
+        case 'b':
+            if (!append_arg(line, sizeof line, &len, run_broker_option(ch)) ||
                 !append_arg(line, sizeof line, &len, optarg))
                 return cli_fail("run", EXIT_USAGE, "too many options");
             break;
-        }
         case 'h':
             fputs(usage_text, stdout);
             return EXIT_OK_;
@@ -202,8 +186,8 @@ int cmd_run(int argc, char **argv)
     PROCESS_INFORMATION broker;
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
-    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, DETACHED_PROCESS | CREATE_SUSPENDED,
-                        NULL, NULL, &si, &broker)) {
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, DETACHED_PROCESS | CREATE_SUSPENDED, NULL,
+                        NULL, &si, &broker)) {
         DWORD e = GetLastError();
         if (job != NULL)
             CloseHandle(job);
