@@ -4,6 +4,7 @@
 
 #include "adopt.h"
 #include "log.h"
+#include "monitors.h"
 #include "names.h"
 #include "ring.h"
 
@@ -28,6 +29,9 @@ static void adopt_flags(registry *reg, uint32_t slot)
     client_rec *rec = &reg->recs[slot];
     uint32_t flags = atomic_load(&e->flags);
     rec->group = (flags & DIR_GROUP) != 0;
+    /* A monitor stays one (monitors_scrub lists it again); never a group's or remote. */
+    rec->monitor =
+        (flags & (DIR_MONITOR | DIR_GROUP | DIR_REMOTE)) == DIR_MONITOR ? MONITOR_UNLISTED : 0;
     char node[MBX_NAME_MAX + 1];
     memcpy(node, e->node, sizeof node);
     if ((flags & DIR_REMOTE) == 0 || !names_valid_bounded(node, sizeof node))
@@ -35,7 +39,8 @@ static void adopt_flags(registry *reg, uint32_t slot)
     snprintf(rec->node, sizeof rec->node, "%s", node);
     char padded[MBX_NAME_MAX + 1] = {0};
     memcpy(padded, node, strlen(node));
-    uint32_t want = (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u);
+    uint32_t want = (rec->group ? DIR_GROUP : 0u) | (node[0] != '\0' ? DIR_REMOTE : 0u) |
+                    (rec->monitor != 0 ? DIR_MONITOR : 0u);
     if (flags == want && memcmp(e->node, padded, sizeof padded) == 0)
         return; /* as it should be: live readers may be copying it */
     /* Rewritten as the broker writes entries: readers skip it while the generation is odd. */

@@ -20,6 +20,7 @@
 #include "group.h"
 #include "keeper.h"
 #include "log.h"
+#include "monitors.h"
 #include "pending.h"
 #include "presence.h"
 #include "proto.h"
@@ -203,6 +204,7 @@ static bool watch_adopted(broker *b)
 {
     adopt_report r;
     adopt_clients(&b->reg, &r);
+    r.repaired += monitors_scrub(&b->reg); /* the monitors kept, listed again */
     for (uint32_t i = 0; i < b->view.slots; i++) {
         client_rec *rec = &b->reg.recs[i];
         if (rec->active && !rec->lingering &&
@@ -379,13 +381,25 @@ static admission_facts registration_facts(broker *b, const proto_request *req, i
 
 /* Handles REGISTER on a pending connection: the decision (admission.h), then its
  * execution. Returns true when the connection now belongs to a slot. */
-static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid)
+static bool handle_register(broker *b, plat_handle h, const proto_request *req, int64_t pid,
+                            uint32_t uid)
 {
     int64_t holder;
     admission_facts facts = registration_facts(b, req, pid, &holder);
     admission decision = admission_decide(&facts);
-    if (decision == REFUSE_TAKEN) {
+    bool monitor = (req->flags & PROTO_FLAG_MONITOR) != 0;
+    /* A monitor sees every message: the namespace's owner's (and root's) alone, whatever
+     * the mode lets others do; it takes a new mailbox of its own, never another's. */
+    if (monitor && uid != b->shm.uid && uid != 0) {
+        reply(h, MBX_EPERM, 0, 0, NULL);
+        return false;
+    }
+    if (decision == REFUSE_TAKEN || (monitor && decision != ADMIT_NEW)) {
         reply(h, MBX_ENAMETAKEN, 0, 0, NULL);
+        return false;
+    }
+    if (monitor && !monitors_room(&b->reg)) {
+        reply(h, MBX_ENOSLOTS, 0, 0, NULL);
         return false;
     }
     /* Checked by proto_check_request(). */
@@ -410,8 +424,8 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         slot = (uint32_t)holder; /* the mailbox as it is: messages and all */
         registry_take_over(&b->reg, slot, pid, req->linger_ms);
     } else {
-        err =
-            registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node, &slot);
+        err = registry_claim(&b->reg, req->name, pid, req->linger_ms, facts.asks_group, node,
+                             monitor, &slot);
     }
     if (err != MBX_OK) {
         plat_handle_close(watch);
@@ -428,6 +442,8 @@ static bool handle_register(broker *b, plat_handle h, const proto_request *req, 
         reply(h, MBX_ESYSTEM, 0, 0, NULL);
         return false;
     }
+    if (monitor)
+        monitors_attach(&b->reg, slot); /* copies from the next message sent */
     /* Announced first: whoever hears of it can reach the client at once, and hears of
      * it before anything the client itself does. */
     events_client_up(&b->ev, rec->name, pid, rec->node, rec->group);
@@ -502,7 +518,7 @@ static void on_pending(broker *b, plat_handle h)
             reply(h, MBX_EPERM, 0, 0, NULL);
         } else if (atomic_load(&segment_header(&b->view)->state) != SEG_READY) {
             reply(h, MBX_ESHUTDOWN, 0, 0, NULL);
-        } else if (handle_register(b, h, &req, pid)) {
+        } else if (handle_register(b, h, &req, pid, uid)) {
             return;
         }
     } else {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "monitors.h"
 #include "presence.h"
 #include "registry.h"
 #include "ring.h"
@@ -46,18 +47,19 @@ static void generate_name(registry *reg, int64_t pid, char *out)
 
 /* Writes the node a name is served on into the entry (the caller holds its sequence
  * lock odd, or the slot is its alone) and into the record; with the flags that go with it. */
-static void set_node(registry *reg, uint32_t slot, const char *node, bool group)
+static void set_node(registry *reg, uint32_t slot, const char *node, bool group, bool monitor)
 {
     client_rec *rec = &reg->recs[slot];
     seg_dir_entry *e = segment_dir(reg->view, slot);
     snprintf(rec->node, sizeof rec->node, "%s", node != NULL ? node : "");
     memset(e->node, 0, sizeof e->node);
     memcpy(e->node, rec->node, strlen(rec->node));
-    atomic_store(&e->flags, (group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u));
+    atomic_store(&e->flags, (group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u) |
+                                (monitor ? DIR_MONITOR : 0u));
 }
 
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       bool group, const char *node, uint32_t *slot)
+                       bool group, const char *node, bool monitor, uint32_t *slot)
 {
     uint32_t i = 0;
     while (i < reg->view->slots && (reg->recs[i].active || reg->recs[i].dirty))
@@ -83,7 +85,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     atomic_store(&e->start_time, start_time);
     atomic_store(&e->linger_ms, linger_ms);
     atomic_store(&e->linger_until_us, 0);
-    set_node(reg, i, node, group);
+    set_node(reg, i, node, group, monitor);
     gen += 2;
     atomic_store(&e->generation, gen);
     atomic_store(&e->state, SLOT_ACTIVE);
@@ -95,6 +97,7 @@ mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t 
     rec->linger_ms = linger_ms;
     rec->lingering = false;
     rec->group = group;
+    rec->monitor = 0; /* monitors_attach lists it */
     reg->active++;
     atomic_fetch_add(&segment_header(reg->view)->clients_seen, 1);
     *slot = i;
@@ -175,6 +178,7 @@ uint64_t registry_release(registry *reg, uint32_t slot)
     client_rec *rec = &reg->recs[slot];
     if (!rec->active)
         return 0;
+    monitors_detach(reg, slot); /* senders stop copying to it before it is freed */
     rec->generation += 2;
     struct free_entry f = {segment_dir(reg->view, slot), rec->generation};
     uint64_t dropped = 0;

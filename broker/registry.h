@@ -24,6 +24,8 @@ typedef struct client_rec {
     bool lingering;              /* the client is gone; the mailbox waits (pid is 0) */
     bool dirty;                  /* free, but the mailbox is not emptied yet: not claimable */
     bool group;                  /* one of the members serving this name */
+    uint8_t monitor;             /* a monitor: its entry in the header's table plus one
+                                    (monitors.h), else 0 */
     char node[MBX_NAME_MAX + 1]; /* a remote name: the node serving it (else "") */
     int64_t linger_until_ns;     /* monotonic deadline while lingering */
     char name[MBX_NAME_MAX + 1];
@@ -49,7 +51,7 @@ int64_t registry_find(const registry *reg, const char *name);
  * Errors: MBX_ENOSLOTS.
  */
 mbx_err registry_claim(registry *reg, const char *wanted, int64_t pid, uint32_t linger_ms,
-                       bool group, const char *node, uint32_t *slot);
+                       bool group, const char *node, bool monitor, uint32_t *slot);
 
 /* The client of slot is gone but asked its mailbox to outlive it: keeps the slot, its
  * messages and its generation (senders go on delivering), for rec->linger_ms. */

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "monitors.h"
 #include "ring.h"
 #include "scrub.h"
 
@@ -42,7 +43,8 @@ static unsigned scrub_header(scrubber *s)
 /* The flags the registry says an active slot's entry has. */
 static uint32_t expected_flags(const client_rec *rec)
 {
-    return (rec->group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u);
+    return (rec->group ? DIR_GROUP : 0u) | (rec->node[0] != '\0' ? DIR_REMOTE : 0u) |
+           (rec->monitor != 0 ? DIR_MONITOR : 0u);
 }
 
 /* The directory entry the registry says slot should have. */
@@ -86,6 +88,7 @@ unsigned scrub_segment(scrubber *s)
 {
     const seg_view *v = s->reg->view;
     unsigned repaired = scrub_header(s);
+    repaired += monitors_scrub(s->reg);
     for (uint32_t slot = 0; slot < v->slots; slot++) {
         const client_rec *rec = &s->reg->recs[slot];
         seg_dir_entry *e = segment_dir(v, slot);

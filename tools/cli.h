@@ -123,15 +123,16 @@ int cmd_pub(int argc, char **argv);
 int cmd_namespaces(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_options(int argc, char **argv);
 
 /* Each command's parser table (cli_commands.c): what its getopt_long call uses. */
 extern const struct option cmd_send_long[], cmd_recv_long[], cmd_request_long[], cmd_reply_long[],
-    cmd_pub_long[], cmd_sub_long[], cmd_wait_long[], cmd_list_long[], cmd_namespaces_long[],
-    cmd_run_long[], cmd_bench_long[];
+    cmd_pub_long[], cmd_sub_long[], cmd_monitor_long[], cmd_wait_long[], cmd_list_long[],
+    cmd_namespaces_long[], cmd_run_long[], cmd_bench_long[];
 extern const char cmd_send_short[], cmd_recv_short[], cmd_request_short[], cmd_reply_short[],
-    cmd_pub_short[], cmd_sub_short[], cmd_wait_short[], cmd_list_short[], cmd_namespaces_short[],
-    cmd_run_short[], cmd_bench_short[];
+    cmd_pub_short[], cmd_sub_short[], cmd_monitor_short[], cmd_wait_short[], cmd_list_short[],
+    cmd_namespaces_short[], cmd_run_short[], cmd_bench_short[];
 
 typedef struct cli_command {
     const char *name;

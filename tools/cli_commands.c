@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"reply", cmd_reply, cmd_reply_long, cmd_reply_short},
     {"pub", cmd_pub, cmd_pub_long, cmd_pub_short},
     {"sub", cmd_sub, cmd_sub_long, cmd_sub_short},
+    {"monitor", cmd_monitor, cmd_monitor_long, cmd_monitor_short},
     {"wait", cmd_wait, cmd_wait_long, cmd_wait_short},
     {"list", cmd_list, cmd_list_long, cmd_list_short},
     {"namespaces", cmd_namespaces, cmd_namespaces_long, cmd_namespaces_short},

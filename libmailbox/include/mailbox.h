@@ -132,7 +132,13 @@ typedef struct mbx_connect_options {
                                    "Signals" in docs/api.md). For programs whose handlers
                                    only set a flag that the caller must look at, such as
                                    language runtimes. 0 (default): the call sleeps on */
-    int reserved32_;            /* leave zero */
+    int monitor;                /* 1: a monitor (`mbx monitor`): the mailbox gets a copy
+                                   of every message sent in the namespace, as it is sent
+                                   (mbx_message_monitored), and nothing else; copies it
+                                   cannot take in time are missed and counted, never
+                                   waited for. The namespace's owner only (else
+                                   MBX_EPERM); at most 4 at once (else MBX_ENOSLOTS); no
+                                   group, linger, send_only or node. 0 (default) */
     const char *node;           /* for mailbox-bridge: NULL (default), or the node (host)
                                    that really serves client_name: the mailbox stands
                                    for that remote name here and `mbx list` shows it as
@@ -576,7 +582,8 @@ MBX_API int64_t mbx_message_ts_us(const mbx_message *msg);
 /* The topic a publication came on; NULL for a message sent to the client directly. */
 MBX_API const char *mbx_message_topic(const mbx_message *msg);
 /* For a publication: how many publications this client missed (drop policy, full
- * mailbox) just before this one; 0 otherwise. */
+ * mailbox) just before this one; for a monitor's copy: how many copies the monitor
+ * missed just before this one; 0 otherwise. */
 MBX_API uint64_t mbx_message_missed(const mbx_message *msg);
 /* The node (host) a message came from through mailbox-bridge; NULL for one sent here. */
 MBX_API const char *mbx_message_node(const mbx_message *msg);
@@ -586,6 +593,13 @@ MBX_API int mbx_message_retained(const mbx_message *msg);
 /* For a reply: the error its request ended with on the far side (mbx_reply_error), or
  * MBX_OK for an answer. */
 MBX_API mbx_err mbx_message_error(const mbx_message *msg);
+/* 1 for what a monitor receives (mbx_connect_options.monitor): a copy of a message sent
+ * in the namespace. Its kind, correlation, topic, node and error are the original's;
+ * mbx_message_from is its sender, mbx_message_to the name it was sent to (a group's name
+ * for a group; "" for a publication, and for a reply whose requester has gone);
+ * mbx_message_missed the copies this monitor missed just before it; its seq is 0. A
+ * copy cannot be replied to. 0 for anything else. */
+MBX_API int mbx_message_monitored(const mbx_message *msg);
 
 /* All of a received message's fields at once (for bindings: one call instead of ten).
  * The pointers are owned by the message, valid until it is reused or freed. */
@@ -600,9 +614,9 @@ typedef struct mbx_message_fields {
     uint64_t correlation;
     const char *topic; /* NULL unless a publication */
     uint64_t missed;
-    const char *node; /* NULL unless it came through mailbox-bridge */
-    int retained;     /* mbx_message_retained() */
-    int reserved32_;
+    const char *node;      /* NULL unless it came through mailbox-bridge */
+    int retained;          /* mbx_message_retained() */
+    int monitored;         /* mbx_message_monitored() */
     uint64_t reserved_[6]; /* room for fields to come (ABI): leave zero */
 } mbx_message_fields;
 

@@ -30,6 +30,7 @@ const receive_filter client_receive_filters[RECEIVE_KINDS] = {
     [CELL_TOPIC] = pubsub_incoming,
     [CELL_REPLY] = request_incoming,
     [CELL_RETURNED] = request_incoming,
+    [CELL_MONITOR] = monitor_incoming,
 };
 
 void mbx_connect_options_init(mbx_connect_options *opts)
@@ -97,7 +98,8 @@ static mbx_err registration(mbx_client *c, const char *wanted, const mbx_connect
                          .version = PROTO_VERSION,
                          .op = PROTO_REGISTER,
                          .flags = (opts->group != 0 ? PROTO_FLAG_GROUP : 0u) |
-                                  (opts->node != NULL ? PROTO_FLAG_REMOTE : 0u),
+                                  (opts->node != NULL ? PROTO_FLAG_REMOTE : 0u) |
+                                  (opts->monitor != 0 ? PROTO_FLAG_MONITOR : 0u),
                          .linger_ms = (uint32_t)opts->linger_ms};
     if (wanted != NULL)
         strncpy(req.name, wanted, MBX_NAME_MAX);
@@ -204,6 +206,10 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_EINVAL;
     if (opts->send_only != 0 && (opts->group != 0 || opts->linger_ms != 0))
         return MBX_EINVAL;
+    /* A monitor's mailbox is its own: no group, no linger, no slot-less monitor. */
+    if (opts->monitor != 0 &&
+        (opts->group != 0 || opts->linger_ms != 0 || opts->send_only != 0 || opts->node != NULL))
+        return MBX_EINVAL;
     /* A remote name is a name, served by a client that has a mailbox. */
     if (opts->node != NULL && (mbx_check_name(opts->node) != MBX_OK || wanted == NULL ||
                                wanted[0] == '\0' || opts->send_only != 0))
@@ -221,6 +227,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
     atomic_flag_clear(&c->receiving);
     atomic_flag_clear(&c->lookup_lock);
     c->group = opts->group != 0;
+    c->monitor = opts->monitor != 0;
     c->fork_epoch = atomic_load(&client_forks);
     /* Request ids start at random: a reply meant for an earlier run of this name (which a
      * lingering mailbox may still receive) can never match one of ours (outstanding.h). */

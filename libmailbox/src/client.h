@@ -33,6 +33,7 @@ struct mbx_client {
     _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     bool group;                    /* one of a group's members (mbx_connect_options.group) */
+    bool monitor;                  /* a monitor: receives CELL_MONITOR copies only */
     uint32_t fork_epoch;           /* client_forks when it connected (see client_ours) */
     _Atomic uint64_t next_request; /* the last request id given out; starts at random */
     outstanding requests;          /* requests that wait for their reply (outstanding.h) */
@@ -71,13 +72,15 @@ struct mbx_message {
     char to[MBX_NAME_MAX + 1];
     uint64_t seq;
     int64_t ts_us;
-    uint32_t kind; /* enum cell_kind */
+    uint32_t kind;     /* enum cell_kind */
+    uint32_t mirrored; /* CELL_MONITOR: the kind the original was sent as */
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes */
     uint32_t from_generation;
     _Atomic bool replied;          /* CELL_REQUEST: mbx_reply answered it already */
     char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic it came on */
-    uint64_t missed;               /* CELL_TOPIC: publications missed just before it */
+    uint64_t missed;               /* CELL_TOPIC: publications missed just before it;
+                                      CELL_MONITOR: copies missed just before it */
     bool retained;                 /* CELL_TOPIC: published retained */
     /* Set by mbx_peek(): the message's place in the mailbox, for mbx_ack(). */
     bool peeked;
@@ -155,11 +158,14 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
  * the client is put together (client.c). A kind without a filter is handed out as it is.
  */
 typedef bool (*receive_filter)(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
-#define RECEIVE_KINDS (CELL_RETURNED + 1)
+#define RECEIVE_KINDS (CELL_MONITOR + 1)
 extern const receive_filter client_receive_filters[RECEIVE_KINDS];
 
 /* A publication: handed out when its topic is one this client asked for (pubsub.c). */
 bool pubsub_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
+
+/* A monitor's copy (monitor.c): handed out to a monitor, dropped by anyone else. */
+bool monitor_incoming(mbx_client *c, const ring_incoming *in, const char *body, bool keep);
 
 /* Frees what publishing allocated (pubsub.c). */
 void pubsub_close(mbx_client *c);

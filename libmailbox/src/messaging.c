@@ -5,6 +5,7 @@
 #include "client.h"
 #include "envelope.h"
 #include "group.h"
+#include "monitor.h"
 #include "names.h"
 #include "presence.h"
 #include "ring.h"
@@ -135,7 +136,10 @@ static mbx_err put(mbx_client *c, const send_route *r, uint32_t slot, uint32_t g
         .error = r->error,
         .once = opts->once,
     };
-    return ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
+    mbx_err err = ring_put(&c->view, slot, gen, &msg, opts->timeout_ms);
+    if (err == MBX_OK)
+        monitor_sent(c, &msg, r->to, slot);
+    return err;
 }
 
 /* How many members a send to a group tries when the ones it picks are leaving. */
@@ -224,8 +228,9 @@ bool client_incoming_valid(const ring_incoming *in)
     bool compact = false;
     return names_valid_bounded(in->from, sizeof in->from) &&
            (in->node[0] == '\0' || names_valid_bounded(in->node, sizeof in->node)) &&
-           (in->error == 0 || in->kind == CELL_REPLY) &&
+           (in->error == 0 || in->kind == CELL_REPLY || in->kind == CELL_MONITOR) &&
            (in->kind != CELL_TOPIC || topics_valid_topic(in->topic, strlen(in->topic), true)) &&
+           (in->kind != CELL_MONITOR || monitor_label_valid(in)) &&
            envelope_validate(in->body, in->len, &compact) == MBX_OK && compact;
 }
 
@@ -233,6 +238,8 @@ bool client_incoming_valid(const ring_incoming *in)
  * (client.h, client_receive_filters). */
 static bool for_the_caller(mbx_client *c, const ring_incoming *in, const char *body, bool keep)
 {
+    if (c->monitor && in->kind != CELL_MONITOR)
+        return false; /* a monitor takes copies only: what is sent to it is copied too */
     receive_filter f = in->kind < RECEIVE_KINDS ? client_receive_filters[in->kind] : NULL;
     return f == NULL || f(c, in, body, keep);
 }
@@ -252,6 +259,9 @@ static void fill_message(const mbx_client *c, mbx_message *msg, const ring_incom
     msg->missed = in->kind == CELL_TOPIC ? in->corr : 0;
     msg->retained = in->kind == CELL_TOPIC && in->retained;
     memcpy(msg->topic, in->topic, sizeof msg->topic);
+    msg->mirrored = 0;
+    if (in->kind == CELL_MONITOR)
+        monitor_fill(msg, in);
     msg->from_slot = in->from_slot;
     msg->from_generation = in->from_generation;
     msg->peeked = keep;
@@ -323,8 +333,10 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
 
 /* The kinds mbx_peek_after hands out as they are: the others (replies, requests given
  * back by a leaving member) need a receive's handling (client_receive_filters). */
-static bool plain_kind(uint32_t kind)
+static bool plain_kind(const mbx_client *c, uint32_t kind)
 {
+    if (c->monitor)
+        return kind == CELL_MONITOR;
     return kind == CELL_PLAIN || kind == CELL_REQUEST || kind == CELL_TOPIC;
 }
 
@@ -348,7 +360,7 @@ mbx_err mbx_peek_after(mbx_client *c, const mbx_message *prev, mbx_message *msg)
     mbx_err err = ring_peek_at(&c->view, c->slot, c->generation, after, &in);
     if (err == MBX_OK && !client_incoming_valid(&in))
         err = MBX_ECORRUPT;
-    if (err == MBX_OK && !plain_kind(in.kind))
+    if (err == MBX_OK && !plain_kind(c, in.kind))
         err = MBX_ETIMEDOUT; /* for mbx_peek, once what comes before it is acknowledged */
     else if (err == MBX_ETIMEDOUT)
         client_wake_arm(c, in.scanned);
@@ -457,6 +469,7 @@ void mbx_message_fields_get(const mbx_message *msg, mbx_message_fields *out)
     out->missed = mbx_message_missed(msg);
     out->node = mbx_message_node(msg);
     out->retained = mbx_message_retained(msg);
+    out->monitored = mbx_message_monitored(msg);
 }
 
 const char *mbx_message_node(const mbx_message *msg)
@@ -466,16 +479,16 @@ const char *mbx_message_node(const mbx_message *msg)
 
 mbx_err mbx_message_error(const mbx_message *msg)
 {
-    return msg != NULL && msg->kind == CELL_REPLY ? (mbx_err)msg->error : MBX_OK;
+    return msg != NULL && mbx_message_kind(msg) == MBX_KIND_REPLY ? (mbx_err)msg->error : MBX_OK;
 }
 
 char *mbx_message_envelope_json(const mbx_message *msg)
 {
     if (msg == NULL || msg->body == NULL || msg->len == 0)
         return NULL;
-    return envelope_to_json(msg->from, mbx_message_node(msg), msg->to, msg->seq, msg->ts_us,
-                            msg->kind, msg->corr, msg->kind == CELL_TOPIC ? msg->topic : NULL,
-                            msg->missed, msg->body, msg->len);
+    uint32_t kind = msg->kind == CELL_MONITOR ? msg->mirrored : msg->kind;
+    return envelope_to_json(msg->from, mbx_message_node(msg), msg->to, msg->seq, msg->ts_us, kind,
+                            msg->corr, mbx_message_topic(msg), msg->missed, msg->body, msg->len);
 }
 
 void mbx_free(void *ptr)

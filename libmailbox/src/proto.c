@@ -17,8 +17,12 @@ mbx_err proto_check_request(const proto_request *req, size_t len)
     if (req->linger_ms > MBX_LINGER_MAX_MS)
         return MBX_EINVAL;
     /* A group member has a name, and its mailbox goes with it (no linger). */
-    if ((req->flags & ~(PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE)) != 0 ||
+    if ((req->flags & ~(PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE | PROTO_FLAG_MONITOR)) != 0 ||
         ((req->flags & PROTO_FLAG_GROUP) != 0 && (req->name[0] == '\0' || req->linger_ms != 0)))
+        return MBX_EINVAL;
+    /* A monitor is a client of its own: not a group's, not lingering, not remote. */
+    if ((req->flags & PROTO_FLAG_MONITOR) != 0 &&
+        ((req->flags & (PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE)) != 0 || req->linger_ms != 0))
         return MBX_EINVAL;
     /* A remote name is a name, and its node a valid name too. */
     if ((req->flags & PROTO_FLAG_REMOTE) != 0 &&

@@ -21,8 +21,9 @@
  * 2: the segment comes with the REGISTER reply; INSPECT */
 #define PROTO_VERSION 3u
 
-#define PROTO_FLAG_GROUP 1u  /* join the group serving the name, not take it alone */
-#define PROTO_FLAG_REMOTE 2u /* the name is served on node `node`, through this client */
+#define PROTO_FLAG_GROUP 1u   /* join the group serving the name, not take it alone */
+#define PROTO_FLAG_REMOTE 2u  /* the name is served on node `node`, through this client */
+#define PROTO_FLAG_MONITOR 4u /* a monitor (the namespace's owner only): no group, no linger */
 
 enum proto_op { PROTO_REGISTER = 1, PROTO_UNREGISTER = 2, PROTO_INSPECT = 3 };
 
@@ -30,7 +31,8 @@ typedef struct proto_request {
     uint32_t magic;
     uint32_t version;
     uint32_t op;
-    uint32_t flags;              /* REGISTER: PROTO_FLAG_GROUP, PROTO_FLAG_REMOTE */
+    uint32_t flags;              /* REGISTER: PROTO_FLAG_GROUP, PROTO_FLAG_REMOTE,
+                                    PROTO_FLAG_MONITOR */
     char name[MBX_NAME_MAX + 1]; /* REGISTER: wanted name, or "" for an assigned one */
     uint32_t slot;               /* UNREGISTER: the slot given back ... */
     uint32_t generation;         /* ... and its generation */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "monitor.h"
 #include "ring.h"
 #include "subs.h"
 #include "topics.h"
@@ -390,6 +391,7 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     }
     if (first == MBX_OK && full)
         first = MBX_EFULL;
+    monitor_sent(c, &msg, NULL, UINT32_MAX); /* once, whoever subscribes */
     match_done(c, &m);
     free(heap);
     if (first == MBX_ESHUTDOWN)
@@ -398,17 +400,24 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     return first;
 }
 
+/* A publication as its subscriber or a monitor got it. */
+static bool publication(const mbx_message *msg)
+{
+    return msg != NULL &&
+           (msg->kind == CELL_TOPIC || (msg->kind == CELL_MONITOR && msg->mirrored == CELL_TOPIC));
+}
+
 const char *mbx_message_topic(const mbx_message *msg)
 {
-    return msg != NULL && msg->kind == CELL_TOPIC ? msg->topic : NULL;
+    return publication(msg) ? msg->topic : NULL;
 }
 
 uint64_t mbx_message_missed(const mbx_message *msg)
 {
-    return msg != NULL && msg->kind == CELL_TOPIC ? msg->missed : 0;
+    return msg != NULL && (msg->kind == CELL_TOPIC || msg->kind == CELL_MONITOR) ? msg->missed : 0;
 }
 
 int mbx_message_retained(const mbx_message *msg)
 {
-    return msg != NULL && msg->kind == CELL_TOPIC && msg->retained;
+    return publication(msg) && msg->retained;
 }

@@ -413,10 +413,12 @@ mbx_err mbx_reply_error(mbx_client *c, const mbx_message *request, mbx_err error
 
 mbx_kind mbx_message_kind(const mbx_message *msg)
 {
-    return msg->kind == CELL_REQUEST ? MBX_KIND_REQUEST
-           : msg->kind == CELL_REPLY ? MBX_KIND_REPLY
-           : msg->kind == CELL_TOPIC ? MBX_KIND_PUBLICATION
-                                     : MBX_KIND_PLAIN;
+    /* A monitor's copy is of the kind the original was sent as. */
+    uint32_t kind = msg->kind == CELL_MONITOR ? msg->mirrored : msg->kind;
+    return kind == CELL_REQUEST ? MBX_KIND_REQUEST
+           : kind == CELL_REPLY ? MBX_KIND_REPLY
+           : kind == CELL_TOPIC ? MBX_KIND_PUBLICATION
+                                : MBX_KIND_PLAIN;
 }
 
 uint64_t mbx_message_correlation(const mbx_message *msg)

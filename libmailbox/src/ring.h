@@ -40,10 +40,14 @@ typedef struct ring_outgoing {
                                      share one) */
     uint64_t seq;
     uint32_t kind;      /* enum cell_kind */
+    uint32_t mirrored;  /* CELL_MONITOR: the kind the original was sent as */
     uint64_t corr;      /* request id (requests and replies) */
-    const char *topic;  /* CELL_TOPIC: the topic (validated) ... */
+    const char *topic;  /* CELL_TOPIC: the topic (validated); CELL_MONITOR: the topic or
+                           the recipient's name ... */
     uint32_t topic_len; /* ... and its length; topic_len + len <= max_message */
     bool never_wait;    /* not even for the lock (the broker): MBX_ETIMEDOUT */
+    bool brief_lock;    /* for the lock only RING_BRIEF_LOCK_POLLS polls (a monitor's
+                           copy, with timeout 0): MBX_ETIMEDOUT */
     bool retained;      /* CELL_TOPIC: published retained (REC_RETAINED) */
     uint64_t once;      /* 0, or put only if above the mailbox's `once` (which it becomes);
                            not above: MBX_OK with nothing put (a repeated delivery) */
@@ -78,6 +82,10 @@ typedef struct ring_outgoing {
 #define RING_SPACE_POLLS 512
 #define RING_SPACE_YIELD_EVERY 16
 
+/* How many times a monitor's copy polls a mailbox lock another sender holds before it
+ * counts the copy as missed (a few microseconds: the holder copies one message). */
+#define RING_BRIEF_LOCK_POLLS 1024
+
 typedef struct ring_spinner {
     uint32_t budget_ns;
     bool peer_here; /* the last sender we waited for ran on our CPU */
@@ -94,12 +102,15 @@ typedef struct ring_incoming {
     bool retained;               /* CELL_TOPIC: see ring_outgoing.retained */
     uint64_t seq;
     int64_t ts_us;
-    int sender_cpu; /* from the cell, -1 when unknown */
-    uint32_t kind;  /* enum cell_kind */
+    int sender_cpu;    /* from the cell, -1 when unknown */
+    uint32_t kind;     /* enum cell_kind */
+    uint32_t mirrored; /* CELL_MONITOR: the kind the original was sent as (unchecked) */
+    uint64_t missed;   /* CELL_MONITOR: copies missed just before it */
     uint64_t corr;
     uint32_t from_slot; /* where a reply goes: checked when it is sent, not here */
     uint32_t from_generation;
-    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic (unchecked); corr: missed */
+    char topic[MBX_TOPIC_MAX + 1]; /* CELL_TOPIC: the topic (unchecked); corr: missed;
+                                      CELL_MONITOR: the topic or the recipient (unchecked) */
     /* How far the call looked: the position past the last record it read, or the tail it
      * saw when it found nothing (for the wake handle: what arrived after this is news). */
     uint64_t scanned;

@@ -62,8 +62,9 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
                     : msg->seq;
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
-    cell->flags = msg->kind == CELL_TOPIC && msg->retained ? REC_RETAINED : 0;
-    cell->reserved2 = 0;
+    cell->flags =
+        (msg->kind == CELL_TOPIC || msg->kind == CELL_MONITOR) && msg->retained ? REC_RETAINED : 0;
+    cell->missed = 0;
     char *p = (char *)cell + SEG_RECORD_HEADER;
     memcpy(p, msg->from_name, from_len);
     p += from_len;
@@ -73,6 +74,15 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
     if (msg->kind == CELL_TOPIC) {
         /* The publications this mailbox missed before this one: told with it. */
         cell->corr = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
+        cell->topic_len = (uint16_t)msg->topic_len;
+        memcpy(p, msg->topic, msg->topic_len);
+        p += msg->topic_len;
+    } else if (msg->kind == CELL_MONITOR) {
+        /* As a publication's: what this monitor missed before this copy. */
+        uint64_t missed = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
+        cell->missed = missed > UINT32_MAX ? UINT32_MAX : (uint32_t)missed;
+        cell->flags |= (msg->mirrored << REC_KIND_SHIFT) & REC_KIND_MASK;
+        cell->error = msg->error;
         cell->topic_len = (uint16_t)msg->topic_len;
         memcpy(p, msg->topic, msg->topic_len);
         p += msg->topic_len;
@@ -116,10 +126,12 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
 {
     uint32_t len = hdr->len;
     uint32_t kind = hdr->kind & ~CELL_TAKEN;
-    uint32_t topic_len = kind == CELL_TOPIC ? hdr->topic_len : 0;
+    bool has_topic = kind == CELL_TOPIC || kind == CELL_MONITOR;
+    uint32_t topic_len = has_topic ? hdr->topic_len : 0;
     uint32_t from_len = hdr->from_len;
     uint32_t node_len = hdr->node_len;
-    if (node_len > MBX_NAME_MAX || (kind > CELL_TOPIC && kind != CELL_RETURNED) || len == 0 ||
+    if (node_len > MBX_NAME_MAX ||
+        (kind > CELL_TOPIC && kind != CELL_RETURNED && kind != CELL_MONITOR) || len == 0 ||
         len > v->max_message || topic_len > v->max_message - len || topic_len > MBX_TOPIC_MAX ||
         (kind == CELL_TOPIC && topic_len == 0) || from_len == 0 || from_len > MBX_NAME_MAX ||
         SEG_RECORD_SIZE(from_len + node_len + topic_len + len) > hdr->size)
@@ -135,7 +147,7 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     out->node[node_len] = '\0';
     p += node_len;
     out->topic[0] = '\0';
-    if (kind == CELL_TOPIC) {
+    if (has_topic) {
         memcpy(out->topic, p, topic_len);
         out->topic[topic_len] = '\0';
         p += topic_len;
@@ -150,8 +162,10 @@ mbx_err ring_read_record(const seg_view *v, seg_mailbox *mb, uint64_t at, const 
     out->ts_us = hdr->ts_us;
     out->kind = kind;
     out->corr = hdr->corr;
-    out->error = kind == CELL_REPLY ? hdr->error : 0;
-    out->retained = kind == CELL_TOPIC && (hdr->flags & REC_RETAINED) != 0;
+    out->error = kind == CELL_REPLY || kind == CELL_MONITOR ? hdr->error : 0;
+    out->retained = has_topic && (hdr->flags & REC_RETAINED) != 0;
+    out->mirrored = kind == CELL_MONITOR ? (hdr->flags & REC_KIND_MASK) >> REC_KIND_SHIFT : 0;
+    out->missed = kind == CELL_MONITOR ? hdr->missed : 0;
     out->from_slot = hdr->from_slot;
     out->from_generation = hdr->from_generation;
     /* A hint from shared memory like any other: only a plausible CPU number is used. */

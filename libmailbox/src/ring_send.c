@@ -23,6 +23,26 @@ static bool someone_starves(seg_mailbox *mb)
     return (int32_t)(until - now_ms) > 0;
 }
 
+/* How a sender waits for a mailbox's lock: as long as a holder normally keeps it (and at
+ * least RING_LOCK_GRACE_NS), a few polls (a monitor's copy: its holder is another sender
+ * copying one message), or not at all (the broker). */
+typedef enum lock_wait { LOCK_WAIT, LOCK_BRIEFLY, LOCK_NEVER } lock_wait;
+
+/* Polls a held lock RING_BRIEF_LOCK_POLLS times, yielding the CPU every few: on two CPUs
+ * the holder may be a preempted sender that needs ours to finish its copy. */
+static plat_lock_rc lock_briefly(plat_mutex *lock, plat_lock_token *tok)
+{
+    plat_lock_rc rc = PLAT_LOCK_BUSY;
+    for (int i = 1; i <= RING_BRIEF_LOCK_POLLS && rc == PLAT_LOCK_BUSY; i++) {
+        if (i % RING_SPACE_YIELD_EVERY == 0)
+            plat_yield();
+        else
+            plat_cpu_relax();
+        rc = plat_mutex_trylock(lock, tok);
+    }
+    return rc;
+}
+
 /*
  * Takes the mailbox lock for a send to (slot, gen). Waits in slices, re-checking between
  * them that the namespace still serves and the slot is still that recipient's, so that
@@ -37,11 +57,13 @@ static bool someone_starves(seg_mailbox *mb)
  * is reported, not guessed at.
  */
 static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy_deadline *d,
-                            bool never_wait, plat_lock_token *tok)
+                            lock_wait how, plat_lock_token *tok)
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_lock_rc rc = plat_mutex_trylock(&mb->lock, tok);
-    if (rc == PLAT_LOCK_BUSY && never_wait)
+    if (rc == PLAT_LOCK_BUSY && how == LOCK_BRIEFLY)
+        rc = lock_briefly(&mb->lock, tok);
+    if (rc == PLAT_LOCK_BUSY && how != LOCK_WAIT)
         return MBX_ETIMEDOUT;
     if (rc != PLAT_LOCKED) {
         int64_t now = plat_now_ns();
@@ -107,7 +129,11 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
         if (err != MBX_OK)
             return err;
         plat_lock_token tok;
-        err = lock_mailbox(v, slot, gen, &d, msg->never_wait, &tok);
+        err = lock_mailbox(v, slot, gen, &d,
+                           msg->never_wait   ? LOCK_NEVER
+                           : msg->brief_lock ? LOCK_BRIEFLY
+                                             : LOCK_WAIT,
+                           &tok);
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
@@ -230,7 +256,7 @@ mbx_err ring_hold(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadli
                   ring_batch *b)
 {
     lazy_deadline d = {.known = true, .at = deadline_ns};
-    mbx_err err = lock_mailbox(v, slot, gen, &d, false, &b->tok);
+    mbx_err err = lock_mailbox(v, slot, gen, &d, LOCK_WAIT, &b->tok);
     if (err != MBX_OK)
         return err;
     err = own_slot(v, slot, gen);

@@ -32,11 +32,12 @@
 #include "platform/platform.h"
 
 #define SEG_MAGIC 0x31584f424c49414dULL /* "MAILBOX1" in little-endian bytes */
-/* 7: a directory entry names the node a remote name is served on (mailbox-bridge), and a
+/* 8: monitors (a header table every sender looks at, and CELL_MONITOR copies);
+ * 7: a directory entry names the node a remote name is served on (mailbox-bridge), and a
  *    record may carry the node it came from and a reply's error;
  * 6: a lock keeps its holder's thread id and start time in one 64-bit word (review M2);
  * 5: a mailbox can close to senders; returned requests */
-#define SEG_LAYOUT_VERSION 7u
+#define SEG_LAYOUT_VERSION 8u
 #define SEG_HEADER_SIZE 4096u
 #define SEG_CACHE_LINE 64u
 
@@ -63,8 +64,11 @@
 
 enum seg_state { SEG_INITIALIZING = 0, SEG_READY = 1, SEG_CLOSING = 2 };
 enum slot_state { SLOT_FREE = 0, SLOT_ACTIVE = 1 };
-#define DIR_GROUP 1u  /* seg_dir_entry.flags: one of the members serving this name */
-#define DIR_REMOTE 2u /* served on another host, through the bridge that holds the slot */
+#define DIR_GROUP 1u   /* seg_dir_entry.flags: one of the members serving this name */
+#define DIR_REMOTE 2u  /* served on another host, through the bridge that holds the slot */
+#define DIR_MONITOR 4u /* a monitor: gets a copy of every message sent (monitor.h) */
+/* Monitors a namespace has at most at once. */
+#define SEG_MONITORS 4u
 
 typedef struct seg_header {
     /* Never change after creation. */
@@ -116,6 +120,15 @@ typedef struct seg_header {
     _Atomic uint64_t gone_received;
     _Atomic uint64_t gone_refused_full;
     _Atomic uint64_t clients_seen;
+    /* Monitors (broker: attach and detach; every sender: reads). Bit i of `monitors` says
+     * monitor[i] is in use; monitor[i] holds the monitor's slot in its low 32 bits and
+     * its generation in the high ones. A sender loads `monitors` once per message and,
+     * only when it is not zero, puts a copy of the message into each monitor's mailbox
+     * (monitor.c). A line of its own: it is read by every send and written only when a
+     * monitor comes or goes. */
+    _Alignas(64) _Atomic uint32_t monitors;
+    uint32_t reserved2;
+    _Atomic uint64_t monitor[SEG_MONITORS];
 } seg_header;
 
 typedef struct seg_dir_entry {
@@ -126,7 +139,7 @@ typedef struct seg_dir_entry {
     char name[MBX_NAME_MAX + 1];
     _Atomic int64_t linger_until_us; /* wall clock; set while the mailbox outlives its owner */
     _Atomic uint32_t linger_ms;      /* how long it may outlive its owner (asked at connect) */
-    _Atomic uint32_t flags;          /* DIR_GROUP, DIR_REMOTE */
+    _Atomic uint32_t flags;          /* DIR_GROUP, DIR_REMOTE, DIR_MONITOR */
     char node[MBX_NAME_MAX + 1];     /* DIR_REMOTE: the node (host) serving the name */
     uint8_t reserved[24];
 } seg_dir_entry;
@@ -191,6 +204,11 @@ enum cell_kind {
     CELL_PAD = 4,      /* no message: filler from here to the ring's end */
     CELL_RETURNED = 5, /* a request given back unread by a group member that left, to its
                           requester, to send again; corr: the request's id */
+    CELL_MONITOR = 6,  /* a monitor's copy of a message sent: flags' REC_KIND bits hold
+                          the kind it was sent as (CELL_PLAIN to CELL_TOPIC), topic_len
+                          bytes before the body its topic (a publication) or the name it
+                          was sent to (may be empty); corr and error as the original's;
+                          `missed`: copies this monitor missed just before it */
 };
 /* Set by the mailbox's owner (the only writer of records in [head, tail)) on a record it
  * took out of order (a reply mbx_request() was waiting for): skipped when head reaches it. */
@@ -212,14 +230,17 @@ typedef struct seg_record {
     uint64_t seq;             /* sender's sequence number */
     int64_t ts_us;            /* wall clock at send */
     uint64_t corr;            /* request id (requests and replies), else 0 */
-    uint32_t flags;           /* REC_RETAINED; other bits ignored */
-    uint32_t reserved2;
+    uint32_t flags;           /* REC_RETAINED, REC_KIND; other bits ignored */
+    uint32_t missed;          /* CELL_MONITOR: see above (saturated); else 0 */
     /* char from[from_len], topic[topic_len], body[len]; follow */
 } seg_record;
 
 /* seg_record.flags: a publication published retained, or a retained value handed to a
  * new subscription (a bridge republishes it retained). */
 #define REC_RETAINED 1u
+/* seg_record.flags of a CELL_MONITOR copy: the kind the original was sent as. */
+#define REC_KIND_SHIFT 8u
+#define REC_KIND_MASK 0xff00u
 
 #define SEG_RECORD_HEADER ((uint32_t)sizeof(seg_record))
 /* Bytes of a record holding `payload` bytes of name, topic and body. */

@@ -1471,6 +1471,87 @@ time.sleep(float(sys.argv[2]))
         r = run(MBX, "sub", "-N", ns, "-v", "--envelope", "a.>")
         self.assert_one_line_error(r, 2, "exclude")
 
+    # ---- mbx monitor ----------------------------------------------------------------------
+
+    def test_monitor_shows_every_kind_once(self):
+        """mbx monitor --json: a send, a request, its reply and a retained publication, each
+        once, valid against schemas/monitor.schema.json, the request and reply paired."""
+        ns = self.broker()
+        schema = load_schema("monitor.schema.json")
+        mon = self.background(MBX, "monitor", "-N", ns, "--json", "--ready", "-c", "4",
+                              "-t", "15000")
+        self.wait_ready(mon)
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "15000", "--ready", "bob")
+        self.wait_ready(rx)
+        self.assertEqual(run(MBX, "send", "-N", ns, "--from", "alice", "bob",
+                             '{"n": 1}').returncode, 0)
+        echo = self.background(MBX, "reply", "-N", ns, "-c", "1", "calc", "--echo")
+        self.wait_for_client(ns, "calc")
+        r = run(MBX, "request", "-N", ns, "calc", '{"x":2}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(MBX, "pub", "-N", ns, "--retain", "sensors.t", '{"t":21}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = mon.communicate(timeout=TIMEOUT)
+        self.assertEqual(mon.returncode, 0, err)
+        records = [json.loads(line) for line in out.splitlines()]
+        for rec in records:
+            schema.validate(rec)
+        self.assertEqual([r["kind"] for r in records], ["send", "request", "reply", "publish"])
+        send, request, reply, publication = records
+        self.assertEqual((send["from"], send["to"], send["body"], send["size"]),
+                         ("alice", "bob", {"n": 1}, 7))
+        self.assertEqual((request["to"], reply["from"]), ("calc", "calc"))
+        self.assertEqual(reply["to"], request["from"])
+        self.assertEqual(request["corr"], reply["corr"])
+        self.assertEqual((publication["topic"], publication["retained"], publication["body"]),
+                         ("sensors.t", True, {"t": 21}))
+        self.assertNotIn("to", publication)
+        rx.communicate(timeout=TIMEOUT)
+        echo.communicate(timeout=TIMEOUT)
+
+    def test_monitor_text_filters_and_no_body(self):
+        """Arguments select messages from or to a name, or on a topic; --no-body leaves the
+        body out; the text line says kind, sender, recipient or topic and size."""
+        ns = self.broker()
+        mon = self.background(MBX, "monitor", "-N", ns, "--ready", "--no-body", "-c", "2",
+                              "-t", "15000", "bob", "sensors.>")
+        self.wait_ready(mon)
+        rx = self.background(MBX, "recv", "-N", ns, "-c", "1", "-t", "15000", "--ready", "bob")
+        self.wait_ready(rx)
+        for args in (["send", "--from", "alice", "carol", "[1]"],
+                     ["send", "--from", "alice", "bob", "[2]"],
+                     ["pub", "other.t", "[3]"], ["pub", "--from", "probe", "sensors.a.b", "[4]"]):
+            run(MBX, *args[:1], "-N", ns, *args[1:])  # carol is not there: refused, not shown
+        out, err = mon.communicate(timeout=TIMEOUT)
+        self.assertEqual(mon.returncode, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2, out)
+        self.assertRegex(lines[0], r"^\d\d:\d\d:\d\d\.\d{6} send    alice -> bob 3 B$")
+        self.assertRegex(lines[1], r"^\d\d:\d\d:\d\d\.\d{6} publish probe on sensors\.a\.b 3 B$")
+        rx.communicate(timeout=TIMEOUT)
+
+    def test_monitor_usage_limits_and_owner(self):
+        ns = self.broker("--mode", "0666")
+        self.assert_one_line_error(run(MBX, "monitor", "-N", ns, "a/b"), 2,
+                                   "neither a client name nor a topic pattern")
+        mons = [self.background(MBX, "monitor", "-N", ns, "--ready", "-t", "15000")
+                for _ in range(4)]
+        for m in mons:
+            self.wait_ready(m)
+        self.assert_one_line_error(run(MBX, "monitor", "-N", ns, "-t", "100"), 9,
+                                   "at most 4 monitors")
+        for m in mons:
+            m.send_signal(signal.SIGINT)  # a clean end: exit 0
+            m.communicate(timeout=TIMEOUT)
+            self.assertEqual(m.returncode, 0)
+        r = run(MBX, "monitor", "-N", ns, "-t", "100")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        if os.geteuid() == 0:
+            # The mode lets anyone send; only the owner (and root) may watch.
+            self.assertEqual(self.as_nobody(MBX, "send", "-N", ns, "x", "1").returncode, 5)
+            self.assert_one_line_error(self.as_nobody(MBX, "monitor", "-N", ns, "-t", "100"), 8,
+                                       "only the namespace's owner")
+
     def test_pub_sub_errors_and_block_policy(self):
         ns = self.broker("--depth", "2")
         for args in (["pub", "-N", ns, "a..b", "1"], ["pub", "-N", ns, "$mbx.client.up", "1"],

@@ -33,6 +33,7 @@ if [ -e "$build_dir/docs/man/mbx.1" ]; then
 fi
 # The schemas and the reference that --help and the man pages name.
 for f in mailbox/schemas/list.schema.json mailbox/schemas/envelope.schema.json \
+    mailbox/schemas/monitor.schema.json \
     doc/mailbox/cli.md doc/mailbox/api.md; do
     [ -e "$scratch/prefix/share/$f" ] || { echo "not installed: share/$f"; exit 1; }
 done

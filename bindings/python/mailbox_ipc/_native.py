@@ -60,7 +60,7 @@ class ConnectOptions(ctypes.Structure):
     _fields_ = [("namespace_name", ctypes.c_char_p), ("client_name", ctypes.c_char_p),
                 ("timeout_ms", ctypes.c_int), ("linger_ms", ctypes.c_int),
                 ("group", ctypes.c_int), ("send_only", ctypes.c_int),
-                ("signals", ctypes.c_int), ("reserved32_", ctypes.c_int),
+                ("signals", ctypes.c_int), ("monitor", ctypes.c_int),
                 ("reserved_", ctypes.c_uint64 * 7)]
 
 
