@@ -35,6 +35,7 @@
 #include "client.h"
 #include "harness.h"
 #include "proto.h"
+#include "ring.h"
 #include "segment.h"
 
 static char ns[64];
@@ -486,6 +487,65 @@ static void test_forged_subscription_delivers_nothing(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A member forges the monitor table to point at another client (and even flags that
+ * client's directory entry a monitor): senders then put copies into the victim's mailbox,
+ * but the victim's library drops them and hands out only what was sent to it; the scrub
+ * puts the table and the entry back, after which no copy goes anywhere; and a real
+ * monitor attached afterwards gets every copy once. */
+static void test_forged_monitor_table_misleads_nobody(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--log", log_path, NULL);
+    mbx_client *victim = harness_connect(ns, "victim");
+    mbx_client *tx = harness_connect(ns, "tx");
+    mbx_client *rx = harness_connect(ns, "rx");
+    seg_header *h = segment_header(&tx->view);
+    atomic_store(&h->monitor[2], (uint64_t)victim->slot | (uint64_t)victim->generation << 32);
+    atomic_store(&h->monitors, 1u << 2 | 1u << 3); /* entry 3: a zero word, slot 0 */
+    /* Without the entry's flag, senders put nothing there. */
+    assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+    assert_int_equal(ring_waiting(&tx->view, victim->slot), 0);
+    /* With it (forged too), copies reach the mailbox and go no further. */
+    atomic_fetch_or(&segment_dir(&tx->view, victim->slot)->flags, DIR_MONITOR);
+    assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_send(tx, "victim", "[3]", 3, 1000), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(victim, m, 1000), MBX_OK);
+    assert_false(mbx_message_monitored(m));
+    assert_string_equal(mbx_message_body(m, NULL), "[3]");
+    assert_int_equal(mbx_recv(victim, m, 0), MBX_ETIMEDOUT);
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+        assert_false(mbx_message_monitored(m));
+    }
+    /* The scrub (once a second) restores the table and the entry from its records. */
+    long long until = harness_now_ms() + 10000;
+    while ((atomic_load(&h->monitors) != 0 ||
+            (atomic_load(&segment_dir(&tx->view, victim->slot)->flags) & DIR_MONITOR) != 0) &&
+           harness_now_ms() < until)
+        usleep(20000);
+    assert_int_equal(atomic_load(&h->monitors), 0);
+    assert_int_equal(atomic_load(&segment_dir(&tx->view, victim->slot)->flags) & DIR_MONITOR, 0);
+    mbx_connect_options o;
+    mbx_connect_options_init(&o);
+    o.namespace_name = ns;
+    o.monitor = 1;
+    mbx_client *mon;
+    assert_int_equal(mbx_connect(&o, &mon), MBX_OK);
+    assert_int_equal(mbx_send(tx, "rx", "[4]", 3, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(mon, m, 1000), MBX_OK);
+    assert_true(mbx_message_monitored(m));
+    assert_string_equal(mbx_message_body(m, NULL), "[4]");
+    assert_int_equal(mbx_recv(mon, m, 100), MBX_ETIMEDOUT);
+    assert_int_equal(ring_waiting(&tx->view, victim->slot), 0);
+    mbx_message_free(m);
+    mbx_close(mon);
+    mbx_close(rx);
+    mbx_close(tx);
+    mbx_close(victim);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 /* Review M1: a member flips a retained message's length between a valid and a huge value
  * while another subscribes again and again (each subscription hands the retained messages
  * over). The subscriber reads the header once: it hands out the message whole or skips
@@ -622,6 +682,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_bodies_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_shutdown_is_not_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_monitor_table_misleads_nobody, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_retained_length_is_read_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strangers_cannot_wake_a_member, setup, teardown),
