@@ -1,6 +1,7 @@
 /*
  * Fuzz target: the broker's check of a registration request. Whatever it accepts must be
- * safe to act on: a known operation, a terminated valid name (or none), a linger in range.
+ * safe to act on: a known operation, a terminated valid name (or none), a linger in range,
+ * known flags, and a monitor that is neither a group's, nor remote, nor lingering.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (req.name[0] != '\0' && mbx_check_name(req.name) != MBX_OK)
         abort();
     if (req.linger_ms > MBX_LINGER_MAX_MS)
+        abort();
+    if ((req.flags & ~(PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE | PROTO_FLAG_MONITOR)) != 0)
+        abort();
+    if ((req.flags & PROTO_FLAG_MONITOR) != 0 &&
+        ((req.flags & (PROTO_FLAG_GROUP | PROTO_FLAG_REMOTE)) != 0 || req.linger_ms != 0))
         abort();
     return 0;
 }
