@@ -411,6 +411,13 @@ class CliTest(unittest.TestCase):
         r = run("bash", "-c", f'PATH="{bindir}:$PATH"; source "{script}"; _mbx_clients "{ns}"')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.split(), ["echo"])
+        # The commands come from mbx itself: every one it has, the newest too.
+        r = run("bash", "-c", f'PATH="{bindir}:$PATH"; source "{script}"; COMP_WORDS=(mbx "");'
+                              ' COMP_CWORD=1; _mbx; echo "${COMPREPLY[@]}"')
+        offered = r.stdout.split()
+        listed = {line.split()[0] for line in run(MBX, "options").stdout.splitlines()}
+        self.assertTrue(listed <= set(offered), offered)
+        self.assertIn("monitor", offered)
 
     def assert_namespace_gone(self, ns):
         left = [p for p in runtime_files(ns) if os.path.exists(p)]

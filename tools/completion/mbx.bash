@@ -32,9 +32,12 @@ _mbx_namespace_in_words()
 _mbx()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="send recv request reply pub sub wait list namespaces clean run bench help options --help --version"
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
+        # The commands as mbx lists them (`mbx options`: one "CMD --option" per line).
+        local commands
+        commands="$(mbx options 2>/dev/null | cut -d' ' -f1 | sort -u | tr '\n' ' ')"
+        commands+="help options --help --version"
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
         return
     fi
@@ -69,7 +72,7 @@ _mbx()
         return
     fi
     case "$cmd" in
-    send | request | wait | recv | reply)
+    send | request | wait | recv | reply | monitor)
         # Recipients, and for recv/reply names that may be taken: the live clients.
         mapfile -t COMPREPLY < <(compgen -W "$(_mbx_clients "$(_mbx_namespace_in_words)")" -- "$cur")
         ;;
