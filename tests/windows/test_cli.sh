@@ -1,6 +1,7 @@
 #!/bin/sh
 # The command line under Wine, as on Linux (tests/cli): options after the arguments (GNU
-# order) and "--" ending them; invalid JSON with its position; size suffixes; mbx sub -v.
+# order) and "--" ending them; invalid JSON with its position; size suffixes; mbx sub -v;
+# mbx monitor.
 # Usage: test_cli.sh BIN_DIR (the folder of mailboxd.exe and mbx.exe).
 set -u
 bin=$1
@@ -67,6 +68,25 @@ rpid=
 got=$(tr -d '\r' <"$work/sub.out")
 [ "$rc" -eq 0 ] && [ "$got" = 'a.b {"x":1}' ] || fail "mbx sub -v exited $rc, printed '$got'"
 
+# mbx monitor: a send and a publication, once each, as JSON.
+timeout -s KILL 60 wine "$bin/mbx.exe" monitor -N "$ns" --json --ready -c 2 -t 30000 \
+    >"$work/mon.out" 2>"$work/mon.err" &
+rpid=$!
+i=0
+until grep -q '^ready' "$work/mon.err" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the monitor did not get ready: $(cat "$work/mon.err")"
+    sleep 0.1
+done
+mbx pub -N "$ns" --from probe m.t '[7]' || fail "mbx pub (monitored) failed"
+mbx pub -N "$ns" --from probe m.u '[8]' || fail "mbx pub (monitored) failed"
+wait "$rpid"
+rc=$?
+rpid=
+got=$(tr -d '\r' <"$work/mon.out" | sed 's/"ts":[0-9]*,//' | tr '\n' ' ')
+want='{"kind":"publish","from":"probe","topic":"m.t","size":3,"body":[7]} {"kind":"publish","from":"probe","topic":"m.u","size":3,"body":[8]} '
+[ "$rc" -eq 0 ] && [ "$got" = "$want" ] || fail "mbx monitor exited $rc, printed '$got'"
+
 # mbx run: CMD (found beside mbx.exe) runs on a fresh namespace of its own, which is gone
 # afterwards; mbx run exits with CMD's code.
 mbx run --slots 8 -- mbx.exe list --json >"$work/run.out" 2>"$work/run.err"
@@ -88,4 +108,4 @@ rc=$?
 kill -INT "$bpid"
 wait "$bpid"
 bpid=
-echo "test_cli: options after the arguments, --, JSON positions, size suffixes, sub -v and mbx run work under Wine"
+echo "test_cli: options after the arguments, --, JSON positions, size suffixes, sub -v, monitor and mbx run work under Wine"
