@@ -204,7 +204,17 @@ static bool watch_adopted(broker *b)
 {
     adopt_report r;
     adopt_clients(&b->reg, &r);
-    r.repaired += monitors_scrub(&b->reg); /* the monitors kept, listed again */
+    /* The monitors kept: only live ones of the owner's (or root's), never lingering; the
+     * directory's flag alone is a member's word. Then listed again. */
+    for (uint32_t i = 0; i < b->view.slots; i++) {
+        client_rec *rec = &b->reg.recs[i];
+        if (rec->active && rec->monitor != 0 &&
+            (rec->lingering || !plat_proc_has_uid(rec->pid, b->shm.uid))) {
+            monitors_detach(&b->reg, i);
+            r.repaired++;
+        }
+    }
+    r.repaired += monitors_scrub(&b->reg);
     for (uint32_t i = 0; i < b->view.slots; i++) {
         client_rec *rec = &b->reg.recs[i];
         if (rec->active && !rec->lingering &&
@@ -322,7 +332,7 @@ static void client_gone(broker *b, uint32_t slot, const char *why)
     client_rec *rec = &b->reg.recs[slot];
     if (!rec->active || rec->lingering)
         return;
-    if (rec->linger_ms == 0) {
+    if (rec->linger_ms == 0 || rec->monitor != 0) { /* a monitor never lingers */
         release_slot(b, slot, why);
         return;
     }

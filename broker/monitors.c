@@ -57,6 +57,9 @@ void monitors_detach(registry *reg, uint32_t slot)
     client_rec *rec = &reg->recs[slot];
     if (rec->monitor == 0)
         return;
+    /* The entry is no monitor's any more, should the slot stay in use (a release clears
+     * all its flags anyway). */
+    atomic_fetch_and(&segment_dir(reg->view, slot)->flags, ~DIR_MONITOR);
     if (rec->monitor != MONITOR_UNLISTED) {
         uint32_t i = rec->monitor - 1u;
         seg_header *h = segment_header(reg->view);

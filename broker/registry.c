@@ -126,7 +126,8 @@ void registry_take_over(registry *reg, uint32_t slot, int64_t pid, uint32_t ling
     client_rec *rec = &reg->recs[slot];
     seg_dir_entry *e = segment_dir(reg->view, slot);
     /* Name and generation stay: it is the same mailbox, and senders that looked it up
-     * while it lingered still reach it. */
+     * while it lingered still reach it. A monitor never lingers: nothing to take over. */
+    monitors_detach(reg, slot);
     rec->lingering = false;
     rec->pid = pid;
     rec->start_time = plat_proc_start_time(pid);

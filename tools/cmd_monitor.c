@@ -103,6 +103,8 @@ static void clock_text(int64_t ts_us, char *out, size_t cap)
 
 /* Names, nodes and topics the library handed out are checked: no character in them needs
  * escaping in JSON. */
+/* f->missed is the copies missed just before this one: with filters, also those before
+ * the copies not shown since the last line (the caller adds them up). */
 static bool print_json(const monitor_view *mv, const mbx_message_fields *f)
 {
     mbx_kind kind = (mbx_kind)f->kind;
@@ -186,15 +188,16 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
     if (m == NULL)
         return cli_fail("monitor", EXIT_FAILURE_, "out of memory");
     monitor_client = c;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
     int rc = EXIT_OK_;
     long long shown = 0;
+    uint64_t missed = 0; /* told by copies not shown (filters), for the next line shown */
     while ((count == 0 || shown < count) && !stop_requested) {
         /* Copies are observations, not deliveries: taken as read, and the output is
-         * flushed whenever the monitor has caught up (not once per line). */
-        mbx_err err = mbx_recv(c, m, 0);
-        if (err == MBX_ETIMEDOUT) {
+         * flushed whenever the monitor has caught up (not once per line). The time limit
+         * holds however much comes (or is filtered out). */
+        mbx_err err =
+            deadline >= 0 && monotonic_ms() >= deadline ? MBX_ETIMEDOUT : mbx_recv(c, m, 0);
+        if (err == MBX_ETIMEDOUT && (deadline < 0 || monotonic_ms() < deadline)) {
             if (fflush(stdout) != 0) {
                 rc = cli_fail("monitor", EXIT_OUTPUT, "cannot write to standard output");
                 break;
@@ -219,8 +222,11 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
         }
         mbx_message_fields f;
         mbx_message_fields_get(m, &f);
+        missed += f.missed;
         if (!wanted(mv, &f))
             continue;
+        f.missed = missed;
+        missed = 0;
         if (!(mv->json ? print_json(mv, &f) : print_text(mv, &f))) {
             rc = cli_fail("monitor", EXIT_OUTPUT, "cannot write to standard output");
             break;
@@ -229,8 +235,6 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
     }
     if (fflush(stdout) != 0 && rc == EXIT_OK_)
         rc = cli_fail("monitor", EXIT_OUTPUT, "cannot write to standard output");
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     monitor_client = NULL;
     mbx_message_free(m);
     own_count own = {.name = mbx_client_name(c)};
@@ -301,6 +305,10 @@ int cmd_monitor(int argc, char **argv)
     long long deadline = timeout < 0 ? -1 : monotonic_ms() + timeout;
     if (timeout > 0 && timeout < opts.timeout_ms)
         opts.timeout_ms = (int)timeout;
+    /* SIGINT and SIGTERM end the command with exit 0 from the moment it may say it is
+     * ready: a stop before there is a client to interrupt ends the loop before it starts. */
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err == MBX_EPERM)

@@ -3,10 +3,19 @@
 
 #include "monitor.h"
 #include "names.h"
-#include "subs.h"
 #include "topics.h"
 
-void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to, uint32_t to_slot)
+const char *monitor_recipient(const mbx_client *c, uint32_t slot, uint32_t gen,
+                              char name[MBX_NAME_MAX + 1])
+{
+    uint32_t now;
+    if (slot < c->view.slots && segment_read_entry(&c->view, slot, name, &now, NULL) && now == gen)
+        return name;
+    name[0] = '\0'; /* gone already: nobody to name */
+    return name;
+}
+
+void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to)
 {
     const seg_view *v = &c->view;
     seg_header *h = segment_header(v);
@@ -18,16 +27,10 @@ void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to
     copy.seq = 0;
     copy.once = 0;
     copy.never_wait = false;
-    copy.brief_lock = true;
-    char name[MBX_NAME_MAX + 1];
+    copy.copy = true;
     if (sent->kind != CELL_TOPIC) {
-        /* A reply goes by slot: its requester's name, as the directory has it now. */
-        if (to == NULL &&
-            (to_slot >= v->slots || !segment_read_entry(v, to_slot, name, NULL, NULL)))
-            name[0] = '\0';
-        const char *label = to != NULL ? to : name;
-        size_t label_len = strnlen(label, MBX_NAME_MAX);
-        copy.topic = label;
+        size_t label_len = strnlen(to, MBX_NAME_MAX);
+        copy.topic = to;
         copy.topic_len = label_len <= v->max_message - sent->len ? (uint32_t)label_len : 0;
     }
     for (uint32_t i = 0; i < SEG_MONITORS; i++) {
@@ -38,9 +41,8 @@ void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to
         if (slot >= v->slots || slot == c->slot ||
             (atomic_load(&segment_dir(v, slot)->flags) & DIR_MONITOR) == 0)
             continue;
-        mbx_err err = ring_put(v, slot, gen, &copy, 0);
-        if (err == MBX_EFULL || err == MBX_ETIMEDOUT)
-            subs_count_drop(v, slot); /* missed: told with the next copy it gets */
+        /* A copy that does not go in is counted by the put itself (ring.h, `copy`). */
+        (void)ring_put(v, slot, gen, &copy, 0);
     }
 }
 

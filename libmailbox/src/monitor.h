@@ -25,19 +25,23 @@
 #include "client.h"
 #include "ring.h"
 
-/* Puts a copy of `sent`, which was sent to `to` (a name; NULL: the name of slot to_slot)
- * or published (CELL_TOPIC: its topic), into every monitor's mailbox. */
-void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to, uint32_t to_slot);
-
-/* monitor_copy when a monitor is attached: otherwise one load and one branch. */
-static inline void monitor_sent(const mbx_client *c, const ring_outgoing *sent, const char *to,
-                                uint32_t to_slot)
+/* Whether a monitor is attached: one load of a word that changes only when a monitor
+ * comes or goes, so that a send pays that and one branch while nobody watches. */
+static inline bool monitor_attached(const mbx_client *c)
 {
-    if (__builtin_expect(
-            atomic_load_explicit(&segment_header(&c->view)->monitors, memory_order_relaxed) != 0,
-            0))
-        monitor_copy(c, sent, to, to_slot);
+    return __builtin_expect(
+        atomic_load_explicit(&segment_header(&c->view)->monitors, memory_order_relaxed) != 0, 0);
 }
+
+/* The name of the client that holds slot as generation gen (a reply's requester), read
+ * before the reply is put (it may take it and go at once); "" when it is gone. */
+const char *monitor_recipient(const mbx_client *c, uint32_t slot, uint32_t gen,
+                              char name[MBX_NAME_MAX + 1]);
+
+/* Puts a copy of `sent`, which was sent to `to` (a name, "" for none; not read for a
+ * publication: its topic goes), into every monitor's mailbox. A copy that does not go
+ * in is counted as that monitor's miss. */
+void monitor_copy(const mbx_client *c, const ring_outgoing *sent, const char *to);
 
 /* Whether a CELL_MONITOR record's own fields are fit to hand out: a kind it could have
  * been sent as, and a valid topic (a publication's) or recipient name (or none). */

@@ -129,7 +129,8 @@ mbx_err mbx_subscribe(mbx_client *c, const char *pattern, const mbx_subscribe_op
         mbx_subscribe_options_init(&defaults);
         opts = &defaults;
     }
-    if (c == NULL || pattern == NULL || c->send_only || !client_ours(c))
+    /* A monitor takes copies only: what it subscribed to would be dropped unseen. */
+    if (c == NULL || pattern == NULL || c->send_only || c->monitor || !client_ours(c))
         return MBX_EINVAL;
     size_t len = strnlen(pattern, MBX_TOPIC_MAX + 1);
     if (!topics_valid_pattern(pattern, len) ||
@@ -391,7 +392,8 @@ mbx_err mbx_publish(mbx_client *c, const char *topic, const char *json, size_t l
     }
     if (first == MBX_OK && full)
         first = MBX_EFULL;
-    monitor_sent(c, &msg, NULL, UINT32_MAX); /* once, whoever subscribes */
+    if (monitor_attached(c))
+        monitor_copy(c, &msg, ""); /* once, whoever subscribes */
     match_done(c, &m);
     free(heap);
     if (first == MBX_ESHUTDOWN)

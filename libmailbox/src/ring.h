@@ -46,11 +46,15 @@ typedef struct ring_outgoing {
                            the recipient's name ... */
     uint32_t topic_len; /* ... and its length; topic_len + len <= max_message */
     bool never_wait;    /* not even for the lock (the broker): MBX_ETIMEDOUT */
-    bool brief_lock;    /* for the lock only RING_BRIEF_LOCK_POLLS polls (a monitor's
-                           copy, with timeout 0): MBX_ETIMEDOUT */
+    bool copy;          /* a monitor's copy (monitor.h), put with timeout 0: waits for
+                           the lock only RING_BRIEF_LOCK_POLLS polls, and not at all while
+                           the mailbox is marked stalled (RING_COPY_STALL_MS); a copy that
+                           does not go in (MBX_EFULL, MBX_ETIMEDOUT) is counted in the
+                           mailbox's `dropped` and `missed`, not its `refused_full` */
     bool retained;      /* CELL_TOPIC: published retained (REC_RETAINED) */
     uint64_t once;      /* 0, or put only if above the mailbox's `once` (which it becomes);
-                           not above: MBX_OK with nothing put (a repeated delivery) */
+                           not above: MBX_REPEATED_INTERNAL, nothing put (a delivery
+                           repeated after a crash: in already) */
 } ring_outgoing;
 
 /*
@@ -83,8 +87,12 @@ typedef struct ring_outgoing {
 #define RING_SPACE_YIELD_EVERY 16
 
 /* How many times a monitor's copy polls a mailbox lock another sender holds before it
- * counts the copy as missed (a few microseconds: the holder copies one message). */
+ * counts the copy as missed (some tens of microseconds: the holder copies one message).
+ * A copy that gave up marks the mailbox stalled for RING_COPY_STALL_MS: until then
+ * copies try the lock once, so that a holder stopped in the middle of its copy (a
+ * debugger, SIGSTOP) costs the namespace's senders one look each, not a poll each. */
 #define RING_BRIEF_LOCK_POLLS 1024
+#define RING_COPY_STALL_MS 50
 
 typedef struct ring_spinner {
     uint32_t budget_ns;
@@ -130,6 +138,9 @@ typedef mbx_err (*ring_still)(void *arg);
 /* ring_put's "the owner closed its mailbox to senders" (ring_close): a group's sender
  * picks another member. Never returned by the public API. */
 #define MBX_ECLOSED_INTERNAL ((mbx_err)1001)
+/* ring_put's "a delivery with this `once` is in already": nothing put, as good as done.
+ * Never returned by the public API. */
+#define MBX_REPEATED_INTERNAL ((mbx_err)1002)
 
 /*
  * Puts a message into mailbox `slot`, provided it still belongs to generation `gen`.
@@ -137,7 +148,8 @@ typedef mbx_err (*ring_still)(void *arg);
  * read only when it has to wait. Errors: MBX_ENORECIPIENT (slot not that recipient's
  * any more), MBX_EGONE (recipient left while we waited), MBX_EFULL, MBX_ESHUTDOWN,
  * MBX_ECORRUPT, MBX_ETIMEDOUT (the lock stayed held past the deadline),
- * MBX_ECLOSED_INTERNAL (the owner closed the mailbox to senders).
+ * MBX_ECLOSED_INTERNAL (the owner closed the mailbox to senders), MBX_REPEATED_INTERNAL
+ * (msg->once: in already).
  */
 mbx_err ring_put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_outgoing *msg,
                  int timeout_ms);

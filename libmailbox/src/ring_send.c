@@ -43,6 +43,35 @@ static plat_lock_rc lock_briefly(plat_mutex *lock, plat_lock_token *tok)
     return rc;
 }
 
+/* Whether monitors' copies to mb only try its lock once (RING_COPY_STALL_MS). One load
+ * while not stalled; a clock read only while marked. */
+static bool copies_stalled(seg_mailbox *mb)
+{
+    uint32_t until = atomic_load_explicit(&mb->copy_stall_until_ms, memory_order_relaxed);
+    if (until == 0)
+        return false;
+    int32_t left = (int32_t)(until - (uint32_t)(plat_now_ns() / 1000000));
+    if (left > 0 && left <= 2 * RING_COPY_STALL_MS)
+        return true;
+    /* Over (or garbage): polling again; the next copy that gives up marks it again. */
+    atomic_compare_exchange_strong(&mb->copy_stall_until_ms, &until, 0);
+    return false;
+}
+
+static void mark_copies_stalled(seg_mailbox *mb)
+{
+    uint32_t until = (uint32_t)(plat_now_ns() / 1000000 + RING_COPY_STALL_MS) | 1u;
+    atomic_store_explicit(&mb->copy_stall_until_ms, until, memory_order_relaxed);
+}
+
+/* A monitor's copy that did not go in: counted as a drop-policy subscriber's publication
+ * is, and told with the next copy that does (fill_record). */
+static void count_missed_copy(seg_mailbox *mb)
+{
+    atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mb->missed, 1, memory_order_relaxed);
+}
+
 /*
  * Takes the mailbox lock for a send to (slot, gen). Waits in slices, re-checking between
  * them that the namespace still serves and the slot is still that recipient's, so that
@@ -61,8 +90,17 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
 {
     seg_mailbox *mb = segment_mailbox(v, slot);
     plat_lock_rc rc = plat_mutex_trylock(&mb->lock, tok);
-    if (rc == PLAT_LOCK_BUSY && how == LOCK_BRIEFLY)
-        rc = lock_briefly(&mb->lock, tok);
+    if (rc == PLAT_LOCK_BUSY && how == LOCK_BRIEFLY) {
+        /* Polled a while, then its holder judged once: a sender killed in the middle of
+         * its copy is taken over (repaired below), or no copy would ever go in again. */
+        if (!copies_stalled(mb)) {
+            rc = lock_briefly(&mb->lock, tok);
+            if (rc == PLAT_LOCK_BUSY)
+                rc = plat_mutex_try_take(&mb->lock, tok);
+            if (rc == PLAT_LOCK_BUSY)
+                mark_copies_stalled(mb); /* not renewed by the copies it turns away */
+        }
+    }
     if (rc == PLAT_LOCK_BUSY && how != LOCK_WAIT)
         return MBX_ETIMEDOUT;
     if (rc != PLAT_LOCKED) {
@@ -130,10 +168,12 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
             return err;
         plat_lock_token tok;
         err = lock_mailbox(v, slot, gen, &d,
-                           msg->never_wait   ? LOCK_NEVER
-                           : msg->brief_lock ? LOCK_BRIEFLY
-                                             : LOCK_WAIT,
+                           msg->never_wait ? LOCK_NEVER
+                           : msg->copy     ? LOCK_BRIEFLY
+                                           : LOCK_WAIT,
                            &tok);
+        if (err == MBX_ETIMEDOUT && msg->copy && slot_is(v, slot, gen))
+            count_missed_copy(mb); /* its owner is the monitor we meant */
         if (err != MBX_OK)
             return err;
         if (!slot_is(v, slot, gen)) {
@@ -146,7 +186,7 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
         }
         if (msg->once != 0 && msg->once <= atomic_load_explicit(&mb->once, memory_order_relaxed)) {
             plat_mutex_unlock(&mb->lock, &tok);
-            return MBX_OK; /* in already: a delivery repeated after a crash */
+            return MBX_REPEATED_INTERNAL; /* in already: a delivery repeated after a crash */
         }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
         uint64_t head = atomic_load(&mb->head);
@@ -185,6 +225,11 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
          * lock, before paying for a sleep and a wake-up at half (ring.h, "Watching for
          * space"). Nothing is announced, so nothing waits on us; head is re-read under
          * the lock on the next round. */
+        if (!room && msg->copy) {
+            count_missed_copy(mb); /* under the lock: the slot is the monitor's */
+            plat_mutex_unlock(&mb->lock, &tok);
+            return MBX_EFULL;
+        }
         if (!room && timeout_ms != 0 && v->stop_on_signal)
             plat_signals_hold(hold); /* from here to the sleep (platform.h) */
         if (!room && timeout_ms != 0 && space_rounds < RING_SPACE_ROUNDS) {

@@ -158,6 +158,10 @@ typedef struct seg_mailbox {
      * holds the lock and sees zero publishes to an owner that will still look. Cleared by
      * the broker when it empties the mailbox for a new owner. */
     _Atomic uint32_t closing;
+    /* Monotonic milliseconds (low 32 bits) until which monitors' copies try this mailbox's
+     * lock once instead of polling it (ring.h, RING_COPY_STALL_MS); 0: not stalled. A
+     * hint: a value further off than twice the stall is ignored. */
+    _Atomic uint32_t copy_stall_until_ms;
     /* Written by the lock's holder, watched by the owner: a line of its own, so that taking
      * the lock does not have to take the line back from an owner spinning on `tail`. */
     _Alignas(64) _Atomic uint64_t tail; /* next position to fill; guarded by lock */

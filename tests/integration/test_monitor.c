@@ -393,6 +393,49 @@ static void test_four_monitors_at_most(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* ---- what is traffic ------------------------------------------------------------------ */
+
+/* A bridge's delivery repeated after a crash (mbx_send_options.once) is put once and
+ * copied once; a monitor neither subscribes nor makes requests (their answers would be
+ * dropped unseen, and its counts would lie). */
+static void test_copies_only_of_real_traffic(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *mon;
+    assert_int_equal(connect_monitor(&mon), MBX_OK);
+    mbx_client *bridge = harness_connect(ns, "bridge");
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_send_options so;
+    mbx_send_options_init(&so);
+    so.node = "hostb";
+    so.from = "far";
+    so.once = 7;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(mbx_send_ex(bridge, "rx", "[7]", 3, &so), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 100), MBX_ETIMEDOUT);
+    assert_int_equal(mbx_recv(mon, m, 1000), MBX_OK);
+    assert_string_equal(mbx_message_from(m), "far");
+    assert_string_equal(mbx_message_node(m), "hostb");
+    assert_string_equal(mbx_message_to(m), "rx");
+    assert_int_equal(mbx_recv(mon, m, 100), MBX_ETIMEDOUT); /* once */
+
+    assert_int_equal(mbx_subscribe(mon, "a.>", NULL), MBX_EINVAL);
+    uint64_t id;
+    assert_int_equal(mbx_request_send(mon, "rx", "[1]", 3, 1000, &id), MBX_EINVAL);
+    assert_int_equal(mbx_request(mon, "rx", "[1]", 3, m, 100), MBX_EINVAL);
+    assert_int_equal(mbx_send(mon, "rx", "[8]", 3, 1000), MBX_OK); /* sends are fine */
+    assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+    assert_int_equal(mbx_recv(mon, m, 100), MBX_ETIMEDOUT); /* its own: not copied to it */
+    mbx_message_free(m);
+    mbx_close(rx);
+    mbx_close(bridge);
+    mbx_close(mon);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 /* ---- restarts and deaths --------------------------------------------------------------- */
 
 static int idle_monitor_main(void *p)
@@ -467,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_message_is_seen_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stopped_monitor_slows_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_four_monitors_at_most, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copies_only_of_real_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor_outlives_its_broker_and_dies_cleanly, setup,
                                         teardown),
     };

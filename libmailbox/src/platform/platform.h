@@ -257,6 +257,9 @@ int plat_last_os_error(void);
  * does not exist.
  */
 uint64_t plat_proc_start_time(int64_t pid);
+/* True when process pid's real and effective user ids are both uid, or both root's
+ * (Windows: always true, as plat_chan_peer reports no user: the descriptors decide). */
+bool plat_proc_has_uid(int64_t pid, uint32_t uid);
 /* True when process pid has gid as its real, effective or a supplementary group. */
 bool plat_proc_in_group(int64_t pid, uint32_t gid);
 /* True when pid is alive and started at start_time. */

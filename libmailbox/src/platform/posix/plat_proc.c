@@ -125,6 +125,29 @@ uint64_t plat_proc_start_time(int64_t pid)
     return posix_task_stat(pid, &state, &start) ? start : 0;
 }
 
+bool plat_proc_has_uid(int64_t pid, uint32_t uid)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return false;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld/status", (long long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    /* "Uid:\treal\teffective\tsaved\tfs". */
+    char line[256];
+    bool match = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long real, effective;
+        if (sscanf(line, "Uid: %lu %lu", &real, &effective) == 2) {
+            match = (real == uid && effective == uid) || (real == 0 && effective == 0);
+            break;
+        }
+    }
+    fclose(f);
+    return match;
+}
+
 bool plat_proc_in_group(int64_t pid, uint32_t gid)
 {
     if (pid <= 0 || pid > INT32_MAX)
