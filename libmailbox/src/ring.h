@@ -88,9 +88,11 @@ typedef struct ring_outgoing {
 
 /* How many times a monitor's copy polls a mailbox lock another sender holds before it
  * counts the copy as missed (some tens of microseconds: the holder copies one message).
- * A copy that gave up marks the mailbox stalled for RING_COPY_STALL_MS: until then
- * copies try the lock once, so that a holder stopped in the middle of its copy (a
- * debugger, SIGSTOP) costs the namespace's senders one look each, not a poll each. */
+ * A copy that gave up marks the mailbox stalled for RING_COPY_STALL_MS, naming the
+ * holder: until then copies that find that same holder there try the lock once, so that
+ * a holder stopped in the middle of its copy (a debugger, SIGSTOP) costs the namespace's
+ * senders one look each, not a poll each, while a lock that changes hands (contention)
+ * is still polled. Windows cannot name the holder: there copies always poll. */
 #define RING_BRIEF_LOCK_POLLS 1024
 #define RING_COPY_STALL_MS 50
 

@@ -43,12 +43,16 @@ static plat_lock_rc lock_briefly(plat_mutex *lock, plat_lock_token *tok)
     return rc;
 }
 
-/* Whether monitors' copies to mb only try its lock once (RING_COPY_STALL_MS). One load
- * while not stalled; a clock read only while marked. */
-static bool copies_stalled(seg_mailbox *mb)
+/* Whether a monitor's copy to mb, finding its lock held by `holder`, should not poll: a
+ * copy gave up on that same holder less than RING_COPY_STALL_MS ago (a lock that changed
+ * hands since is contention, which polling rides out). One load while not marked; a
+ * clock read only while marked. */
+static bool copies_stalled(seg_mailbox *mb, uint64_t holder)
 {
     uint32_t until = atomic_load_explicit(&mb->copy_stall_until_ms, memory_order_relaxed);
     if (until == 0)
+        return false;
+    if (holder == 0 || holder != atomic_load_explicit(&mb->copy_stall_holder, memory_order_relaxed))
         return false;
     int32_t left = (int32_t)(until - (uint32_t)(plat_now_ns() / 1000000));
     if (left > 0 && left <= 2 * RING_COPY_STALL_MS)
@@ -58,9 +62,10 @@ static bool copies_stalled(seg_mailbox *mb)
     return false;
 }
 
-static void mark_copies_stalled(seg_mailbox *mb)
+static void mark_copies_stalled(seg_mailbox *mb, uint64_t holder)
 {
     uint32_t until = (uint32_t)(plat_now_ns() / 1000000 + RING_COPY_STALL_MS) | 1u;
+    atomic_store_explicit(&mb->copy_stall_holder, holder, memory_order_relaxed);
     atomic_store_explicit(&mb->copy_stall_until_ms, until, memory_order_relaxed);
 }
 
@@ -93,12 +98,12 @@ static mbx_err lock_mailbox(const seg_view *v, uint32_t slot, uint32_t gen, lazy
     if (rc == PLAT_LOCK_BUSY && how == LOCK_BRIEFLY) {
         /* Polled a while, then its holder judged once: a sender killed in the middle of
          * its copy is taken over (repaired below), or no copy would ever go in again. */
-        if (!copies_stalled(mb)) {
+        if (!copies_stalled(mb, plat_mutex_owner(&mb->lock))) {
             rc = lock_briefly(&mb->lock, tok);
             if (rc == PLAT_LOCK_BUSY)
                 rc = plat_mutex_try_take(&mb->lock, tok);
-            if (rc == PLAT_LOCK_BUSY)
-                mark_copies_stalled(mb); /* not renewed by the copies it turns away */
+            if (rc == PLAT_LOCK_BUSY) /* not renewed by the copies it turns away */
+                mark_copies_stalled(mb, plat_mutex_owner(&mb->lock));
         }
     }
     if (rc == PLAT_LOCK_BUSY && how != LOCK_WAIT)

@@ -159,8 +159,9 @@ typedef struct seg_mailbox {
      * the broker when it empties the mailbox for a new owner. */
     _Atomic uint32_t closing;
     /* Monotonic milliseconds (low 32 bits) until which monitors' copies try this mailbox's
-     * lock once instead of polling it (ring.h, RING_COPY_STALL_MS); 0: not stalled. A
-     * hint: a value further off than twice the stall is ignored. */
+     * lock once instead of polling it while copy_stall_holder holds it (ring.h,
+     * RING_COPY_STALL_MS); 0: not stalled. A hint: a value further off than twice the
+     * stall is ignored. */
     _Atomic uint32_t copy_stall_until_ms;
     /* Written by the lock's holder, watched by the owner: a line of its own, so that taking
      * the lock does not have to take the line back from an owner spinning on `tail`. */
@@ -172,6 +173,9 @@ typedef struct seg_mailbox {
     /* Records in [head, tail) the owner took out of order (CELL_TAKEN), not yet passed by
      * head: what waits is the records between head and tail less these. Owner only. */
     _Atomic uint32_t taken_ahead;
+    /* The lock's holder (plat_mutex_owner) when a copy last gave up on it: while that one
+     * holds it, copies do not poll (ring_send.c). Written only then: rarely. */
+    _Atomic uint64_t copy_stall_holder;
     /* Wake-up hints: state is always re-checked after a wake. */
     _Alignas(64) plat_sem items;
     plat_sem space;

@@ -685,6 +685,33 @@ static void report_rate(int senders, long count, double v[KINDS])
     }
 }
 
+/* Whether the floor is one: at least as fast as every peer on every figure of this run
+ * (ping-pong and pinned ping-pong p50, 1 -> 1, 4 -> 1). Says which peer beat it where. */
+static void floor_check(const rtt *free_rtt, const rtt *pinned_rtt, const double *one,
+                        const double *four)
+{
+    int beaten = 0;
+    for (int k = SEQPACKET; k < KINDS; k++) {
+        if (!kind_built(k))
+            continue;
+        struct {
+            const char *figure;
+            double floor_vs_peer; /* >= 1: the floor is at least as fast */
+        } x[] = {{"ping-pong p50", free_rtt[k].p50_us / free_rtt[FLOOR].p50_us},
+                 {"pinned ping-pong p50", pinned_rtt[k].p50_us / pinned_rtt[FLOOR].p50_us},
+                 {"1 -> 1", one[FLOOR] / one[k]},
+                 {"4 -> 1", four[FLOOR] / four[k]}};
+        for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+            if (x[i].floor_vs_peer < 1.0) {
+                printf("  the floor is not a floor: %s beats it on %s (floor/peer %.3f)\n",
+                       kind_names[k], x[i].figure, x[i].floor_vs_peer);
+                beaten++;
+            }
+    }
+    if (beaten == 0)
+        printf("  the floor is a floor: at least as fast as every peer on every figure\n");
+}
+
 /* One goal: its figure, the bound, and whether this run met it. */
 static void goal(const char *what, double figure, const char *op, double bound)
 {
@@ -737,6 +764,7 @@ int main(int argc, char **argv)
     char what[64];
     snprintf(what, sizeof what, "broker, %d idle clients, %% of a core", idle);
     goal(what, idle_broker_pct, "<", 1.0);
+    floor_check(free_rtt, pinned_rtt, one, four);
     for (int k = SEQPACKET; k < KINDS; k++) {
         if (!kind_built(k))
             continue;

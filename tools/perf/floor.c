@@ -1,5 +1,6 @@
 /* floor.c: see floor.h. */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +23,8 @@ static void relax(void)
 int floor_init(floor_ring *r)
 {
     memset(r, 0, sizeof *r);
+    atomic_store(&r->tx_cpu, -1);
+    atomic_store(&r->rx_cpu, -1);
     pthread_mutexattr_t a;
     if (pthread_mutexattr_init(&a) != 0 || pthread_mutexattr_setpshared(&a, 1) != 0 ||
         pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0 ||
@@ -31,69 +34,126 @@ int floor_init(floor_ring *r)
     return sem_init(&r->space, 1, 0) == 0 && sem_init(&r->items, 1, 0) == 0 ? 0 : -1;
 }
 
-/* Spins until pred(r) or FLOOR_SPIN_NS passed; returns pred(r). */
-static int spin_until(floor_ring *r, int (*pred)(floor_ring *))
-{
-    int64_t until = 0;
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            if (pred(r))
-                return 1;
-            relax();
-        }
-        int64_t now = now_ns();
-        if (until == 0)
-            until = now + FLOOR_SPIN_NS;
-        else if (now >= until)
-            return pred(r);
-    }
-}
-
-static int has_room(floor_ring *r)
-{
-    return atomic_load(&r->tail) - atomic_load(&r->head) < FLOOR_DEPTH;
-}
-
-static int has_item(floor_ring *r)
-{
-    return atomic_load(&r->tail) != atomic_load(&r->head);
-}
-
 static void sem_wait_all(sem_t *s)
 {
     while (sem_wait(s) != 0 && errno == EINTR)
         ;
 }
 
+/* Producers (under the mutex): room for one more, re-reading head only when the cached
+ * copy says full. */
+static int has_room(floor_ring *r, uint64_t tail)
+{
+    if (tail - r->head_cache < FLOOR_DEPTH)
+        return 1;
+    r->head_cache = atomic_load(&r->head); /* seq_cst: the Dekker pair with publish_head */
+    return tail - r->head_cache < FLOOR_DEPTH;
+}
+
+/* One look's pause: a yield when the peer last ran on this CPU (it cannot run while we
+ * spin), else a pause instruction. */
+static void pause_for(const _Atomic int32_t *peer_cpu, int me)
+{
+    if (atomic_load_explicit(peer_cpu, memory_order_relaxed) == me)
+        sched_yield();
+    else
+        relax();
+}
+
+/* Spins until has_room, up to FLOOR_SPIN_NS; then sleeps until the consumer posts. */
+static void wait_for_room(floor_ring *r, uint64_t tail)
+{
+    int64_t until = 0;
+    int me = sched_getcpu();
+    for (unsigned i = 1; !has_room(r, tail); i++) {
+        pause_for(&r->rx_cpu, me);
+        if (i % 256 != 0)
+            continue;
+        int64_t now = now_ns();
+        if (until == 0) {
+            until = now + FLOOR_SPIN_NS;
+        } else if (now >= until) {
+            atomic_store(&r->tx_sleeping, 1);
+            if (!has_room(r, tail))
+                sem_wait_all(&r->space);
+            atomic_store(&r->tx_sleeping, 0);
+            until = 0;
+        }
+    }
+}
+
 void floor_put(floor_ring *r, const void *msg, size_t len)
 {
     if (pthread_mutex_lock(&r->producers) == EOWNERDEAD)
         pthread_mutex_consistent(&r->producers);
-    while (!spin_until(r, has_room)) {
-        atomic_store(&r->tx_sleeping, 1);
-        if (!has_room(r))
-            sem_wait_all(&r->space);
-        atomic_store(&r->tx_sleeping, 0);
-    }
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    memcpy(r->cells[tail % FLOOR_DEPTH], msg, len);
+    wait_for_room(r, tail);
+    unsigned char *cell = r->cells[tail % FLOOR_DEPTH];
+    uint32_t n = (uint32_t)len;
+    memcpy(cell, &n, sizeof n);
+    memcpy(cell + sizeof n, msg, len);
+    int cpu = sched_getcpu();
+    if (atomic_load_explicit(&r->tx_cpu, memory_order_relaxed) != cpu)
+        atomic_store_explicit(&r->tx_cpu, cpu, memory_order_relaxed);
     atomic_store_explicit(&r->tail, tail + 1, memory_order_seq_cst);
     pthread_mutex_unlock(&r->producers);
-    if (atomic_exchange(&r->rx_sleeping, 0) != 0)
+    /* Seen before it is written: the consumer's line stays shared unless it sleeps (a
+     * Dekker pair with its store of rx_sleeping, then its load of tail). */
+    if (atomic_load(&r->rx_sleeping) != 0 && atomic_exchange(&r->rx_sleeping, 0) != 0)
         sem_post(&r->items);
 }
 
-void floor_get(floor_ring *r, void *buf)
+/* The consumer publishes its position, and wakes a producer asleep for room. */
+static void publish_head(floor_ring *r)
 {
-    while (!spin_until(r, has_item)) {
-        atomic_store(&r->rx_sleeping, 1);
-        if (!has_item(r))
-            sem_wait_all(&r->items);
-        atomic_store(&r->rx_sleeping, 0);
-    }
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    memcpy(buf, r->cells[head % FLOOR_DEPTH], FLOOR_CELL);
-    atomic_store_explicit(&r->head, head + 1, memory_order_seq_cst);
-    if (atomic_exchange(&r->tx_sleeping, 0) != 0)
+    int cpu = sched_getcpu();
+    if (atomic_load_explicit(&r->rx_cpu, memory_order_relaxed) != cpu)
+        atomic_store_explicit(&r->rx_cpu, cpu, memory_order_relaxed);
+    atomic_store_explicit(&r->head, r->next, memory_order_seq_cst);
+    if (atomic_load(&r->tx_sleeping) != 0 && atomic_exchange(&r->tx_sleeping, 0) != 0)
         sem_post(&r->space);
+}
+
+static int has_item(floor_ring *r)
+{
+    if (r->next != r->tail_cache)
+        return 1;
+    r->tail_cache = atomic_load(&r->tail); /* seq_cst: the Dekker pair with floor_put */
+    return r->next != r->tail_cache;
+}
+
+size_t floor_get(floor_ring *r, void *buf)
+{
+    if (!has_item(r)) {
+        /* Dry: what was taken is published before spinning, and before sleeping. */
+        if (atomic_load_explicit(&r->head, memory_order_relaxed) != r->next)
+            publish_head(r);
+        int64_t until = 0;
+        int me = sched_getcpu();
+        for (unsigned i = 1; !has_item(r); i++) {
+            pause_for(&r->tx_cpu, me);
+            if (i % 256 != 0)
+                continue;
+            int64_t now = now_ns();
+            if (until == 0) {
+                until = now + FLOOR_SPIN_NS;
+            } else if (now >= until) {
+                atomic_store(&r->rx_sleeping, 1);
+                if (!has_item(r))
+                    sem_wait_all(&r->items);
+                atomic_store(&r->rx_sleeping, 0);
+                until = 0;
+            }
+        }
+    }
+    const unsigned char *cell = r->cells[r->next % FLOOR_DEPTH];
+    uint32_t n;
+    memcpy(&n, cell, sizeof n);
+    if (n > FLOOR_CELL - sizeof n)
+        n = FLOOR_CELL - sizeof n;
+    memcpy(buf, cell + sizeof n, n);
+    r->next++;
+    if (r->next % FLOOR_BATCH == 0)
+        publish_head(r);
+    return n;
 }

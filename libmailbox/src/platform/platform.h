@@ -156,6 +156,11 @@ plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok);
  * whatever the lock's memory says: for a caller that must never wait on a lock a member
  * can hold (the broker's event loop). */
 plat_lock_rc plat_mutex_try_take(plat_mutex *m, plat_lock_token *tok);
+/* Who holds m, as one word that changes whenever the lock changes hands (POSIX: the
+ * holder's thread id and start time), 0 when it is free or when the platform cannot tell
+ * (Windows). A hint read from shared memory: for telling a holder that stays from a lock
+ * that keeps changing hands, never for deciding who may take it. */
+uint64_t plat_mutex_owner(const plat_mutex *m);
 /* Releases a lock taken with tok. A lock that another process took over meanwhile (only
  * a scribbler can make it look dead) is left to its new holder. */
 void plat_mutex_unlock(plat_mutex *m, const plat_lock_token *tok);

@@ -241,6 +241,13 @@ static bool holder_died(uint64_t word)
     return recorded != 0 && recorded != start_tag(actual);
 }
 
+uint64_t plat_mutex_owner(const plat_mutex *m)
+{
+    uint64_t w =
+        atomic_load_explicit(&((const futex_lock *)(const void *)m)->word, memory_order_relaxed);
+    return owner_of(w) == 0 ? 0 : w & ~(uint64_t)LOCK_WAITERS;
+}
+
 plat_lock_rc plat_mutex_trylock(plat_mutex *m, plat_lock_token *tok)
 {
     futex_lock *l = as_lock(m);
