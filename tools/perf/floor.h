@@ -37,8 +37,8 @@ typedef struct floor_ring {
     /* The producers' lines: their lock, their index, their cached copy of head. */
     pthread_mutex_t producers;
     _Alignas(64) _Atomic uint64_t tail;
-    uint64_t head_cache;        /* under the mutex */
-    _Atomic int32_t tx_cpu;     /* the CPU the last producer ran on */
+    uint64_t head_cache;    /* under the mutex */
+    _Atomic int32_t tx_cpu; /* the CPU the last producer ran on */
     _Atomic uint32_t tx_sleeping;
     sem_t space;
     /* The consumer's: its published index, its private cursor and cached copy of tail. */
@@ -46,7 +46,7 @@ typedef struct floor_ring {
     _Atomic uint32_t rx_sleeping;
     _Atomic int32_t rx_cpu; /* the CPU the consumer last published from */
     sem_t items;
-    _Alignas(64) uint64_t next;       /* the next record to take; published as head */
+    _Alignas(64) uint64_t next; /* the next record to take; published as head */
     uint64_t tail_cache;
     _Alignas(64) unsigned char cells[FLOOR_DEPTH][FLOOR_CELL];
 } floor_ring;
