@@ -53,6 +53,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg),
     tail &= ~(uint64_t)(SEG_RECORD_ALIGN - 1);
     atomic_store(&mb->tail, tail);
     atomic_store(&mb->head, tail);
+    atomic_store(&mb->head_cache, tail);
     atomic_store(&mb->rx_sleeping, 0);
     atomic_store(&mb->closing, 0);
     atomic_store(&mb->taken_ahead, 0);

@@ -194,22 +194,32 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
             return MBX_REPEATED_INTERNAL; /* in already: a delivery repeated after a crash */
         }
         uint64_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
-        uint64_t head = atomic_load(&mb->head);
+        /* The senders' copy of head first (never ahead of it: the fill it gives is at
+         * least the real one); the owner's own line, which it writes at every take, only
+         * when that copy says too full, or when someone starves (the turn below needs the
+         * true fill). */
+        uint64_t head = atomic_load_explicit(&mb->head_cache, memory_order_relaxed);
+        bool starving = someone_starves(mb);
         ring_fill f;
-        if (!fill_between(v, head, tail, &f)) {
-            plat_mutex_unlock(&mb->lock, &tok);
-            return MBX_ECORRUPT;
+        uint32_t pad = 0;
+        bool room = fill_between(v, head, tail, &f) && ring_room_at(v, tail, f, size, &pad);
+        if (!room || starving) {
+            head = atomic_load(&mb->head);
+            atomic_store_explicit(&mb->head_cache, head, memory_order_relaxed);
+            if (!fill_between(v, head, tail, &f)) {
+                plat_mutex_unlock(&mb->lock, &tok);
+                return MBX_ECORRUPT;
+            }
+            room = ring_room_at(v, tail, f, size, &pad);
         }
-        uint32_t pad;
-        bool room = ring_room_at(v, tail, f, size, &pad);
         /* Senders asleep on this mailbox are woken together when it drains to half. A
          * steady stream of newcomers can keep it above half, and a sleeper asleep past
          * its deadline (refused as full although the receiver drains all along). So a
          * sender that has waited RING_STARVE_MS says so, and while it does, a newcomer
          * that may wait queues behind the sleepers instead of taking the cells they wait
          * for. Only then: queueing costs wake-ups, and the common case never starves. */
-        bool wait_turn = room && !at_most_half(v, f) && !waited && timeout_ms != 0 &&
-                         someone_starves(mb) && plat_now_ns() < deadline_of(&d);
+        bool wait_turn = room && !at_most_half(v, f) && !waited && timeout_ms != 0 && starving &&
+                         plat_now_ns() < deadline_of(&d);
         if (room && !wait_turn) {
             FAULT_POINT("ring.put.locked");
             uint64_t next = ring_append_record(v, mb, tail, pad, size, msg, from_len);

@@ -166,10 +166,13 @@ typedef struct seg_mailbox {
     /* Written by the lock's holder, watched by the owner: a line of its own, so that taking
      * the lock does not have to take the line back from an owner spinning on `tail`. */
     _Alignas(64) _Atomic uint64_t tail; /* next position to fill; guarded by lock */
-    /* The consumer's cache line. */
+    /* Senders' copy of `head`, under `lock`: a sender reads the owner's line only when
+     * this says the mailbox is too full for its record (ring_send.c). Never ahead of
+     * `head` (it is only ever set from it, and head only moves on); reset with the
+     * mailbox. A scribbled value that frames no valid fill is read again from `head`. */
+    _Atomic uint64_t head_cache;
+    /* The consumer's cache line: written at every take, read by senders only when full. */
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */
-    _Atomic uint32_t rx_sleeping;       /* 1 while the owner sleeps on `items` */
-    _Atomic uint32_t rx_wake;           /* enum wake_state (wake.c): idle/armed/notified */
     /* Records in [head, tail) the owner took out of order (CELL_TAKEN), not yet passed by
      * head: what waits is the records between head and tail less these. Owner only. */
     _Atomic uint32_t taken_ahead;
@@ -196,6 +199,10 @@ typedef struct seg_mailbox {
      * for a new owner; kept while it lingers. (In what was padding: the layout is
      * unchanged, and an older library leaves it alone.) */
     _Atomic uint64_t once;
+    /* Read by every sender after its publish, written by the owner only when it goes to
+     * sleep or arms its handle: away from `head`, which it writes at every take. */
+    _Atomic uint32_t rx_sleeping; /* 1 while the owner sleeps on `items` */
+    _Atomic uint32_t rx_wake;     /* enum wake_state (wake.c): idle/armed/notified */
 } seg_mailbox;
 
 /* The ring holds records: this header, then from_len bytes of the sender's name (no
