@@ -99,6 +99,11 @@ unsigned scrub_segment(scrubber *s)
             repaired++;
         }
         seg_mailbox *mb = segment_mailbox(v, slot);
+        if (ring_mend_head_cache(v, slot)) {
+            log_limited(LOG_LEVEL_WARN, "scrub.head_cache",
+                        "slot %u: senders' copy of head overwritten; restored", slot);
+            repaired++;
+        }
         /* A starving sender asks for at most 2 * RING_STARVE_MS: anything further off is
          * a scribble that would make newcomers queue for nothing. */
         uint32_t starve = atomic_load(&mb->tx_starving_until_ms);

@@ -3,7 +3,9 @@
  *
  * Protocol (see docs/architecture.md, "Synchronisation"):
  * - Producers serialise on the mailbox's crash-safe lock, check that the slot still belongs
- *   to the recipient they looked up (state and generation), copy the message into a
+ *   to the recipient they looked up (state and generation), check the room left against
+ *   their shared copy of `head` (`head_cache`, never ahead of head; the owner's `head` is
+ *   read, and the copy refreshed, only when that says too full), copy the message into a
  *   record at `tail` (segment.h: a byte ring of variable-length records), then publish it
  *   by advancing `tail`. A producer killed before that
  *   store leaves no message; after it, a whole one (invariant 3).
@@ -251,6 +253,12 @@ bool ring_indices_valid(const seg_view *v, uint32_t slot);
  */
 bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg), void *arg,
                 uint64_t *dropped);
+
+/* Broker side: puts the senders' copy of head (segment.h, head_cache) back to head when
+ * it is ahead of head or more than a ring behind (a scribble: senders would overwrite
+ * unread records). Any value at or behind head is safe, so no lock is needed. True when
+ * it mended it. */
+bool ring_mend_head_cache(const seg_view *v, uint32_t slot);
 
 /* Broker side: wakes the owner and every sender sleeping on the mailbox. */
 void ring_wake_all(const seg_view *v, uint32_t slot);

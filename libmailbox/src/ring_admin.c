@@ -54,6 +54,7 @@ bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg),
     atomic_store(&mb->tail, tail);
     atomic_store(&mb->head, tail);
     atomic_store(&mb->head_cache, tail);
+    atomic_store(&mb->tx_starving_until_ms, 0);
     atomic_store(&mb->rx_sleeping, 0);
     atomic_store(&mb->closing, 0);
     atomic_store(&mb->taken_ahead, 0);
@@ -86,4 +87,16 @@ void ring_wake_all(const seg_view *v, uint32_t slot)
     plat_sem_post(&mb->items);
     plat_sem_post(&mb->space);
     ring_wake_senders(mb);
+}
+
+bool ring_mend_head_cache(const seg_view *v, uint32_t slot)
+{
+    seg_mailbox *mb = segment_mailbox(v, slot);
+    uint64_t copy = atomic_load(&mb->head_cache);
+    uint64_t head = atomic_load(&mb->head);
+    ring_fill behind;
+    if (copy == head || fill_between(v, copy, head, &behind))
+        return false;
+    /* A sender may have refreshed it meanwhile: only what was read is replaced. */
+    return atomic_compare_exchange_strong(&mb->head_cache, &copy, head);
 }

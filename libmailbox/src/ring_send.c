@@ -20,7 +20,12 @@ static bool someone_starves(seg_mailbox *mb)
     if (until == 0)
         return false;
     uint32_t now_ms = (uint32_t)(plat_now_ns() / 1000000);
-    return (int32_t)(until - now_ms) > 0;
+    if ((int32_t)(until - now_ms) > 0)
+        return true;
+    /* Over: cleared, so that later sends read no clock for it (a starving sender says so
+     * again every time it sleeps). */
+    atomic_compare_exchange_strong(&mb->tx_starving_until_ms, &until, 0);
+    return false;
 }
 
 /* How a sender waits for a mailbox's lock: as long as a holder normally keeps it (and at
@@ -199,7 +204,7 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
          * when that copy says too full, or when someone starves (the turn below needs the
          * true fill). */
         uint64_t head = atomic_load_explicit(&mb->head_cache, memory_order_relaxed);
-        bool starving = someone_starves(mb);
+        bool starving = !waited && timeout_ms != 0 && someone_starves(mb);
         ring_fill f;
         uint32_t pad = 0;
         bool room = fill_between(v, head, tail, &f) && ring_room_at(v, tail, f, size, &pad);
@@ -218,8 +223,7 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
          * sender that has waited RING_STARVE_MS says so, and while it does, a newcomer
          * that may wait queues behind the sleepers instead of taking the cells they wait
          * for. Only then: queueing costs wake-ups, and the common case never starves. */
-        bool wait_turn = room && !at_most_half(v, f) && !waited && timeout_ms != 0 && starving &&
-                         plat_now_ns() < deadline_of(&d);
+        bool wait_turn = room && !at_most_half(v, f) && starving && plat_now_ns() < deadline_of(&d);
         if (room && !wait_turn) {
             FAULT_POINT("ring.put.locked");
             uint64_t next = ring_append_record(v, mb, tail, pad, size, msg, from_len);
@@ -339,8 +343,12 @@ mbx_err ring_append(const seg_view *v, ring_batch *b, const ring_outgoing *msg)
     size_t from_len = strnlen(msg->from_name, MBX_NAME_MAX);
     uint32_t size = ring_record_size(msg, from_len);
     ring_fill f;
-    if (!fill_between(v, atomic_load(&mb->head), b->tail, &f))
+    uint64_t head = atomic_load(&mb->head);
+    if (!fill_between(v, head, b->tail, &f))
         return MBX_ECORRUPT;
+    /* The senders' copy of head keeps within a ring of tail whoever moves tail (segment.h,
+     * head_cache): the owner's batches refresh it too. */
+    atomic_store_explicit(&mb->head_cache, head, memory_order_relaxed);
     uint32_t pad;
     if (!ring_room_at(v, b->tail, f, size, &pad)) {
         atomic_fetch_add_explicit(&mb->refused_full, 1, memory_order_relaxed);

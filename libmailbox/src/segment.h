@@ -168,8 +168,11 @@ typedef struct seg_mailbox {
     _Alignas(64) _Atomic uint64_t tail; /* next position to fill; guarded by lock */
     /* Senders' copy of `head`, under `lock`: a sender reads the owner's line only when
      * this says the mailbox is too full for its record (ring_send.c). Never ahead of
-     * `head` (it is only ever set from it, and head only moves on); reset with the
-     * mailbox. A scribbled value that frames no valid fill is read again from `head`. */
+     * `head` (it is only ever set from it, and head only moves on), and within a ring of
+     * `tail` (whoever moves tail under the lock checked the fill against it, or refreshed
+     * it); reset with the mailbox. A scribbled value that frames no valid fill is read
+     * again from `head`; one between head and tail (a member's forgery) lets senders
+     * overwrite unread records, as a forged tail would: the scrub puts it back. */
     _Atomic uint64_t head_cache;
     /* The consumer's cache line: written at every take, read by senders only when full. */
     _Alignas(64) _Atomic uint64_t head; /* next position to take; owner only */

@@ -148,8 +148,12 @@ static void test_scribbling_crashes_nobody_and_is_repaired(void **state)
         case 2: /* lock, indices, hint counters and semaphores: everything but statistics */
             scribble(mb + (size_t)(rand() % (int)offsetof(seg_mailbox, sent)), 1 + rand() % 8);
             break;
-        case 3: /* statistics */
-            scribble(mb + offsetof(seg_mailbox, sent) + (size_t)(rand() % 24), 1 + rand() % 8);
+        case 3: /* statistics, and the owner's sleeping and wake words at the end */
+            if (rand() % 2 == 0)
+                scribble(mb + offsetof(seg_mailbox, sent) + (size_t)(rand() % 24), 1 + rand() % 8);
+            else
+                scribble(mb + offsetof(seg_mailbox, rx_sleeping) + (size_t)(rand() % 8),
+                         1 + rand() % 4);
             break;
         case 4: /* the subscription table (the first entries: the ones in use) */
             scribble(base + v.sub_off + (size_t)rand() % (8 * sizeof(seg_sub)), 1 + rand() % 16);
@@ -549,6 +553,44 @@ static void test_forged_monitor_table_misleads_nobody(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* A member forges the senders' copy of head (head_cache). A value that frames no fill is
+ * read again from head: the next send neither fails nor overwrites anything. A value
+ * ahead of head (it would let senders overwrite unread records) is put back by the
+ * scrub; the messages waiting are all delivered, in order. */
+static void test_forged_head_copy(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--log", log_path, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    seg_mailbox *mb = segment_mailbox(&tx->view, rx->slot);
+    for (int i = 0; i < 3; i++) {
+        char body[8];
+        int len = snprintf(body, sizeof body, "[%d]", i);
+        assert_int_equal(mbx_send(tx, "rx", body, (size_t)len, 1000), MBX_OK);
+    }
+    atomic_store(&mb->head_cache, 0xdeadbeefcafef00dULL);
+    assert_int_equal(mbx_send(tx, "rx", "[3]", 3, 1000), MBX_OK);
+    assert_int_equal(atomic_load(&mb->head_cache), atomic_load(&mb->head)); /* read again */
+    atomic_store(&mb->head_cache, atomic_load(&mb->tail)); /* ahead of head: 4 unread */
+    long long until = harness_now_ms() + 10000;
+    while (atomic_load(&mb->head_cache) != atomic_load(&mb->head) && harness_now_ms() < until)
+        usleep(20000);
+    assert_int_equal(atomic_load(&mb->head_cache), atomic_load(&mb->head)); /* the scrub */
+    mbx_message *m = mbx_message_new();
+    for (int i = 0; i < 4; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "[%d]", i);
+        assert_int_equal(mbx_recv(rx, m, 1000), MBX_OK);
+        assert_string_equal(mbx_message_body(m, NULL), want);
+    }
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 /* A member stopped while it holds a monitor's mailbox lock (in the middle of its copy):
  * every other sender's copy is missed and counted, and after the first one gives up the
  * mailbox is marked stalled, so the rest only look at the lock once; every send goes on.
@@ -759,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_request_does_not_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_monitor_table_misleads_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stopped_holder_of_a_monitor_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_head_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_retained_length_is_read_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strangers_cannot_wake_a_member, setup, teardown),
