@@ -111,6 +111,14 @@ typedef enum cli_print_format {
 int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
                        cli_print_format format);
 
+/* SIGINT and SIGTERM end a receiving command cleanly (print_messages.c): once
+ * cli_stop_on_signals(c) ran, either sets cli_stop_requested() and interrupts c's
+ * receive (c may be NULL before it connects: call again with the client once there is
+ * one); cli_stop_signals_off() restores the defaults. */
+void cli_stop_on_signals(mbx_client *c);
+bool cli_stop_requested(void);
+void cli_stop_signals_off(void);
+
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_list(int argc, char **argv);

@@ -153,18 +153,6 @@ static bool print_text(const monitor_view *mv, const mbx_message_fields *f)
     return rc >= 0 && fputc('\n', stdout) != EOF;
 }
 
-/* SIGINT and SIGTERM end the command cleanly, between messages, with exit 0. */
-static mbx_client *volatile monitor_client;
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-    if (monitor_client != NULL)
-        (void)mbx_interrupt(monitor_client);
-}
-
 /* The copies this monitor missed in all, as the namespace counts them (mbx list's
  * DROPPED of its mailbox): those after the last copy it got are told by nothing else. */
 typedef struct own_count {
@@ -187,11 +175,11 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
     mbx_message *m = mbx_message_new();
     if (m == NULL)
         return cli_fail("monitor", EXIT_FAILURE_, "out of memory");
-    monitor_client = c;
+    cli_stop_on_signals(c); /* installed before connecting; now it can interrupt */
     int rc = EXIT_OK_;
     long long shown = 0;
     uint64_t missed = 0; /* told by copies not shown (filters), for the next line shown */
-    while ((count == 0 || shown < count) && !stop_requested) {
+    while ((count == 0 || shown < count) && !cli_stop_requested()) {
         /* Copies are observations, not deliveries: taken as read, and the output is
          * flushed whenever the monitor has caught up (not once per line). The time limit
          * holds however much comes (or is filtered out). */
@@ -211,7 +199,7 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
         }
         if (err == MBX_ETIMEDOUT && count == 0)
             break; /* no count asked for: the time limit is the normal end */
-        if (err == MBX_EINTR && stop_requested)
+        if (err == MBX_EINTR && cli_stop_requested())
             break;
         if (err != MBX_OK) {
             rc = err == MBX_ETIMEDOUT
@@ -235,7 +223,7 @@ static int watch(mbx_client *c, const char *ns, const monitor_view *mv, long lon
     }
     if (fflush(stdout) != 0 && rc == EXIT_OK_)
         rc = cli_fail("monitor", EXIT_OUTPUT, "cannot write to standard output");
-    monitor_client = NULL;
+    cli_stop_signals_off();
     mbx_message_free(m);
     own_count own = {.name = mbx_client_name(c)};
     mbx_namespace_info info;
@@ -307,8 +295,7 @@ int cmd_monitor(int argc, char **argv)
         opts.timeout_ms = (int)timeout;
     /* SIGINT and SIGTERM end the command with exit 0 from the moment it may say it is
      * ready: a stop before there is a client to interrupt ends the loop before it starts. */
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    cli_stop_on_signals(NULL);
     mbx_client *c;
     mbx_err err = mbx_connect(&opts, &c);
     if (err == MBX_EPERM)

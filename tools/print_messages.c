@@ -42,6 +42,25 @@ static void on_stop_signal(int sig)
         (void)mbx_interrupt(interrupted_client);
 }
 
+void cli_stop_on_signals(mbx_client *c)
+{
+    interrupted_client = c;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+}
+
+bool cli_stop_requested(void)
+{
+    return stop_requested != 0;
+}
+
+void cli_stop_signals_off(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    interrupted_client = NULL;
+}
+
 int cli_print_messages(mbx_client *c, const char *cmd, long long count, long long deadline,
                        cli_print_format format)
 {
@@ -50,9 +69,7 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
     int rc = EXIT_OK_;
     if (m == NULL)
         rc = cli_fail(cmd, EXIT_FAILURE_, "out of memory");
-    interrupted_client = c;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    cli_stop_on_signals(c);
     for (long long got = 0; m != NULL && (count == 0 || got < count) && !stop_requested; got++) {
         int wait_ms = -1;
         if (deadline >= 0) {
@@ -87,9 +104,7 @@ int cli_print_messages(mbx_client *c, const char *cmd, long long count, long lon
             break;
         }
     }
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    interrupted_client = NULL;
+    cli_stop_signals_off();
     mbx_message_free(m);
     return rc;
 }

@@ -137,8 +137,9 @@ typedef struct mbx_connect_options {
                                    (mbx_message_monitored), and nothing else; copies it
                                    cannot take in time are missed and counted, never
                                    waited for. The namespace's owner only (else
-                                   MBX_EPERM; Windows: whoever its mode admits); at most 4 at once (else
-                                   MBX_ENOSLOTS); no                group, linger, send_only or node. 0 (default) */
+                                   MBX_EPERM; Windows: whoever its mode admits); at
+                                   most 4 at once (else MBX_ENOSLOTS); no group,
+                                   linger, send_only or node. 0 (default) */
     const char *node;           /* for mailbox-bridge: NULL (default), or the node (host)
                                    that really serves client_name: the mailbox stands
                                    for that remote name here and `mbx list` shows it as

@@ -60,23 +60,34 @@ static void pause_for(const _Atomic int32_t *peer_cpu, int me)
         relax();
 }
 
-/* Spins until has_room, up to FLOOR_SPIN_NS; then sleeps until the consumer posts. */
-static void wait_for_room(floor_ring *r, uint64_t tail)
+/* Records the CPU this side runs on, where the other side looks before it spins. */
+static void note_cpu(_Atomic int32_t *word)
+{
+    int cpu = sched_getcpu();
+    if (atomic_load_explicit(word, memory_order_relaxed) != cpu)
+        atomic_store_explicit(word, cpu, memory_order_relaxed);
+}
+
+/* Waits until ready(r, arg): spins up to FLOOR_SPIN_NS (pausing as pause_for says about
+ * the peer's CPU), then announces itself in `sleeping` and sleeps on `sem`, which the
+ * other side posts only to a sleeper it sees. */
+static void wait_until(floor_ring *r, int (*ready)(floor_ring *, uint64_t), uint64_t arg,
+                       const _Atomic int32_t *peer_cpu, _Atomic uint32_t *sleeping, sem_t *sem)
 {
     int64_t until = 0;
     int me = sched_getcpu();
-    for (unsigned i = 1; !has_room(r, tail); i++) {
-        pause_for(&r->rx_cpu, me);
+    for (unsigned i = 1; !ready(r, arg); i++) {
+        pause_for(peer_cpu, me);
         if (i % 256 != 0)
             continue;
         int64_t now = now_ns();
         if (until == 0) {
             until = now + FLOOR_SPIN_NS;
         } else if (now >= until) {
-            atomic_store(&r->tx_sleeping, 1);
-            if (!has_room(r, tail))
-                sem_wait_all(&r->space);
-            atomic_store(&r->tx_sleeping, 0);
+            atomic_store(sleeping, 1);
+            if (!ready(r, arg))
+                sem_wait_all(sem);
+            atomic_store(sleeping, 0);
             until = 0;
         }
     }
@@ -87,14 +98,12 @@ void floor_put(floor_ring *r, const void *msg, size_t len)
     if (pthread_mutex_lock(&r->producers) == EOWNERDEAD)
         pthread_mutex_consistent(&r->producers);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    wait_for_room(r, tail);
+    wait_until(r, has_room, tail, &r->rx_cpu, &r->tx_sleeping, &r->space);
     unsigned char *cell = r->cells[tail % FLOOR_DEPTH];
     uint32_t n = (uint32_t)len;
     memcpy(cell, &n, sizeof n);
     memcpy(cell + sizeof n, msg, len);
-    int cpu = sched_getcpu();
-    if (atomic_load_explicit(&r->tx_cpu, memory_order_relaxed) != cpu)
-        atomic_store_explicit(&r->tx_cpu, cpu, memory_order_relaxed);
+    note_cpu(&r->tx_cpu);
     atomic_store_explicit(&r->tail, tail + 1, memory_order_seq_cst);
     pthread_mutex_unlock(&r->producers);
     /* Seen before it is written: the consumer's line stays shared unless it sleeps (a
@@ -106,16 +115,17 @@ void floor_put(floor_ring *r, const void *msg, size_t len)
 /* The consumer publishes its position, and wakes a producer asleep for room. */
 static void publish_head(floor_ring *r)
 {
-    int cpu = sched_getcpu();
-    if (atomic_load_explicit(&r->rx_cpu, memory_order_relaxed) != cpu)
-        atomic_store_explicit(&r->rx_cpu, cpu, memory_order_relaxed);
+    note_cpu(&r->rx_cpu);
     atomic_store_explicit(&r->head, r->next, memory_order_seq_cst);
     if (atomic_load(&r->tx_sleeping) != 0 && atomic_exchange(&r->tx_sleeping, 0) != 0)
         sem_post(&r->space);
 }
 
-static int has_item(floor_ring *r)
+/* The consumer: a record to take, re-reading tail only when the cached copy says empty
+ * (the argument is unused: wait_until's shape). */
+static int has_item(floor_ring *r, uint64_t unused)
 {
+    (void)unused;
     if (r->next != r->tail_cache)
         return 1;
     r->tail_cache = atomic_load(&r->tail); /* seq_cst: the Dekker pair with floor_put */
@@ -124,27 +134,11 @@ static int has_item(floor_ring *r)
 
 size_t floor_get(floor_ring *r, void *buf)
 {
-    if (!has_item(r)) {
+    if (!has_item(r, 0)) {
         /* Dry: what was taken is published before spinning, and before sleeping. */
         if (atomic_load_explicit(&r->head, memory_order_relaxed) != r->next)
             publish_head(r);
-        int64_t until = 0;
-        int me = sched_getcpu();
-        for (unsigned i = 1; !has_item(r); i++) {
-            pause_for(&r->tx_cpu, me);
-            if (i % 256 != 0)
-                continue;
-            int64_t now = now_ns();
-            if (until == 0) {
-                until = now + FLOOR_SPIN_NS;
-            } else if (now >= until) {
-                atomic_store(&r->rx_sleeping, 1);
-                if (!has_item(r))
-                    sem_wait_all(&r->items);
-                atomic_store(&r->rx_sleeping, 0);
-                until = 0;
-            }
-        }
+        wait_until(r, has_item, 0, &r->tx_cpu, &r->rx_sleeping, &r->items);
     }
     const unsigned char *cell = r->cells[r->next % FLOOR_DEPTH];
     uint32_t n;

@@ -125,13 +125,19 @@ uint64_t plat_proc_start_time(int64_t pid)
     return posix_task_stat(pid, &state, &start) ? start : 0;
 }
 
-bool plat_proc_has_uid(int64_t pid, uint32_t uid)
+/* /proc/PID/status, open for reading, or NULL (no such process, or a pid out of range). */
+static FILE *open_status(int64_t pid)
 {
     if (pid <= 0 || pid > INT32_MAX)
-        return false;
+        return NULL;
     char path[64];
     snprintf(path, sizeof path, "/proc/%lld/status", (long long)pid);
-    FILE *f = fopen(path, "re");
+    return fopen(path, "re");
+}
+
+bool plat_proc_has_uid(int64_t pid, uint32_t uid)
+{
+    FILE *f = open_status(pid);
     if (f == NULL)
         return false;
     /* "Uid:\treal\teffective\tsaved\tfs". */
@@ -150,11 +156,7 @@ bool plat_proc_has_uid(int64_t pid, uint32_t uid)
 
 bool plat_proc_in_group(int64_t pid, uint32_t gid)
 {
-    if (pid <= 0 || pid > INT32_MAX)
-        return false;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%lld/status", (long long)pid);
-    FILE *f = fopen(path, "re");
+    FILE *f = open_status(pid);
     if (f == NULL)
         return false;
     /* "Gid:\treal\teffective\tsaved\tfs" and "Groups:\tg1 g2 ...": any of them counts. */
