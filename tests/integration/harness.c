@@ -224,6 +224,24 @@ static int read_gauge(const mbx_client_info *ci, void *arg)
     return 1;
 }
 
+static int find_visit(const mbx_client_info *ci, void *arg)
+{
+    mbx_client_info *want = arg;
+    if (strcmp(ci->name, want->name) != 0)
+        return 0;
+    *want = *ci;
+    return 1;
+}
+
+bool harness_find_client(const char *ns, const char *name, mbx_client_info *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    mbx_namespace_info info;
+    assert_int_equal(mbx_inspect(ns, &info, find_visit, out), MBX_OK);
+    return out->pid != 0;
+}
+
 void harness_wait_gauge(const char *ns, const char *name, harness_gauge gauge, uint64_t at_least,
                         int timeout_ms)
 {

@@ -57,6 +57,10 @@ mbx_client *harness_connect(const char *ns, const char *name);
 mbx_err harness_connect_retry(const char *ns, const char *name, mbx_err retry_on, int timeout_ms,
                               mbx_client **out);
 
+/* What mbx_inspect says of the client called name in ns, into *out (zeroed first; fails
+ * the test when ns cannot be inspected). True when such a client is connected. */
+bool harness_find_client(const char *ns, const char *name, mbx_client_info *out);
+
 /* What harness_wait_gauge watches in a client's mbx_client_info. */
 typedef enum harness_gauge {
     HARNESS_SENDERS_ASLEEP, /* senders_waiting: senders asleep on its full mailbox */

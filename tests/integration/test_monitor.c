@@ -55,24 +55,6 @@ static mbx_err connect_monitor(mbx_client **out)
     return mbx_connect(&o, out);
 }
 
-/* What mbx_inspect says of the client called name. */
-static int find_visit(const mbx_client_info *ci, void *arg)
-{
-    mbx_client_info *want = arg;
-    if (strcmp(ci->name, want->name) != 0)
-        return 0;
-    *want = *ci;
-    return 1;
-}
-
-static bool find_client(const char *name, mbx_client_info *out)
-{
-    memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", name);
-    mbx_namespace_info info;
-    return mbx_inspect(ns, &info, find_visit, out) == MBX_OK && out->pid != 0;
-}
-
 /* ---- four workers, every message seen once ------------------------------------------ */
 
 /* Takes `count` messages (the workers' sends), each valid. */
@@ -230,7 +212,7 @@ static void test_every_message_is_seen_once(void **state)
         mbx_err err = mbx_recv(mon, m, 1000);
         if (err == MBX_ETIMEDOUT) {
             /* Done when every copy is here or counted as missed. */
-            assert_true(find_client(mbx_client_name(mon), &ci));
+            assert_true(harness_find_client(ns, mbx_client_name(mon), &ci));
             if ((uint64_t)got + ci.dropped >= EXPECTED)
                 break;
             continue;
@@ -250,7 +232,7 @@ static void test_every_message_is_seen_once(void **state)
         assert_int_equal(harness_wait(workers[k], 60000), 0);
     assert_int_equal(harness_wait(sink, 60000), 0);
     assert_int_equal(harness_wait(echo, 60000), 0);
-    assert_true(find_client(mbx_client_name(mon), &ci));
+    assert_true(harness_find_client(ns, mbx_client_name(mon), &ci));
     printf("# monitor: %d copies of %d, %llu missed (%llu told)\n", got, EXPECTED,
            (unsigned long long)ci.dropped, (unsigned long long)told_missed);
     assert_int_equal(others, 2);

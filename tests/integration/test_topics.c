@@ -162,25 +162,6 @@ static void test_eight_subscribers_get_exactly_their_topics(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
-static int find_visit(const mbx_client_info *ci, void *arg)
-{
-    mbx_client_info *want = arg;
-    if (strcmp(ci->name, want->name) != 0)
-        return 0;
-    *want = *ci;
-    return 1;
-}
-
-/* What mbx_inspect says of the client called name. */
-static bool find_client(const char *name, mbx_client_info *out)
-{
-    memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", name);
-    mbx_namespace_info info;
-    assert_int_equal(mbx_inspect(ns, &info, find_visit, out), MBX_OK);
-    return out->pid != 0;
-}
-
 /* ---- a stopped subscriber ------------------------------------------------------------ */
 
 #define SLOW_DEPTH 16
@@ -251,14 +232,15 @@ static void test_stopped_subscriber_slows_nobody(void **state)
     assert_int_equal(dropped, SLOW_BURST - SLOW_DEPTH);
     /* mbx list's counter says the same. */
     mbx_client_info slow_info;
-    assert_true(find_client("slow", &slow_info));
+    assert_true(harness_find_client(ns, "slow", &slow_info));
     assert_int_equal(slow_info.dropped, SLOW_BURST - SLOW_DEPTH);
     assert_int_equal(slow_info.subscriptions, 1);
 
     kill(slow, SIGCONT);
     /* Once it has taken what its mailbox held, one more tells it what it missed. */
     long long deadline = harness_now_ms() + 10000;
-    while (find_client("slow", &slow_info) && slow_info.waiting > 0 && harness_now_ms() < deadline)
+    while (harness_find_client(ns, "slow", &slow_info) && slow_info.waiting > 0 &&
+           harness_now_ms() < deadline)
         usleep(10 * 1000);
     assert_int_equal(slow_info.waiting, 0);
     assert_int_equal(mbx_publish(parent, "s.x", "[-1]", 4, &po), MBX_OK);
