@@ -11,7 +11,12 @@
  * and hand everything else (directory news, acknowledgements, replies for proxies) to
  * the main thread through the event queue (events.c).
  *
- * Everything in here that NATS threads touch is either atomic or under `mu`.
+ * Main-thread work is done under `main_mu`, which the main thread holds at all times
+ * except while it sleeps in poll. A delivery thread that takes it (trylock only, never
+ * waiting) may do main-thread work meanwhile: watching for the answer to what it just
+ * delivered (answer_watch.c). Everything marked "main thread" below is under main_mu.
+ *
+ * Everything else in here that NATS threads touch is either atomic or under `mu`.
  */
 #ifndef MBX_BRIDGE_H
 #define MBX_BRIDGE_H
@@ -89,6 +94,12 @@ typedef struct bridge {
     bool stream_ready; /* durable: the JetStream stream exists (main thread) */
     bridge_counters count;
     pthread_mutex_t mu;
+    pthread_mutex_t main_mu; /* main-thread work (above, "Threads") */
+
+    /* control.c (main thread) */
+    mbx_message *ctl_msg; /* reused for each receive */
+    bool ctl_more;        /* the last drain stopped before the mailbox ran empty */
+    mbx_err ctl_err;      /* a receive failed: the run ends (the namespace shut down...) */
 
     /* directory.c (main thread) */
     export_name *exports;
@@ -170,7 +181,7 @@ typedef struct bridge_event {
  * delivered: its reply comes there), or the proxy of a remote name (a lone message from
  * it was delivered: an answer would go there). */
 enum { WATCH_NONE, WATCH_CONTROL, WATCH_NAME };
-/* How long the main thread watches for an answer it was asked to expect. */
+/* How long a watch for an answer lasts (answer_watch.c). */
 #define WATCH_SPIN_US 100
 
 int events_init(bridge *b);
@@ -179,6 +190,8 @@ int events_init(bridge *b);
 void events_watch(bridge *b, const char *name);
 /* Main thread: the watch asked for since the last call (WATCH_*), its name in name. */
 int events_take_watch(bridge *b, char name[MBX_NAME_MAX + 1]);
+/* Any thread: wakes the main thread (it looks at everything again). */
+void events_poke(bridge *b);
 void events_post(bridge *b, event_kind kind, uint64_t id, uint64_t count, natsMsg *msg);
 bridge_event *events_take_all(bridge *b);
 void events_free(bridge *b, bridge_event *e);
@@ -240,6 +253,18 @@ int topics_start_nats(bridge *b);                /* the NATS ones */
 void topics_on_local(bridge *b, mbx_message *m); /* main thread */
 void topics_on_hello(bridge *b, natsMsg *m);     /* main thread */
 void topics_say_hello(bridge *b);                /* main thread */
+
+/* answer_watch.c. A delivery thread, after delivering a request (name NULL: its reply
+ * comes to the control client) or a lone message from remote `name` (an answer would go
+ * to name's proxy): watches there a moment and forwards the answer itself, or asks the
+ * main thread to when that one is awake. */
+void answer_watch(bridge *b, const char *name);
+/* Main thread: the watch a delivery thread asked for, if any. */
+void answer_watch_asked(bridge *b);
+
+/* control.c (main thread): takes what the control client holds (sets ctl_more and
+ * ctl_err). */
+void control_drain(bridge *b);
 
 /* state.c */
 void state_answer(bridge *b, mbx_message *request);

@@ -38,9 +38,7 @@ void events_post(bridge *b, event_kind kind, uint64_t id, uint64_t count, natsMs
         b->ev_head = e;
     b->ev_tail = e;
     pthread_mutex_unlock(&b->mu);
-    uint64_t one = 1;
-    ssize_t w = write(b->event_fd, &one, sizeof one);
-    (void)w; /* a full counter is still readable: nothing to do */
+    events_poke(b);
 }
 
 void events_watch(bridge *b, const char *name)
@@ -53,11 +51,15 @@ void events_watch(bridge *b, const char *name)
         post = true;
     }
     pthread_mutex_unlock(&b->mu);
-    if (post) {
-        uint64_t one = 1;
-        ssize_t w = write(b->event_fd, &one, sizeof one);
-        (void)w;
-    }
+    if (post)
+        events_poke(b);
+}
+
+void events_poke(bridge *b)
+{
+    uint64_t one = 1;
+    ssize_t w = write(b->event_fd, &one, sizeof one);
+    (void)w; /* a full counter is still readable: nothing to do */
 }
 
 int events_take_watch(bridge *b, char name[MBX_NAME_MAX + 1])

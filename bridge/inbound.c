@@ -143,7 +143,7 @@ static void deliver_request(name_sub *ns, natsMsg *m, const char *from, const ch
         reply_error(b, reply, MBX_EGONE);
         return;
     }
-    events_watch(b, NULL); /* its reply comes to the control client */
+    answer_watch(b, NULL); /* its reply comes to the control client */
 }
 
 /* Delivers one message (body[0..len)) from `from` on `node`, waiting while the mailbox
@@ -252,10 +252,10 @@ static void deliver_batch(name_sub *ns, natsMsg *m)
         p += len;
     }
     /* A lone message is often one side of a conversation: its answer to `from` goes out
-     * through from's proxy here, which the main thread then watches a moment. (A stream
-     * comes in batches of many, and its sender expects nothing back.) */
+     * through from's proxy here, which is then watched a moment. (A stream comes in
+     * batches of many, and its sender expects nothing back.) */
     if (records == 1 && delivered && p == end)
-        events_watch(ns->b, from);
+        answer_watch(ns->b, from);
     if (p != end) {
         /* Not acknowledged: the sender counts what it sent as dropped at its
          * acknowledgement timeout; how many did not parse is not known here. */

@@ -23,7 +23,6 @@
 #include "outbound.h"
 
 #define TICK_MS 100
-#define CTL_BATCH 1024 /* control messages taken per round, so proxies get their turn */
 #define POLL_MAX 4096
 #define TAKEN_GRACE_MS 10000 /* bridge.<node> taken at start: a predecessor's, maybe */
 
@@ -117,95 +116,35 @@ static void handle_events(bridge *b)
     events_free(b, all);
 }
 
-/* Takes what the control client holds. Returns MBX_OK or the error that ends the run. */
-static mbx_err drain_control(bridge *b, mbx_message *m, bool *more)
-{
-    /* Only a receive that finds the mailbox empty arms the wake handle: stopping at
-     * CTL_BATCH, the caller must look again without sleeping (*more). */
-    *more = true;
-    for (int n = 0; n < CTL_BATCH; n++) {
-        mbx_err err = mbx_recv(b->ctl, m, 0);
-        if (err == MBX_ETIMEDOUT) {
-            *more = false;
-            return MBX_OK;
-        }
-        if (err == MBX_ECORRUPT)
-            continue;
-        if (err != MBX_OK)
-            return err;
-        switch (mbx_message_kind(m)) {
-        case MBX_KIND_PUBLICATION:
-            topics_on_local(b, m);
-            break;
-        case MBX_KIND_REPLY:
-            inbound_on_ctl_reply(b, m);
-            break;
-        case MBX_KIND_REQUEST:
-            state_answer(b, m);
-            break;
-        case MBX_KIND_PLAIN:
-            break; /* nothing is sent to the bridge itself */
-        }
-    }
-    return MBX_OK;
-}
-
-/* The watch for an answer (events_watch) pays when answers come; a name that gets lone
- * messages and sends nothing back (a slow one-way feed) would cost up to WATCH_SPIN_US
- * of CPU per message. After a watch that saw nothing, the next 2^k - 1 are skipped (k
- * misses in a row, up to WATCH_BACKOFF_MAX); an answer seen resets it. With one CPU the
- * spin would only hold up the responder it waits for: no watch at all. */
-#define WATCH_BACKOFF_MAX 6
-static int watch_misses, watch_skip;
-
-static bool watch_wanted(void)
-{
-    static long cpus;
-    if (cpus == 0)
-        cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus == 1)
-        return false;
-    if (watch_skip > 0) {
-        watch_skip--;
-        return false;
-    }
-    return true;
-}
-
-static void watch_done(bool answered)
-{
-    if (answered) {
-        watch_misses = 0;
-        return;
-    }
-    if (watch_misses < WATCH_BACKOFF_MAX)
-        watch_misses++;
-    watch_skip = (1 << watch_misses) - 1;
-}
-
+/* Called, and returns, with main_mu held: it lets go only while it sleeps in poll. */
 static int run(bridge *b, int sigfd)
 {
     static struct pollfd fds[POLL_MAX];
     static proxy *who[POLL_MAX];
     mbx_handle ctl_fd;
-    mbx_message *m = mbx_message_new();
-    if (m == NULL || mbx_wait_handle(b->ctl, &ctl_fd) != MBX_OK) {
-        bridge_log(LOG_ERROR, "out of memory or descriptors");
+    if (mbx_wait_handle(b->ctl, &ctl_fd) != MBX_OK) {
+        bridge_log(LOG_ERROR, "out of descriptors");
         return EXIT_FAILED;
     }
     int64_t next_tick = 0;
     int code = EXIT_STOPPED;
-    bool ctl_more = false; /* the control client holds more than one drain took */
     for (;;) {
         fds[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         fds[1] = (struct pollfd){.fd = b->event_fd, .events = POLLIN};
         fds[2] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
-        bool more = ctl_more;
+        bool more = b->ctl_more;
         int n = 3 + outbound_poll_fds(b, fds + 3, who + 3, POLL_MAX - 3, &more);
         int64_t now = bridge_now_ns();
         int wait_ms = next_tick > now && !more ? (int)((next_tick - now) / 1000000) + 1 : 0;
-        if (poll(fds, (nfds_t)n, wait_ms) < 0 && errno != EINTR) {
-            bridge_log(LOG_ERROR, "poll: %s", strerror(errno));
+        /* who[] stays valid meanwhile: only this thread frees proxies. A delivery thread
+         * may drain one (answer_watch.c) and so may close its client: outbound_drain
+         * looks. */
+        pthread_mutex_unlock(&b->main_mu);
+        int polled = poll(fds, (nfds_t)n, wait_ms);
+        int poll_errno = errno;
+        pthread_mutex_lock(&b->main_mu);
+        if (polled < 0 && poll_errno != EINTR) {
+            bridge_log(LOG_ERROR, "poll: %s", strerror(poll_errno));
             code = EXIT_FAILED;
             break;
         }
@@ -218,21 +157,12 @@ static int run(bridge *b, int sigfd)
         uint64_t epoch = b->proxies_epoch;
         if (fds[1].revents != 0)
             handle_events(b);
-        /* A request or a lone message was just delivered (events_watch): its answer
-         * usually follows within microseconds; watching for it a moment forwards it
-         * without the wake-ups of a responder that finds the bridge asleep in poll. */
-        char watch_name[MBX_NAME_MAX + 1];
-        int watch = events_take_watch(b, watch_name);
-        if (watch != WATCH_NONE && watch_wanted()) {
-            bool answered = watch == WATCH_NAME ? outbound_watch(b, watch_name)
-                                                : mbx_busy_poll(b->ctl, WATCH_SPIN_US) == MBX_OK;
-            watch_done(answered); /* drained just below */
-        }
-        mbx_err err = drain_control(b, m, &ctl_more);
-        if (err != MBX_OK) {
-            bridge_log(err == MBX_ESHUTDOWN ? LOG_INFO : LOG_ERROR, "namespace: %s",
-                       mbx_strerror(err));
-            code = exit_code_of(err);
+        answer_watch_asked(b); /* drained just below */
+        control_drain(b);
+        if (b->ctl_err != MBX_OK) {
+            bridge_log(b->ctl_err == MBX_ESHUTDOWN ? LOG_INFO : LOG_ERROR, "namespace: %s",
+                       mbx_strerror(b->ctl_err));
+            code = exit_code_of(b->ctl_err);
             break;
         }
         /* who[] is stale when proxies were freed meanwhile (a directory's news): their
@@ -251,7 +181,6 @@ static int run(bridge *b, int sigfd)
             msg_release_tick(b);
         }
     }
-    mbx_message_free(m);
     return code;
 }
 
@@ -267,6 +196,10 @@ int main(int argc, char **argv)
     srand((unsigned)b.instance);
     pthread_mutex_init(&b.mu, NULL);
     pthread_mutex_init(&b.rel_mu, NULL);
+    /* Held by this thread from now on, but while it sleeps in poll (bridge.h, "Threads"):
+     * from before cnats' threads start to the end, teardown included. */
+    pthread_mutex_init(&b.main_mu, NULL);
+    pthread_mutex_lock(&b.main_mu);
 
     /* Signals are taken through a descriptor; blocked before any thread starts, so
      * that cnats' threads never run a handler. */
@@ -297,6 +230,11 @@ int main(int argc, char **argv)
         bridge_log(LOG_ERROR, "cannot connect to the namespace: %s", mbx_strerror(err));
         return exit_code_of(err);
     }
+    if ((b.ctl_msg = mbx_message_new()) == NULL) {
+        bridge_log(LOG_ERROR, "out of memory");
+        mbx_close(b.ctl);
+        return EXIT_FAILED;
+    }
     if (topics_start_local(&b) != 0 || nats_link_connect(&b) != NATS_OK ||
         (b.cfg.durable && durable_start(&b) != 0) || topics_start_nats(&b) != 0 ||
         outbound_start(&b) != 0 || inbound_start(&b) != 0) {
@@ -321,7 +259,9 @@ int main(int argc, char **argv)
         durable_stop();
     /* A delivery thread that did not end may still be sending with the control client:
      * then it is left to the exit (the broker frees its slot). */
-    if (nats_link_close(&b))
+    if (nats_link_close(&b)) {
         mbx_close(b.ctl);
+        mbx_message_free(b.ctl_msg);
+    }
     return code;
 }

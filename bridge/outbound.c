@@ -390,6 +390,8 @@ static int drain_once(bridge *b, proxy *p)
 
 void outbound_drain(bridge *b, proxy *p)
 {
+    if (p->c == NULL)
+        return; /* failed in a drain since the main loop listed it (a delivery thread's) */
     if (b->cfg.durable) {
         durable_drain(b, p, forward);
         return;
@@ -412,9 +414,10 @@ void outbound_drain(bridge *b, proxy *p)
     }
 }
 
-bool outbound_watch(bridge *b, const char *name)
+bool outbound_watch(bridge *b, const char *name, bool *more)
 {
     proxy *p = find_proxy(b, name);
+    *more = false;
     /* As outbound_poll_fds: only toward a node heard from since NATS came back. */
     if (p == NULL || p->c == NULL || b->cfg.durable || p->in_flight >= BRIDGE_WINDOW ||
         !atomic_load(&b->connected) || !directory_node_fresh(b, p->node))
@@ -422,6 +425,7 @@ bool outbound_watch(bridge *b, const char *name)
     if (mbx_busy_poll(p->c, WATCH_SPIN_US) != MBX_OK)
         return false;
     outbound_drain(b, p);
+    *more = p->more;
     return true;
 }
 

@@ -41,9 +41,9 @@ void outbound_sweep(bridge *b, int64_t now);
 int outbound_poll_fds(bridge *b, struct pollfd *fds, proxy **who, int cap, bool *more);
 void outbound_drain(bridge *b, proxy *p);
 /* Watches the proxy of `name` for up to WATCH_SPIN_US and drains it when something comes
- * (events_watch: an answer to a message just delivered is expected there). false: it
- * watched and nothing came. */
-bool outbound_watch(bridge *b, const char *name);
+ * (answer_watch: an answer to a message just delivered is expected there). false: it
+ * watched and nothing came. *more: the drain left messages there (proxy.more). */
+bool outbound_watch(bridge *b, const char *name, bool *more);
 void outbound_close_all(bridge *b);
 
 #endif

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -413,6 +414,53 @@ def test_a_stream_crosses_whole_and_in_order(two_hosts):
     bodies = [json.loads(x)["body"]["i"] for x in rx.lines()]
     assert bodies == list(range(n)), "received %d, first wrong at %s" % (
         len(bodies), next((k for k, v in enumerate(bodies) if v != k), None))
+
+
+def test_conversations_while_a_stream_flows(two_hosts):
+    """Lone messages and requests answered across, three conversations of each at once,
+    while a stream keeps the bridges' main threads busy. The answer to each question is
+    forwarded by the thread that delivered the question when the main thread sleeps, by
+    the main thread when it is awake (answer_watch.c): both happen here, and either way
+    every answer must come back once, in order, to the one who asked."""
+    a, b = two_hosts["A"], two_hosts["B"]
+    library = os.environ.get("MBX_LIBRARY")
+    assert library, "set $MBX_LIBRARY (libmailbox, for the Python binding; ctest sets it)"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conversation_peer.py")
+    binding = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings",
+                           "python")
+    for host in (a, b):
+        host.env["MBX_LIBRARY"] = library
+        host.env["PYTHONPATH"] = os.path.abspath(binding)
+
+    def peer(host, *args):
+        p = host.spawn("peer", argv=[sys.executable, script] + [str(x) for x in args]
+                       + ["-N", host.namespace], timeout=240)
+        p.wait_ready(timeout=30)
+        return p
+
+    n, streamed = 400, 30000
+    echoes = [peer(b, "echo", "echo%d" % k, n) for k in range(3)]
+    echoes += [peer(b, "echo", "svc%d" % k, n) for k in range(3)]
+    rx = receiver(b, "stream", count=streamed, timeout_ms=180000)
+    for name in ["echo0", "echo1", "echo2", "svc0", "svc1", "svc2", "stream"]:
+        a.wait_name(name)
+    lines = "".join(json.dumps({"s": i}) + "\n" for i in range(streamed))
+    sender = threading.Thread(
+        target=lambda: a.mbx("send", "-t", "30000", "stream", input=lines, timeout=200))
+    sender.start()
+    askers = [peer(a, "ping", "pinger%d" % k, "echo%d" % k, n) for k in range(3)]
+    askers += [peer(a, "ask", "asker%d" % k, "svc%d" % k, n) for k in range(3)]
+    try:
+        for p in askers + echoes:
+            assert p.wait(timeout=200) == 0, "\n".join(
+                q.describe() for q in askers + echoes) + a.all_logs()
+        for p in askers:
+            assert json.loads(p.lines()[-1]) == {"right": n, "wrong": None}, p.describe()
+        assert rx.wait(timeout=200) == 0, rx.describe() + a.all_logs()
+        got = [json.loads(x)["body"]["s"] for x in rx.lines()]
+        assert got == list(range(streamed)), "the stream lost its order or a message"
+    finally:
+        sender.join(timeout=220)
 
 
 # -- NATS and bridges coming and going ------------------------------------------------------
