@@ -9,12 +9,15 @@
  * bridge and without the bridge's wake-up.
  *
  * Taking from those mailboxes is main-thread work. The delivery thread does the watch
- * itself when it can take main_mu, which the main thread holds except while it sleeps
- * in poll (bridge.h, "Threads"): then no thread at all is woken for the answer, and a
- * round trip through two bridges costs the wake-ups of cnats' own request plus the two
- * clients'. When the main thread is awake, the delivery thread asks it instead
- * (events_watch) and goes on: it never waits for main_mu, so a busy main thread never
- * holds up a delivery, and no lock order is needed.
+ * itself while the main thread sleeps in poll (main_asleep) and main_mu can be taken
+ * (bridge.h, "Threads"): then no thread at all is woken for the answer, and a round trip
+ * through two bridges costs the wake-ups of cnats' own request plus the two clients'.
+ * When the main thread is awake, the delivery thread asks it instead (events_watch) and
+ * goes on: it never waits for main_mu, so a busy main thread never holds up a delivery,
+ * and no lock order is needed; and it never takes main_mu from an awake main thread.
+ * What it does under it is bounded and never waits: one drain of the proxy (no watching
+ * a stream, outbound_watch), a few control messages (control_drain); whatever is left,
+ * the main thread is woken for.
  *
  * A watch that saw nothing (a slow one-way feed of lone messages, a slow responder)
  * costs up to WATCH_SPIN_US of CPU: after one, the next 2^k - 1 are skipped (k misses in
@@ -69,8 +72,8 @@ static bool watch(bridge *b, int what, const char *name)
     } else {
         answered = mbx_busy_poll(b->ctl, WATCH_SPIN_US) == MBX_OK;
         if (answered)
-            control_drain(b);
-        more = b->ctl_more || b->ctl_err != MBX_OK;
+            control_drain(b, true);
+        more = b->ctl_more || b->ctl_err != MBX_OK || b->ctl_parked != NULL;
     }
     watch_done(answered);
     return more;
@@ -78,10 +81,11 @@ static bool watch(bridge *b, int what, const char *name)
 
 void answer_watch(bridge *b, const char *name)
 {
-    if (pthread_mutex_trylock(&b->main_mu) != 0) {
+    if (!atomic_load(&b->main_asleep) || pthread_mutex_trylock(&b->main_mu) != 0) {
         events_watch(b, name); /* the main thread is awake: it watches */
         return;
     }
+    atomic_fetch_add_explicit(&b->watches_delivery, 1, memory_order_relaxed);
     bool more = watch(b, name != NULL ? WATCH_NAME : WATCH_CONTROL, name);
     pthread_mutex_unlock(&b->main_mu);
     if (more)
@@ -92,6 +96,8 @@ void answer_watch_asked(bridge *b)
 {
     char name[MBX_NAME_MAX + 1];
     int what = events_take_watch(b, name);
-    if (what != WATCH_NONE)
-        (void)watch(b, what, name); /* the main loop drains what is left just after */
+    if (what == WATCH_NONE)
+        return;
+    atomic_fetch_add_explicit(&b->watches_main, 1, memory_order_relaxed);
+    (void)watch(b, what, name); /* the main loop drains what is left just after */
 }

@@ -12,9 +12,10 @@
  * the main thread through the event queue (events.c).
  *
  * Main-thread work is done under `main_mu`, which the main thread holds at all times
- * except while it sleeps in poll. A delivery thread that takes it (trylock only, never
- * waiting) may do main-thread work meanwhile: watching for the answer to what it just
- * delivered (answer_watch.c). Everything marked "main thread" below is under main_mu.
+ * except around its sleep in poll (`main_asleep` says when). A delivery thread that takes
+ * it then (trylock only, never waiting) may do a bounded share of main-thread work
+ * meanwhile: watching for the answer to what it just delivered and forwarding it
+ * (answer_watch.c). Everything marked "main thread" below is under main_mu.
  *
  * Everything else in here that NATS threads touch is either atomic or under `mu`.
  */
@@ -94,12 +95,17 @@ typedef struct bridge {
     bool stream_ready; /* durable: the JetStream stream exists (main thread) */
     bridge_counters count;
     pthread_mutex_t mu;
-    pthread_mutex_t main_mu; /* main-thread work (above, "Threads") */
+    pthread_mutex_t main_mu;  /* main-thread work (above, "Threads") */
+    _Atomic bool main_asleep; /* the main thread is in (or about to be in) poll */
+    /* Watches for an answer made by a delivery thread, and by the main thread when a
+     * delivery thread asked it to (state.c shows them). */
+    _Atomic uint64_t watches_delivery, watches_main;
 
     /* control.c (main thread) */
-    mbx_message *ctl_msg; /* reused for each receive */
-    bool ctl_more;        /* the last drain stopped before the mailbox ran empty */
-    mbx_err ctl_err;      /* a receive failed: the run ends (the namespace shut down...) */
+    mbx_message *ctl_msg;    /* reused for each receive */
+    mbx_message *ctl_parked; /* taken by a delivery thread's drain, left for the main one */
+    bool ctl_more;           /* the last drain stopped before the mailbox ran empty */
+    mbx_err ctl_err;         /* a receive failed: the run ends (the namespace shut down...) */
 
     /* directory.c (main thread) */
     export_name *exports;
@@ -243,9 +249,12 @@ int outbound_proxies(bridge *b); /* remote names standing here */
 int inbound_start(bridge *b);
 natsSubscription *inbound_subscribe_name(bridge *b, const char *name);
 void inbound_unsubscribe_name(bridge *b, natsSubscription *sub);
-void inbound_on_ctl_reply(bridge *b, mbx_message *m); /* main thread */
-void inbound_tick(bridge *b, int64_t now);            /* main thread */
-void inbound_flush_acks(bridge *b);                   /* all of them, now (at the end) */
+/* Main thread: sends reply m to whoever asked on the far side. may_wait: an entry not
+ * there yet (its thread has not entered it) is waited for a moment; otherwise false is
+ * returned at once and m is left as it was. */
+bool inbound_on_ctl_reply(bridge *b, mbx_message *m, bool may_wait);
+void inbound_tick(bridge *b, int64_t now); /* main thread */
+void inbound_flush_acks(bridge *b);        /* all of them, now (at the end) */
 
 /* topics.c */
 int topics_start_local(bridge *b);               /* the local subscriptions */
@@ -263,8 +272,10 @@ void answer_watch(bridge *b, const char *name);
 void answer_watch_asked(bridge *b);
 
 /* control.c (main thread): takes what the control client holds (sets ctl_more and
- * ctl_err). */
-void control_drain(bridge *b);
+ * ctl_err). A delivery thread (answer_watch) drains with delivery true: a few messages,
+ * only the work that never waits (replies whose entry is there, publications); anything
+ * else is parked for the main thread (ctl_parked, ctl_more). */
+void control_drain(bridge *b, bool delivery);
 
 /* state.c */
 void state_answer(bridge *b, mbx_message *request);

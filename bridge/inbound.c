@@ -394,7 +394,7 @@ static bool take_request(bridge *b, uint64_t id, char *reply, size_t cap)
     return found;
 }
 
-void inbound_on_ctl_reply(bridge *b, mbx_message *m)
+bool inbound_on_ctl_reply(bridge *b, mbx_message *m, bool may_wait)
 {
     char reply[256];
     /* The thread that sent the request enters it in the table right after the send: a
@@ -404,12 +404,15 @@ void inbound_on_ctl_reply(bridge *b, mbx_message *m)
     for (int tries = 0; tries < 100; tries++) {
         if (take_request(b, mbx_message_correlation(m), reply, sizeof reply)) {
             send_reply(b, reply, m);
-            return;
+            return true;
         }
+        if (!may_wait)
+            return false;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
     atomic_fetch_add(&b->count.dropped, 1);
+    return true;
 }
 
 /* Acknowledges what waited at least delay_ms. (It publishes under b->mu: a write held up

@@ -139,9 +139,11 @@ static int run(bridge *b, int sigfd)
         /* who[] stays valid meanwhile: only this thread frees proxies. A delivery thread
          * may drain one (answer_watch.c) and so may close its client: outbound_drain
          * looks. */
+        atomic_store(&b->main_asleep, true);
         pthread_mutex_unlock(&b->main_mu);
         int polled = poll(fds, (nfds_t)n, wait_ms);
         int poll_errno = errno;
+        atomic_store(&b->main_asleep, false);
         pthread_mutex_lock(&b->main_mu);
         if (polled < 0 && poll_errno != EINTR) {
             bridge_log(LOG_ERROR, "poll: %s", strerror(poll_errno));
@@ -158,7 +160,7 @@ static int run(bridge *b, int sigfd)
         if (fds[1].revents != 0)
             handle_events(b);
         answer_watch_asked(b); /* drained just below */
-        control_drain(b);
+        control_drain(b, false);
         if (b->ctl_err != MBX_OK) {
             bridge_log(b->ctl_err == MBX_ESHUTDOWN ? LOG_INFO : LOG_ERROR, "namespace: %s",
                        mbx_strerror(b->ctl_err));
@@ -262,6 +264,7 @@ int main(int argc, char **argv)
     if (nats_link_close(&b)) {
         mbx_close(b.ctl);
         mbx_message_free(b.ctl_msg);
+        mbx_message_free(b.ctl_parked);
     }
     return code;
 }

@@ -424,8 +424,10 @@ bool outbound_watch(bridge *b, const char *name, bool *more)
         return true; /* not watched: no miss */
     if (mbx_busy_poll(p->c, WATCH_SPIN_US) != MBX_OK)
         return false;
-    outbound_drain(b, p);
-    *more = p->more;
+    /* Once, without watching a stream (outbound_drain): a delivery thread may be here,
+     * with its own name waiting; what is left, the main loop takes (*more). */
+    if (drain_once(b, p) >= 0)
+        *more = p->more;
     return true;
 }
 

@@ -32,6 +32,9 @@ static char *state_json(bridge *b)
     cJSON_AddNumberToObject(o, "dropped", (double)atomic_load(&b->count.dropped));
     cJSON_AddNumberToObject(o, "redelivered", (double)atomic_load(&b->count.redelivered));
     cJSON_AddNumberToObject(o, "conflicts", (double)atomic_load(&b->count.conflicts));
+    cJSON *watches = cJSON_AddObjectToObject(o, "answer_watches");
+    cJSON_AddNumberToObject(watches, "delivery", (double)atomic_load(&b->watches_delivery));
+    cJSON_AddNumberToObject(watches, "main", (double)atomic_load(&b->watches_main));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;

@@ -6,7 +6,9 @@
 #   --windows   the Windows part only;
 #   --sanitize  builds into build-sanitize with AddressSanitizer and
 #               UndefinedBehaviorSanitizer and runs the same suite there, with a longer soak;
-#   --tsan      builds into build-tsan with ThreadSanitizer and runs the threaded tests.
+#   --tsan      builds into build-tsan with ThreadSanitizer and runs the threaded tests,
+#               and mailbox-bridge's core tests against the bridge built so (where it
+#               is built: libnats-dev and nats-server installed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +47,20 @@ esac
 export BUILD_DIR=${BUILD_DIR:-"$top/build-test"}
 "$top/tools/bootstrap.sh" "${args[@]}"
 (cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900 "${select[@]}")
+if [ "${1:-}" = --tsan ] && [ -x "$BUILD_DIR/bridge/mailbox-bridge" ]; then
+    # The bridge is two kinds of threads sharing main-thread work (bridge/bridge.h): its
+    # core tests with it built with ThreadSanitizer (the rest of the programs too). The
+    # Python binding's peers load libmailbox into an interpreter ThreadSanitizer cannot
+    # run in, so they get a plain build of the library.
+    plain="$BUILD_DIR-plain-lib"
+    cmake -S "$top" -B "$plain" -DMBX_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$plain" --target mailbox -j2 >/dev/null
+    server=$(command -v nats-server || echo /usr/sbin/nats-server)
+    NATS_SERVER="$server" MBX_BIN="$BUILD_DIR/tools/mbx" MAILBOXD="$BUILD_DIR/broker/mailboxd" \
+        MBX_BRIDGE="$BUILD_DIR/bridge/mailbox-bridge" MBX_LIBRARY="$plain/libmailbox/libmailbox.so" \
+        PYTHONDONTWRITEBYTECODE=1 timeout 900 /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+        "$top/tests/bridge/test_bridge_core.py"
+fi
 if [ "$windows" = yes ]; then
     bash "$top/tests/windows/run.sh"
 fi

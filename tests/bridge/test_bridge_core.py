@@ -438,18 +438,21 @@ def test_conversations_while_a_stream_flows(two_hosts):
         p.wait_ready(timeout=30)
         return p
 
-    n, streamed = 400, 30000
+    n, streamed = 1000, 50000
     echoes = [peer(b, "echo", "echo%d" % k, n) for k in range(3)]
     echoes += [peer(b, "echo", "svc%d" % k, n) for k in range(3)]
     rx = receiver(b, "stream", count=streamed, timeout_ms=180000)
     for name in ["echo0", "echo1", "echo2", "svc0", "svc1", "svc2", "stream"]:
         a.wait_name(name)
-    lines = "".join(json.dumps({"s": i}) + "\n" for i in range(streamed))
-    sender = threading.Thread(
-        target=lambda: a.mbx("send", "-t", "30000", "stream", input=lines, timeout=200))
-    sender.start()
+    # The askers first (each waits for its peer's name, then asks at once), then the
+    # stream, which lasts about as long as they do.
     askers = [peer(a, "ping", "pinger%d" % k, "echo%d" % k, n) for k in range(3)]
     askers += [peer(a, "ask", "asker%d" % k, "svc%d" % k, n) for k in range(3)]
+    lines = "".join(json.dumps({"s": i}) + "\n" for i in range(streamed))
+    sent = []
+    sender = threading.Thread(target=lambda: sent.append(
+        a.mbx("send", "-t", "30000", "stream", input=lines, timeout=200)))
+    sender.start()
     try:
         for p in askers + echoes:
             assert p.wait(timeout=200) == 0, "\n".join(
@@ -461,6 +464,13 @@ def test_conversations_while_a_stream_flows(two_hosts):
         assert got == list(range(streamed)), "the stream lost its order or a message"
     finally:
         sender.join(timeout=220)
+    assert sent and sent[0].returncode == 0, sent and explain(sent[0], a, b)
+    # Both ways of forwarding an answer were taken: by the thread that delivered the
+    # question (on each side), and by the main thread (on one side at least; it is awake
+    # often while the stream flows).
+    watches = [h.bridge_state()["answer_watches"] for h in (a, b)]
+    assert all(w["delivery"] > 0 for w in watches), watches
+    assert sum(w["main"] for w in watches) > 0, watches
 
 
 # -- NATS and bridges coming and going ------------------------------------------------------
