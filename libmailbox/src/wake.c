@@ -33,9 +33,26 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
     seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     /* Quiet first, then ARMED, then one more look: a message published in between is seen
      * here (and we signal ourselves), or its sender sees ARMED and signals (the stores to
-     * tail and to the word are sequentially consistent on both sides). */
-    plat_wake_clear(&mb->wake, c->wake);
-    atomic_store(&mb->rx_wake, WAKE_ARMED);
+     * tail and to the word are sequentially consistent on both sides).
+     *
+     * Making the handle quiet is a system call, and an event loop that takes a message,
+     * answers it and arms again (most of all one that watches with mbx_busy_poll) would
+     * pay it on every message. Only a sender that moved the word from ARMED to NOTIFIED
+     * signals, so the word still ARMED, or IDLE from our own mbx_busy_poll that found it
+     * not NOTIFIED (wake_dirty), says the handle holds no signal. A member that wrote
+     * ARMED over NOTIFIED could leave one in, and the loop would wake for nothing: an arm
+     * that looked no further than the last one (the look found nothing since) always
+     * empties the handle, so that costs one empty wake-up, never a storm. */
+    uint32_t word = atomic_load(&mb->rx_wake);
+    bool quiet = (word == WAKE_ARMED || (word == WAKE_IDLE && !atomic_load(&c->wake_dirty))) &&
+                 seen != atomic_load_explicit(&c->wake_armed_at, memory_order_relaxed);
+    if (!quiet) {
+        plat_wake_clear(&mb->wake, c->wake);
+        atomic_store(&c->wake_dirty, false);
+    }
+    atomic_store_explicit(&c->wake_armed_at, seen, memory_order_relaxed);
+    if (word != WAKE_ARMED || !quiet)
+        atomic_store(&mb->rx_wake, WAKE_ARMED);
     if (news_since(c, seen))
         wake_notify(&c->view, mb);
 }
@@ -51,6 +68,7 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
         if (err != MBX_OK)
             return err;
         c->wake = h;
+        atomic_store(&c->wake_dirty, true); /* not emptied yet */
         /* Nothing looked at yet: whatever waits is news. */
         client_wake_arm(c, atomic_load(&segment_mailbox(&c->view, c->slot)->head));
     }
@@ -66,17 +84,26 @@ mbx_err mbx_busy_poll(mbx_client *c, int max_us)
     /* While we watch, a sender sees IDLE and makes no system call for the handle: that
      * call and the kernel's wake-up are what busy polling saves. A byte already in the
      * handle stays until we arm again (readable once more, never a lost wake-up). */
-    if (c->wake != PLAT_NO_HANDLE)
-        atomic_store(&mb->rx_wake, WAKE_IDLE);
+    if (c->wake != PLAT_NO_HANDLE && atomic_exchange(&mb->rx_wake, WAKE_IDLE) == WAKE_NOTIFIED)
+        atomic_store(&c->wake_dirty, true); /* its signal is in the handle until we arm */
     /* What the caller has looked at: up to where it last took (it calls us after a
      * receive found nothing, so head is where that receive looked). */
     uint64_t seen = atomic_load_explicit(&mb->head, memory_order_relaxed);
     int64_t until = plat_now_ns() + (int64_t)max_us * 1000;
+    int peer_cpu = atomic_load_explicit(&c->last_sender_cpu, memory_order_relaxed);
     do {
+        /* The last sender ran on this CPU: spinning would only keep it from running (and
+         * every round trip would cost the whole spin). Give the CPU up between looks, as
+         * the blocking receive does (ring_recv.c). */
+        bool peer_here = peer_cpu >= 0 && peer_cpu == plat_current_cpu();
         for (int i = 0; i < 64; i++) {
             /* Any difference, a corrupt one too: the receive that follows reports it. */
             if (atomic_load_explicit(&mb->tail, memory_order_acquire) != seen)
                 return MBX_OK;
+            if (peer_here) {
+                plat_yield();
+                break;
+            }
             plat_cpu_relax();
         }
         if (atomic_load_explicit(&c->interrupted, memory_order_relaxed) != 0 || client_ending(c))

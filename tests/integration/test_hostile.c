@@ -591,6 +591,54 @@ static void test_forged_head_copy(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+static bool handle_readable(int fd);
+
+/* A member writes ARMED over the owner's NOTIFIED word while the signal sits in the
+ * handle. Arming skips emptying the handle when the word says nobody signalled (wake.c),
+ * so the owner's loop may wake once for nothing, but the arm after a look that found
+ * nothing new empties it: quiet again, no storm of empty wake-ups; and the next message
+ * still makes it readable. */
+static void test_forged_armed_word_costs_one_empty_wakeup(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, "--log", log_path, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    mbx_client *tx = harness_connect(ns, "tx");
+    seg_mailbox *mb = segment_mailbox(&tx->view, rx->slot);
+    mbx_handle h;
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    mbx_message *m = mbx_message_new();
+    /* A round as an event loop makes it: arrival, wake-up, take, empty (armed). */
+    assert_int_equal(mbx_send(tx, "rx", "[1]", 3, 1000), MBX_OK);
+    assert_true(handle_readable(h));
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    assert_false(handle_readable(h));
+    /* The signal comes, and the forger hides it: word ARMED, handle readable. */
+    assert_int_equal(mbx_send(tx, "rx", "[2]", 3, 1000), MBX_OK);
+    assert_int_equal(atomic_load(&mb->rx_wake), 2); /* WAKE_NOTIFIED */
+    atomic_store(&mb->rx_wake, 1);                  /* WAKE_ARMED */
+    assert_true(handle_readable(h));
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[2]");
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT); /* took one: may stay readable */
+    int empty_wakeups = 0;
+    for (int i = 0; i < 10 && handle_readable(h); i++) {
+        empty_wakeups++;
+        assert_int_equal(mbx_recv(rx, m, 0), MBX_ETIMEDOUT);
+    }
+    assert_in_range(empty_wakeups, 0, 1);
+    assert_false(handle_readable(h));
+    assert_int_equal(mbx_send(tx, "rx", "[3]", 3, 1000), MBX_OK);
+    assert_true(handle_readable(h));
+    assert_int_equal(mbx_recv(rx, m, 0), MBX_OK);
+    assert_string_equal(mbx_message_body(m, NULL), "[3]");
+    mbx_message_free(m);
+    mbx_close(tx);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 /* A member stopped while it holds a monitor's mailbox lock (in the middle of its copy):
  * every other sender's copy is missed and counted, and after the first one gives up the
  * mailbox is marked stalled, so the rest only look at the lock once; every send goes on.
@@ -802,6 +850,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_monitor_table_misleads_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stopped_holder_of_a_monitor_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_head_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_armed_word_costs_one_empty_wakeup, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_forged_subscription_delivers_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_retained_length_is_read_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strangers_cannot_wake_a_member, setup, teardown),

@@ -10,6 +10,9 @@
 #   cmake -DCMAKE_BUILD_TYPE=Release -DMBX_BUILD_TESTS=OFF). ROUNDS: runs per build and
 #   figure (default 5). MONITOR=1 runs B's figures with `mbx monitor` attached (writing
 #   to /dev/null): what watching costs, beside what the hook costs when nobody watches.
+#   FIGURES=wait runs the event-loop figures instead: ping-pong with a blocking receiver,
+#   with one waiting in epoll on its wake handle (--poll), and with one that busy-polls
+#   30 us before it waits (--poll --busy-poll 30).
 #
 # docs/performance.md, "The monitor hook", was measured with this script: A the build
 # before monitors, B the build with them.
@@ -60,6 +63,13 @@ figures=(
     "4 -> 1 msgs/s|--mode throughput --senders 4 --count 2000000|msgs_per_s"
     "request p50 us|--mode request --count 50000|rtt_us.p50"
 )
+if [ "${FIGURES:-}" = wait ]; then
+    figures=(
+        "blocking p50 us|--mode pingpong --count 50000|rtt_us.p50"
+        "poll p50 us|--mode pingpong --count 50000 --poll|rtt_us.p50"
+        "busy-poll p50 us|--mode pingpong --count 50000 --poll --busy-poll 30|rtt_us.p50"
+    )
+fi
 field() { # json dotted.path
     /usr/bin/python3 -c 'import json,sys
 v=json.loads(sys.argv[1])
