@@ -28,10 +28,10 @@ struct mbx_client {
     char name[MBX_NAME_MAX + 1];
     char namespace_name[MBX_NAME_MAX + 1];
     _Atomic uint64_t next_seq;
-    atomic_flag receiving;         /* guards against two concurrent mbx_recv() */
-    bool corrupt_pending;          /* a batch met a corrupt message: the next receive reports it */
-    _Atomic uint32_t interrupted;  /* set by mbx_interrupt(), taken by the next receive */
-    plat_handle wake;              /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
+    atomic_flag receiving;        /* guards against two concurrent mbx_recv() */
+    bool corrupt_pending;         /* a batch met a corrupt message: the next receive reports it */
+    _Atomic uint32_t interrupted; /* set by mbx_interrupt(), taken by the next receive */
+    plat_handle wake;             /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
     /* wake.c, client_wake_arm: a signal may sit in the handle (mbx_busy_poll replaced a
      * NOTIFIED word), and how far the last arm had looked. */
     _Atomic bool wake_dirty;
