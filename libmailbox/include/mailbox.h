@@ -542,8 +542,10 @@ MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
  *     if (mbx_busy_poll(c, 30) == MBX_OK) continue;    (something came: take it)
  *     epoll_wait(...);                                  (the handle is armed)
  * It spins the CPU for up to max_us each time the mailbox runs empty: worth it when
- * replies follow requests within microseconds, wasteful on an idle loop or when sender
- * and receiver share one CPU. Returns MBX_OK as soon as a receive has something to say
+ * replies follow requests within microseconds, wasteful on an idle loop. When the last
+ * message's sender ran on this CPU it yields between looks instead (twice at most: the
+ * system may give the CPU back only after a time slice, and the call then returns that
+ * much later than max_us). Returns MBX_OK as soon as a receive has something to say
  * (a message, a shutdown, an eviction, an interrupt), MBX_ETIMEDOUT when max_us passed
  * with nothing (the handle is then armed, as after a receive that found the mailbox
  * empty). Errors: MBX_EINVAL (max_us outside 0..MBX_BUSY_POLL_MAX_US). Thread safety: as

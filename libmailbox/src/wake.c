@@ -3,6 +3,9 @@
 #include "ring.h"
 #include "wake.h"
 
+/* mbx_busy_poll: yields at most this many times in a call (the sender on our CPU). */
+#define BUSY_POLL_YIELDS 2
+
 void wake_reset(const seg_view *v, seg_mailbox *mb)
 {
     plat_wake_signal(&v->wake_place, &mb->wake);
@@ -35,24 +38,26 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
      * here (and we signal ourselves), or its sender sees ARMED and signals (the stores to
      * tail and to the word are sequentially consistent on both sides).
      *
-     * Making the handle quiet is a system call, and an event loop that takes a message,
-     * answers it and arms again (most of all one that watches with mbx_busy_poll) would
-     * pay it on every message. Only a sender that moved the word from ARMED to NOTIFIED
-     * signals, so the word still ARMED, or IDLE from our own mbx_busy_poll that found it
-     * not NOTIFIED (wake_dirty), says the handle holds no signal. A member that wrote
-     * ARMED over NOTIFIED could leave one in, and the loop would wake for nothing: an arm
-     * that looked no further than the last one (the look found nothing since) always
-     * empties the handle, so that costs one empty wake-up, never a storm. */
+     * Making the handle quiet is a system call, and an event loop that busy-polls
+     * (mbx_busy_poll), taking a message, answering it and arming again, would pay it on
+     * every message. There the word is IDLE (mbx_busy_poll's), and unless mbx_busy_poll
+     * replaced a NOTIFIED (wake_dirty) no sender has signalled since the handle was last
+     * emptied: such an arm, after a look that found something new, leaves the handle as
+     * it is. Anything a member put into the handle meanwhile (a forged signal, junk
+     * datagrams: a Linux datagram queue holds ten, and a signal that does not fit makes
+     * no edge for an edge-triggered loop) is emptied before the loop can sleep: an arm
+     * after a look that found nothing new, and mbx_busy_poll's arm when it gives up,
+     * always empty it; so does every arm of a loop that does not busy-poll (the word is
+     * ARMED or NOTIFIED then), as before. */
     uint32_t word = atomic_load(&mb->rx_wake);
-    bool quiet = (word == WAKE_ARMED || (word == WAKE_IDLE && !atomic_load(&c->wake_dirty))) &&
+    bool quiet = word == WAKE_IDLE && !atomic_load(&c->wake_dirty) &&
                  seen != atomic_load_explicit(&c->wake_armed_at, memory_order_relaxed);
     if (!quiet) {
         plat_wake_clear(&mb->wake, c->wake);
         atomic_store(&c->wake_dirty, false);
     }
     atomic_store_explicit(&c->wake_armed_at, seen, memory_order_relaxed);
-    if (word != WAKE_ARMED || !quiet)
-        atomic_store(&mb->rx_wake, WAKE_ARMED);
+    atomic_store(&mb->rx_wake, WAKE_ARMED);
     if (news_since(c, seen))
         wake_notify(&c->view, mb);
 }
@@ -91,16 +96,20 @@ mbx_err mbx_busy_poll(mbx_client *c, int max_us)
     uint64_t seen = atomic_load_explicit(&mb->head, memory_order_relaxed);
     int64_t until = plat_now_ns() + (int64_t)max_us * 1000;
     int peer_cpu = atomic_load_explicit(&c->last_sender_cpu, memory_order_relaxed);
+    int yields = max_us > 0 ? BUSY_POLL_YIELDS : 0;
     do {
         /* The last sender ran on this CPU: spinning would only keep it from running (and
          * every round trip would cost the whole spin). Give the CPU up between looks, as
-         * the blocking receive does (ring_recv.c). */
-        bool peer_here = peer_cpu >= 0 && peer_cpu == plat_current_cpu();
+         * the blocking receive does (ring_recv.c), a few times at most: a yield may not
+         * give the CPU back before the system's time slice ends (then the call returns
+         * that much later than max_us), and the hint may be stale. */
+        bool yield = yields > 0 && peer_cpu >= 0 && peer_cpu == plat_current_cpu();
         for (int i = 0; i < 64; i++) {
             /* Any difference, a corrupt one too: the receive that follows reports it. */
             if (atomic_load_explicit(&mb->tail, memory_order_acquire) != seen)
                 return MBX_OK;
-            if (peer_here) {
+            if (yield) {
+                yields--;
                 plat_yield();
                 break;
             }
@@ -109,6 +118,8 @@ mbx_err mbx_busy_poll(mbx_client *c, int max_us)
         if (atomic_load_explicit(&c->interrupted, memory_order_relaxed) != 0 || client_ending(c))
             return MBX_OK; /* the receive that follows says what it is */
     } while (plat_now_ns() < until);
+    /* On the way to a sleep: whatever is in the handle goes (client_wake_arm). */
+    atomic_store(&c->wake_dirty, true);
     client_wake_arm(c, seen);
     return news_since(c, seen) ? MBX_OK : MBX_ETIMEDOUT;
 }

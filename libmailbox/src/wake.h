@@ -8,7 +8,8 @@
  *   WAKE_NOTIFIED  signalled; senders do nothing until the owner arms again.
  * The owner arms (client_wake_arm) after every receive that ends without a message for
  * its caller (the mailbox empty, or no reply among what it holds) and after a reply taken
- * out of order: it makes the handle quiet, stores ARMED, then compares tail with how far
+ * out of order: it makes the handle quiet (unless nothing can have signalled it since it
+ * last did: wake.c), stores ARMED, then compares tail with how far
  * that receive looked; what came in between is seen there (and the owner signals itself),
  * or its sender sees ARMED (stores to tail and to the word are sequentially consistent on
  * both sides). So the handle is readable while anything arrived since the caller last
