@@ -523,8 +523,9 @@ typedef int mbx_handle;
  *   call on a client it did not connect;
  * - a send costs nothing more unless the receiver waits on its handle (a word in shared
  *   memory says so), and a sender holds no descriptor per recipient.
- * The first call makes it; later calls return the same one. Errors: MBX_EINVAL,
- * MBX_ESYSTEM. Thread safety: as mbx_recv().
+ * The first call makes it; later calls return the same one. Errors: MBX_EINVAL (also
+ * while another thread receives on the client), MBX_ESYSTEM. Thread safety: as
+ * mbx_recv().
  */
 MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
 
@@ -548,8 +549,9 @@ MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
  * much later than max_us). Returns MBX_OK as soon as a receive has something to say
  * (a message, a shutdown, an eviction, an interrupt), MBX_ETIMEDOUT when max_us passed
  * with nothing (the handle is then armed, as after a receive that found the mailbox
- * empty). Errors: MBX_EINVAL (max_us outside 0..MBX_BUSY_POLL_MAX_US). Thread safety: as
- * mbx_recv(). Works without a wake handle too (it then only watches).
+ * empty). Errors: MBX_EINVAL (max_us outside 0..MBX_BUSY_POLL_MAX_US, or another thread
+ * receives on the client meanwhile). Thread safety: as mbx_recv(). Works without a wake
+ * handle too (it then only watches).
  */
 MBX_API mbx_err mbx_busy_poll(mbx_client *client, int max_us);
 

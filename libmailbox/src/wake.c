@@ -66,25 +66,44 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 {
     if (c == NULL || out == NULL || c->send_only || !client_ours(c))
         return MBX_EINVAL;
+    /* The handle and the arming state belong to the one receiving thread (a receive
+     * arms it): making it while another thread receives would race with that. */
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    mbx_err err = MBX_OK;
     if (c->wake == PLAT_NO_HANDLE) {
         plat_handle h;
-        mbx_err err = plat_wake_create(
-            &c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake, c->namespace_name, &h);
-        if (err != MBX_OK)
-            return err;
-        c->wake = h;
-        atomic_store(&c->wake_dirty, true); /* not emptied yet */
-        /* Nothing looked at yet: whatever waits is news. */
-        client_wake_arm(c, atomic_load(&segment_mailbox(&c->view, c->slot)->head));
+        err = plat_wake_create(&c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake,
+                               c->namespace_name, &h);
+        if (err == MBX_OK) {
+            c->wake = h;
+            atomic_store(&c->wake_dirty, true); /* not emptied yet */
+            /* Nothing looked at yet: whatever waits is news. */
+            client_wake_arm(c, atomic_load(&segment_mailbox(&c->view, c->slot)->head));
+        }
     }
-    *out = (mbx_handle)c->wake;
-    return MBX_OK;
+    if (err == MBX_OK)
+        *out = (mbx_handle)c->wake;
+    atomic_flag_clear(&c->receiving);
+    return err;
 }
+
+static mbx_err busy_poll(mbx_client *c, int max_us);
 
 mbx_err mbx_busy_poll(mbx_client *c, int max_us)
 {
     if (c == NULL || c->send_only || !client_ours(c) || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
         return MBX_EINVAL;
+    /* As a receive: one thread at a time (it arms the handle, as a receive does). */
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    mbx_err err = busy_poll(c, max_us);
+    atomic_flag_clear(&c->receiving);
+    return err;
+}
+
+static mbx_err busy_poll(mbx_client *c, int max_us)
+{
     seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     /* While we watch, a sender sees IDLE and makes no system call for the handle: that
      * call and the kernel's wake-up are what busy polling saves. A byte already in the

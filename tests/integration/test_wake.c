@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,52 @@ static void test_busy_poll(void **state)
     assert_int_equal(harness_stop(broker, 5000), 0);
 }
 
+/* Blocks in a receive on the client until interrupted (a receive refused because the
+ * main thread's call held the client that moment is tried again). */
+static void *receiving_thread(void *p)
+{
+    mbx_message *m = mbx_message_new();
+    mbx_err err;
+    while ((err = mbx_recv((mbx_client *)p, m, 20000)) == MBX_EINVAL)
+        usleep(100);
+    mbx_message_free(m);
+    return (void *)(intptr_t)err;
+}
+
+/* The wake handle and busy polling are a receive's (mailbox.h: thread safety as
+ * mbx_recv): while another thread receives, both are refused, not raced with; after it,
+ * both work. */
+static void test_one_receiving_thread(void **state)
+{
+    (void)state;
+    pid_t broker = harness_start_broker(ns, NULL);
+    mbx_client *rx = harness_connect(ns, "rx");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, receiving_thread, rx), 0);
+    mbx_handle h;
+    /* Until the thread is inside its receive, either call may still win the flag: then
+     * it returns at once, and the thread's receive is refused instead. */
+    long long until = harness_now_ms() + 10000;
+    mbx_err wh = MBX_OK, bp = MBX_OK;
+    while (harness_now_ms() < until) {
+        wh = mbx_wait_handle(rx, &h);
+        bp = mbx_busy_poll(rx, 0);
+        if (wh == MBX_EINVAL && bp == MBX_EINVAL)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(wh, MBX_EINVAL);
+    assert_int_equal(bp, MBX_EINVAL);
+    assert_int_equal(mbx_interrupt(rx), MBX_OK);
+    void *ret;
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_int_equal((mbx_err)(intptr_t)ret, MBX_EINTR);
+    assert_int_equal(mbx_wait_handle(rx, &h), MBX_OK);
+    assert_int_equal(mbx_busy_poll(rx, 0), MBX_ETIMEDOUT);
+    mbx_close(rx);
+    assert_int_equal(harness_stop(broker, 5000), 0);
+}
+
 static int open_fds(void)
 {
     int n = 0;
@@ -327,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_million_messages_edge_triggered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_million_messages_busy_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_receiving_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sender_descriptors_do_not_grow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
