@@ -37,10 +37,10 @@ static int watch_misses, watch_skip;
 
 static bool watch_wanted(void)
 {
-    static _Atomic long cpus;
-    if (atomic_load(&cpus) == 0)
-        atomic_store(&cpus, sysconf(_SC_NPROCESSORS_ONLN));
-    if (atomic_load(&cpus) == 1)
+    static long cpus; /* under main_mu, as the rest */
+    if (cpus == 0)
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus == 1)
         return false;
     if (watch_skip > 0) {
         watch_skip--;

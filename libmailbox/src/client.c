@@ -222,7 +222,7 @@ mbx_err mbx_connect(const mbx_connect_options *opts, mbx_client **out)
         return MBX_ENOMEM;
     c->chan = PLAT_NO_HANDLE;
     c->wake = PLAT_NO_HANDLE;
-    atomic_init(&c->last_sender_cpu, -1);
+    c->last_sender_cpu = -1;
     c->timeout_ms = opts->timeout_ms;
     strncpy(c->namespace_name, ns, MBX_NAME_MAX);
     atomic_flag_clear(&c->receiving);

@@ -32,13 +32,13 @@ struct mbx_client {
     bool corrupt_pending;         /* a batch met a corrupt message: the next receive reports it */
     _Atomic uint32_t interrupted; /* set by mbx_interrupt(), taken by the next receive */
     plat_handle wake;             /* the wake handle (mbx_wait_handle), or PLAT_NO_HANDLE */
-    /* wake.c, client_wake_arm: a signal may sit in the handle (mbx_busy_poll replaced a
-     * NOTIFIED word), and how far the last arm had looked. */
-    _Atomic bool wake_dirty;
-    _Atomic uint64_t wake_armed_at;
-    /* The CPU the sender of the last message received ran on (-1: unknown): where
-     * mbx_busy_poll expects the next one to come from (wake.c). */
-    _Atomic int last_sender_cpu;
+    /* The receiving thread's (under `receiving`), for wake.c. client_wake_arm: a signal
+     * may sit in the handle (mbx_busy_poll replaced a NOTIFIED word), and how far the
+     * last arm had looked. mbx_busy_poll: the CPU the sender of the last message
+     * received ran on (-1: unknown), where it expects the next one to come from. */
+    bool wake_dirty;
+    uint64_t wake_armed_at;
+    int last_sender_cpu;
     bool group;                    /* one of a group's members (mbx_connect_options.group) */
     bool monitor;                  /* a monitor: receives CELL_MONITOR copies only */
     uint32_t fork_epoch;           /* client_forks when it connected (see client_ours) */

@@ -331,7 +331,7 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
     msg->peeked = false;
     if (err == MBX_OK) {
         atomic_store(&msg->replied, false); /* a new message: a request not answered yet */
-        atomic_store_explicit(&c->last_sender_cpu, in.sender_cpu, memory_order_relaxed);
+        c->last_sender_cpu = in.sender_cpu;
     }
     if (err == MBX_ETIMEDOUT)
         client_wake_arm(c, in.scanned); /* the handle is quiet until the next arrival */

@@ -50,13 +50,12 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
      * always empty it; so does every arm of a loop that does not busy-poll (the word is
      * ARMED or NOTIFIED then), as before. */
     uint32_t word = atomic_load(&mb->rx_wake);
-    bool quiet = word == WAKE_IDLE && !atomic_load(&c->wake_dirty) &&
-                 seen != atomic_load_explicit(&c->wake_armed_at, memory_order_relaxed);
+    bool quiet = word == WAKE_IDLE && !c->wake_dirty && seen != c->wake_armed_at;
     if (!quiet) {
         plat_wake_clear(&mb->wake, c->wake);
-        atomic_store(&c->wake_dirty, false);
+        c->wake_dirty = false;
     }
-    atomic_store_explicit(&c->wake_armed_at, seen, memory_order_relaxed);
+    c->wake_armed_at = seen;
     atomic_store(&mb->rx_wake, WAKE_ARMED);
     if (news_since(c, seen))
         wake_notify(&c->view, mb);
@@ -77,27 +76,13 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
                                c->namespace_name, &h);
         if (err == MBX_OK) {
             c->wake = h;
-            atomic_store(&c->wake_dirty, true); /* not emptied yet */
+            c->wake_dirty = true; /* not emptied yet */
             /* Nothing looked at yet: whatever waits is news. */
             client_wake_arm(c, atomic_load(&segment_mailbox(&c->view, c->slot)->head));
         }
     }
     if (err == MBX_OK)
         *out = (mbx_handle)c->wake;
-    atomic_flag_clear(&c->receiving);
-    return err;
-}
-
-static mbx_err busy_poll(mbx_client *c, int max_us);
-
-mbx_err mbx_busy_poll(mbx_client *c, int max_us)
-{
-    if (c == NULL || c->send_only || !client_ours(c) || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
-        return MBX_EINVAL;
-    /* As a receive: one thread at a time (it arms the handle, as a receive does). */
-    if (atomic_flag_test_and_set(&c->receiving))
-        return MBX_EINVAL;
-    mbx_err err = busy_poll(c, max_us);
     atomic_flag_clear(&c->receiving);
     return err;
 }
@@ -109,12 +94,12 @@ static mbx_err busy_poll(mbx_client *c, int max_us)
      * call and the kernel's wake-up are what busy polling saves. A byte already in the
      * handle stays until we arm again (readable once more, never a lost wake-up). */
     if (c->wake != PLAT_NO_HANDLE && atomic_exchange(&mb->rx_wake, WAKE_IDLE) == WAKE_NOTIFIED)
-        atomic_store(&c->wake_dirty, true); /* its signal is in the handle until we arm */
+        c->wake_dirty = true; /* its signal is in the handle until we arm */
     /* What the caller has looked at: up to where it last took (it calls us after a
      * receive found nothing, so head is where that receive looked). */
     uint64_t seen = atomic_load_explicit(&mb->head, memory_order_relaxed);
     int64_t until = plat_now_ns() + (int64_t)max_us * 1000;
-    int peer_cpu = atomic_load_explicit(&c->last_sender_cpu, memory_order_relaxed);
+    int peer_cpu = c->last_sender_cpu;
     int yields = max_us > 0 ? BUSY_POLL_YIELDS : 0;
     do {
         /* The last sender ran on this CPU: spinning would only keep it from running (and
@@ -138,7 +123,19 @@ static mbx_err busy_poll(mbx_client *c, int max_us)
             return MBX_OK; /* the receive that follows says what it is */
     } while (plat_now_ns() < until);
     /* On the way to a sleep: whatever is in the handle goes (client_wake_arm). */
-    atomic_store(&c->wake_dirty, true);
+    c->wake_dirty = true;
     client_wake_arm(c, seen);
     return news_since(c, seen) ? MBX_OK : MBX_ETIMEDOUT;
+}
+
+mbx_err mbx_busy_poll(mbx_client *c, int max_us)
+{
+    if (c == NULL || c->send_only || !client_ours(c) || max_us < 0 || max_us > MBX_BUSY_POLL_MAX_US)
+        return MBX_EINVAL;
+    /* As a receive: one thread at a time (it arms the handle, as a receive does). */
+    if (atomic_flag_test_and_set(&c->receiving))
+        return MBX_EINVAL;
+    mbx_err err = busy_poll(c, max_us);
+    atomic_flag_clear(&c->receiving);
+    return err;
 }
