@@ -8,7 +8,8 @@
 # Usage: tools/perf/ab_run.sh BUILD_A BUILD_B [ROUNDS]
 #   BUILD_A, BUILD_B: build trees with broker/mailboxd and tools/mbx (Release builds:
 #   cmake -DCMAKE_BUILD_TYPE=Release -DMBX_BUILD_TESTS=OFF). ROUNDS: runs per build and
-#   figure (default 5). MONITOR=1 runs B's figures with `mbx monitor` attached (writing
+#   figure (default 5). Build the old tree from a git worktree (git worktree add DIR REV):
+#   a copied build tree still loads the original tree's library through its run path. MONITOR=1 runs B's figures with `mbx monitor` attached (writing
 #   to /dev/null): what watching costs, beside what the hook costs when nobody watches.
 #   FIGURES=wait runs the event-loop figures instead: ping-pong with a blocking receiver,
 #   with one waiting in epoll on its wake handle (--poll), and with one that busy-polls
@@ -17,6 +18,8 @@
 # docs/performance.md, "The monitor hook", was measured with this script: A the build
 # before monitors, B the build with them.
 set -euo pipefail
+# shellcheck source=tools/perf/own_library.sh
+. "$(dirname "$0")/own_library.sh"
 a=${1:?usage: ab_run.sh BUILD_A BUILD_B [ROUNDS]}
 b=${2:?usage: ab_run.sh BUILD_A BUILD_B [ROUNDS]}
 rounds=${3:-5}
@@ -24,6 +27,7 @@ for build in "$a" "$b"; do
     for p in broker/mailboxd tools/mbx; do
         [ -x "$build/$p" ] || { echo "ab_run: $build/$p not built" >&2; exit 1; }
     done
+    own_library ab_run "$build" || exit 1
 done
 
 # Everything lives in a private runtime directory, removed on exit with the brokers.

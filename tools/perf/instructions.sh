@@ -3,17 +3,23 @@
 # move with the machine's slow and fast phases (rates do, by 2-4x), so a change's effect
 # on the work done per message shows in one run. Runs `mbx bench --mode throughput` (one
 # sender, one receiver, 120-byte messages) under callgrind and prints, for each side, the
-# instructions of its whole process divided by the messages it moved, and the call that
-# does the work (mbx_send_ex, mbx_recv) inclusive. Prints figures only; asserts nothing.
+# instructions of its whole process divided by the messages it moved, and those of the
+# call that does the work (mbx_send_ex, mbx_recv) less its waiting. The mailbox is deep
+# enough for every message, so the sender never waits for room, and the receiver's spin
+# (spin_for_message) is left out: what remains depends on the code only, not on how the
+# two processes happened to interleave. Prints figures only; asserts nothing.
 #
 # Usage: tools/perf/instructions.sh [BUILD ...]   (default: build-rel; a Release build)
 #   Several builds: one line per build and side, for comparing them.
 #   COUNT: messages (default 100000). ARGS: more `mbx bench` arguments (--no-validate).
 set -euo pipefail
+# shellcheck source=tools/perf/own_library.sh
+. "$(dirname "$0")/own_library.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 builds=("$@")
 [ ${#builds[@]} -gt 0 ] || builds=("$top/build-rel")
 count=${COUNT:-100000}
+for build in "${builds[@]}"; do own_library instructions "$build" || exit 1; done
 command -v valgrind >/dev/null || { echo "instructions: needs valgrind" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -37,10 +43,11 @@ total() { # file
     callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }
 
-printf '%-40s %-9s %14s %16s\n' "build" "side" "instr/msg" "in the call/msg"
+printf '%-40s %-9s %14s %16s\n' "build" "side" "instr/msg" "call, no waiting"
 for build in "${builds[@]}"; do
     ns="instr$$"
-    timeout 600 "$build/broker/mailboxd" -N "$ns" --log "$work/broker.log" &
+    timeout 600 "$build/broker/mailboxd" -N "$ns" --log "$work/broker.log" \
+        --slots 8 --depth "$count" &
     broker=$!
     for _ in $(seq 200); do
         "$build/tools/mbx" list -N "$ns" >/dev/null 2>&1 && break
@@ -58,11 +65,12 @@ for build in "${builds[@]}"; do
     for f in "$work"/cg.*; do
         send=$(inclusive "$f" mbx_send_ex)
         recv=$(inclusive "$f" mbx_recv)
+        spin=$(inclusive "$f" spin_for_message)
         all=$(total "$f")
         if [ "$send" != 0 ]; then
             side=sender call=$send
         elif [ "$recv" != 0 ]; then
-            side=receiver call=$recv
+            side=receiver call=$((recv - spin))
         else
             continue # the parent, which only waits
         fi
@@ -71,4 +79,4 @@ for build in "${builds[@]}"; do
             "$(awk -v n="$call" -v c="$count" 'BEGIN { print n / c }')"
     done
 done
-echo "(callgrind, $count messages of 120 bytes, 1 -> 1; the receiver's count includes its spinning)"
+echo "(callgrind, $count messages of 120 bytes, 1 -> 1; instr/msg: the whole process, waiting included)"
