@@ -39,6 +39,9 @@ struct mbx_client {
     bool wake_dirty;
     uint64_t wake_armed_at;
     int last_sender_cpu;
+    /* The receiving thread's: the last sender's name a received record carried that was
+     * found valid ("": none yet), so that a stream from one sender checks it once. */
+    char valid_from[MBX_NAME_MAX + 1];
     bool group;                    /* one of a group's members (mbx_connect_options.group) */
     bool monitor;                  /* a monitor: receives CELL_MONITOR copies only */
     uint32_t fork_epoch;           /* client_forks when it connected (see client_ours) */
@@ -139,8 +142,9 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
 /* Whether what a take copied out of a record is fit to hand out, beyond its framing,
  * which the ring checked: a valid sender name, a valid topic for a publication, and a
  * body that is exactly one compact JSON value (any member could have written the record,
- * and a trusted sender skipped the check). */
-bool client_incoming_valid(const ring_incoming *in);
+ * and a trusted sender skipped the check). Called under the receive flag: it remembers
+ * the last valid sender name (c->valid_from). */
+bool client_incoming_valid(mbx_client *c, const ring_incoming *in);
 
 /* Checks and, unless trusted, compacts a body for sending: *body and *body_len are what
  * to send (json itself, stack when it fits, else *heap, which the caller frees). */

@@ -11,13 +11,11 @@
 #include "ring.h"
 #include "topics.h"
 
-/* Finds the recipient's slot and generation, through the client's one-entry cache (a
- * group's name is looked up at every send, for the load to spread). */
-static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uint32_t *gen,
-                              bool *group)
+/* Whether `to` (len bytes, at most MBX_NAME_MAX) is the name in the client's one-entry
+ * lookup cache; *slot: where it was found. Only names that passed mbx_check_name() are
+ * cached, so a hit is also that check passed. */
+static bool lookup_cached(mbx_client *c, const char *to, size_t len, uint32_t *slot)
 {
-    *group = false;
-    size_t len = strlen(to);
     bool hit = false;
     while (atomic_flag_test_and_set_explicit(&c->lookup_lock, memory_order_acquire))
         ;
@@ -26,9 +24,22 @@ static mbx_err find_recipient(mbx_client *c, const char *to, uint32_t *slot, uin
         hit = true;
     }
     atomic_flag_clear_explicit(&c->lookup_lock, memory_order_release);
-    if (hit && segment_entry_is(&c->view, *slot, to, len, gen) &&
-        (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) == 0)
+    return hit;
+}
+
+/* Finds the recipient's slot and generation, starting from the lookup cache's slot when
+ * the caller found it there (cached: a hint, checked against the directory entry; a
+ * group's name is looked up at every send, for the load to spread). */
+static mbx_err find_recipient(mbx_client *c, const char *to, const uint32_t *cached,
+                              uint32_t *slot, uint32_t *gen, bool *group)
+{
+    *group = false;
+    size_t len = strlen(to);
+    if (cached != NULL && segment_entry_is(&c->view, *cached, to, len, gen) &&
+        (atomic_load(&segment_dir(&c->view, *cached)->flags) & DIR_GROUP) == 0) {
+        *slot = *cached;
         return MBX_OK;
+    }
     mbx_err err = segment_find(&c->view, to, slot, gen);
     if (err == MBX_OK && (atomic_load(&segment_dir(&c->view, *slot)->flags) & DIR_GROUP) != 0) {
         *group = true;
@@ -100,15 +111,16 @@ mbx_err messaging_prepare(const mbx_client *c, const char *json, size_t len, boo
 
 /* Finds where a message to the name `to` goes, waiting for it to appear when the sender
  * asked to (wait_ms). */
-static mbx_err route_by_name(mbx_client *c, const char *to, const mbx_send_options *opts,
-                             uint32_t *slot, uint32_t *gen, bool *group)
+static mbx_err route_by_name(mbx_client *c, const char *to, const uint32_t *cached,
+                             const mbx_send_options *opts, uint32_t *slot, uint32_t *gen,
+                             bool *group)
 {
-    mbx_err err = find_recipient(c, to, slot, gen, group);
+    mbx_err err = find_recipient(c, to, cached, slot, gen, group);
     if (err == MBX_ENORECIPIENT && opts->wait_ms > 0) {
         /* Not there yet: wait for it on the directory's change signal, then look again. */
         err = presence_wait(&c->view, to, plat_deadline(opts->wait_ms));
         if (err == MBX_OK)
-            err = find_recipient(c, to, slot, gen, group);
+            err = find_recipient(c, to, NULL, slot, gen, group);
         else if (err == MBX_ETIMEDOUT)
             err = MBX_ENORECIPIENT;
     }
@@ -164,8 +176,16 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
     }
     if (c == NULL || !client_ours(c) || json == NULL || (r->to == NULL && r->slot >= c->view.slots))
         return MBX_EINVAL;
-    if (r->to != NULL && mbx_check_name(r->to) != MBX_OK)
-        return MBX_EINVAL;
+    /* The name is checked, unless it is the one the last send to a name found: a stream
+     * of sends to one peer neither checks its name again nor scans the directory. */
+    uint32_t cached_slot;
+    bool cached = false;
+    if (r->to != NULL) {
+        size_t to_len = strnlen(r->to, MBX_NAME_MAX + 1);
+        cached = to_len <= MBX_NAME_MAX && lookup_cached(c, r->to, to_len, &cached_slot);
+        if (!cached && mbx_check_name(r->to) != MBX_OK)
+            return MBX_EINVAL;
+    }
     if (!messaging_labels_valid(opts->node, opts->from) || (opts->once != 0 && opts->node == NULL))
         return MBX_EINVAL;
     if (c->monitor && r->kind == CELL_REQUEST)
@@ -185,7 +205,9 @@ mbx_err messaging_send(mbx_client *c, const send_route *r, const char *json, siz
      * refusal is a member gone for good, and a group is not refilled that fast). */
     for (int tries = 0; tries < SEND_CLOSED_TRIES; tries++) {
         bool group = false;
-        err = r->to != NULL ? route_by_name(c, r->to, opts, &slot, &gen, &group) : MBX_OK;
+        err = r->to != NULL ? route_by_name(c, r->to, tries == 0 && cached ? &cached_slot : NULL,
+                                            opts, &slot, &gen, &group)
+                            : MBX_OK;
         if (err != MBX_OK)
             break;
         err = put(c, r, slot, gen, body, body_len, opts);
@@ -233,11 +255,23 @@ void mbx_message_free(mbx_message *msg)
     free(msg);
 }
 
-bool client_incoming_valid(const ring_incoming *in)
+/* Whether a sender's name read from a record is valid: the last one found valid is
+ * remembered (c->valid_from, under the receive flag), as a stream comes from one sender. */
+static bool sender_name_valid(mbx_client *c, const char *from)
+{
+    if (c->valid_from[0] != '\0' && strcmp(from, c->valid_from) == 0)
+        return true;
+    if (!names_valid_bounded(from, MBX_NAME_MAX + 1))
+        return false;
+    memcpy(c->valid_from, from, strlen(from) + 1);
+    return true;
+}
+
+bool client_incoming_valid(mbx_client *c, const ring_incoming *in)
 {
     /* The pass over the body is bounded by the record's length. */
     bool compact = false;
-    return names_valid_bounded(in->from, sizeof in->from) &&
+    return sender_name_valid(c, in->from) &&
            (in->node[0] == '\0' || names_valid_bounded(in->node, sizeof in->node)) &&
            (in->error == 0 || in->kind == CELL_REPLY || in->kind == CELL_MONITOR) &&
            (in->kind != CELL_TOPIC || topics_valid_topic(in->topic, strlen(in->topic), true)) &&
@@ -316,7 +350,7 @@ static mbx_err receive(mbx_client *c, mbx_message *msg, int timeout_ms, bool kee
                 : ring_take(&c->view, c->slot, c->generation, &in, timeout_ms, &c->spin, interrupt);
         /* Checked again on this side, refused (and removed) as corrupt otherwise: a
          * receiver never hands out text that would break a line-per-message stream. */
-        if (err == MBX_OK && !client_incoming_valid(&in)) {
+        if (err == MBX_OK && !client_incoming_valid(c, &in)) {
             if (keep)
                 (void)ring_commit(&c->view, c->slot, c->generation, in.position);
             err = MBX_ECORRUPT;
@@ -371,7 +405,7 @@ mbx_err mbx_peek_after(mbx_client *c, const mbx_message *prev, mbx_message *msg)
     uint64_t after = prev->peek_next; /* read before msg is written: they may be one */
     ring_incoming in = {.body = msg->body};
     mbx_err err = ring_peek_at(&c->view, c->slot, c->generation, after, &in);
-    if (err == MBX_OK && !client_incoming_valid(&in))
+    if (err == MBX_OK && !client_incoming_valid(c, &in))
         err = MBX_ECORRUPT;
     if (err == MBX_OK && !plain_kind(c, in.kind))
         err = MBX_ETIMEDOUT; /* for mbx_peek, once what comes before it is acknowledged */

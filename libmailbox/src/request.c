@@ -237,7 +237,7 @@ static mbx_err wait_reply(mbx_client *c, awaited *w, mbx_message *reply, int tim
     for (;;) {
         err = ring_find(&c->view, c->slot, c->generation, &in, ms_left(timeout_ms, deadline),
                         is_the_answer, responder_there, w, &c->spin, &c->interrupted);
-        if (err == MBX_OK && !client_incoming_valid(&in))
+        if (err == MBX_OK && !client_incoming_valid(c, &in))
             err = MBX_ECORRUPT;
         if (err == MBX_OK && in.kind == CELL_REPLY) {
             /* Answered now, unless another thread gave it up (mbx_request_cancel) since

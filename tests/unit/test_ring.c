@@ -112,7 +112,16 @@ static void test_corrupt_indices_and_cells(void **state)
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     ring_incoming bad_name = {.body = buf};
     assert_int_equal(ring_take(&v, 0, gen, &bad_name, 0, NULL, NULL), MBX_OK);
-    assert_false(client_incoming_valid(&bad_name));
+    static mbx_client receiver; /* what client_incoming_valid remembers: nothing yet */
+    assert_false(client_incoming_valid(&receiver, &bad_name));
+    /* A valid name it remembers lets no other name through unchecked. */
+    ring_incoming good = {.body = (char *)"1", .len = 1, .kind = CELL_PLAIN};
+    strcpy(good.from, "peer");
+    assert_true(client_incoming_valid(&receiver, &good));
+    assert_true(client_incoming_valid(&receiver, &good));
+    assert_false(client_incoming_valid(&receiver, &bad_name));
+    strcpy(good.from, "peer/..");
+    assert_false(client_incoming_valid(&receiver, &good));
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_ECORRUPT);
     assert_int_equal(take(&v, 0, gen, buf, 0), MBX_OK);
     assert_string_equal(buf, "4");
