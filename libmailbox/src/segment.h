@@ -149,7 +149,6 @@ typedef struct seg_mailbox {
      * high 32 bits count records, the low 32 bits count bytes (ring_bytes divides 2^32,
      * so the low half modulo ring_bytes is the offset in the ring). */
     plat_mutex lock;
-    _Atomic uint32_t tx_waiting; /* senders sleeping on `space` */
     /* Monotonic milliseconds (low 32 bits) until which a sender that has waited long for
      * space asks newcomers to queue behind the sleepers (ring_send.c, "starving"); a hint. */
     _Atomic uint32_t tx_starving_until_ms;
@@ -179,6 +178,11 @@ typedef struct seg_mailbox {
     /* Records in [head, tail) the owner took out of order (CELL_TAKEN), not yet passed by
      * head: what waits is the records between head and tail less these. Owner only. */
     _Atomic uint32_t taken_ahead;
+    /* Senders sleeping on `space`. Read by the owner each time a take empties the mailbox
+     * (a receiver that keeps up: every take), so here on its own line, not on the lock's:
+     * there every send would take that line back from the owner (a cache-line transfer
+     * on the sender's path per message). Written by senders only when they sleep. */
+    _Atomic uint32_t tx_waiting;
     /* The lock's holder (plat_mutex_owner) when a copy last gave up on it: while that one
      * holds it, copies do not poll (ring_send.c). Written only then: rarely. */
     _Atomic uint64_t copy_stall_holder;
