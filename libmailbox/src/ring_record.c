@@ -45,6 +45,15 @@ record_frame ring_frame_record(const seg_view *v, seg_mailbox *mb, uint64_t at, 
 static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_t size,
                         const ring_outgoing *msg, size_t from_len)
 {
+    /* The read-modify-writes first, while nothing waits to be written: each is a full
+     * barrier on x86, and after the first store to the record (a line the owner read a
+     * lap ago, which must come back first) it would wait for that line. */
+    uint64_t seq = msg->seq_source != NULL
+                       ? atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1
+                       : msg->seq;
+    uint64_t missed = msg->kind == CELL_TOPIC || msg->kind == CELL_MONITOR
+                          ? atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed)
+                          : 0;
     seg_record *cell = segment_record(v, mb, at);
     cell->size = size;
     cell->kind = msg->kind;
@@ -57,9 +66,7 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
     cell->from_generation = msg->from_generation;
     cell->sender_cpu = msg->sender_cpu >= 0 ? (uint32_t)msg->sender_cpu + 1 : 0;
     cell->error = msg->kind == CELL_REPLY ? msg->error : 0;
-    cell->seq = msg->seq_source != NULL
-                    ? atomic_fetch_add_explicit(msg->seq_source, 1, memory_order_relaxed) + 1
-                    : msg->seq;
+    cell->seq = seq;
     cell->ts_us = msg->ts_us;
     cell->corr = msg->corr;
     cell->flags =
@@ -73,13 +80,12 @@ static void fill_record(const seg_view *v, seg_mailbox *mb, uint64_t at, uint32_
     p += node_len;
     if (msg->kind == CELL_TOPIC) {
         /* The publications this mailbox missed before this one: told with it. */
-        cell->corr = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
+        cell->corr = missed;
         cell->topic_len = (uint16_t)msg->topic_len;
         memcpy(p, msg->topic, msg->topic_len);
         p += msg->topic_len;
     } else if (msg->kind == CELL_MONITOR) {
         /* As a publication's: what this monitor missed before this copy. */
-        uint64_t missed = atomic_exchange_explicit(&mb->missed, 0, memory_order_relaxed);
         cell->missed = missed > UINT32_MAX ? UINT32_MAX : (uint32_t)missed;
         cell->flags |= (msg->mirrored << REC_KIND_SHIFT) & REC_KIND_MASK;
         cell->error = msg->error;
