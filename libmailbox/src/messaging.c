@@ -30,8 +30,8 @@ static bool lookup_cached(mbx_client *c, const char *to, size_t len, uint32_t *s
 /* Finds the recipient's slot and generation, starting from the lookup cache's slot when
  * the caller found it there (cached: a hint, checked against the directory entry; a
  * group's name is looked up at every send, for the load to spread). */
-static mbx_err find_recipient(mbx_client *c, const char *to, const uint32_t *cached,
-                              uint32_t *slot, uint32_t *gen, bool *group)
+static mbx_err find_recipient(mbx_client *c, const char *to, const uint32_t *cached, uint32_t *slot,
+                              uint32_t *gen, bool *group)
 {
     *group = false;
     size_t len = strlen(to);

@@ -60,8 +60,8 @@ static void spin_learn(ring_spinner *sp, const ring_incoming *in, int64_t slept_
  * tail when the records' framing is lost. `tail`: the one the caller framed the record
  * against (not read again: a second look at the senders' line, which they write at every
  * send, would take it from them once more per message). `good` counts a message received. */
-static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t tail,
-                    uint64_t next, bool good)
+static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t tail, uint64_t next,
+                    bool good)
 {
     atomic_store(&mb->head, next);
     /* Senders asleep on a full mailbox are woken together when it has drained to half (in
@@ -139,7 +139,8 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
                 break;
             }
             if ((hdr.kind & CELL_TAKEN) != 0) {
-                consume(v, mb, head, tail, next, false); /* taken earlier, out of order (ring_find) */
+                consume(v, mb, head, tail, next,
+                        false); /* taken earlier, out of order (ring_find) */
                 forget_taken(mb);
                 continue;
             }
@@ -171,6 +172,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         slept_since = plat_now_ns();
         shm_wait message = {.sem = &mb->items,
                             .sleepers = &mb->rx_sleeping,
+                            .settle = true,
                             .word = &mb->tail,
                             .seen = head,
                             .interrupt = interrupt,
@@ -305,6 +307,7 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
          * slices short enough to notice a requester's peer going (still). */
         shm_wait reply = {.sem = &mb->items,
                           .sleepers = &mb->rx_sleeping,
+                          .settle = true,
                           .word = &mb->tail,
                           .seen = tail,
                           .interrupt = interrupt,
