@@ -524,10 +524,8 @@ typedef int mbx_handle;
  * - a send costs nothing more unless the receiver waits on its handle (a word in shared
  *   memory says so), and a sender holds no descriptor per recipient.
  * The first call makes it; later calls return the same one. Errors: MBX_EINVAL (also
- * while another thread receives on the client), MBX_ESYSTEM, and from the first call
- * MBX_ETIMEDOUT (it takes the mailbox's lock once, so that senders fence their
- * publishes from then on, and a stopped sender held it 2 s), MBX_ESHUTDOWN (the mailbox
- * is no longer the client's) and MBX_ECORRUPT. Thread safety: as mbx_recv().
+ * while another thread receives on the client), MBX_ESYSTEM. Thread safety: as
+ * mbx_recv().
  */
 MBX_API mbx_err mbx_wait_handle(mbx_client *client, mbx_handle *out);
 

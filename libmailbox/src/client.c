@@ -8,7 +8,6 @@
 #include "group.h"
 #include "names.h"
 #include "proto.h"
-#include "ring.h"
 
 _Atomic uint32_t client_forks;
 
@@ -138,7 +137,6 @@ static mbx_err registration(mbx_client *c, const char *wanted, const mbx_connect
     c->slot = rep.slot;
     c->generation = rep.generation;
     memcpy(c->name, name, sizeof name);
-    ring_allow_light(&c->view, c->slot); /* it settles before it sleeps (ring.h) */
     open_wake_place(c);
     return MBX_OK;
 }

@@ -55,13 +55,6 @@ void fault_point(const char *name)
         plat_kill_self();
 }
 
-int64_t fault_settle_sleep_ns(int64_t normal)
-{
-    const char *v = getenv("MBX_TEST_SETTLE_SLEEP_MS");
-    long ms = v != NULL ? strtol(v, NULL, 10) : 0;
-    return ms > 0 ? ms * 1000000LL : normal;
-}
-
 bool fault_no_wait_slice(void)
 {
     const char *v = getenv("MBX_TEST_NO_WAIT_SLICE");

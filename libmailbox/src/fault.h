@@ -12,15 +12,11 @@
 
 #ifdef MBX_FAULT_INJECTION
 #include <stdbool.h>
-#include <stdint.h>
 void fault_point(const char *name);
 /* True when the environment asks sleeps on semaphores to last until their deadline, not
  * one 250 ms slice (MBX_TEST_NO_WAIT_SLICE=1): tests of wake-ups then fail when the
  * wake-up is missing, instead of passing one slice later. Read at every sleep. */
 bool fault_no_wait_slice(void);
-/* How long an owner's first sleep after settling lasts (shm_wait.h): `normal`, or what
- * MBX_TEST_SETTLE_SLEEP_MS says (a test makes the window it races in wide). */
-int64_t fault_settle_sleep_ns(int64_t normal);
 #define FAULT_POINT(name) fault_point(name)
 #else
 #define FAULT_POINT(name) ((void)0)

@@ -16,16 +16,6 @@
  *   re-checks the indices, then sleeps with a timeout; the other side posts only when it
  *   sees the announcement. Every wake is followed by a re-check, so a lost or extra post
  *   costs at most one time slice, never correctness.
- * - Light publishes: the store that publishes `tail` needs a full fence after it (an
- *   `xchg` on x86) only to order it before the sender's load of the owner's
- *   announcements, and that fence waits for the record's lines and `tail`'s line to come
- *   back from the owner, which reads them: most of a send's time (docs/performance.md).
- *   While the owner's `tx_light` says so, a sender publishes with a release store and no
- *   fence, and the owner settles before it sleeps instead (shm_wait.h): it watches
- *   `tail` a moment after announcing, and its first sleep is short. An owner that makes
- *   a wake handle turns light publishes off for good, under the lock (a sender that read
- *   `tx_light` set published before the owner took the lock, so the owner sees it): an
- *   event loop sleeps in the kernel, where nothing settles.
  */
 #ifndef MBX_RING_H
 #define MBX_RING_H
@@ -219,15 +209,6 @@ mbx_err ring_close(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadl
 /* False once the mailbox's owner closed it to senders (a hint for choosing a member;
  * ring_put checks it again under the lock). */
 bool ring_open(const seg_view *v, uint32_t slot);
-
-/* The owner of (slot, gen), once connected: it settles before it sleeps, so senders may
- * publish to it without a fence (light publishes, above). */
-void ring_allow_light(const seg_view *v, uint32_t slot);
-
-/* The owner of (slot, gen), before its first wait on a wake handle: senders fence their
- * publishes from now on. Takes the lock (so no light publish is still unseen after it);
- * MBX_ETIMEDOUT if it cannot by deadline_ns, MBX_ESHUTDOWN/MBX_ECORRUPT as ring_close. */
-mbx_err ring_forbid_light(const seg_view *v, uint32_t slot, uint32_t gen, int64_t deadline_ns);
 
 /*
  * The owner appends to its own mailbox as one batch (the retained messages handed over

@@ -56,7 +56,6 @@ bool ring_empty(const seg_view *v, uint32_t slot, void (*under_lock)(void *arg),
     atomic_store(&mb->head_cache, tail);
     atomic_store(&mb->tx_starving_until_ms, 0);
     atomic_store(&mb->rx_sleeping, 0);
-    atomic_store(&mb->tx_light, 0); /* until the new owner says it settles */
     atomic_store(&mb->closing, 0);
     atomic_store(&mb->taken_ahead, 0);
     /* Senders asleep for space are woken (they find the slot changed hands), then the count

@@ -57,25 +57,25 @@ static void spin_learn(ring_spinner *sp, const ring_incoming *in, int64_t slept_
 }
 
 /* Moves head to `next` (the consumer's side of a take): past a record, a pad, or up to
- * tail when the records' framing is lost. `tail`: the one the caller framed the record
- * against (not read again: a second look at the senders' line, which they write at every
- * send, would take it from them once more per message). `good` counts a message received. */
-static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t tail, uint64_t next,
-                    bool good)
+ * tail when the records' framing is lost. `good` counts a message received. */
+static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t next, bool good)
 {
     atomic_store(&mb->head, next);
     /* Senders asleep on a full mailbox are woken together when it has drained to half (in
      * records and bytes) and again when it is empty, not once per message taken. A sender
      * sleeps only if head has not moved since it found no room, so one of these crossings
-     * is still ahead of it, and it is counted in tx_waiting by then. The fill is measured
-     * against the caller's tail, which a sender may have moved since: a crossing it hides
-     * is seen by a later take, which reads tail again (its fill before is at least this
-     * one's after), and an emptiness it shows only wakes sleepers early. */
-    ring_fill before, after;
-    if (fill_between(v, head, tail, &before) && fill_between(v, next, tail, &after) &&
-        ((!at_most_half(v, before) && at_most_half(v, after)) ||
-         (after.records == 0 && before.records != 0)))
-        ring_wake_senders(mb);
+     * is still ahead of it, and it is counted in tx_waiting by then (a Dekker pair: it
+     * adds itself, then loads head; we store head, then load the count). So tail, the
+     * senders' line, is read again only while someone sleeps: a take of a receiver that
+     * keeps up would otherwise take that line from the next sender once more. */
+    if (atomic_load(&mb->tx_waiting) != 0) {
+        uint64_t tail = atomic_load(&mb->tail);
+        ring_fill before, after;
+        if (fill_between(v, head, tail, &before) && fill_between(v, next, tail, &after) &&
+            ((!at_most_half(v, before) && at_most_half(v, after)) ||
+             (after.records == 0 && before.records != 0)))
+            ring_wake_senders(mb);
+    }
     if (good)
         atomic_fetch_add_explicit(&mb->received, 1, memory_order_relaxed);
 }
@@ -127,20 +127,19 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
             uint64_t next;
             switch (ring_frame_record(v, mb, head, f, &hdr, &next)) {
             case RECORD_PAD:
-                consume(v, mb, head, tail, next, false);
+                consume(v, mb, head, next, false);
                 continue;
             case RECORD_LOST:
                 /* Nothing says where the next record starts: what is left is dropped,
                  * so that a scribble costs messages, never a wedged mailbox. */
-                consume(v, mb, head, tail, tail, false);
+                consume(v, mb, head, tail, false);
                 atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
                 return MBX_ECORRUPT;
             case RECORD_MESSAGE:
                 break;
             }
             if ((hdr.kind & CELL_TAKEN) != 0) {
-                consume(v, mb, head, tail, next,
-                        false); /* taken earlier, out of order (ring_find) */
+                consume(v, mb, head, next, false); /* taken earlier, out of order (ring_find) */
                 forget_taken(mb);
                 continue;
             }
@@ -149,7 +148,7 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
             out->next = next;
             /* A corrupt record is skipped so one bad message cannot wedge the mailbox. */
             if (err != MBX_OK || !keep)
-                consume(v, mb, head, tail, next, err == MBX_OK);
+                consume(v, mb, head, next, err == MBX_OK);
             if (err == MBX_OK && waited && spin != NULL)
                 spin_learn(spin, out, slept_since != 0 ? plat_now_ns() - slept_since : 0);
             return err;
@@ -172,7 +171,6 @@ static mbx_err take_or_peek(const seg_view *v, uint32_t slot, uint32_t gen, ring
         slept_since = plat_now_ns();
         shm_wait message = {.sem = &mb->items,
                             .sleepers = &mb->rx_sleeping,
-                            .settle = true,
                             .word = &mb->tail,
                             .seen = head,
                             .interrupt = interrupt,
@@ -233,7 +231,7 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
             if (frame == RECORD_LOST) {
                 if (scanned != head)
                     break; /* the records before it are good: takes deliver them first */
-                consume(v, mb, head, tail, tail, false);
+                consume(v, mb, head, tail, false);
                 atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
                 return MBX_ECORRUPT;
             }
@@ -244,7 +242,7 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
                  * only makes requests kept a wrap's pad at its head, and after one lap
                  * of its ring every reply was refused as full. */
                 if (at == head) {
-                    consume(v, mb, head, tail, next, false);
+                    consume(v, mb, head, next, false);
                     if (frame != RECORD_PAD)
                         forget_taken(mb);
                     head = next;
@@ -257,7 +255,7 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
             if (verdict == RING_DROP) {
                 segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
                 if (at == head) {
-                    consume(v, mb, head, tail, next, false);
+                    consume(v, mb, head, next, false);
                     head = next;
                 } else {
                     taken_ahead_add(mb);
@@ -269,7 +267,7 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
             out->scanned = next;
             segment_record(v, mb, at)->kind = hdr.kind | CELL_TAKEN;
             if (at == head) {
-                consume(v, mb, head, tail, next, err == MBX_OK);
+                consume(v, mb, head, next, err == MBX_OK);
             } else {
                 taken_ahead_add(mb);
                 if (err == MBX_OK)
@@ -307,7 +305,6 @@ static mbx_err find(const seg_view *v, uint32_t slot, uint32_t gen, ring_incomin
          * slices short enough to notice a requester's peer going (still). */
         shm_wait reply = {.sem = &mb->items,
                           .sleepers = &mb->rx_sleeping,
-                          .settle = true,
                           .word = &mb->tail,
                           .seen = tail,
                           .interrupt = interrupt,
@@ -398,17 +395,17 @@ mbx_err ring_commit(const seg_view *v, uint32_t slot, uint32_t gen, uint64_t pos
         uint64_t next;
         record_frame rf = ring_frame_record(v, mb, head, f, &hdr, &next);
         if (rf == RECORD_LOST) {
-            consume(v, mb, head, tail, tail, false);
+            consume(v, mb, head, tail, false);
             atomic_store_explicit(&mb->taken_ahead, 0, memory_order_relaxed);
             return MBX_ECORRUPT;
         }
         if (head == position && rf == RECORD_MESSAGE && (hdr.kind & CELL_TAKEN) == 0) {
-            consume(v, mb, head, tail, next, true);
+            consume(v, mb, head, next, true);
             return MBX_OK;
         }
         if (rf == RECORD_MESSAGE && (hdr.kind & CELL_TAKEN) == 0)
             return MBX_EINVAL; /* a message before it: it is not the oldest */
-        consume(v, mb, head, tail, next, false);
+        consume(v, mb, head, next, false);
         if (rf == RECORD_MESSAGE)
             forget_taken(mb);
         head = next;

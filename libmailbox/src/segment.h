@@ -210,13 +210,6 @@ typedef struct seg_mailbox {
      * sleep or arms its handle: away from `head`, which it writes at every take. */
     _Atomic uint32_t rx_sleeping; /* 1 while the owner sleeps on `items` */
     _Atomic uint32_t rx_wake;     /* enum wake_state (wake.c): idle/armed/notified */
-    /* Nonzero: senders may publish `tail` without a fence (ring.h, "Light publishes"),
-     * because the owner settles before it sleeps (shm_wait.h). Set by the owner when it
-     * connects, cleared under `lock` for good when it makes a wake handle (an event loop
-     * sleeps in the kernel, where nothing settles); 0 after a reset. Read by senders
-     * under `lock`. A forged 1 costs its owner's event loop late wake-ups, as a forged
-     * rx_wake does. */
-    _Atomic uint32_t tx_light;
 } seg_mailbox;
 
 /* The ring holds records: this header, then from_len bytes of the sender's name (no

@@ -16,16 +16,6 @@
  * consistent, as 1 and 2 are), and posts once per announced sleeper. So either the
  * waiter sees the change in 2, or the changer sees the announcement and posts: no lost
  * wake-up. A wake-up is a hint: callers look at their state again after every return.
- *
- * Settling (`settle`): an owner's wait for a message, whose senders may publish `tail`
- * with a plain release store (ring.h, "Light publishes"), without the fence that orders
- * it before their load of the announcement. Such a store can still sit in the sender's
- * store buffer when the owner looks in 2, while the sender's load already read the old
- * announcement: both miss. So the owner, before it sleeps, watches the word for up to
- * SHM_SETTLE_SPIN_NS (a store buffer drains in well under that: it waits on nothing but
- * the cache), then sleeps at most SHM_SETTLE_SLEEP_NS before it looks once more, and
- * only then sleeps the rest. A miss costs at most that first sleep, never a message; a
- * sender that comes later sees the announcement, long visible by then.
  */
 #ifndef MBX_SHM_WAIT_H
 #define MBX_SHM_WAIT_H
@@ -40,11 +30,6 @@
  * the namespace's state between them. */
 #define SHM_WAIT_SLICE_NS (250LL * 1000 * 1000)
 
-/* Settling (see above): how long the owner watches the word after announcing, and how
- * long its first sleep lasts at most before it looks again. */
-#define SHM_SETTLE_SPIN_NS 2000
-#define SHM_SETTLE_SLEEP_NS (1000LL * 1000)
-
 typedef struct shm_wait {
     plat_sem *sem;                  /* posted by the changer, once per announced sleeper */
     _Atomic uint32_t *sleepers;     /* the announcement */
@@ -52,7 +37,6 @@ typedef struct shm_wait {
     const _Atomic uint64_t *word;   /* the word watched (or word32), and the value the */
     const _Atomic uint32_t *word32; /* caller saw: sleep only while it still holds it */
     uint64_t seen;
-    bool settle; /* the changer may publish without a fence: settle first (see above) */
     _Atomic uint32_t *interrupt; /* may be NULL; once set, no sleep */
     plat_signal_hold *hold;      /* signals held off since the caller began to look (a
                                     client with the `signals` option), or NULL: one that

@@ -61,10 +61,6 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
         wake_notify(&c->view, mb);
 }
 
-/* How long making a wake handle waits for the mailbox's lock (held for one copy; longer
- * only by a stopped sender, which the lock judges after a grace). */
-#define WAKE_LOCK_MS 2000
-
 mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
 {
     if (c == NULL || out == NULL || c->send_only || !client_ours(c))
@@ -75,10 +71,6 @@ mbx_err mbx_wait_handle(mbx_client *c, mbx_handle *out)
         return MBX_EINVAL;
     mbx_err err = MBX_OK;
     if (c->wake == PLAT_NO_HANDLE) {
-        /* A loop sleeps in the kernel, where nothing settles: senders fence from here. */
-        err = ring_forbid_light(&c->view, c->slot, c->generation, plat_deadline(WAKE_LOCK_MS));
-    }
-    if (err == MBX_OK && c->wake == PLAT_NO_HANDLE) {
         plat_handle h;
         err = plat_wake_create(&c->view.wake_place, &segment_mailbox(&c->view, c->slot)->wake,
                                c->namespace_name, &h);
