@@ -67,7 +67,10 @@ static void consume(const seg_view *v, seg_mailbox *mb, uint64_t head, uint64_t 
      * is still ahead of it, and it is counted in tx_waiting by then (a Dekker pair: it
      * adds itself, then loads head; we store head, then load the count). So tail, the
      * senders' line, is read again only while someone sleeps: a take of a receiver that
-     * keeps up would otherwise take that line from the next sender once more. */
+     * keeps up would otherwise take that line from the next sender once more. The tail
+     * read here is at least the one the sleeper found no room against: its add (a
+     * release) is what our load of the count (an acquire) read, and that tail was
+     * published before the lock it took (ring_send.c). */
     if (atomic_load(&mb->tx_waiting) != 0) {
         uint64_t tail = atomic_load(&mb->tail);
         ring_fill before, after;

@@ -230,9 +230,10 @@ static mbx_err put(const seg_view *v, uint32_t slot, uint32_t gen, const ring_ou
             if (msg->once != 0)
                 atomic_store_explicit(&mb->once, msg->once, memory_order_relaxed);
             /* Publish: the message exists from here. A release store, not a sequentially
-             * consistent one: that is an xchg on x86, which has to own tail's line, the
-             * line the owner watches, to complete (77% of ring_put's samples in a profile);
-             * the fence below, after the unlock, finds nothing left to wait for. */
+             * consistent one, which is an xchg on x86 that has to own tail's line, the line
+             * the owner watches, to complete (77% of ring_put's samples in a profile). The
+             * unlock's compare-and-swap still drains the store, but measured, the send is
+             * 1.3x faster so, and a fence before the unlock instead cost 4-6%. */
             atomic_store_explicit(&mb->tail, next, memory_order_release);
             FAULT_POINT("ring.put.published");
             plat_mutex_unlock(&mb->lock, &tok);

@@ -178,10 +178,10 @@ typedef struct seg_mailbox {
     /* Records in [head, tail) the owner took out of order (CELL_TAKEN), not yet passed by
      * head: what waits is the records between head and tail less these. Owner only. */
     _Atomic uint32_t taken_ahead;
-    /* Senders sleeping on `space`. Read by the owner each time a take empties the mailbox
-     * (a receiver that keeps up: every take), so here on its own line, not on the lock's:
-     * there every send would take that line back from the owner (a cache-line transfer
-     * on the sender's path per message). Written by senders only when they sleep. */
+    /* Senders sleeping on `space`. Read by the owner at every take (ring_recv.c, consume),
+     * so here on the owner's line, not on the lock's: there every send would take that
+     * line back from the owner (a cache-line transfer on the sender's path per message).
+     * Written by senders only when they sleep. */
     _Atomic uint32_t tx_waiting;
     /* The lock's holder (plat_mutex_owner) when a copy last gave up on it: while that one
      * holds it, copies do not poll (ring_send.c). Written only then: rarely. */

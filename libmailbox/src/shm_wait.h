@@ -12,10 +12,12 @@
  *      be lost to a poster killed between its change and its post);
  *   4. retract the announcement (a count never goes below zero: whoever resets it for a
  *      new owner may have zeroed it meanwhile).
- * The changing side stores the word, then loads the announcement (both sequentially
- * consistent, as 1 and 2 are), and posts once per announced sleeper. So either the
- * waiter sees the change in 2, or the changer sees the announcement and posts: no lost
- * wake-up. A wake-up is a hint: callers look at their state again after every return.
+ * The changing side stores the word, then loads the announcement, with a sequentially
+ * consistent fence or operations in between (1 and 2 are sequentially consistent; a
+ * sender publishing a message stores `tail` with release order, unlocks, then fences:
+ * ring_send.c), and posts once per announced sleeper. So either the waiter sees the
+ * change in 2, or the changer sees the announcement and posts: no lost wake-up. A wake-up is a
+ * hint: callers look at their state again after every return.
  */
 #ifndef MBX_SHM_WAIT_H
 #define MBX_SHM_WAIT_H

@@ -35,8 +35,9 @@ void client_wake_arm(mbx_client *c, uint64_t seen)
         return;
     seg_mailbox *mb = segment_mailbox(&c->view, c->slot);
     /* Quiet first, then ARMED, then one more look: a message published in between is seen
-     * here (and we signal ourselves), or its sender sees ARMED and signals (the stores to
-     * tail and to the word are sequentially consistent on both sides).
+     * here (and we signal ourselves), or its sender sees ARMED and signals (our store and
+     * load are sequentially consistent; the sender fences between its store of tail and
+     * its load of the word).
      *
      * Making the handle quiet is a system call, and an event loop that busy-polls
      * (mbx_busy_poll), taking a message, answering it and arming again, would pay it on

@@ -11,10 +11,11 @@
  * out of order: it makes the handle quiet (unless nothing can have signalled it since it
  * last did: wake.c), stores ARMED, then compares tail with how far
  * that receive looked; what came in between is seen there (and the owner signals itself),
- * or its sender sees ARMED (stores to tail and to the word are sequentially consistent on
- * both sides). So the handle is readable while anything arrived since the caller last
- * looked, and quiet after a look that found nothing new: no missed wake-up for an
- * edge-triggered loop, no empty wake-up storm for a level-triggered one.
+ * or its sender sees ARMED (the owner's store and load are sequentially consistent; the
+ * sender stores tail, then a sequentially consistent fence, then loads the word). So the handle is
+ * readable while anything arrived since the caller last looked, and quiet after a look that found
+ * nothing new: no missed wake-up for an edge-triggered loop, no empty wake-up storm for a
+ * level-triggered one.
  */
 #ifndef MBX_WAKE_H
 #define MBX_WAKE_H
