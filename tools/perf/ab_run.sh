@@ -82,6 +82,17 @@ print(v)' "$1" "$2"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
+# The machine's phase before and after (mbx-line-probe): rates move 2-4x with it, and a
+# run whose two lines disagree straddled a change of phase (run it again).
+probe() {
+    for build in "$b" "$a"; do
+        if [ -x "$build/tools/perf/mbx-line-probe" ]; then
+            echo "phase $1: $("$build/tools/perf/mbx-line-probe" 300000)"
+            return
+        fi
+    done
+}
+probe before
 printf '%-18s %14s %14s %8s\n' "figure" "A (median)" "B (median)" "B/A"
 for fig in "${figures[@]}"; do
     IFS='|' read -r name args path <<<"$fig"
@@ -96,3 +107,4 @@ for fig in "${figures[@]}"; do
     printf '%-18s %14s %14s %8.3f\n' "$name" "$ma" "$mb" "$(awk -v a="$ma" -v b="$mb" 'BEGIN {print b / a}')"
 done
 echo "($rounds runs of each build, alternated; lower is better for us, higher for msgs/s)"
+probe after
