@@ -153,6 +153,12 @@ static void scan_local(bridge *b)
             s.found[j].dsub = b->exports[i].dsub;
             if (b->cfg.durable && s.found[j].dsub == NULL) /* the stream was not there */
                 s.found[j].dsub = durable_subscribe_name(b, s.found[j].name, s.found[j].group);
+            else if (b->cfg.durable && durable_stalled(s.found[j].dsub, bridge_now_ns())) {
+                bridge_log(LOG_WARN, "durable subscription for %s stalled; made again",
+                           s.found[j].name);
+                durable_unsubscribe(s.found[j].dsub);
+                s.found[j].dsub = durable_subscribe_name(b, s.found[j].name, s.found[j].group);
+            }
             i++;
             continue;
         }

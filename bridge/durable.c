@@ -350,7 +350,18 @@ struct durable_sub {
     char name[MBX_NAME_MAX + 1];
     bool group;
     _Atomic bool closing;
+    char stream[MBX_NAME_MAX + 8];
+    char consumer[2 * MBX_NAME_MAX + 16];
+    /* When a message last came (or the subscription was made, or last judged): the
+     * watchdog's clock (durable_stalled). */
+    _Atomic int64_t heard_ns;
 };
+
+/* A subscription that delivered nothing this long while its consumer holds messages for
+ * it is stalled (seen after a NATS server holding the stream's leader was killed and
+ * restarted: the push consumer never delivered again) and is made again: three ack
+ * waits, so a redelivery that is merely due never counts. */
+#define DURABLE_STALL_NS (3 * DURABLE_ACK_WAIT_NS)
 
 static void sleep_ms(int ms)
 {
@@ -375,6 +386,7 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
         natsMsg_Destroy(m);
         return;
     }
+    atomic_store(&ds->heard_ns, bridge_now_ns());
     mbx_send_options so;
     mbx_send_options_init(&so);
     so.timeout_ms = 1000;
@@ -406,6 +418,7 @@ static void on_durable(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
         if (bridge_now_ns() - progress > DURABLE_PROGRESS_MS * 1000000LL) {
             natsMsg_InProgress(m, NULL);
             progress = bridge_now_ns();
+            atomic_store(&ds->heard_ns, progress); /* busy delivering is not stalled */
         }
     }
     jsMsgMetaData_Destroy(meta);
@@ -453,6 +466,9 @@ durable_sub *durable_subscribe_name(bridge *b, const char *name, bool group)
     ds->b = b;
     ds->group = group;
     snprintf(ds->name, sizeof ds->name, "%s", name);
+    snprintf(ds->stream, sizeof ds->stream, "%s", stream);
+    snprintf(ds->consumer, sizeof ds->consumer, "%s", consumer);
+    atomic_store(&ds->heard_ns, bridge_now_ns());
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream;
@@ -475,6 +491,20 @@ durable_sub *durable_subscribe_name(bridge *b, const char *name, bool group)
     ds->sub = sub;
     bridge_log(LOG_DEBUG, "serving %s from the stream", name);
     return ds;
+}
+
+bool durable_stalled(durable_sub *ds, int64_t now)
+{
+    if (ds == NULL || now - atomic_load(&ds->heard_ns) < DURABLE_STALL_NS)
+        return false;
+    atomic_store(&ds->heard_ns, now); /* judged at most once per DURABLE_STALL_NS */
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetConsumerInfo(&ci, js, ds->stream, ds->consumer, NULL, &jerr) != NATS_OK)
+        return false; /* NATS unreachable: a reconnect makes subscriptions again anyway */
+    bool waiting = ci->NumPending > 0 || ci->NumAckPending > 0;
+    jsConsumerInfo_Destroy(ci);
+    return waiting;
 }
 
 void durable_unsubscribe(durable_sub *ds)

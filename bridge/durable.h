@@ -30,5 +30,8 @@ uint64_t durable_held(bridge *b);
 
 durable_sub *durable_subscribe_name(bridge *b, const char *name, bool group);
 void durable_unsubscribe(durable_sub *ds);
+/* Whether ds delivered nothing for a long while although its consumer holds messages for
+ * it (asks JetStream, at most once per such while): the caller makes it again. */
+bool durable_stalled(durable_sub *ds, int64_t now);
 
 #endif
